@@ -1,0 +1,46 @@
+"""artengine: a plugin-based generative art engine.
+
+The public API for plugin authors is re-exported here; see docs/plugins.md.
+"""
+
+__version__ = "0.1.0"
+
+from .errors import ArtengineError, StopRequested, UsageError  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
+from .interfaces import (  # noqa: E402
+    Candidate,
+    Dataset,
+    Generator,
+    Loss,
+    LossSpec,
+    ModelInfo,
+    ModelLoader,
+    Progress,
+    Request,
+    Scorer,
+)
+from .models import load_model  # noqa: E402
+from .options import Option  # noqa: E402
+from .prompts import Prompt, PromptPart, parse_prompt  # noqa: E402
+
+__all__ = [
+    "ArtengineError",
+    "Candidate",
+    "Dataset",
+    "Generator",
+    "Loss",
+    "LossSpec",
+    "ModelInfo",
+    "ModelLoader",
+    "Option",
+    "Progress",
+    "Prompt",
+    "PromptPart",
+    "Request",
+    "Scorer",
+    "StopRequested",
+    "UsageError",
+    "hookimpl",
+    "load_model",
+    "parse_prompt",
+]

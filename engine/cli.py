@@ -1,0 +1,99 @@
+"""The `artengine` command line: thin commands that parse, call the engine and print.
+
+Nothing here imports torch: `--help`, `plugins` and `list` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+
+import click
+
+from . import __version__, plugins
+from .errors import ArtengineError
+
+DEBUG = {"on": os.environ.get("ARTENGINE_DEBUG", "") not in ("", "0")}
+
+
+class ArtengineGroup(click.Group):
+    """Loads plugins before resolving a command, adds theirs, and turns errors into one line."""
+
+    _printed = 0
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
+        plugins.host.load(ctx.params.get("plugins_dir") or ())
+        commands = plugins.host.commands(taken=set(self.commands), shared=shared_groups())
+        for warning in plugins.host.warnings[ArtengineGroup._printed :]:
+            click.echo(f"artengine: warning: {warning}", err=True)
+        ArtengineGroup._printed = len(plugins.host.warnings)
+        return commands
+
+    def list_commands(self, ctx):
+        return sorted({*self.commands, *self._plugin_commands(ctx)})
+
+    def get_command(self, ctx, name):
+        return self.commands.get(name) or self._plugin_commands(ctx).get(name)
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            result = super().main(args, prog_name, standalone_mode=False, **extra)
+            sys.exit(result if isinstance(result, int) else 0)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.ClickException as error:  # usage mistakes click finds: one line, exit 2
+            hint = f" (see '{error.ctx.command_path} --help')" if getattr(error, "ctx", None) else ""
+            _fail(error.format_message().replace("\n", " ") + hint, error.exit_code)
+        except click.exceptions.Abort:
+            _fail("aborted", 130)
+        except ArtengineError as error:
+            _fail(str(error), error.exit_code, error)
+        except Exception as error:  # noqa: BLE001 - a bug still gets one line, --debug shows more
+            _fail(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)", 1, error)
+
+
+SHARED_GROUPS = {
+    "train": "Train models (subcommands come from plugins).",
+    "data": "Make or convert datasets (subcommands come from plugins).",
+    "eval": "Evaluate generators (subcommands come from plugins).",
+}
+
+
+def shared_groups() -> dict[str, click.Group]:
+    """Fresh groups that several plugins may add subcommands to, e.g. `train vqgan`."""
+    return {name: click.Group(name, help=text) for name, text in SHARED_GROUPS.items()}
+
+
+def _fail(message: str, code: int, error: BaseException | None = None) -> None:
+    if DEBUG["on"] and error is not None:
+        traceback.print_exception(error, file=sys.stderr)
+    click.echo(f"artengine: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=ArtengineGroup)
+@click.version_option(__version__, prog_name="artengine")
+@click.option(
+    "--plugins-dir",
+    multiple=True,
+    type=click.Path(),
+    help="Load every *.py file in DIR as a plugin (repeatable; also ARTENGINE_PLUGINS_DIR).",
+)
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(plugins_dir, debug):
+    """artengine: make images from text with interchangeable generator, scorer and loss plugins."""
+    DEBUG["on"] = DEBUG["on"] or debug
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+from . import cli_inspect, cli_run  # noqa: E402,F401 - they add their commands to `cli`
+
+
+def main() -> None:
+    cli.main(prog_name="artengine")

@@ -1,0 +1,81 @@
+"""`artengine plugins` and `artengine list`: what is installed, from the declarations."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import plugins
+from .cli import cli, emit_json
+
+LIST_KINDS = {
+    "generators": "generator",
+    "scorers": "scorer",
+    "losses": "loss",
+    "models": "model loader",
+    "datasets": "dataset",
+}
+
+
+@cli.command(name="plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins_command(as_json):
+    """List plugins: name, version, source, hooks and what each registered."""
+    host = plugins.host
+    host.registry  # noqa: B018 - registering fills in what each plugin registered
+    records = [record.as_dict() for record in host.records.values()]
+    if as_json:
+        emit_json(records)
+        return
+    if not records:
+        click.echo("no plugins installed")
+    for record in records:
+        click.echo(f"{record['name']} {record['version']} ({record['source']}: {record['location']})")
+        if record["error"]:
+            click.echo(f"  FAILED: {record['error']}")
+            continue
+        click.echo(f"  hooks: {', '.join(record['hooks']) or 'none'}")
+        for kind, names in record["registered"].items():
+            click.echo(f"  {kind}: {', '.join(names)}")
+
+
+@cli.command(name="list")
+@click.argument("kind", type=click.Choice(list(LIST_KINDS)))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(kind, as_json):
+    """List generators, scorers, losses or models, with their declared options."""
+    registry = plugins.host.registry
+    items = [describe(LIST_KINDS[kind], name, obj, registry.owners[LIST_KINDS[kind], name])
+             for name, obj in sorted(registry.items[LIST_KINDS[kind]].items())]
+    if as_json:
+        emit_json(items)
+        return
+    if not items:
+        click.echo(f"no {kind} installed")
+    for item in items:
+        click.echo(f"{item['name']}  {item['description']}  (plugin: {item['plugin']})")
+        for form in item.get("spec_forms", []):
+            click.echo(f"    spec: {form}")
+        for model in item.get("available", []):
+            details = ", ".join(f"{k}: {v}" for k, v in model["details"].items())
+            click.echo(f"    {model['spec']}: {model['description']}" + (f" [{details}]" if details else ""))
+        for option in item["options"]:
+            extra = f" (one of {', '.join(map(str, option['choices']))})" if option.get("choices") else ""
+            click.echo(f"    {option['name']}: {option['type']} = {json.dumps(option['default'])}  {option['help']}{extra}")
+
+
+def describe(kind: str, name: str, obj, plugin: str) -> dict:
+    """The one declaration of an item, as data: used by `list`, `list --json` and the docs."""
+    item = {
+        "name": name,
+        "description": obj.description,
+        "plugin": plugin,
+        "options": [option.describe() for option in getattr(obj, "options", ())],
+    }
+    if kind == "model loader":
+        item["spec_forms"] = list(obj.spec_forms)
+        item["available"] = [
+            {"spec": m.spec, "description": m.description, "details": dict(m.details)} for m in obj.available()
+        ]
+    return item

@@ -1,0 +1,191 @@
+"""`artengine generate`, `compare` and `reproduce`: flags -> config -> run -> report."""
+
+from __future__ import annotations
+
+import click
+
+from . import plugins
+from .cli import cli, emit_json
+from .compare import configurations, execute_compare, plan_compare
+from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
+from .errors import UsageError
+from .outputs import read_png_metadata
+from .progress import Reporter, stop_on_signals
+from .run import Interrupted, Run, draw_seed, execute, prepare
+
+PROMPT_KEYS = ("prompt", "prompts", "prompts_file")
+
+
+def run_options(command):
+    """The flags `generate` and `compare` share; each maps onto one config key."""
+    decorators = [
+        click.argument("prompt", required=False),
+        click.option("--prompts", "prompts_file", type=click.Path(), help="File with one prompt per line."),
+        click.option("-n", "n", type=int, help="Candidates per prompt.  [default: 1]"),
+        click.option("--keep", type=int, help="Keep the best K candidates, ranked by the scorer."),
+        click.option("--scorer", help="Scorer ranking the candidates (see `artengine list scorers`)."),
+        click.option("--seed", type=int, help="Base seed; candidate i gets seed+i. Drawn when absent."),
+        click.option("--size", help="Image size WxH, e.g. 256x256.  [default: the generator's]"),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="[default: auto]"),
+        click.option("--config", "config_file", type=click.Path(), help="TOML file with any of these settings."),
+        click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                     help="Override one config key, e.g. generator.steps=50 (repeatable)."),
+        click.option("--loss", "losses", multiple=True, metavar="NAME[:WEIGHT]",
+                     help="Add a loss term, e.g. tv:0.1 (repeatable; see `artengine list losses`)."),
+        click.option("--out", help="Folder for run folders.  [default: outputs]"),
+        click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def build_raw(file_raw: dict, prompt, prompts_file, flags: dict, losses, sets) -> dict:
+    """The file's settings overridden by flags, then by --set (precedence, lowest first)."""
+    raw = dict(file_raw)
+    if prompt is not None or prompts_file is not None:
+        for key in PROMPT_KEYS:
+            raw.pop(key, None)
+        if prompt is not None:
+            raw["prompt"] = prompt
+        if prompts_file is not None:
+            raw["prompts_file"] = prompts_file
+    raw = merge(raw, {key: value for key, value in flags.items() if value is not None})
+    for text in losses:
+        name, weight = parse_loss_flag(text)
+        raw = merge(raw, {"losses": {name: {"weight": weight}}})
+    for assignment in sets:
+        apply_set(raw, assignment)
+    if raw.get("seed", -1) == -1:
+        raw["seed"] = draw_seed()  # drawn up front so that it is recorded, and shared by compare
+    return raw
+
+
+def check_file(file_raw: dict, path, generator) -> None:
+    """Report mistakes inside the config file with the file's name (before merging flags)."""
+    raw = merge(file_raw, {"generator": generator} if generator else {})
+    if "generator" in raw:
+        resolve(raw, plugins.host.registry, where=f"config file '{path}'")
+
+
+def finish(run: Run, action, reporter: Reporter, report) -> None:
+    """Run `action`, record how it ended in run.json, report, and re-raise any failure."""
+    try:
+        with stop_on_signals(reporter):
+            action()
+    except BaseException as error:
+        run.finish("interrupted" if isinstance(error, Interrupted) else "failed", str(error) or type(error).__name__)
+        report(run)
+        raise
+    run.finish("complete")
+    report(run)
+
+
+def summary(as_json: bool):
+    """How a finished run is reported: the JSON document, or one line per image."""
+
+    def report(run: Run) -> None:
+        if as_json:
+            emit_json(run.summary())
+            return
+        for record in run.images:
+            score = "" if record.score is None else f"  score {record.score:.4f}"
+            click.echo(f"{record.path}  seed {record.seed}  rank {record.rank}{score}")
+        click.echo(f"{len(run.images)} image(s) in {run.dir} ({run.document['status']})", err=True)
+
+    return report
+
+
+@cli.command()
+@run_options
+@click.option("-g", "--generator", help="Generator to use (see `artengine list generators`).")
+def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_file, sets, losses, out,
+             as_json, generator):
+    """Make images from PROMPT (`text:weight|other text:-1`) or from --prompts FILE."""
+    file_raw = read_config_file(config_file) if config_file else {}
+    if file_raw:
+        check_file(file_raw, config_file, generator)
+    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
+    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
+    registry = plugins.host.registry
+    plan = prepare(resolve(raw, registry, where="settings"), registry)
+    run = Run(plan.config.out, plan.config.prompts[0].text, kind="generate")
+    reporter = Reporter()
+    finish(run, lambda: execute(plan, run, reporter, configuration=plan.config.generator), reporter, summary(as_json))
+
+
+@cli.command()
+@run_options
+@click.option("-g", "--generator", "generators", multiple=True, help="A configuration per generator (repeatable).")
+@click.option("--axis", "axes", multiple=True, metavar="KEY=V1,V2",
+              help="Sweep a key over every configuration, e.g. generator.steps=10,50 (repeatable).")
+def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_file, sets, losses, out,
+            as_json, generators, axes):
+    """Run several configurations on the same prompts and seeds; write grid.png and index.html."""
+    file_raw = read_config_file(config_file) if config_file else {}
+    named = file_raw.pop("configurations", {})
+    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out)
+    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
+    pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'")
+    plans = plan_compare(pairs, plugins.host.registry)
+    first = plans[0][1].config
+    run = Run(first.out, f"compare-{first.prompts[0].text}", kind="compare")
+    reporter = Reporter()
+    finish(run, lambda: execute_compare(plans, run, reporter), reporter, summary(as_json))
+    if not as_json:
+        click.echo(f"grid: {run.dir / 'grid.png'}\nreport: {run.dir / 'index.html'}", err=True)
+
+
+@cli.command()
+@click.argument("image", type=click.Path())
+@click.option("--out", default="outputs", show_default=True, help="Folder for the new run folder.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
+              help="[default: the device recorded in the image]")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+def reproduce(image, out, device, as_json):
+    """Re-run IMAGE.png from its metadata and say whether the new image is identical.
+
+    Exits 0 when the pixels match, 1 when they differ."""
+    record = read_png_metadata(image)
+    raw = raw_from_metadata(record, image)
+    if device:
+        raw["device"] = device
+    raw["out"] = out
+    registry = plugins.host.registry
+    plan = prepare(resolve(raw, registry, where=f"'{image}' metadata"), registry)
+    run = Run(out, f"reproduce-{plan.config.prompts[0].text}", kind="reproduce")
+    reporter = Reporter()
+    name = record.get("configuration") if isinstance(record.get("configuration"), str) else plan.config.generator
+    finish(run, lambda: execute(plan, run, reporter, configuration=name), reporter, lambda run: None)
+    difference = pixel_difference(image, run.images[0].path)
+    same = difference == 0
+    if as_json:
+        emit_json({"identical": same, "max_difference": difference, "original": str(image),
+                   "reproduced": str(run.images[0].path.resolve())})
+    else:
+        click.echo(("identical" if same else f"different (largest pixel difference {difference})")
+                   + f": {run.images[0].path} vs {image}")
+    return 0 if same else 1
+
+
+def raw_from_metadata(record: dict, where) -> dict:
+    """The settings a PNG records, as a config that the CLI's own checks then validate.
+
+    Only configuration keys are taken: never an output folder or a plugin path.
+    """
+    config = record.get("config")
+    prompt, seed = record.get("prompt"), record.get("seed")
+    if not isinstance(config, dict) or not isinstance(prompt, str) or type(seed) is not int:
+        raise UsageError(f"'{where}': its artengine metadata lacks a valid config, prompt or seed")
+    raw = {k: v for k, v in config.items() if k not in ("out", *PROMPT_KEYS)}
+    return raw | {"prompt": prompt, "seed": seed, "n": 1, "keep": 0}
+
+
+def pixel_difference(first, second) -> int:
+    from PIL import Image, ImageChops
+
+    with Image.open(first) as a, Image.open(second) as b:
+        a, b = a.convert("RGB"), b.convert("RGB")
+        if a.size != b.size:
+            return 255
+        return max(high for _, high in ImageChops.difference(a, b).getextrema())

@@ -1,0 +1,118 @@
+"""compare: several configurations x the same prompts and seeds -> grid.png + index.html.
+
+A configuration is a generator with its options (and optionally losses or a scorer), so one
+generator can appear several times with different settings. They come from a config file's
+``[configurations.NAME]`` tables, from ``-g NAME`` flags, and from ``--axis KEY=V1,V2``,
+which sweeps a key over every configuration (X/Y-plot style).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from typing import Any
+
+from .config import RunConfig, apply_set, merge, resolve
+from .errors import UsageError
+from .outputs import write_new
+from .progress import Reporter
+from .registry import Registry
+from .report import render_report
+from .run import Plan, Run, execute, prepare
+
+
+def parse_axis(text: str) -> tuple[str, list[str]]:
+    key, sep, values = text.partition("=")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not key.strip() or not items:
+        raise UsageError(f"--axis {text!r}: expected KEY=V1,V2,..., e.g. --axis generator.steps=10,50")
+    return key.strip(), items
+
+
+def configurations(
+    base: dict[str, Any], named: Any, generators: list[str], axes: list[str], where: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The (name, raw config) pairs to run: named tables, then -g flags, then --axis sweeps."""
+    if not isinstance(named, dict) or not all(isinstance(v, dict) for v in named.values()):
+        raise UsageError(f"{where}: 'configurations' must hold tables, e.g. [configurations.fast]")
+    pairs = [(name, merge(base, raw)) for name, raw in named.items()]
+    for generator in generators:
+        name = generator
+        taken = {n for n, _ in pairs}
+        for suffix in itertools.count(2):
+            if name not in taken:
+                break
+            name = f"{generator}-{suffix}"
+        pairs.append((name, merge(base, {"generator": generator})))
+    if not pairs:
+        pairs = [(_name_of(base), base)]
+    for axis in axes:
+        key, values = parse_axis(axis)
+        swept = []
+        for name, raw in pairs:
+            for value in values:
+                copy = merge(raw, {})
+                apply_set(copy, f"{key}={value}")
+                swept.append((f"{name} {key.split('.')[-1]}={value}", copy))
+        pairs = swept
+    return pairs
+
+
+def _name_of(raw: dict[str, Any]) -> str:
+    generator = raw.get("generator")
+    return generator.get("name", "default") if isinstance(generator, dict) else str(generator or "default")
+
+
+def plan_compare(pairs: list[tuple[str, dict[str, Any]]], registry: Registry) -> list[tuple[str, Plan, dict]]:
+    """Resolve and check every configuration, so that a typo fails before any work starts."""
+    plans = []
+    for name, raw in pairs:
+        plan = prepare(resolve(raw, registry, where=f"configuration '{name}'"), registry)
+        given = raw.get("generator") if isinstance(raw.get("generator"), dict) else {}
+        plans.append((name, plan, {k: v for k, v in given.items() if k != "name"}))
+    return plans
+
+
+def execute_compare(plans: list[tuple[str, Plan, dict]], run: Run, reporter: Reporter) -> None:
+    """Run each configuration into `run`; the grid and report are written even if stopped."""
+    try:
+        for name, plan, _ in plans:
+            execute(plan, run, reporter, configuration=name)
+    finally:
+        write_grid_and_report(run, [(name, plan.config, given) for name, plan, given in plans])
+
+
+def write_grid_and_report(run: Run, resolved: list[tuple[str, RunConfig, dict[str, Any]]]) -> None:
+    """grid.png and index.html from the images saved so far (also after an interruption)."""
+    from PIL import Image
+
+    columns = _columns(run)
+    rows = []
+    for name, config, given in resolved:
+        cells = {(r.prompt, r.rank): r for r in run.images if r.configuration == name}
+        options = ", ".join(f"{k}={v}" for k, v in given.items())
+        label = "\n".join(filter(None, [name, f"generator: {config.generator}", options]))
+        rows.append((label, [_open(cells.get(column), Image) for column in columns]))
+    if not run.images:
+        return
+    from .grid import render_grid
+
+    grid = render_grid(rows, [f"{prompt} #{rank}" for prompt, rank in columns])
+    buffer = io.BytesIO()
+    grid.save(buffer, format="PNG")
+    grid_path = write_new(run.dir / "grid.png", buffer.getvalue())
+    html = render_report(run, resolved, columns, grid_path.name)
+    write_new(run.dir / "index.html", html.encode("utf-8"))
+
+
+def _columns(run: Run) -> list[tuple[str, int]]:
+    prompts = list(dict.fromkeys(r.prompt for r in run.images))
+    ranks = sorted({r.rank for r in run.images})
+    return [(prompt, rank) for prompt in prompts for rank in ranks]
+
+
+def _open(record, Image):
+    if record is None:
+        return None
+    with Image.open(record.path) as image:
+        return image.convert("RGB")

@@ -1,0 +1,54 @@
+"""`open_dataset(spec)`: image-caption pairs by name (a registered dataset) or folder.
+
+A folder holds images (png, jpg, jpeg, webp) each with a caption file of the same stem
+(`cat.png` + `cat.txt`, one or more caption lines).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .errors import UsageError
+from .options import resolve_options
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+class FolderPairs(Sequence):
+    """Images with same-stem `.txt` captions, sorted by name; images load on access."""
+
+    def __init__(self, folder: Path, count: int | None = None):
+        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.items = [(p, p.with_suffix(".txt")) for p in images if p.with_suffix(".txt").is_file()]
+        if not self.items:
+            raise UsageError(f"data folder '{folder}' has no images with a same-named .txt caption file")
+        if count:
+            self.items = self.items[:count]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        from PIL import Image
+
+        image_path, caption_path = self.items[index]
+        captions = [line.strip() for line in caption_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        with Image.open(image_path) as image:
+            return image.convert("RGB"), captions
+
+
+def open_dataset(spec: str, count: int | None = None, seed: int = 0, options: Mapping[str, Any] | None = None):
+    """A registered dataset's pairs (`shapes`), or a folder's (`path/to/pairs`)."""
+    from . import plugins
+
+    registry = plugins.get_registry()
+    if spec in registry.items["dataset"]:
+        dataset_class = registry.get("dataset", spec)
+        dataset = dataset_class(resolve_options(dataset_class.options, options or {}, f"dataset '{spec}'"))
+        return dataset.pairs(count or 10_000, seed)
+    path = Path(spec)
+    if path.is_dir():
+        return FolderPairs(path, count)
+    known = ", ".join(registry.names("dataset")) or "none"
+    raise UsageError(f"--data {spec!r} is neither a folder nor a registered dataset (available: {known})")

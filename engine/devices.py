@@ -1,0 +1,26 @@
+"""Turning `--device auto|cpu|cuda|mps` into a device that exists here."""
+
+from __future__ import annotations
+
+from .errors import UsageError
+
+
+def resolve_device(name: str) -> str:
+    """'auto' picks CUDA, then MPS, then the CPU; asking for one that is absent is an error."""
+    if name == "cpu":
+        return "cpu"
+    try:
+        import torch  # only when a device other than the CPU is wanted or possible
+    except ImportError:
+        if name == "auto":
+            return "cpu"
+        raise UsageError(f"--device {name}: PyTorch is not installed, so only --device cpu works") from None
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if name == "cuda" and not cuda:
+        raise UsageError("--device cuda: CUDA is not available on this machine; use --device cpu or auto")
+    if name == "mps" and not mps:
+        raise UsageError("--device mps: Apple MPS is not available on this machine; use --device cpu or auto")
+    return name

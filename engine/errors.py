@@ -1,0 +1,33 @@
+"""Errors a user can act on. The CLI prints their message as one line, no traceback."""
+
+
+class ArtengineError(Exception):
+    """Something went wrong that the user can fix; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(ArtengineError):
+    """The request itself is wrong: unknown name, bad value, bad syntax, missing file."""
+
+    exit_code = 2
+
+
+class PluginError(ArtengineError):
+    """A plugin could not be loaded or registered."""
+
+
+class StopRequested(Exception):
+    """Raised by the progress callback once the user has asked to stop (Ctrl-C, SIGTERM).
+
+    Generators that can hand back partial work catch it and return their candidates
+    with ``metadata["interrupted"] = True``; the others just let it propagate.
+    """
+
+
+def closest(name: str, choices) -> str:
+    """' (did you mean 'x'?)' for the nearest of `choices`, or '' when none is near."""
+    import difflib
+
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""

@@ -1,0 +1,182 @@
+"""The three kinds of plugin item, and model loaders: explicit, typed, documented.
+
+A plugin subclasses one of these ABCs, declares `name`, `description` and `options`
+as class attributes, and registers the class through a hook (see engine.hookspecs).
+Keep heavy imports (torch, open_clip, ...) inside methods so that listing plugins stays fast.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence
+
+from .options import Option
+from .prompts import Prompt
+
+if TYPE_CHECKING:  # pillow and torch are only needed by code that makes images
+    from PIL.Image import Image
+    import torch
+
+
+class Item(ABC):
+    """What every registered generator, scorer and loss declares."""
+
+    name: ClassVar[str]
+    """Registry name, as used by `-g NAME`, `--scorer NAME`, `--loss NAME:WEIGHT`."""
+    description: ClassVar[str]
+    """One line for `artengine list`."""
+    options: ClassVar[tuple[Option, ...]] = ()
+    """Every setting the item takes, declared once."""
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss chosen for a run: its registered name, weight and resolved options."""
+
+    name: str
+    weight: float
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a generator needs to make the candidates for one prompt.
+
+    Candidate ``i`` must depend only on ``seeds[i]`` (and the rest of the request), never
+    on its neighbours: that is what lets `artengine reproduce` remake one image alone.
+    """
+
+    prompt: Prompt
+    """Weighted parts; `prompt.negative` holds the parts to push away from."""
+    seeds: tuple[int, ...]
+    """One seed per candidate; `len(seeds)` candidates are wanted."""
+    size: tuple[int, int]
+    """(width, height) in pixels."""
+    device: str
+    """'cpu', 'cuda' or 'mps', already checked to be available."""
+    options: Mapping[str, Any]
+    """The generator's declared options, resolved (defaults filled in, types checked)."""
+    losses: tuple[LossSpec, ...] = ()
+    """Extra loss terms chosen by the user, for generators that optimise."""
+
+    @property
+    def count(self) -> int:
+        return len(self.seeds)
+
+
+@dataclass
+class Candidate:
+    """One image a generator made, with whatever it wants recorded beside it."""
+
+    image: "Image"
+    """An RGB PIL image."""
+    seed: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """JSON-serialisable facts about this image (e.g. final loss); stored in the PNG."""
+
+
+class Progress(Protocol):
+    """The progress callback a generator calls as it works.
+
+    Calling it after the user asked to stop (Ctrl-C) raises engine.errors.StopRequested.
+    """
+
+    def __call__(self, step: int, total: int, preview: "Image | None" = None) -> None: ...
+
+
+class Generator(Item):
+    """Turns a request into candidate images."""
+
+    default_size: ClassVar[tuple[int, int]] = (64, 64)
+    """(width, height) used when the user gives no `--size`."""
+
+    def check(self, request: Request) -> None:
+        """Refuse a request that cannot work (e.g. a size the model cannot make) by raising
+        engine.errors.UsageError, before any heavy work starts. The default accepts all."""
+
+    @abstractmethod
+    def generate(self, request: Request, progress: Progress) -> list[Candidate]:
+        """Return `request.count` candidates, in the order of `request.seeds`.
+
+        Call `progress(step, total, preview)` regularly; it raises StopRequested when the user
+        asks to stop. Catch it to return the work so far (mark each candidate's
+        ``metadata["interrupted"] = True``), or let it propagate.
+        """
+
+
+class Scorer(Item):
+    """Judges images against a prompt; higher is better."""
+
+    def __init__(self, options: Mapping[str, Any], device: str):
+        self.settings = dict(options)
+        self.device = device
+
+    @abstractmethod
+    def score(self, images: list["Image"], prompt: Prompt) -> list[float]:
+        """One score per image, comparable across images for the same prompt."""
+
+
+class Loss(Item):
+    """A named, weighted, differentiable term that optimisation generators add up.
+
+    The generator computes ``loss.weight * loss(images, context)`` for each chosen loss.
+    """
+
+    def __init__(self, weight: float, options: Mapping[str, Any]):
+        self.weight = weight
+        self.settings = dict(options)
+
+    @abstractmethod
+    def __call__(self, images: "torch.Tensor", context: Mapping[str, Any]) -> "torch.Tensor":
+        """A scalar tensor (unweighted) for images B x 3 x H x W in [0, 1].
+
+        `context` carries what the generator knows and a loss may need, e.g. "request",
+        "init_images"; a loss that needs a key the generator lacks raises UsageError.
+        """
+
+
+class Dataset(Item):
+    """A named source of image-caption pairs for training and evaluation (`--data NAME`)."""
+
+    def __init__(self, options: Mapping[str, Any]):
+        self.settings = dict(options)
+
+    @abstractmethod
+    def pairs(self, count: int, seed: int) -> Sequence[tuple["Image", list[str]]]:
+        """`count` (RGB image, captions) pairs, the same ones for the same seed.
+
+        A sequence (len and indexing), so it also serves as a torch Dataset.
+        """
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model a loader can load without being told a path (a shipped one, say)."""
+
+    spec: str
+    """e.g. 'clip:shapes'"""
+    description: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+    """Figures from its model card, for `artengine list models`."""
+
+
+class ModelLoader(ABC):
+    """Resolves the specs of one kind, e.g. every 'clip:...' spec."""
+
+    kind: ClassVar[str]
+    """The prefix before the colon: 'clip', 'vqgan', 'dalle'."""
+    description: ClassVar[str]
+    spec_forms: ClassVar[tuple[str, ...]] = ()
+    """The kinds of spec accepted, for `list models`, e.g. ('clip:shapes', 'clip:PATH')."""
+
+    def available(self) -> list[ModelInfo]:
+        """Models that load by name alone (shipped or cached)."""
+        return []
+
+    @abstractmethod
+    def load(self, name: str, device: str) -> Any:
+        """Load the model named by the part of the spec after 'kind:'.
+
+        Raise engine.errors.UsageError with a clear message when it cannot be loaded.
+        """

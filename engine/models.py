@@ -1,0 +1,37 @@
+"""`load_model(spec)`: one way to load any model, through the loaders plugins register.
+
+A spec is ``KIND:NAME_OR_PATH`` (``clip:shapes``, ``vqgan:/models/f16.ckpt``). The part
+before the first colon picks the loader; the loader interprets the rest. Loaded models are
+cached per process, per (spec, device).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .errors import UsageError
+
+_cache: dict[tuple[str, str], Any] = {}
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    kind, sep, name = spec.partition(":")
+    if not sep or not kind or not name:
+        raise UsageError(f"model spec {spec!r} must look like KIND:NAME, e.g. 'clip:shapes'")
+    return kind, name
+
+
+def load_model(spec: str, device: str = "cpu") -> Any:
+    """Load (or fetch from the cache) the model named by `spec` on `device`."""
+    from . import plugins
+
+    key = (spec, device)
+    if key not in _cache:
+        kind, name = split_spec(spec)
+        loader = plugins.get_registry().model_loader(kind)
+        _cache[key] = loader.load(name, device)
+    return _cache[key]
+
+
+def clear_cache() -> None:
+    _cache.clear()

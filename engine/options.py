@@ -1,0 +1,116 @@
+"""Option declarations: each plugin item declares its options once; everything reads them.
+
+The CLI (`--set generator.steps=50`), config files, `artengine list` and the docs all go
+through `Option` and `resolve_options`, so a value is checked the same way wherever it
+comes from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from .errors import UsageError, closest
+
+TYPES = {int: "int", float: "float", str: "str", bool: "bool", list: "list"}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting of a generator, scorer, loss or model loader.
+
+    `type` is one of int, float, str, bool or list (a list of strings). `choices`
+    restricts the value to a set; `min`/`max` bound numbers (inclusive).
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def __post_init__(self):
+        if self.type not in TYPES:
+            raise TypeError(f"option '{self.name}': type must be one of {', '.join(TYPES.values())}")
+
+    @property
+    def type_name(self) -> str:
+        return TYPES[self.type]
+
+    def describe(self) -> dict:
+        """The declaration as plain data, for `list --json` and the docs."""
+        out = {"name": self.name, "type": self.type_name, "default": self.default, "help": self.help}
+        if self.choices:
+            out["choices"] = list(self.choices)
+        if self.min is not None:
+            out["min"] = self.min
+        if self.max is not None:
+            out["max"] = self.max
+        return out
+
+    def convert(self, value: Any, where: str) -> Any:
+        """Check `value` (from TOML, JSON or a `--set` string) and return it as `type`."""
+        if isinstance(value, str) and self.type is not str:
+            value = _parse_text(value, self.type, where)
+        value = _check_type(value, self.type, where)
+        if self.choices and value not in self.choices:
+            raise UsageError(
+                f"{where}: {value!r} is not one of {', '.join(map(repr, self.choices))}"
+                + closest(str(value), map(str, self.choices))
+            )
+        if self.min is not None and value < self.min:
+            raise UsageError(f"{where}: {value} is below the minimum {self.min}")
+        if self.max is not None and value > self.max:
+            raise UsageError(f"{where}: {value} is above the maximum {self.max}")
+        return value
+
+
+def _parse_text(text: str, kind: type, where: str) -> Any:
+    text = text.strip()
+    try:
+        if kind is bool:
+            lowered = text.lower()
+            if lowered in ("true", "yes", "on", "1"):
+                return True
+            if lowered in ("false", "no", "off", "0"):
+                return False
+            raise ValueError
+        if kind is list:
+            return [item.strip() for item in text.split(",") if item.strip()]
+        return kind(text)
+    except ValueError:
+        raise UsageError(f"{where}: expected {TYPES[kind]}, got {text!r}") from None
+
+
+def _check_type(value: Any, kind: type, where: str) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if kind is list and isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    if kind is not list and type(value) is kind:
+        if kind is float and not math.isfinite(value):
+            raise UsageError(f"{where}: expected a finite number, got {value}")
+        return value
+    wanted = "list of strings" if kind is list else TYPES[kind]
+    raise UsageError(f"{where}: expected {wanted}, got {type(value).__name__} {value!r}")
+
+
+def resolve_options(
+    declared: Iterable[Option], given: Mapping[str, Any], where: str
+) -> dict[str, Any]:
+    """Defaults overlaid with `given`; an unknown name is an error naming the closest valid one.
+
+    `where` prefixes messages, e.g. "generator 'solid' option" or "config.toml: generator".
+    """
+    by_name = {option.name: option for option in declared}
+    for name in given:
+        if name not in by_name:
+            valid = ", ".join(by_name) or "none"
+            raise UsageError(f"{where}: unknown option '{name}'{closest(name, by_name)}; valid: {valid}")
+    return {
+        name: option.convert(given[name], f"{where}.{name}") if name in given else option.default
+        for name, option in by_name.items()
+    }

@@ -1,0 +1,161 @@
+"""Run folders, atomic writes that never overwrite, PNG metadata and run.json.
+
+Every file appears whole or not at all: it is written under a temporary name in the same
+folder, flushed to disk, then linked to its final name, which fails rather than replace a
+file that exists. Run folders are created with an exclusive mkdir, so two processes writing
+into the same `--out` never share one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import ArtengineError, UsageError
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+PNG_JSON_KEY = "artengine"
+PNG_PARAMETERS_KEY = "parameters"  # stable-diffusion-webui's key, read by many image tools
+
+
+def slugify(text: str, limit: int = 40) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "untitled"
+
+
+def new_run_dir(out: str | Path, label: str) -> Path:
+    """A new, empty folder under `out` named by time and `label`; never an existing one."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out '{out}': cannot create the output folder: {error.strerror or error}") from None
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(label)}"
+    for attempt in range(1, 10_000):
+        candidate = out / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise UsageError(f"--out '{out}': cannot write there: {error.strerror or error}") from None
+    raise ArtengineError(f"--out '{out}': too many runs named {base!r}")
+
+
+def _write_temp(folder: Path, name: str, data: bytes) -> Path:
+    temp = folder / f".{name}.tmp-{os.getpid()}"
+    try:
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise ArtengineError(f"cannot write '{folder / name}': {error.strerror or error}") from None
+    return temp
+
+
+def write_new(path: Path, data: bytes) -> Path:
+    """Write `data` to `path`, or to `path` with a -2, -3... suffix if that name is taken."""
+    temp = _write_temp(path.parent, path.name, data)
+    try:
+        for attempt in range(1, 10_000):
+            target = path if attempt == 1 else path.with_stem(f"{path.stem}-{attempt}")
+            try:
+                os.link(temp, target)  # unlike rename, link refuses to replace an existing file
+                return target
+            except FileExistsError:
+                continue
+        raise ArtengineError(f"cannot find a free name for '{path}'")
+    except OSError as error:
+        raise ArtengineError(f"cannot write '{path}': {error.strerror or error}") from None
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Atomically replace one of the run's own files (run.json), never a user's."""
+    temp = _write_temp(path.parent, path.name, data)
+    os.replace(temp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    replace_file(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+
+
+# -- PNG metadata ------------------------------------------------------------------------
+
+
+def png_bytes(image: "Image", parameters: str, record: dict[str, Any]) -> bytes:
+    """Encode `image` as PNG with a webui-style `parameters` text and a JSON `artengine` chunk."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_itxt(PNG_PARAMETERS_KEY, parameters)
+    info.add_itxt(PNG_JSON_KEY, json.dumps(record, sort_keys=True, ensure_ascii=False))
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def parameters_text(record: dict[str, Any]) -> str:
+    """The stable-diffusion-webui `parameters` layout: prompt, negative prompt, then key: value."""
+    from .prompts import parse_prompt
+
+    prompt = parse_prompt(record["prompt"])
+    lines = ["|".join(_part(p.text, p.weight) for p in prompt.positive)]
+    if prompt.negative:
+        lines.append("Negative prompt: " + "|".join(_part(p.text, -p.weight) for p in prompt.negative))
+    config = record["config"]
+    fields = {
+        "Seed": record["seed"],
+        "Size": record["size"],
+        "Generator": record["generator"],
+        **{k: v for k, v in config["generator"].items() if k != "name"},
+    }
+    if record.get("score") is not None:
+        fields["Score"] = f"{record['score']:.4f}"
+        fields["Scorer"] = config["scorer"]["name"]
+    fields["Version"] = f"artengine {record['artengine']}"
+    lines.append(", ".join(f"{key}: {_value(value)}" for key, value in fields.items()))
+    return "\n".join(lines)
+
+
+def _part(text: str, weight: float) -> str:
+    return text if weight == 1 else f"{text}:{weight:g}"
+
+
+def _value(value: Any) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return json.dumps(text) if any(c in text for c in ',:"\n') else text
+
+
+def read_png_metadata(path: str | Path) -> dict[str, Any]:
+    """The `artengine` JSON record of a PNG written by artengine; UsageError otherwise."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            text = image.text.get(PNG_JSON_KEY) if hasattr(image, "text") else None
+    except FileNotFoundError:
+        raise UsageError(f"'{path}' does not exist") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise UsageError(f"'{path}' is not a readable PNG image: {error}") from None
+    if text is None:
+        raise UsageError(f"'{path}' has no artengine metadata (was it written by `artengine generate`?)")
+    try:
+        record = json.loads(text)
+    except ValueError:
+        raise UsageError(f"'{path}': its artengine metadata is not valid JSON") from None
+    if not isinstance(record, dict):
+        raise UsageError(f"'{path}': its artengine metadata is not a JSON object")
+    return record

@@ -1,0 +1,70 @@
+"""Named generators, scorers, losses and model loaders, each remembered with its plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PluginError, UsageError, closest
+from .interfaces import Dataset, Generator, Loss, ModelLoader, Scorer
+
+# kind -> (what a registered object must be, the attribute that names it)
+KINDS: dict[str, tuple[type, str]] = {
+    "generator": (Generator, "name"),
+    "scorer": (Scorer, "name"),
+    "loss": (Loss, "name"),
+    "model loader": (ModelLoader, "kind"),
+    "dataset": (Dataset, "name"),
+}
+
+
+@dataclass
+class Registry:
+    """What the loaded plugins registered: kind -> name -> object, and name -> plugin."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=lambda: {kind: {} for kind in KINDS})
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def add(self, kind: str, obj: Any, plugin: str) -> str:
+        """Register `obj` as a `kind` for `plugin`; returns the name it is known by."""
+        base, attribute = KINDS[kind]
+        is_class = isinstance(obj, type)
+        wanted_class = kind != "model loader"
+        if (is_class and not issubclass(obj, base)) or (not is_class and not isinstance(obj, base)) or is_class != wanted_class:
+            shape = f"a subclass of {base.__name__}" if wanted_class else f"an instance of {base.__name__}"
+            raise PluginError(f"plugin '{plugin}' registered {obj!r} as a {kind}; it must be {shape}")
+        name = getattr(obj, attribute, None)
+        if not isinstance(name, str) or not name:
+            raise PluginError(f"plugin '{plugin}' registered a {kind} without a '{attribute}'")
+        if (kind, name) in self.owners:
+            raise PluginError(
+                f"plugin '{plugin}' registered {kind} '{name}', "
+                f"which plugin '{self.owners[kind, name]}' already registered"
+            )
+        self.items[kind][name] = obj
+        self.owners[kind, name] = plugin
+        return name
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.items[kind])
+
+    def get(self, kind: str, name: str) -> Any:
+        """The registered object, or a UsageError naming the closest valid name."""
+        found = self.items[kind].get(name)
+        if found is None:
+            known = self.names(kind)
+            listing = ", ".join(known) if known else "none are installed"
+            raise UsageError(f"unknown {kind} '{name}'{closest(name, known)}; available: {listing}")
+        return found
+
+    def generator(self, name: str) -> type[Generator]:
+        return self.get("generator", name)
+
+    def scorer(self, name: str) -> type[Scorer]:
+        return self.get("scorer", name)
+
+    def loss(self, name: str) -> type[Loss]:
+        return self.get("loss", name)
+
+    def model_loader(self, kind: str) -> ModelLoader:
+        return self.get("model loader", kind)

@@ -1,0 +1,103 @@
+"""Small plugins the tests register (never shipped as built-ins).
+
+`solid` paints the whole canvas in one colour: the first colour word of the prompt, nudged
+by the seed. `redness` scores images by how red they are. `slow` takes steps and can be
+stopped; `crashing` raises inside generate.
+"""
+
+import random
+
+from PIL import Image
+
+import engine
+from engine import Candidate, Generator, Option, Scorer
+
+__version__ = "1.2.3"
+
+COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 90, 220), "white": (255, 255, 255)}
+
+
+def colour_for(prompt, seed):
+    base = next((COLOURS[w] for part in prompt.positive for w in part.text.split() if w in COLOURS), (128, 128, 128))
+    jitter = random.Random(seed).randint(-20, 20)
+    return tuple(max(0, min(255, c + jitter)) for c in base)
+
+
+class Solid(Generator):
+    name = "solid"
+    description = "Paints the canvas in the prompt's colour."
+    options = (
+        Option("brightness", float, 1.0, "Multiplies every channel.", min=0.0, max=2.0),
+        Option("border", int, 0, "Width of a black border in pixels.", min=0),
+    )
+
+    def check(self, request):
+        if request.size[0] % 8 or request.size[1] % 8:
+            raise engine.UsageError(f"size {request.size[0]}x{request.size[1]}: solid needs multiples of 8")
+
+    def generate(self, request, progress):
+        out = []
+        for index, seed in enumerate(request.seeds):
+            colour = tuple(min(255, int(c * request.options["brightness"])) for c in colour_for(request.prompt, seed))
+            image = Image.new("RGB", request.size, colour)
+            if request.options["border"]:
+                b = request.options["border"]
+                inner = Image.new("RGB", (request.size[0] - 2 * b, request.size[1] - 2 * b), colour)
+                image = Image.new("RGB", request.size, (0, 0, 0))
+                image.paste(inner, (b, b))
+            progress(index + 1, request.count, image)
+            out.append(Candidate(image, seed, {"colour": list(colour)}))
+        return out
+
+
+class Slow(Generator):
+    name = "slow"
+    description = "Takes `steps` steps per candidate; returns partial work when stopped."
+    options = (Option("steps", int, 5, "Steps per image.", min=1), Option("stop_at", int, 0, "Ask to stop at this step (tests).", min=0))
+
+    def generate(self, request, progress):
+        candidates = []
+        try:
+            for seed in request.seeds:
+                for step in range(1, request.options["steps"] + 1):
+                    if step == request.options["stop_at"]:
+                        progress.request_stop()
+                    progress(step, request.options["steps"])
+                candidates.append(Candidate(Image.new("RGB", request.size, (seed % 256, 0, 0)), seed))
+        except engine.StopRequested:
+            for c in candidates:
+                c.metadata["interrupted"] = True
+        return candidates
+
+
+class Crashing(Generator):
+    name = "crashing"
+    description = "Raises inside generate."
+
+    def generate(self, request, progress):
+        raise RuntimeError("boom")
+
+
+class Redness(Scorer):
+    name = "redness"
+    description = "Scores by the mean red minus the mean of green and blue."
+    options = (Option("scale", float, 1.0, "Multiplies the score."),)
+
+    def score(self, images, prompt):
+        scores = []
+        for image in images:
+            r, g, b = (sum(band.getdata()) / (image.width * image.height) for band in image.convert("RGB").split())
+            scores.append(self.settings["scale"] * (r - (g + b) / 2) / 255)
+        return scores
+
+
+@engine.hookimpl
+def register_generators(register):
+    register(Solid)
+    register(Slow)
+    register(Crashing)
+
+
+@engine.hookimpl
+def register_scorers(register):
+    register(Redness)
