@@ -135,56 +135,72 @@ def prepare(config: RunConfig, registry: Registry) -> Plan:
     return Plan(config, generator, requests, scorer, size, resolved, versions)
 
 
+@dataclass
+class Ranked:
+    """The candidates for one request, best first, with their scores and how long they took."""
+
+    kept: list[tuple[Candidate, float | None]]
+    discarded: list[tuple[Candidate, float | None]]
+    generate_s: float
+    score_s: float
+    stop: BaseException | None
+    """Set when the user stopped the generator; `kept` then holds what it had made."""
+
+
+def generate_ranked(plan: Plan, request: Request, reporter: Reporter) -> Ranked:
+    """Generate the candidates of one request, score them, rank them and apply `keep`.
+
+    Used by `execute` and by anything else that needs ranked images without saving them
+    (an evaluation command, say).
+    """
+    started = time.perf_counter()
+    candidates, stop = _generate(plan.generator, plan.config.generator, request, reporter)
+    generate_s = time.perf_counter() - started
+    reporter.finish()
+    scores, score_s = _score(plan.scorer, candidates, request)
+    order = sorted(range(len(candidates)), key=lambda i: -scores[i] if scores[i] is not None else i)
+    ranked = [(candidates[i], scores[i]) for i in order]
+    keep = plan.config.keep or len(ranked)
+    return Ranked(ranked[:keep], ranked[keep:], generate_s, score_s, stop)
+
+
 def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "default") -> list[ImageRecord]:
     """Generate, score, rank and save every prompt of the plan into `run`."""
-    config, generator, scorer, size, resolved, versions = (
-        plan.config, plan.generator, plan.scorer, plan.size, plan.resolved, plan.versions
-    )
-    requests = plan.requests
-    run.document["configurations"][configuration] = resolved
+    run.document["configurations"][configuration] = plan.resolved
     saved = []
-    for number, request in enumerate(requests, start=1):
-        reporter.start(f"{configuration} {number}/{len(requests)}" if len(requests) > 1 else configuration)
+    for number, request in enumerate(plan.requests, start=1):
+        total = len(plan.requests)
+        reporter.start(f"{configuration} {number}/{total}" if total > 1 else configuration)
         reporter.on_preview = _preview_writer(run, configuration, number)
-        started = time.perf_counter()
-        candidates, stop = _generate(generator, config.generator, request, reporter)
-        generate_s = time.perf_counter() - started
-        reporter.finish()
-        scores, score_s = _score(scorer, candidates, request)
-        ranked = sorted(range(len(candidates)), key=lambda i: -scores[i] if scores[i] is not None else i)
-        keep = config.keep or len(candidates)
-        for rank, index in enumerate(ranked, start=1):
-            candidate = candidates[index]
-            if rank > keep:
-                run.document["discarded"].append(
-                    {"prompt": request.prompt.text, "seed": candidate.seed, "score": scores[index]}
-                )
-                continue
+        ranked = generate_ranked(plan, request, reporter)
+        for candidate, score in ranked.discarded:
+            run.document["discarded"].append({"prompt": request.prompt.text, "seed": candidate.seed, "score": score})
+        timings = {"generate_s": round(ranked.generate_s, 4), "score_s": round(ranked.score_s, 4)}
+        for rank, (candidate, score) in enumerate(ranked.kept, start=1):
             record = {
                 "artengine": __version__,
                 "prompt": request.prompt.text,
                 "seed": candidate.seed,
-                "size": format_size(size),
-                "generator": config.generator,
+                "size": format_size(plan.size),
+                "generator": plan.config.generator,
                 "configuration": configuration,
-                "score": scores[index],
+                "score": score,
                 "rank": rank,
-                "config": resolved,
-                "plugins": versions,
+                "config": plan.resolved,
+                "plugins": plan.versions,
                 "metadata": candidate.metadata,
             }
             data = png_bytes(candidate.image, parameters_text(record), record)
             name = f"{len(run.images):04d}-{candidate.seed}-{slugify(request.prompt.text)}.png"
             path = write_new(run.dir / name, data)
             run.images.append(
-                ImageRecord(path, request.prompt.text, candidate.seed, config.generator, scores[index], rank,
-                            configuration, {"generate_s": round(generate_s, 4), "score_s": round(score_s, 4)},
-                            candidate.metadata)
+                ImageRecord(path, request.prompt.text, candidate.seed, plan.config.generator, score, rank,
+                            configuration, timings, candidate.metadata)
             )
             saved.append(run.images[-1])
         run.save()
-        if stop is not None:
-            raise Interrupted(f"stopped by the user; {len(run.images)} image(s) saved in {run.dir}") from stop
+        if ranked.stop is not None:
+            raise Interrupted(f"stopped by the user; {len(run.images)} image(s) saved in {run.dir}") from ranked.stop
     return saved
 
 
