@@ -97,7 +97,7 @@ def resolve_options(
     for name in given:
         if name not in by_name:
             valid = ", ".join(by_name) or "none"
-            hint = closest(prefix + name, [prefix + known for known in by_name])
+            hint = closest(name, by_name).replace("'", f"'{prefix}", 1)
             raise UsageError(f"{where}: unknown option '{prefix}{name}'{hint}; valid: {valid}")
     return {
         name: option.convert(given[name], f"{where}: {prefix}{name}") if name in given else option.default
