@@ -68,11 +68,14 @@ def check_file(file_raw: dict, path, generator) -> None:
         resolve(raw, plugins.host.registry, where=f"config file '{path}'")
 
 
-def finish(run: Run, action, reporter: Reporter, report, after=lambda: None) -> None:
-    """Run `action`, record how it ended in run.json, call `after`, report; re-raise any failure."""
+def finish(run: Run, action, report, after=lambda: None) -> None:
+    """Run `action`, record how it ended in run.json, call `after`, report; re-raise any failure.
+
+    Call it inside `stop_on_signals`, entered before the run folder is made, so that a
+    Ctrl-C at any moment finds the handler in place.
+    """
     try:
-        with stop_on_signals(reporter):
-            action()
+        action()
     except BaseException as error:
         run.finish("interrupted" if isinstance(error, Interrupted) else "failed", str(error) or type(error).__name__)
         after()
@@ -111,9 +114,10 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
     raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
     registry = plugins.host.registry
     plan = prepare(resolve(raw, registry, where="settings"), registry)
-    run = Run(plan.config.out, plan.config.prompts[0].text, kind="generate")
     reporter = Reporter()
-    finish(run, lambda: execute(plan, run, reporter, configuration=plan.config.generator), reporter, summary(as_json))
+    with stop_on_signals(reporter):
+        run = Run(plan.config.out, plan.config.prompts[0].text, kind="generate")
+        finish(run, lambda: execute(plan, run, reporter, configuration=plan.config.generator), summary(as_json))
 
 
 @cli.command()
@@ -131,10 +135,11 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
     pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'")
     plans = plan_compare(pairs, plugins.host.registry)
     first = plans[0][1].config
-    run = Run(first.out, f"compare-{first.prompts[0].text}", kind="compare")
     reporter = Reporter()
-    finish(run, lambda: execute_compare(plans, run, reporter), reporter, summary(as_json),
-           after=lambda: write_grid_and_report(run, plans))
+    with stop_on_signals(reporter):
+        run = Run(first.out, f"compare-{first.prompts[0].text}", kind="compare")
+        finish(run, lambda: execute_compare(plans, run, reporter), summary(as_json),
+               after=lambda: write_grid_and_report(run, plans))
     if not as_json:
         click.echo(f"grid: {run.dir / 'grid.png'}\nreport: {run.dir / 'index.html'}", err=True)
 
@@ -156,10 +161,11 @@ def reproduce(image, out, device, as_json):
     raw["out"] = out
     registry = plugins.host.registry
     plan = prepare(resolve(raw, registry, where=f"'{image}' metadata"), registry)
-    run = Run(out, f"reproduce-{plan.config.prompts[0].text}", kind="reproduce")
     reporter = Reporter()
     name = record.get("configuration") if isinstance(record.get("configuration"), str) else plan.config.generator
-    finish(run, lambda: execute(plan, run, reporter, configuration=name), reporter, lambda run: None)
+    with stop_on_signals(reporter):
+        run = Run(out, f"reproduce-{plan.config.prompts[0].text}", kind="reproduce")
+        finish(run, lambda: execute(plan, run, reporter, configuration=name), lambda run: None)
     difference = pixel_difference(image, run.images[0].path)
     same = difference == 0
     if as_json:
