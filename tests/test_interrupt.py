@@ -60,7 +60,8 @@ main()
 """
 
 
-def test_ctrl_c_in_a_real_process_saves_and_exits_130(tmp_path):
+def start_slow_run(tmp_path):
+    """A real `artengine generate` process, returned once its run folder exists."""
     root = str(Path(__file__).parent.parent)
     process = subprocess.Popen([sys.executable, "-c", SCRIPT.format(root=root)], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -68,6 +69,11 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(tmp_path):
     while not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").iterdir()):
         assert time.time() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.05)
+    return process
+
+
+def test_ctrl_c_in_a_real_process_saves_and_exits_130(tmp_path):
+    process = start_slow_run(tmp_path)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
@@ -77,13 +83,7 @@ def test_ctrl_c_in_a_real_process_saves_and_exits_130(tmp_path):
 
 
 def test_sigterm_is_handled_like_ctrl_c(tmp_path):
-    root = str(Path(__file__).parent.parent)
-    process = subprocess.Popen([sys.executable, "-c", SCRIPT.format(root=root)], cwd=tmp_path,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").iterdir()):
-        assert time.time() < deadline and process.poll() is None, process.communicate()
-        time.sleep(0.05)
+    process = start_slow_run(tmp_path)
     os.kill(process.pid, signal.SIGTERM)
     out, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
