@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence
 
 from .options import Option
@@ -57,8 +58,11 @@ class Request:
     """'cpu', 'cuda' or 'mps', already checked to be available."""
     options: Mapping[str, Any]
     """The generator's declared options, resolved (defaults filled in, types checked)."""
-    losses: tuple[LossSpec, ...] = ()
+    losses: tuple["Loss", ...] = ()
     """Extra loss terms chosen by the user, for generators that optimise."""
+    state_dir: "Path | None" = None
+    """A folder (not yet created) where the generator may keep what it needs to continue after
+    an interruption: `--resume` hands the same request the same folder again."""
 
     @property
     def count(self) -> int:
