@@ -78,6 +78,9 @@ class Candidate:
     seed: int
     metadata: dict[str, Any] = field(default_factory=dict)
     """JSON-serialisable facts about this image (e.g. final loss); stored in the PNG."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Extra files saved beside the PNG, named '<png name without .png>-<key>', e.g.
+    {"progress.gif": ...} for an animation of the optimisation."""
 
 
 class Progress(Protocol):

@@ -239,6 +239,8 @@ def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "defa
             data = png_bytes(candidate.image, parameters_text(record), record)
             name = f"{len(run.images):04d}-{candidate.seed}-{slugify(request.prompt.text)}.png"
             path = write_new(run.dir / name, data)
+            for suffix, content in candidate.files.items():
+                write_new(run.dir / f"{path.stem}-{Path(suffix).name}", content)
             run.images.append(
                 ImageRecord(path, request.prompt.text, candidate.seed, plan.config.generator, score, rank,
                             configuration, timings, candidate.metadata)

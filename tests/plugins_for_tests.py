@@ -47,7 +47,7 @@ class Solid(Generator):
                 image = Image.new("RGB", request.size, (0, 0, 0))
                 image.paste(inner, (b, b))
             progress(index + 1, request.count, image)
-            out.append(Candidate(image, seed, {"colour": list(colour)}))
+            out.append(Candidate(image, seed, {"colour": list(colour)}, files={"colour.txt": str(colour).encode()}))
         return out
 
 
