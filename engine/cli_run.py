@@ -110,7 +110,8 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
              as_json, resume_dir, generator):
     """Make images from PROMPT (`text:weight|other text:-1`) or from --prompts FILE."""
     if resume_dir:
-        return resume(resume_dir, as_json)
+        return resume(resume_dir, as_json, prompt, prompts_file, n, keep, scorer, seed, size, device, config_file,
+                      *sets, *losses, out, generator)
     file_raw = read_config_file(config_file) if config_file else {}
     if file_raw:
         check_file(file_raw, config_file, generator)
@@ -133,7 +134,8 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
             as_json, resume_dir, generators, axes):
     """Run several configurations on the same prompts and seeds; write grid.png and index.html."""
     if resume_dir:
-        return resume(resume_dir, as_json)
+        return resume(resume_dir, as_json, prompt, prompts_file, n, keep, scorer, seed, size, device, config_file,
+                      *sets, *losses, out, *generators, *axes)
     file_raw = read_config_file(config_file) if config_file else {}
     named = file_raw.pop("configurations", {})
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out)
@@ -152,8 +154,10 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
         click.echo(f"grid: {run.dir / 'grid.png'}\nreport: {run.dir / 'index.html'}", err=True)
 
 
-def resume(run_dir, as_json: bool) -> None:
+def resume(run_dir, as_json: bool, *other_settings) -> None:
     """Continue an interrupted generate or compare run in its own folder, from its run.json."""
+    if any(value is not None for value in other_settings):
+        raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json'")
     run = Run.reopen(run_dir)
     registry = plugins.host.registry
     labels = run.document.get("labels", {})

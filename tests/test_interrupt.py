@@ -63,6 +63,7 @@ def test_resume_continues_from_the_saved_state_in_the_same_folder(cli, tmp_path,
 
 
 def test_resume_errors(cli, tmp_path):
+    assert "--resume takes no other settings" in cli("generate", "red", "--resume", tmp_path).stderr
     assert "no run.json there" in cli("generate", "--resume", tmp_path).stderr
     (tmp_path / "run.json").write_text("{")
     assert "its run.json is unreadable" in cli("compare", "--resume", tmp_path).stderr
