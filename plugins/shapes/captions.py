@@ -50,6 +50,7 @@ def parse_caption(text: str) -> Scene:
     size = words.take(SIZES)
     first = SceneObject(words.need(COLOURS, "a colour"), words.need(SHAPES, "a shape"), size=size)
     relation = words.take(RELATIONS)
+    position = None
     if relation is not None:
         if size is not None:
             words.fail(f"a two-object prompt names no size (both objects have one size), but it says {size!r}")
@@ -66,10 +67,14 @@ def parse_caption(text: str) -> Scene:
         background = words.need(BACKGROUNDS, "a background colour")
         words.expect("background")
     if not words.done:
-        expected = "the end of the prompt"
-        if relation is None and len(objects) == 1:
-            expected = "a position, a relation, 'on a ... background' or the end"
-        words.fail(f"expected {expected}, got {words.rest!r}")
+        expected, phrases = "the end of the prompt", ["on a"]
+        if relation is None and position is None:
+            expected = (f"a position ({', '.join(POSITIONS)}), a relation ({', '.join(RELATIONS)}), "
+                        "'on a BACKGROUND background' or the end")
+            phrases += [*POSITIONS, *RELATIONS]
+        elif relation is None and background is None:
+            expected = "'on a BACKGROUND background' or the end"
+        words.fail(f"expected {expected}, got {words.rest!r}{words.suggest(phrases)}")
     return Scene(objects, background=background, relation=relation)
 
 
@@ -103,6 +108,15 @@ class _Words:
                 self.at += length
                 return phrase
         return None
+
+    def suggest(self, phrases) -> str:
+        """' (did you mean ...?)' for a phrase close to the words here, or ''."""
+        import difflib
+
+        scored = [(difflib.SequenceMatcher(None, " ".join(self.words[self.at : self.at + len(p.split())]), p).ratio(), p)
+                  for p in phrases]
+        ratio, best = max(scored)
+        return f" (did you mean '{best}'?)" if ratio >= 0.8 else ""
 
     def need(self, choices, what: str) -> str:
         found = self.take(choices)
