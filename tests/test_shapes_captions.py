@@ -58,7 +58,9 @@ def test_a_parsed_prompt_is_partial_until_realised():
     assert realise(scene, random.Random(2)) == scene  # nothing left to draw
 
 
-def test_case_and_spacing_do_not_matter():
+def test_case_spacing_and_an_for_a_do_not_matter():
+    pair = parse_caption("An orange circle above a red square")
+    assert [o.colour for o in pair.objects] == ["orange", "red"] and pair.relation == "above"
     assert parse_caption("  A Small  PINK diamond at the TOP ").attributes() == {
         "background": None, "colour": "pink", "shape": "diamond", "size": "small", "position": "at the top"}
 

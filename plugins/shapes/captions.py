@@ -42,11 +42,12 @@ def caption(scene: Scene) -> str:
 def parse_caption(text: str) -> Scene:
     """The partial scene a prompt describes; what it leaves out is None.
 
-    Case and extra spaces are ignored. Text outside the grammar raises engine.UsageError
+    Case and extra spaces are ignored, and 'an' may stand for 'a' (captions the world writes
+    always say 'a', as the grammar does). Text outside the grammar raises engine.UsageError
     naming the word that does not fit and what was expected there.
     """
     words = _Words(text)
-    words.expect("a")
+    words.expect_article()
     size = words.take(SIZES)
     first = SceneObject(words.need(COLOURS, "a colour"), words.need(SHAPES, "a shape"), size=size)
     relation = words.take(RELATIONS)
@@ -54,7 +55,7 @@ def parse_caption(text: str) -> Scene:
     if relation is not None:
         if size is not None:
             words.fail(f"a two-object prompt names no size (both objects have one size), but it says {size!r}")
-        words.expect("a")
+        words.expect_article()
         second = SceneObject(words.need(COLOURS, "a colour"), words.need(SHAPES, "a shape"))
         if second.colour == first.colour:
             words.fail(f"the two objects must have different colours, but both are {first.colour}")
@@ -128,6 +129,10 @@ class _Words:
     def expect(self, word: str) -> None:
         if self.take((word,)) is None:
             self.fail(f"expected {word!r}, got {self.here}")
+
+    def expect_article(self) -> None:
+        if self.take(("an",)) is None:
+            self.expect("a")
 
     def fail(self, problem: str):
         raise UsageError(f"prompt {self.text!r} is outside the shapes world: {problem}; prompts read {GRAMMAR}")
