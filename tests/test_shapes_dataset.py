@@ -18,10 +18,13 @@ def same(first, second):
     return np.array_equal(np.asarray(first[0]), np.asarray(second[0])) and first[1] == second[1]
 
 
-def test_the_dataset_is_registered_through_the_entry_point(host):
-    host.load()
+def test_the_plugin_is_declared_as_an_artengine_entry_point(host):
+    from importlib import metadata
+
+    (entry_point,) = [e for e in metadata.entry_points(group="artengine") if e.name == "shapes"]
+    assert entry_point.load() is plugins.shapes
+    host.add(entry_point.load(), name="shapes")
     assert host.registry.owners["dataset", "shapes"] == "shapes"
-    assert host.records["shapes"].source == "built-in"
 
 
 def test_pairs_are_images_with_one_parseable_caption(shapes):
@@ -73,3 +76,13 @@ def test_without_omit_every_caption_is_full(shapes):
 def test_a_bad_option_is_a_usage_error(shapes):
     with pytest.raises(UsageError, match="objects"):
         open_dataset("shapes", 5, 0, {"objects": "3"})
+
+
+def test_the_plugin_imports_without_numpy_pillow_or_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, plugins.shapes, plugins.shapes.data_command, plugins.shapes.eval_command; "
+            "print(sorted(m for m in ('numpy', 'PIL', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

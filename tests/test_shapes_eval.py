@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 import engine
+import plugins.shapes
 from engine import Candidate, Generator, Scorer
 from plugins.shapes.world import parse_caption, realise, render
 
@@ -71,12 +72,17 @@ class EvalTestPlugin:
         register(FewestColours)
 
 
-@pytest.fixture
-def evaluate(cli, host):
+@pytest.fixture(autouse=True)
+def plugins_used(host):
+    host.add(plugins.shapes, name="shapes")
     host.add(EvalTestPlugin(), name="eval-test-plugins")
 
+
+@pytest.fixture
+def evaluate(cli):
+
     def run(*args):
-        result = cli("eval", "shapes", "--json", *args)
+        result = cli("eval", "shapes", "--json", "--device", "cpu", *args)
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
@@ -121,8 +127,7 @@ def test_the_seed_fixes_the_prompts(evaluate):
     assert prompts[0] == prompts[1] != prompts[2]
 
 
-def test_the_text_report_is_a_table_of_accuracies(cli, host):
-    host.add(EvalTestPlugin(), name="eval-test-plugins")
+def test_the_text_report_is_a_table_of_accuracies(cli):
     result = cli("eval", "shapes", "-g", "oracle", "--n-prompts", 5, "--seed", 0)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -144,8 +149,7 @@ def test_out_saves_a_contact_sheet_and_the_results(evaluate, tmp_path):
     assert len(list((tmp_path / "report").glob("*.png"))) == 2  # a second run never replaces the first
 
 
-def test_generator_options_and_mistakes_go_through_the_core_checks(cli, host):
-    host.add(EvalTestPlugin(), name="eval-test-plugins")
+def test_generator_options_and_mistakes_go_through_the_core_checks(cli):
     result = cli("eval", "shapes", "-g", "solid", "--n-prompts", 3, "--seed", 0, "--set", "generator.border=2", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["config"]["generator"] == {"name": "solid", "brightness": 1.0, "border": 2}
