@@ -159,3 +159,12 @@ def test_generator_options_and_mistakes_go_through_the_core_checks(cli):
                             (["-g", "solid", "--objects", "3"], "3")]:
         result = cli("eval", "shapes", "--n-prompts", 2, *args)
         assert result.exit_code == 2 and complaint in result.output and "Traceback" not in result.output
+
+
+def test_stopping_reports_what_was_graded_and_exits_130(cli):
+    result = cli("eval", "shapes", "-g", "slow", "--n-prompts", 3, "--seed", 0, "--device", "cpu",
+                 "--set", "generator.stop_at=2", "--json")
+    assert result.exit_code == 130
+    summary = json.loads(result.stdout)
+    assert summary["status"] == "interrupted" and summary["prompts"] == 0 and summary["prompts_drawn"] == 3
+    assert "stopped by the user after 0 of 3 prompts" in result.stderr

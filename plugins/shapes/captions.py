@@ -6,6 +6,8 @@ Two objects:  a COLOUR SHAPE RELATION a COLOUR SHAPE [on a BACKGROUND background
 
 from __future__ import annotations
 
+import difflib
+
 from engine.errors import UsageError, closest
 
 from .scene import Scene, SceneObject
@@ -112,8 +114,6 @@ class _Words:
 
     def suggest(self, phrases) -> str:
         """' (did you mean ...?)' for a phrase close to the words here, or ''."""
-        import difflib
-
         scored = [(difflib.SequenceMatcher(None, " ".join(self.words[self.at : self.at + len(p.split())]), p).ratio(), p)
                   for p in phrases]
         ratio, best = max(scored)
