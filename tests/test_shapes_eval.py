@@ -2,8 +2,8 @@
 
 The generators and the scorer here are test fixtures, not shipped plugins: `oracle` draws
 exactly what the prompt says (with the world's own parser and renderer), `noise` paints
-noise, `first-noise` paints noise for its first candidate only, and `fewest-colours`
-prefers flat images.
+noise, `first-noise` paints noise for its first candidate only, `stops-at-once` is stopped
+as by Ctrl-C, and `fewest-colours` prefers flat images.
 """
 
 import json
@@ -53,6 +53,19 @@ class FirstNoise(Generator):
                 for i, seed in enumerate(request.seeds)]
 
 
+class StopsAtOnce(Generator):
+    name = "stops-at-once"
+    description = "Is stopped (as by Ctrl-C) before it finishes its first candidate."
+
+    def generate(self, request, progress):
+        progress.request_stop()
+        try:
+            progress(1, 2)
+        except engine.StopRequested:
+            return []
+        raise AssertionError("progress should have raised StopRequested")
+
+
 class FewestColours(Scorer):
     name = "fewest-colours"
     description = "Higher for images with fewer distinct colours."
@@ -64,7 +77,7 @@ class FewestColours(Scorer):
 class EvalTestPlugin:
     @engine.hookimpl
     def register_generators(self, register):
-        for generator in (Oracle, Noise, FirstNoise):
+        for generator in (Oracle, Noise, FirstNoise, StopsAtOnce):
             register(generator)
 
     @engine.hookimpl
@@ -162,8 +175,7 @@ def test_generator_options_and_mistakes_go_through_the_core_checks(cli):
 
 
 def test_stopping_reports_what_was_graded_and_exits_130(cli):
-    result = cli("eval", "shapes", "-g", "slow", "--n-prompts", 3, "--seed", 0, "--device", "cpu",
-                 "--set", "generator.stop_at=2", "--json")
+    result = cli("eval", "shapes", "-g", "stops-at-once", "--n-prompts", 3, "--seed", 0, "--device", "cpu", "--json")
     assert result.exit_code == 130
     summary = json.loads(result.stdout)
     assert summary["status"] == "interrupted" and summary["prompts"] == 0 and summary["prompts_drawn"] == 3
