@@ -113,8 +113,9 @@ def load_file_with_config(path: Path, spec: str, device: str):
 def assemble(config: dict, weights: Path, spec: str, device: str):
     from .model import ClipModel, build_network, tokenizer_for
 
+    state = read_state_dict(weights)  # first: a bad file fails before the network is built
     network = build_network(config["model_cfg"], config.get("preprocess_cfg"))
-    load_weights(network, read_state_dict(weights), weights, spec)
+    load_weights(network, state, weights, spec)
     return ClipModel(network, make_tokenizer(lambda: tokenizer_for(config["model_cfg"]), spec), spec, device)
 
 
@@ -135,8 +136,9 @@ def load_named(model_name: str, weights: Path, spec: str, device: str, pretraine
         preprocess = read_config(weights.parent, spec).get("preprocess_cfg", {})
     if preprocess.get("quick_gelu"):
         model_cfg["quick_gelu"] = True
+    state = read_state_dict(weights)
     network = build_network(model_cfg, preprocess)
-    load_weights(network, read_state_dict(weights), weights, spec)
+    load_weights(network, state, weights, spec)
     tokenizer = make_tokenizer(lambda: open_clip.get_tokenizer(model_name), spec)
     return ClipModel(network, tokenizer, spec, device)
 
