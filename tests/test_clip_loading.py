@@ -207,15 +207,20 @@ def test_a_weights_file_without_config_asks_for_the_model_name(tmp_path):
 
 
 class RunsCode:
+    """Unpickling this creates the file `marker`: a stand-in for any code an attacker runs."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
         return (Path.touch, (Path(self.marker),))
 
 
 def test_a_pickle_that_would_run_code_is_refused_without_running(tmp_path):
-    payload = RunsCode()
-    payload.marker = str(tmp_path / "ran")
+    pickle.loads(pickle.dumps(RunsCode(tmp_path / "proof")))
+    assert (tmp_path / "proof").exists()  # the payload does run when unpickled naively
     weights = tmp_path / "evil.bin"
-    weights.write_bytes(pickle.dumps({"state_dict": {"visual.proj": payload}}))
+    weights.write_bytes(pickle.dumps({"state_dict": {"visual.proj": RunsCode(tmp_path / "ran")}}, protocol=2))
 
     with pytest.raises(engine.UsageError, match="cannot be read safely"):
         engine.load_model(f"clip:ViT-B-32@{weights}")

@@ -103,12 +103,11 @@ def train(settings: TrainSettings, out: Path, device: str, resume: bool, threads
     settings.preprocess_cfg = settings.preprocess_cfg or default_preprocess()
 
     torch.manual_seed(settings.seed)
-    network = build_network(settings.model_cfg, settings.preprocess_cfg)
-    optimizer = make_optimizer(network, settings)
+    network = build_network(settings.model_cfg, settings.preprocess_cfg).to(device).train()
+    optimizer = make_optimizer(network, settings)  # after the move, so its state lives on `device` too
     start_step, elapsed = 0, 0.0
     if state is not None:
         start_step, elapsed = restore(network, optimizer, state)
-    network.to(device).train()
     if start_step >= settings.steps:
         raise UsageError(f"the run in '{out}' already reached step {start_step}; give a larger --steps to continue")
 
