@@ -3,12 +3,15 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# The torch build to install first; these releases lie on the project's machines' disks.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: demo test install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install $(TORCH)
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $@
 
