@@ -35,7 +35,8 @@ class ArtengineGroup(click.Group):
         return sorted({*self.commands, *self._plugin_commands(ctx)})
 
     def get_command(self, ctx, name):
-        return self.commands.get(name) or self._plugin_commands(ctx).get(name)
+        plugin_commands = self._plugin_commands(ctx)  # every command sees the plugins loaded
+        return self.commands.get(name) or plugin_commands.get(name)
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
@@ -74,7 +75,7 @@ def _fail(message: str, code: int, error: BaseException | None = None) -> None:
     sys.exit(code)
 
 
-@click.group(cls=ArtengineGroup)
+@click.group(name="artengine", cls=ArtengineGroup)
 @click.version_option(__version__, prog_name="artengine")
 @click.option(
     "--plugins-dir",
@@ -83,16 +84,23 @@ def _fail(message: str, code: int, error: BaseException | None = None) -> None:
     help="Load every *.py file in DIR as a plugin (repeatable; also ARTENGINE_PLUGINS_DIR).",
 )
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-def cli(plugins_dir, debug):
+@click.option(
+    "--trust-checkpoints",
+    is_flag=True,
+    help="Allow checkpoints that can only be read by running their pickled code (only for files you trust).",
+)
+def cli(plugins_dir, debug, trust_checkpoints):
     """artengine: make images from text with interchangeable generator, scorer and loss plugins."""
     DEBUG["on"] = DEBUG["on"] or debug
+    if trust_checkpoints:  # read by engine.checkpoints wherever a checkpoint is opened
+        os.environ["ARTENGINE_TRUST_CHECKPOINTS"] = "1"
 
 
 def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-from . import cli_inspect, cli_run  # noqa: E402,F401 - they add their commands to `cli`
+from . import cli_inspect, cli_rerank, cli_run  # noqa: E402,F401 - they add their commands to `cli`
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import click
 
 from . import plugins
 from .cli import cli, emit_json
-from .compare import configurations, execute_compare, plan_compare
+from .compare import configurations, execute_compare, plan_compare, write_grid_and_report
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
 from .errors import UsageError
 from .outputs import read_png_metadata
@@ -68,16 +68,18 @@ def check_file(file_raw: dict, path, generator) -> None:
         resolve(raw, plugins.host.registry, where=f"config file '{path}'")
 
 
-def finish(run: Run, action, reporter: Reporter, report) -> None:
-    """Run `action`, record how it ended in run.json, report, and re-raise any failure."""
+def finish(run: Run, action, reporter: Reporter, report, after=lambda: None) -> None:
+    """Run `action`, record how it ended in run.json, call `after`, report; re-raise any failure."""
     try:
         with stop_on_signals(reporter):
             action()
     except BaseException as error:
         run.finish("interrupted" if isinstance(error, Interrupted) else "failed", str(error) or type(error).__name__)
+        after()
         report(run)
         raise
     run.finish("complete")
+    after()
     report(run)
 
 
@@ -131,7 +133,8 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
     first = plans[0][1].config
     run = Run(first.out, f"compare-{first.prompts[0].text}", kind="compare")
     reporter = Reporter()
-    finish(run, lambda: execute_compare(plans, run, reporter), reporter, summary(as_json))
+    finish(run, lambda: execute_compare(plans, run, reporter), reporter, summary(as_json),
+           after=lambda: write_grid_and_report(run, plans))
     if not as_json:
         click.echo(f"grid: {run.dir / 'grid.png'}\nreport: {run.dir / 'index.html'}", err=True)
 

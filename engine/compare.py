@@ -12,7 +12,7 @@ import io
 import itertools
 from typing import Any
 
-from .config import RunConfig, apply_set, merge, resolve
+from .config import apply_set, merge, resolve
 from .errors import UsageError
 from .outputs import write_new
 from .progress import Reporter
@@ -74,16 +74,14 @@ def plan_compare(pairs: list[tuple[str, dict[str, Any]]], registry: Registry) ->
 
 
 def execute_compare(plans: list[tuple[str, Plan, dict]], run: Run, reporter: Reporter) -> None:
-    """Run each configuration into `run`; the grid and report are written even if stopped."""
-    try:
-        for name, plan, _ in plans:
-            execute(plan, run, reporter, configuration=name)
-    finally:
-        write_grid_and_report(run, [(name, plan.config, given) for name, plan, given in plans])
+    """Run each configuration into `run`, one after the other."""
+    for name, plan, _ in plans:
+        execute(plan, run, reporter, configuration=name)
 
 
-def write_grid_and_report(run: Run, resolved: list[tuple[str, RunConfig, dict[str, Any]]]) -> None:
+def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]]) -> None:
     """grid.png and index.html from the images saved so far (also after an interruption)."""
+    resolved = [(name, plan.config, given) for name, plan, given in plans]
     from PIL import Image
 
     columns = _columns(run)
@@ -97,12 +95,18 @@ def write_grid_and_report(run: Run, resolved: list[tuple[str, RunConfig, dict[st
         return
     from .grid import render_grid
 
-    grid = render_grid(rows, [f"{prompt} #{rank}" for prompt, rank in columns])
+    grid = render_grid(rows, [column_label(run, prompt, rank) for prompt, rank in columns])
     buffer = io.BytesIO()
     grid.save(buffer, format="PNG")
     grid_path = write_new(run.dir / "grid.png", buffer.getvalue())
     html = render_report(run, resolved, columns, grid_path.name)
     write_new(run.dir / "index.html", html.encode("utf-8"))
+
+
+def column_label(run: Run, prompt: str, rank: int) -> str:
+    """'prompt · seed S' while nothing is scored (columns then line up by seed), else 'prompt · #rank'."""
+    record = next(r for r in run.images if (r.prompt, r.rank) == (prompt, rank))
+    return f"{prompt} · seed {record.seed}" if record.score is None else f"{prompt} · #{rank}"
 
 
 def _columns(run: Run) -> list[tuple[str, int]]:

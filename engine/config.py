@@ -117,7 +117,15 @@ def apply_set(raw: dict[str, Any], assignment: str) -> None:
         elif not isinstance(current, dict):
             raise UsageError(f"--set {key}: '{'.'.join(tables[: depth + 1])}' is not a table")
         target = current
-    target[leaf] = value
+    target[leaf] = _toml_value(value.strip())
+
+
+def _toml_value(text: str) -> Any:
+    """`--set` values are TOML literals (50, 0.5, true, ["a", "b"]); anything else is a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +169,7 @@ def resolve(raw: dict[str, Any], registry: Registry, where: str = "config") -> R
             )
         generator_name = names[0]
     generator = _lookup(registry, "generator", generator_name, where)
-    generator_options = resolve_options(generator.options, generator_given, f"{where}: generator '{generator_name}'")
+    generator_options = resolve_options(generator.options, generator_given, where, "generator")
 
     scorer_name, scorer_given = _table(raw.get("scorer"), "scorer", where)
     explicit = scorer_name is not None
@@ -177,7 +185,7 @@ def resolve(raw: dict[str, Any], registry: Registry, where: str = "config") -> R
         scorer_name = None
     else:
         scorer = _lookup(registry, "scorer", scorer_name, where)
-        scorer_options = resolve_options(scorer.options, scorer_given, f"{where}: scorer '{scorer_name}'")
+        scorer_options = resolve_options(scorer.options, scorer_given, where, "scorer")
 
     losses = _resolve_losses(raw.get("losses", {}), registry, where)
 
@@ -238,7 +246,7 @@ def _resolve_losses(value: Any, registry: Registry, where: str) -> tuple[LossSpe
         settings = dict(settings)
         weight = Option("weight", float, 1.0, "").convert(settings.pop("weight", 1.0), f"{where}: losses.{name}.weight")
         loss = _lookup(registry, "loss", name, where)
-        options = resolve_options(loss.options, settings, f"{where}: loss '{name}'")
+        options = resolve_options(loss.options, settings, where, f"losses.{name}")
         specs.append(LossSpec(name, weight, options))
     return tuple(specs)
 

@@ -52,9 +52,13 @@ class Option:
         return out
 
     def convert(self, value: Any, where: str) -> Any:
-        """Check `value` (from TOML, JSON or a `--set` string) and return it as `type`."""
-        if isinstance(value, str) and self.type is not str:
-            value = _parse_text(value, self.type, where)
+        """Check `value` (from TOML, JSON or `--set`) and return it as `type`.
+
+        Values are typed as TOML types them; the one conversion is that a list option also
+        takes one string of comma-separated items.
+        """
+        if self.type is list and isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
         value = _check_type(value, self.type, where)
         if self.choices and value not in self.choices:
             raise UsageError(
@@ -66,23 +70,6 @@ class Option:
         if self.max is not None and value > self.max:
             raise UsageError(f"{where}: {value} is above the maximum {self.max}")
         return value
-
-
-def _parse_text(text: str, kind: type, where: str) -> Any:
-    text = text.strip()
-    try:
-        if kind is bool:
-            lowered = text.lower()
-            if lowered in ("true", "yes", "on", "1"):
-                return True
-            if lowered in ("false", "no", "off", "0"):
-                return False
-            raise ValueError
-        if kind is list:
-            return [item.strip() for item in text.split(",") if item.strip()]
-        return kind(text)
-    except ValueError:
-        raise UsageError(f"{where}: expected {TYPES[kind]}, got {text!r}") from None
 
 
 def _check_type(value: Any, kind: type, where: str) -> Any:
@@ -99,18 +86,20 @@ def _check_type(value: Any, kind: type, where: str) -> Any:
 
 
 def resolve_options(
-    declared: Iterable[Option], given: Mapping[str, Any], where: str
+    declared: Iterable[Option], given: Mapping[str, Any], where: str, table: str = ""
 ) -> dict[str, Any]:
     """Defaults overlaid with `given`; an unknown name is an error naming the closest valid one.
 
-    `where` prefixes messages, e.g. "generator 'solid' option" or "config.toml: generator".
+    Messages read "{where}: {table}.{name}: ...", e.g. "config file 'a.toml': generator.steps: ...".
     """
+    prefix = f"{table}." if table else ""
     by_name = {option.name: option for option in declared}
     for name in given:
         if name not in by_name:
             valid = ", ".join(by_name) or "none"
-            raise UsageError(f"{where}: unknown option '{name}'{closest(name, by_name)}; valid: {valid}")
+            hint = closest(name, by_name).replace("'", f"'{prefix}", 1)
+            raise UsageError(f"{where}: unknown option '{prefix}{name}'{hint}; valid: {valid}")
     return {
-        name: option.convert(given[name], f"{where}.{name}") if name in given else option.default
+        name: option.convert(given[name], f"{where}: {prefix}{name}") if name in given else option.default
         for name, option in by_name.items()
     }

@@ -86,7 +86,9 @@ class Redness(Scorer):
     def score(self, images, prompt):
         scores = []
         for image in images:
-            r, g, b = (sum(band.getdata()) / (image.width * image.height) for band in image.convert("RGB").split())
+            from PIL import ImageStat
+
+            r, g, b = ImageStat.Stat(image.convert("RGB")).mean
             scores.append(self.settings["scale"] * (r - (g + b) / 2) / 255)
         return scores
 

@@ -1,0 +1,77 @@
+"""compare: configurations x the same prompts and seeds -> grid.png, index.html, run.json."""
+
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from engine.outputs import read_png_metadata
+
+
+def compare(cli, *args):
+    result = cli("compare", *args, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    return document, Path(document["run_dir"])
+
+
+def test_each_configuration_gets_the_same_prompts_and_seeds(cli):
+    document, run_dir = compare(cli, "a red thing", "-g", "solid", "-g", "slow", "-n", "2", "--seed", "8")
+    by_config = {}
+    for image in document["images"]:
+        by_config.setdefault(image["configuration"], []).append((image["prompt"], image["seed"]))
+    assert by_config == {"solid": [("a red thing", 8), ("a red thing", 9)], "slow": [("a red thing", 8), ("a red thing", 9)]}
+    assert (run_dir / "grid.png").is_file() and (run_dir / "index.html").is_file()
+    assert json.loads((run_dir / "run.json").read_text())["kind"] == "compare"
+
+
+def test_named_configurations_let_one_generator_appear_with_different_options(cli, tmp_path):
+    config = tmp_path / "compare.toml"
+    config.write_text(
+        'prompts = ["red", "blue"]\nseed = 3\n'
+        '[configurations.plain]\ngenerator = "solid"\n'
+        '[configurations.framed]\ngenerator = { name = "solid", border = 4 }\n'
+    )
+    document, run_dir = compare(cli, "--config", config)
+    assert len(document["images"]) == 4
+    framed = [i for i in document["images"] if i["configuration"] == "framed"]
+    assert read_png_metadata(framed[0]["path"])["config"]["generator"]["border"] == 4
+    with Image.open(framed[0]["path"]) as image:
+        assert image.getpixel((0, 0)) == (0, 0, 0)
+    html = (run_dir / "index.html").read_text()
+    assert "plain" in html and "framed" in html and "border=4" in html
+
+
+def test_axis_sweeps_a_key_over_every_configuration(cli):
+    document, run_dir = compare(cli, "red", "-g", "solid", "--axis", "generator.border=0,2,4",
+                                "--axis", "generator.brightness=0.5,1.0", "--seed", "1")
+    names = sorted({i["configuration"] for i in document["images"]})
+    assert len(names) == 6
+    assert "solid border=2 brightness=0.5" in names
+    record = read_png_metadata(next(i for i in document["images"] if i["configuration"] == "solid border=4 brightness=1.0")["path"])
+    assert record["config"]["generator"] == {"name": "solid", "border": 4, "brightness": 1.0}
+
+
+def test_grid_has_a_row_per_configuration_and_a_column_per_prompt_and_candidate(cli):
+    _, run_dir = compare(cli, "red", "-g", "solid", "--axis", "generator.border=0,8", "-n", "3", "--seed", "1")
+    with Image.open(run_dir / "grid.png") as grid:
+        width, height = grid.size
+    # 64 px images are shown at 128 px; 3 columns and 2 rows
+    assert width >= 240 + 3 * 128 and height >= 2 * 128
+    assert width < 240 + 4 * 128 + 40 and height < 3 * 128 + 80
+
+
+def test_a_typo_in_any_configuration_fails_before_any_work(cli, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('prompt = "red"\n[configurations.a]\ngenerator = "solid"\n[configurations.b]\ngenerator = { name = "solid", bordr = 1 }\n')
+    result = cli("compare", "--config", config)
+    assert result.exit_code == 2
+    assert "configuration 'b': unknown option 'generator.bordr'" in result.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_configurations_must_be_tables(cli, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('prompt = "red"\nconfigurations = 3\n')
+    result = cli("compare", "--config", config)
+    assert result.exit_code == 2 and "'configurations' must hold tables" in result.stderr
