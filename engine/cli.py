@@ -48,7 +48,7 @@ class ArtengineGroup(click.Group):
         except click.ClickException as error:  # usage mistakes click finds: one line, exit 2
             hint = f" (see '{error.ctx.command_path} --help')" if getattr(error, "ctx", None) else ""
             _fail(error.format_message().replace("\n", " ") + hint, error.exit_code)
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, KeyboardInterrupt):
             _fail("aborted", 130)
         except ArtengineError as error:
             _fail(str(error), error.exit_code, error)

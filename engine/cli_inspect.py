@@ -43,13 +43,19 @@ def plugins_command(as_json):
 @cli.command(name="list")
 @click.argument("kind", type=click.Choice(list(LIST_KINDS)))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def list_command(kind, as_json):
-    """List generators, scorers, losses or models, with their declared options."""
+@click.option("--markdown", is_flag=True, help="Print Markdown, as in the docs.")
+def list_command(kind, as_json, markdown):
+    """List generators, scorers, losses, models or datasets, with their declared options."""
     registry = plugins.host.registry
     items = [describe(LIST_KINDS[kind], name, obj, registry.owners[LIST_KINDS[kind], name])
              for name, obj in sorted(registry.items[LIST_KINDS[kind]].items())]
     if as_json:
         emit_json(items)
+        return
+    if markdown:
+        for item in items:
+            click.echo(f"### {item['name']}\n\n{item['description']} (plugin `{item['plugin']}`)\n")
+            click.echo(options_table(item["options"]) + "\n")
         return
     if not items:
         click.echo(f"no {kind} installed")
@@ -79,3 +85,20 @@ def describe(kind: str, name: str, obj, plugin: str) -> dict:
             {"spec": m.spec, "description": m.description, "details": dict(m.details)} for m in obj.available()
         ]
     return item
+
+
+def options_table(options: list[dict]) -> str:
+    """A Markdown table of declared options (from `Option.describe()`)."""
+    rows = ["| option | type | default | meaning |", "|---|---|---|---|"]
+    for option in options:
+        limits = []
+        if option.get("choices"):
+            limits.append("one of " + ", ".join(f"`{c}`" for c in option["choices"]))
+        if "min" in option:
+            limits.append(f"min {option['min']}")
+        if "max" in option:
+            limits.append(f"max {option['max']}")
+        extra = f" ({'; '.join(limits)})" if limits else ""
+        meaning = (option['help'] + extra).replace('|', '\\|')
+        rows.append(f"| `{option['name']}` | {option['type']} | `{json.dumps(option['default'])}` | {meaning} |")
+    return "\n".join(rows)

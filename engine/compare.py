@@ -63,11 +63,15 @@ def _name_of(raw: dict[str, Any]) -> str:
     return generator.get("name", "default") if isinstance(generator, dict) else str(generator or "default")
 
 
-def plan_compare(pairs: list[tuple[str, dict[str, Any]]], registry: Registry) -> list[tuple[str, Plan, dict]]:
-    """Resolve and check every configuration, so that a typo fails before any work starts."""
+def plan_compare(
+    pairs: list[tuple[str, dict[str, Any]]], registry: Registry, source: str = ""
+) -> list[tuple[str, Plan, dict]]:
+    """Resolve and check every configuration, so that a typo fails before any work starts.
+
+    `source` (e.g. "config file 'a.toml', ") prefixes error messages."""
     plans = []
     for name, raw in pairs:
-        plan = prepare(resolve(raw, registry, where=f"configuration '{name}'"), registry)
+        plan = prepare(resolve(raw, registry, where=f"{source}configuration '{name}'"), registry)
         given = raw.get("generator") if isinstance(raw.get("generator"), dict) else {}
         plans.append((name, plan, {k: v for k, v in given.items() if k != "name"}))
     return plans

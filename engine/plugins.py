@@ -74,21 +74,22 @@ def wanted(name: str) -> bool:
 class PluginHost:
     """One plugin manager plus what it loaded and registered."""
 
-    def __init__(self):
+    def __init__(self, entry_points: bool = True):
+        """`entry_points=False` leaves installed plugins out (tests use that)."""
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
         self.records: dict[str, PluginRecord] = {}
         self.warnings: list[str] = []
         self._registry: Registry | None = None
         self._commands: dict[str, click.Command] | None = None
-        self._sources_loaded = False
+        self._entry_points_loaded = not entry_points
 
     # -- loading -----------------------------------------------------------------
 
     def load(self, plugin_dirs: list[str | Path] = ()) -> None:
         """Load entry-point plugins (once) and every `*.py` file in `plugin_dirs`."""
-        if not self._sources_loaded:
-            self._sources_loaded = True
+        if not self._entry_points_loaded:
+            self._entry_points_loaded = True
             for entry_point in metadata.entry_points(group=GROUP):
                 self._load_entry_point(entry_point)
         env_dirs = os.environ.get("ARTENGINE_PLUGINS_DIR", "")

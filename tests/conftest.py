@@ -13,10 +13,24 @@ from tests import plugins_for_tests
 
 @pytest.fixture(autouse=True)
 def host(monkeypatch):
-    """A plugin host with the built-ins (entry points) and the test plugins registered."""
-    for variable in ("ARTENGINE_LOAD_PLUGINS", "ARTENGINE_PLUGINS_DIR", "ARTENGINE_STRICT_PLUGINS", "ARTENGINE_DEBUG"):
+    """A fresh plugin host holding only the test plugins.
+
+    Installed plugins (the built-ins included) stay out, so that tests do not depend on what
+    else is installed; use the `builtin_plugins` fixture to let them in.
+    """
+    for variable in ("ARTENGINE_LOAD_PLUGINS", "ARTENGINE_PLUGINS_DIR", "ARTENGINE_STRICT_PLUGINS",
+                     "ARTENGINE_DEBUG", "ARTENGINE_TRUST_CHECKPOINTS"):
         monkeypatch.delenv(variable, raising=False)
-    fresh = engine.plugins.PluginHost()
+    return use_host(monkeypatch, engine.plugins.PluginHost(entry_points=False))
+
+
+@pytest.fixture
+def builtin_plugins(monkeypatch):
+    """A fresh plugin host that also loads installed plugins (the built-ins among them)."""
+    return use_host(monkeypatch, engine.plugins.PluginHost())
+
+
+def use_host(monkeypatch, fresh):
     fresh.add(plugins_for_tests, name="test-plugins")
     monkeypatch.setattr(engine.plugins, "host", fresh)
     monkeypatch.setattr(engine.cli.ArtengineGroup, "_printed", 0)

@@ -66,7 +66,7 @@ def test_a_typo_in_any_configuration_fails_before_any_work(cli, tmp_path):
     config.write_text('prompt = "red"\n[configurations.a]\ngenerator = "solid"\n[configurations.b]\ngenerator = { name = "solid", bordr = 1 }\n')
     result = cli("compare", "--config", config)
     assert result.exit_code == 2
-    assert "configuration 'b': unknown option 'generator.bordr'" in result.stderr
+    assert f"config file '{config}', configuration 'b': unknown option 'generator.bordr'" in result.stderr
     assert not (tmp_path / "outputs").exists()
 
 

@@ -50,7 +50,7 @@ def plugins_json(cli, *args):
     return {p["name"]: p for p in json.loads(result.stdout)}, result
 
 
-def test_entry_point_plugins_are_found(cli, tmp_path, monkeypatch):
+def test_entry_point_plugins_are_found(cli, builtin_plugins, tmp_path, monkeypatch):
     installed_distribution(tmp_path, monkeypatch)
     plugins, _ = plugins_json(cli)
     assert plugins["ext"]["source"] == "entry point"

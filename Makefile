@@ -1,0 +1,25 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+# Each creates .venv and installs the project into it when needed.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test install clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/artengine plugins
+	$(BIN)/artengine --plugins-dir docs/examples compare --config configs/compare-example.toml --axis generator.bands=2,8
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) outputs

@@ -1,0 +1,5 @@
+"""`python -m engine` runs the artengine CLI."""
+
+from .cli import main
+
+main()
