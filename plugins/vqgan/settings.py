@@ -11,8 +11,8 @@ class TrainSettings:
 
     data: str | None = None
     steps: int = 3000
-    batch_size: int = 16
-    lr: float = 5e-4
+    batch_size: int = 8
+    lr: float = 2e-3
     lr_schedule: str = "cosine"
     codebook_size: int = 512
     embed_dim: int = 32
