@@ -209,3 +209,11 @@ def test_eval_reports_psnr_of_fresh_images(cli, tmp_path):
     assert figures["psnr_min"] <= figures["psnr_mean"] and 0 < figures["psnr_overall"] < 60
     text = cli("eval", "vqgan", f"vqgan:{tmp_path / 'run'}", "--data", "tinysquares", "--n", 5, "--size", 16, "--device", "cpu")
     assert f"PSNR {figures['psnr_mean']} dB per image" in text.stdout
+
+
+def test_bf16_autocast_trains_on_the_cpu_too(cli, tmp_path):
+    result = cli("train", "vqgan", "--data", "tinysquares", "--data-count", 4, "--out", tmp_path / "run", "--steps", 2,
+                 "--precision", "bf16", *TINY)
+    assert result.exit_code == 0, result.output
+    assert training(tmp_path / "run")["settings"]["precision"] == "bf16"
+    assert all(value.dtype == torch.float32 for value in weights(tmp_path / "run").values())

@@ -67,7 +67,8 @@ TRAIN_OPTIONS = [
     click.option("--checkpoint-every", type=click.IntRange(0), help=f"Save every N steps (0: only at the end).  [default: {_default('checkpoint_every')}]"),
     click.option("--resume", is_flag=True, help="Continue the run saved in --out."),
     click.option("--seed", type=int, help=f"Seeds the model, the data and the batches.  [default: {_default('seed')}]"),
-    click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="CUDA trains with bf16 autocast.  [default: auto]"),
+    click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="auto: CUDA when present, else the CPU.  [default: auto]"),
+    click.option("--precision", type=click.Choice(["auto", "bf16", "fp32"]), help="bf16 autocast; auto: on CUDA only.  [default: auto]"),
     click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch (1 on a busy machine).  [default: PyTorch's]"),
     click.option("--data-count", type=click.IntRange(1), help=f"Images drawn from the data.  [default: {_default('data_count')}]"),
 ]

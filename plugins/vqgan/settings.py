@@ -29,6 +29,7 @@ class TrainSettings:
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     data_count: int = 10_000
 
 

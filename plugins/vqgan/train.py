@@ -96,6 +96,9 @@ class Trainer:
         self.stream = stream or sys.stderr
         self.config = model_config(settings)
         self.device = resolve_device(settings.device)
+        self.bf16 = settings.precision == "bf16" or (settings.precision == "auto" and self.device == "cuda")
+        if self.bf16 and self.device not in ("cuda", "cpu"):
+            raise UsageError(f"--precision bf16 is supported on cuda and cpu, not {self.device}")
         torch.manual_seed(settings.seed)
         self.model = VQGAN(self.config).to(self.device)
         self.ema = None
@@ -231,8 +234,8 @@ class Trainer:
     def _autocast(self):
         import contextlib
 
-        if self.device == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.bf16:
+            return torch.autocast(self.device, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     # -- checkpoints ---------------------------------------------------------------------
