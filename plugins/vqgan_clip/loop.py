@@ -67,7 +67,7 @@ def generate(request, progress) -> list[Candidate]:
             progress(first_step, settings.steps)
             for step in range(first_step, settings.steps):
                 for group in optimizer.param_groups:
-                    group["lr"] = settings.lr * settings.lr_decay ** (step / max(1, settings.steps - 1))
+                    group["lr"] = learning_rate(settings, step)
                 optimizer.zero_grad(set_to_none=True)
                 with _precision(settings.precision, device):
                     images, total, terms = _evaluate(vqgan, z, codebook, losses, cutouts, context, step)
@@ -110,6 +110,11 @@ def generate(request, progress) -> list[Candidate]:
             metadata["interrupted"] = True
         candidates.append(Candidate(picture, seed, metadata))
     return candidates
+
+
+def learning_rate(settings, step: int) -> float:
+    """`lr` at the first step, decaying exponentially to `lr * lr_decay` at the last."""
+    return settings.lr * settings.lr_decay ** (step / max(1, settings.steps - 1))
 
 
 def chosen_losses(request, settings) -> list:
