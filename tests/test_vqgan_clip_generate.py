@@ -93,8 +93,6 @@ def test_non_square_sizes_work(cli):
     ("generator.augment=[\"flop\"]", "unknown augmentation 'flop' (did you mean 'flip'?)"),
     ("generator.init_image=missing.png", "'missing.png' does not exist"),
     ("generator.image_prompts=[\"missing.png:2\"]", "'missing.png' does not exist"),
-    ("generator.resume_from=nowhere", "is not a folder"),
-    ("generator.animate=true", "needs generator.work_dir"),
     ("generator.optimizer=sgd", "'sgd' is not one of"),
 ])
 def test_bad_settings_are_one_line_errors_before_a_run_folder_exists(cli, setting, message):

@@ -1,4 +1,4 @@
-"""Ctrl-C keeps the images and the state; resume_from continues exactly where the run stopped."""
+"""Ctrl-C keeps the images and the state; `--resume RUN_DIR` continues exactly where it stopped."""
 
 import json
 import os
@@ -19,10 +19,11 @@ class CtrlC(Loss):
 
     name = "ctrl_c"
     description = "test: interrupt at a step"
-    options = (Option("at_step", int, 0, "0-based step"),)
+    options = (Option("at_step", int, 0, "0-based step"), Option("prompt", str, "", "only for this prompt"))
 
     def __call__(self, images, context):
-        if context["step"] == self.settings["at_step"]:
+        prompt = self.settings["prompt"]
+        if context["step"] == self.settings["at_step"] and prompt in ("", context["request"].prompt.text):
             os.kill(os.getpid(), signal.SIGINT)
         return images.sum() * 0
 
@@ -45,62 +46,92 @@ def pixels(path):
         return image.tobytes()
 
 
-def generate(cli, *extra):
-    return cli("generate", "red", "-g", "vqgan-clip", "-n", "2", "--seed", "5", "--json",
-               *fast("--set", 'generator.augment=["affine","noise"]', *extra, steps=6))
+def generate(cli, *extra, steps=6):
+    return cli("generate", "-g", "vqgan-clip", "-n", "2", "--seed", "5", "--json", "--loss", "ctrl_c:1",
+               *fast("--set", 'generator.augment=["affine","noise"]', *extra, steps=steps))
+
+
+def stop_at(step, prompt=""):
+    return ["--set", f"losses.ctrl_c.at_step={step}", "--set", f"losses.ctrl_c.prompt={prompt}"]
 
 
 def test_ctrl_c_saves_the_images_marks_them_and_keeps_the_state(cli):
-    result = generate(cli, "--loss", "ctrl_c:1", "--set", "losses.ctrl_c.at_step=2", "--set", "generator.work_dir=state")
+    result = generate(cli, "red", *stop_at(2))
     assert result.exit_code == 130
     summary = json.loads(result.stdout)
     assert summary["status"] == "interrupted" and len(summary["images"]) == 2
-    run = json.loads((Path(summary["run_dir"]) / "run.json").read_text())
+    run_dir = Path(summary["run_dir"])
+    run = json.loads((run_dir / "run.json").read_text())
     assert all(image["metadata"]["interrupted"] and image["metadata"]["steps"] == 3 for image in run["images"])
-    assert len(list(Path("state").glob("vqgan-clip-state-*.pt"))) == 1
+    assert len(list((run_dir / "state").glob("*/vqgan-clip.pt"))) == 1
 
 
-def test_resuming_gives_the_image_an_uninterrupted_run_gives(cli):
-    whole = run_json(generate(cli))["images"]
-    stopped = generate(cli, "--loss", "ctrl_c:1", "--set", "losses.ctrl_c.at_step=2", "--set", "generator.work_dir=state")
+def test_resume_gives_the_images_an_uninterrupted_run_gives(cli):
+    whole = run_json(generate(cli, "red", *stop_at(-1)))["images"]
+    stopped = generate(cli, "red", *stop_at(2))
     assert stopped.exit_code == 130
-    Path("resume.toml").write_text('[generator]\nname = "vqgan-clip"\nresume_from = "state"\n')
-    resumed = run_json(generate(cli, "--config", "resume.toml"))["images"]
-    assert [pixels(i["path"]) for i in resumed] == [pixels(i["path"]) for i in whole]
-    run = json.loads((Path(resumed[0]["path"]).parent / "run.json").read_text())
-    assert run["images"][0]["metadata"]["resumed_at_step"] == 3 and run["images"][0]["metadata"]["steps"] == 6
+    run_dir = json.loads(stopped.stdout)["run_dir"]
+    resumed = run_json(cli("generate", "--resume", run_dir, "--json"))
+    assert resumed["status"] == "complete" and resumed["run_dir"] == run_dir
+    assert [pixels(i["path"]) for i in resumed["images"]] == [pixels(i["path"]) for i in whole]
+    run = json.loads((Path(run_dir) / "run.json").read_text())
+    assert [i["metadata"]["resumed_at_step"] for i in run["images"]] == [3, 3]
+    assert not (Path(run_dir) / "state").exists()  # the core removes the state once the run is complete
 
 
-def test_resuming_a_finished_request_returns_its_images_without_more_steps(cli):
-    whole = run_json(generate(cli, "--set", "generator.work_dir=state"))["images"]
-    again = run_json(generate(cli, "--set", "generator.resume_from=state"))["images"]
-    assert [pixels(i["path"]) for i in again] == [pixels(i["path"]) for i in whole]
+def test_a_run_of_several_prompts_resumes_the_stopped_one_and_starts_the_next(cli, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("red\nblue\ngreen\n")
+    whole = run_json(generate(cli, "--prompts", prompts, *stop_at(-1)))["images"]
+    stopped = generate(cli, "--prompts", prompts, *stop_at(4, "blue"))
+    assert stopped.exit_code == 130
+    resumed = run_json(cli("generate", "--resume", json.loads(stopped.stdout)["run_dir"], "--json"))["images"]
+    assert [(i["prompt"], pixels(i["path"])) for i in resumed] == [(i["prompt"], pixels(i["path"])) for i in whole]
 
 
-def test_a_request_the_state_folder_has_no_state_for_starts_afresh(cli):
-    generate(cli, "--set", "generator.work_dir=state")
-    result = cli("generate", "red", "-g", "vqgan-clip", "-n", "2", "--seed", "5", "--size", "32x32", "--json",
-                 *fast("--set", "generator.resume_from=state", steps=6))
-    run = json.loads((Path(run_json(result)["run_dir"]) / "run.json").read_text())
-    assert "resumed_at_step" not in run["images"][0]["metadata"] and run["images"][0]["metadata"]["steps"] == 6
+def test_a_state_from_another_request_or_a_damaged_one_is_refused(cli):
+    stopped = generate(cli, "red", *stop_at(2))
+    run_dir = Path(json.loads(stopped.stdout)["run_dir"])
+    (state,) = (run_dir / "state").glob("*/vqgan-clip.pt")
+    saved = torch.load(state, weights_only=True)
+    saved["identity"]["prompt"] = "blue"
+    torch.save(saved, state)
+    result = cli("generate", "--resume", run_dir)
+    assert result.exit_code == 2 and "belongs to another request" in result.output
+    state.write_bytes(b"not a state")
+    result = cli("generate", "--resume", run_dir)
+    assert result.exit_code == 2 and "is not a readable vqgan-clip state" in result.output
 
 
-def test_a_damaged_state_file_is_refused_with_one_line(cli):
-    generate(cli, "--set", "generator.work_dir=state")
-    for path in Path("state").glob("*.pt"):
-        path.write_bytes(b"not a state")
-    result = generate(cli, "--set", "generator.resume_from=state")
-    assert result.exit_code == 2 and "is not a readable state file" in result.output
+def duration(animation):
+    """Total milliseconds (Pillow merges identical consecutive frames, adding their durations)."""
+    total = 0
+    for frame in range(animation.n_frames):
+        animation.seek(frame)
+        total += animation.info["duration"]
+    return total
 
 
-def test_save_every_sends_previews_and_animate_writes_a_gif(cli):
-    summary = run_json(generate(cli, "--set", "generator.save_every=2", "--set", "generator.animate=true",
-                                "--set", "generator.work_dir=work"))
-    previews = sorted((Path(summary["run_dir"]) / "previews").glob("*.png"))
+def test_save_every_sends_previews_and_animate_saves_a_gif_beside_each_image(cli):
+    summary = run_json(generate(cli, "red", *stop_at(-1), "--set", "generator.save_every=2",
+                                "--set", "generator.animate=true"))
+    run_dir = Path(summary["run_dir"])
+    previews = sorted((run_dir / "previews").glob("*.png"))
     assert len(previews) == 3
     with Image.open(previews[0]) as preview:
         assert preview.size == (128, 64)  # the two candidates side by side
-    gifs = list(Path("work").glob("*.gif"))
-    assert len(gifs) == 1
-    with Image.open(gifs[0]) as gif:
-        assert gif.n_frames == 4  # every 2 of 6 steps, then the final images
+    for image in summary["images"]:
+        gif = Path(image["path"]).with_name(Path(image["path"]).stem + "-progress.gif")
+        with Image.open(gif) as animation:
+            assert duration(animation) == 3 * 100 + 1500  # every 2 of 6 steps, then the final image held longer
+            animation.seek(animation.n_frames - 1)
+            last, final = animation.convert("RGB").tobytes(), pixels(image["path"])
+            assert sum(abs(a - b) for a, b in zip(last, final)) / len(final) < 4  # up to the GIF's 256 colours
+
+
+def test_an_animation_survives_an_interruption(cli):
+    stopped = generate(cli, "red", *stop_at(1), "--set", "generator.animate=true", "--set", "generator.save_every=1")
+    resumed = run_json(cli("generate", "--resume", json.loads(stopped.stdout)["run_dir"], "--json"))
+    gif = Path(resumed["images"][0]["path"])
+    with Image.open(gif.with_name(gif.stem + "-progress.gif")) as animation:
+        assert duration(animation) == 6 * 100 + 1500  # the frames before the stop are kept

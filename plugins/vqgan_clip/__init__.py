@@ -37,11 +37,8 @@ OPTIONS = (
     Option("augment", list, ["affine", "perspective", "noise"],
            "Augmentations of the cutouts: " + ", ".join(AUGMENTATIONS) + " (empty list: none)."),
     Option("save_every", int, 0, "Send a preview every K steps (saved in the run's previews/); 0: none.", min=0),
-    Option("animate", bool, False, "Write an animated GIF of the progress into work_dir "
-                                   "(a frame every save_every steps, else 40 frames).", ),
-    Option("work_dir", str, "", "Folder for the GIF and, on Ctrl-C, the state that resume_from continues "
-                                "(empty: the run keeps no state)."),
-    Option("resume_from", str, "", "work_dir of an interrupted run: continue its latents and optimiser."),
+    Option("animate", bool, False, "Save an animated GIF of each candidate's progress beside its PNG "
+                                   "(a frame every save_every steps, else 40 frames)."),
     Option("precision", str, "auto", "Arithmetic: auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16.",
            choices=("auto", "fp32", "bf16")),
 )

@@ -1,9 +1,8 @@
-"""An animated GIF of the progress frames."""
+"""Each candidate's progress as an animated GIF, saved beside its PNG."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 FRAMES_WITHOUT_SAVE_EVERY = 40
 FRAME_MS = 100
@@ -14,15 +13,13 @@ def frame_interval(steps: int, save_every: int) -> int:
     return save_every if save_every > 0 else max(1, steps // FRAMES_WITHOUT_SAVE_EVERY)
 
 
-def write_gif(frames: list, folder: str, name: str) -> Path:
-    """Write `frames` (PIL images) as a looping GIF under a new name in `folder`."""
-    from engine.outputs import write_new
-
-    Path(folder).mkdir(parents=True, exist_ok=True)
+def gif_bytes(frames: list) -> bytes:
+    """`frames` (PIL images) as a looping GIF that holds the last frame a while."""
     buffer = io.BytesIO()
     durations = [FRAME_MS] * (len(frames) - 1) + [LAST_FRAME_MS]
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
-    return write_new(Path(folder) / name, buffer.getvalue())
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0,
+                   optimize=False)
+    return buffer.getvalue()
 
 
 def png(image) -> bytes:

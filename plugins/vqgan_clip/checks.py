@@ -3,8 +3,6 @@ VQGAN cannot make, a missing `clip` loss."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import engine
 from engine import UsageError
 
@@ -14,11 +12,6 @@ from .specs import read_settings
 def check_request(request) -> None:
     settings = read_settings(request.options)
     main_loss(request)
-    if settings.resume_from and not Path(settings.resume_from).is_dir():
-        raise UsageError(f"generator.resume_from: {settings.resume_from!r} is not a folder; "
-                         "give the work_dir of the interrupted run")
-    if settings.animate and not settings.work_dir:
-        raise UsageError("generator.animate needs generator.work_dir: the folder to write the GIF into")
     vqgan = engine.load_model(settings.vqgan, request.device)  # cached: generate() reuses it
     width, height = request.size
     factor = int(vqgan.factor)

@@ -15,14 +15,14 @@ import torch
 import engine
 from engine import Candidate, StopRequested, UsageError
 
-from .animation import frame_interval, from_png, png, write_gif
+from .animation import frame_interval, from_png, gif_bytes, png
 from .checks import main_loss
 from .cutouts import Cutouts
 from .guides import build_guides
 from .images import load_image, side_by_side, to_images, to_tensor
 from .latents import codebook_range, decode, quantize, random_latents
 from .specs import read_settings
-from .state import generator_states, load_state, restore_generators, save_state, state_key
+from .state import generator_states, identity, load_state, restore_generators, save_state
 
 CHECK_EVERY = 25  # steps between checks that the loss is finite (each check waits for the device)
 
@@ -53,12 +53,11 @@ def generate(request, progress) -> list[Candidate]:
             start = random_latents(codebook, height // factor, width // factor, generators)
         z = start.to(device).clone().requires_grad_(True)
         optimizer = _optimizer(settings, z)
-        key = state_key(request, settings.vqgan)
-        first_step, frames = 0, []
-        if settings.resume_from:
-            saved = load_state(settings.resume_from, key, device)
-            if saved is not None:
-                first_step, frames = _restore(saved, settings, z, optimizer, generators, noise_generators)
+        state_dir = getattr(request, "state_dir", None)
+        first_step, frames = 0, [[] for _ in request.seeds]  # per candidate, PNG bytes
+        saved = load_state(state_dir, identity(request, settings.vqgan), device)
+        if saved is not None:
+            first_step, frames = _restore(saved, settings, z, optimizer, generators, noise_generators)
         cutouts = Cutouts(settings.cutn, settings.cut_pow, settings.augment, generators, noise_generators)
         low, high = codebook_range(codebook)
         every = frame_interval(settings.steps, settings.save_every)
@@ -80,10 +79,11 @@ def generate(request, progress) -> list[Candidate]:
                     _check_finite(total, done)
                 wants_preview = settings.save_every > 0 and done % settings.save_every == 0
                 wants_frame = settings.animate and done % every == 0
-                picture = side_by_side(to_images(images)) if wants_preview or wants_frame else None
+                pictures = to_images(images) if wants_preview or wants_frame else []
                 if wants_frame:
-                    frames.append(png(picture))
-                progress(done, settings.steps, picture if wants_preview else None)
+                    for candidate_frames, picture in zip(frames, pictures):
+                        candidate_frames.append(png(picture))
+                progress(done, settings.steps, side_by_side(pictures) if wants_preview else None)
         except StopRequested:
             interrupted = True
         with torch.no_grad(), _precision(settings.precision, device):
@@ -91,15 +91,12 @@ def generate(request, progress) -> list[Candidate]:
             similarities = _similarities(final, guides)
         pictures = to_images(final)
 
-    if settings.work_dir:
-        save_state(settings.work_dir, key, {
-            "step": done, "optimizer_name": settings.optimizer, "latents": z.detach(),
-            "optimizer": optimizer.state_dict(), "generators": generator_states(generators),
+    if interrupted and state_dir is not None:
+        save_state(state_dir, {
+            "identity": identity(request, settings.vqgan), "step": done,
+            "latents": z.detach(), "optimizer": optimizer.state_dict(), "generators": generator_states(generators),
             "noise_generators": generator_states(noise_generators), "frames": frames,
         })
-        if settings.animate and frames:
-            write_gif([from_png(frame) for frame in frames] + [side_by_side(pictures)], settings.work_dir,
-                      f"vqgan-clip-{key}.gif")
     candidates = []
     for index, (picture, seed) in enumerate(zip(pictures, request.seeds)):
         metadata = {"steps": done, "clip_similarity": round(similarities[index], 5),
@@ -108,7 +105,10 @@ def generate(request, progress) -> list[Candidate]:
             metadata["resumed_at_step"] = first_step
         if interrupted:
             metadata["interrupted"] = True
-        candidates.append(Candidate(picture, seed, metadata))
+        files = {}
+        if settings.animate:
+            files["progress.gif"] = gif_bytes([from_png(frame) for frame in frames[index]] + [picture])
+        candidates.append(Candidate(picture, seed, metadata, files))
     return candidates
 
 
@@ -171,18 +171,13 @@ def _optimizer(settings, z):
 
 
 def _restore(saved, settings, z, optimizer, generators, noise_generators):
-    if saved["latents"].shape != z.shape:
-        raise UsageError(f"generator.resume_from: the saved latents have shape {tuple(saved['latents'].shape)}, "
-                         f"this run's {tuple(z.shape)}; resume with the same size and VQGAN")
-    if saved["optimizer_name"] != settings.optimizer:
-        raise UsageError(f"generator.resume_from: the run used optimizer={saved['optimizer_name']}; resume with it")
     with torch.no_grad():
         z.copy_(saved["latents"])
     optimizer.load_state_dict(saved["optimizer"])
     restore_generators(generators, saved["generators"])
     if noise_generators is not generators:
         restore_generators(noise_generators, saved["noise_generators"])
-    return int(saved["step"]), list(saved["frames"])
+    return int(saved["step"]), [list(candidate_frames) for candidate_frames in saved["frames"]]
 
 
 def _similarities(images, guides) -> list[float]:

@@ -53,8 +53,6 @@ class Settings:
     augment: frozenset[str]
     save_every: int
     animate: bool
-    work_dir: str
-    resume_from: str
     precision: str
 
 
@@ -78,8 +76,6 @@ def read_settings(options: Mapping[str, Any]) -> Settings:
         augment=_augmentations(options["augment"], f"{where}.augment"),
         save_every=options["save_every"],
         animate=options["animate"],
-        work_dir=options["work_dir"],
-        resume_from=options["resume_from"],
         precision=options["precision"],
     )
 

@@ -1,16 +1,14 @@
 """The resumable state of one request: latents, optimiser, random generators, frames so far.
 
-Saved into `work_dir` when the user stops a run (and when it ends), read back from
-`resume_from`. One file per request, named by what identifies it (prompt, seeds, size, VQGAN),
-so a run of several prompts keeps one file per prompt. Read with `weights_only=True`: a state
-file cannot run code.
+Saved into the request's `state_dir` (a folder the core gives each request of a run) when the
+user stops the run; `artengine generate --resume RUN_DIR` hands the same request the same
+folder, and the loop continues from it. Read with `weights_only=True`: a state file cannot run
+code. The file records what identifies the request, so a state is never applied to another.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 from pathlib import Path
 
 import torch
@@ -18,43 +16,39 @@ import torch
 from engine import UsageError
 
 FORMAT = 1
+FILE_NAME = "vqgan-clip.pt"
 
 
-def state_key(request, vqgan_spec: str) -> str:
-    identity = {"prompt": request.prompt.text, "seeds": list(request.seeds), "size": list(request.size),
-                "vqgan": vqgan_spec}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+def identity(request, vqgan_spec: str) -> dict:
+    return {"prompt": request.prompt.text, "seeds": list(request.seeds), "size": list(request.size),
+            "vqgan": vqgan_spec}
 
 
-def state_path(folder: str | Path, key: str) -> Path:
-    return Path(folder) / f"vqgan-clip-state-{key}.pt"
-
-
-def save_state(folder: str, key: str, state: dict) -> Path:
+def save_state(folder: Path, state: dict) -> Path:
     from engine.outputs import replace_file
 
-    path = state_path(folder, key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"generator.work_dir: cannot create {str(path.parent)!r}: {error.strerror or error}") from None
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
-    replace_file(path, buffer.getvalue())
-    return path
+    replace_file(folder / FILE_NAME, buffer.getvalue())
+    return folder / FILE_NAME
 
 
-def load_state(folder: str, key: str, device: str) -> dict | None:
-    """The saved state for `key`, or None when that request left none (it never started)."""
-    path = state_path(folder, key)
-    if not path.is_file():
+def load_state(folder: Path | None, expected: dict, device: str) -> dict | None:
+    """The saved state of this request, or None when there is none (it never got stopped)."""
+    if folder is None or not (Path(folder) / FILE_NAME).is_file():
         return None
+    path = Path(folder) / FILE_NAME
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise UsageError(f"generator.resume_from: {str(path)!r} is not a readable state file: {error}") from None
+        raise UsageError(f"'{path}' is not a readable vqgan-clip state ({type(error).__name__}); "
+                         "delete it to start this prompt afresh") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UsageError(f"generator.resume_from: {str(path)!r} was written by another version; start afresh")
+        raise UsageError(f"'{path}' was written by another version of vqgan-clip; delete it to start afresh")
+    if state.get("identity") != expected:
+        raise UsageError(f"'{path}' belongs to another request ({state.get('identity')}); delete it to start afresh")
     return state
 
 
