@@ -28,88 +28,151 @@ CHECK_EVERY = 25  # steps between checks that the loss is finite (each check wai
 
 
 def generate(request, progress) -> list[Candidate]:
-    settings = read_settings(request.options)
-    device = request.device
-    vqgan = engine.load_model(settings.vqgan, device)
-    guides = build_guides(settings, request.prompt, device)
-    losses = chosen_losses(request, settings)
-    codebook = vqgan.codebook.detach()
-    generators = [torch.Generator().manual_seed(seed) for seed in request.seeds]
-    noise_generators = generators if device == "cpu" else [
-        torch.Generator(device=device).manual_seed(seed) for seed in request.seeds]
-    width, height = request.size
-    factor = int(vqgan.factor)
-    context = {"request": request, "steps": settings.steps, "vqgan": vqgan, "clip": guides, "cutn": settings.cutn}
+    run = Optimisation(request)
+    with _frozen(run.vqgan, *(guide.model for guide in run.guides)):
+        run.start()
+        try:
+            run.optimise(progress)
+        except StopRequested:
+            run.interrupted = True
+            run.save()
+        return run.candidates()
 
-    with _frozen(vqgan, *(guide.model for guide in guides)):
+
+class Optimisation:
+    """One request's latents, optimiser, random generators and progress frames."""
+
+    def __init__(self, request):
+        self.request = request
+        self.settings = read_settings(request.options)
+        self.device = request.device
+        self.vqgan = engine.load_model(self.settings.vqgan, self.device)
+        self.guides = build_guides(self.settings, request.prompt, self.device)
+        self.losses = chosen_losses(request, self.settings)
+        self.codebook = self.vqgan.codebook.detach()
+        seeds = request.seeds
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.noise_generators = self.generators if self.device == "cpu" else [
+            torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
+        self.cutouts = Cutouts(self.settings.cutn, self.settings.cut_pow, self.settings.augment, self.generators,
+                               self.noise_generators)
+        self.context = {"request": request, "steps": self.settings.steps, "vqgan": self.vqgan, "clip": self.guides,
+                        "cutn": self.settings.cutn}
+        self.state_dir = getattr(request, "state_dir", None)
+        self.identity = identity(request, self.settings.vqgan)
+        self.first_step = self.done = 0
+        self.frames: list[list[bytes]] = [[] for _ in seeds]  # per candidate, PNG bytes
+        self.terms: dict[str, torch.Tensor] = {}
+        self.interrupted = False
+
+    def start(self) -> None:
+        """Initial latents (random codes or the init image), or the state of a stopped run."""
+        settings, request = self.settings, self.request
         if settings.init_image:
-            init = to_tensor(load_image(settings.init_image, request.size, "generator.init_image"))[None].to(device)
+            init = to_tensor(load_image(settings.init_image, request.size, "generator.init_image"))[None]
+            init = init.to(self.device)
             with torch.no_grad():
-                init_latents = vqgan.embed(vqgan.encode(init)).float()
-            context["init_images"] = init.expand(request.count, -1, -1, -1)
-            context["init_latents"] = init_latents.expand(request.count, -1, -1, -1)
+                init_latents = self.vqgan.embed(self.vqgan.encode(init)).float()
+            self.context["init_images"] = init.expand(request.count, -1, -1, -1)
+            self.context["init_latents"] = init_latents.expand(request.count, -1, -1, -1)
             start = init_latents.repeat(request.count, 1, 1, 1)
         else:
-            start = random_latents(codebook, height // factor, width // factor, generators)
-        z = start.to(device).clone().requires_grad_(True)
-        optimizer = _optimizer(settings, z)
-        state_dir = getattr(request, "state_dir", None)
-        first_step, frames = 0, [[] for _ in request.seeds]  # per candidate, PNG bytes
-        saved = load_state(state_dir, identity(request, settings.vqgan), device)
+            width, height = request.size
+            factor = int(self.vqgan.factor)
+            start = random_latents(self.codebook, height // factor, width // factor, self.generators)
+        self.z = start.to(self.device).clone().requires_grad_(True)
+        kind = torch.optim.Adam if settings.optimizer == "adam" else torch.optim.AdamW
+        self.optimizer = kind([self.z], lr=settings.lr)
+        saved = load_state(self.state_dir, self.identity, self.device)
         if saved is not None:
-            first_step, frames = _restore(saved, settings, z, optimizer, generators, noise_generators)
-        cutouts = Cutouts(settings.cutn, settings.cut_pow, settings.augment, generators, noise_generators)
-        low, high = codebook_range(codebook)
-        every = frame_interval(settings.steps, settings.save_every)
-        done, interrupted, terms = first_step, False, {}
-        try:
-            progress(first_step, settings.steps)
-            for step in range(first_step, settings.steps):
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(settings, step)
-                optimizer.zero_grad(set_to_none=True)
-                with _precision(settings.precision, device):
-                    images, total, terms = _evaluate(vqgan, z, codebook, losses, cutouts, context, step)
-                (total * request.count).backward(inputs=[z])
-                optimizer.step()
-                with torch.no_grad():
-                    z.copy_(z.maximum(low).minimum(high))
-                done = step + 1
-                if done % CHECK_EVERY == 0:
-                    _check_finite(total, done)
-                wants_preview = settings.save_every > 0 and done % settings.save_every == 0
-                wants_frame = settings.animate and done % every == 0
-                pictures = to_images(images) if wants_preview or wants_frame else []
-                if wants_frame:
-                    for candidate_frames, picture in zip(frames, pictures):
-                        candidate_frames.append(png(picture))
-                progress(done, settings.steps, side_by_side(pictures) if wants_preview else None)
-        except StopRequested:
-            interrupted = True
-        with torch.no_grad(), _precision(settings.precision, device):
-            final = decode(vqgan, quantize(z, codebook)).float()
-            similarities = _similarities(final, guides)
-        pictures = to_images(final)
+            self._restore(saved)
 
-    if interrupted and state_dir is not None:
-        save_state(state_dir, {
-            "identity": identity(request, settings.vqgan), "step": done,
-            "latents": z.detach(), "optimizer": optimizer.state_dict(), "generators": generator_states(generators),
-            "noise_generators": generator_states(noise_generators), "frames": frames,
+    def optimise(self, progress) -> None:
+        settings = self.settings
+        low, high = codebook_range(self.codebook)
+        every = frame_interval(settings.steps, settings.save_every)
+        progress(self.first_step, settings.steps)
+        for step in range(self.first_step, settings.steps):
+            for group in self.optimizer.param_groups:
+                group["lr"] = learning_rate(settings, step)
+            self.optimizer.zero_grad(set_to_none=True)
+            with _precision(settings.precision, self.device):
+                images, total = self._evaluate(step)
+            (total * self.request.count).backward(inputs=[self.z])
+            self.optimizer.step()
+            with torch.no_grad():
+                self.z.copy_(self.z.maximum(low).minimum(high))
+            self.done = step + 1
+            if self.done % CHECK_EVERY == 0:
+                _check_finite(total, self.done)
+            wants_preview = settings.save_every > 0 and self.done % settings.save_every == 0
+            wants_frame = settings.animate and self.done % every == 0
+            pictures = to_images(images) if wants_preview or wants_frame else []
+            if wants_frame:
+                for frames, picture in zip(self.frames, pictures):
+                    frames.append(png(picture))
+            progress(self.done, settings.steps, side_by_side(pictures) if wants_preview else None)
+
+    def _evaluate(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode the latents and add up the weighted losses; returns (images, total)."""
+        quantized = quantize(self.z, self.codebook)
+        images = decode(self.vqgan, quantized)
+        made: dict = {}
+
+        def cutouts(of: torch.Tensor, size: int) -> torch.Tensor:
+            """This step's cutouts of `of` at `size`, made once however many losses ask."""
+            if (id(of), size) not in made:
+                made[id(of), size] = (of, self.cutouts(of, size))  # holding `of` keeps its id unique
+            return made[id(of), size][1]
+
+        self.context.update(step=step, latents=self.z, quantized=quantized, cutouts=cutouts)
+        total = torch.zeros((), device=images.device)
+        for loss in self.losses:
+            value = loss(images, self.context)
+            if not isinstance(value, torch.Tensor) or value.dim() != 0:
+                raise UsageError(f"loss '{loss.name}' returned {type(value).__name__}, not a scalar tensor")
+            self.terms[loss.name] = value.detach()  # read at the end: reading each step would wait for the device
+            total = total + loss.weight * value.float()
+        return images, total
+
+    def save(self) -> None:
+        """Keep what `--resume` needs, when the core gave this request a state folder."""
+        if self.state_dir is None:
+            return
+        save_state(self.state_dir, {
+            "identity": self.identity, "step": self.done, "latents": self.z.detach(),
+            "optimizer": self.optimizer.state_dict(), "generators": generator_states(self.generators),
+            "noise_generators": generator_states(self.noise_generators), "frames": self.frames,
         })
-    candidates = []
-    for index, (picture, seed) in enumerate(zip(pictures, request.seeds)):
-        metadata = {"steps": done, "clip_similarity": round(similarities[index], 5),
-                    "losses": {name: round(float(value), 6) for name, value in terms.items()}}
-        if first_step:
-            metadata["resumed_at_step"] = first_step
-        if interrupted:
-            metadata["interrupted"] = True
-        files = {}
-        if settings.animate:
-            files["progress.gif"] = gif_bytes([from_png(frame) for frame in frames[index]] + [picture])
-        candidates.append(Candidate(picture, seed, metadata, files))
-    return candidates
+
+    def _restore(self, saved: dict) -> None:
+        with torch.no_grad():
+            self.z.copy_(saved["latents"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        restore_generators(self.generators, saved["generators"])
+        if self.noise_generators is not self.generators:
+            restore_generators(self.noise_generators, saved["noise_generators"])
+        self.first_step = self.done = int(saved["step"])
+        self.frames = [list(frames) for frames in saved["frames"]]
+
+    def candidates(self) -> list[Candidate]:
+        with torch.no_grad(), _precision(self.settings.precision, self.device):
+            final = decode(self.vqgan, quantize(self.z, self.codebook)).float()
+            similarities = _similarities(final, self.guides)
+        pictures = to_images(final)
+        candidates = []
+        for index, (picture, seed) in enumerate(zip(pictures, self.request.seeds)):
+            metadata = {"steps": self.done, "clip_similarity": round(similarities[index], 5),
+                        "losses": {name: round(float(value), 6) for name, value in self.terms.items()}}
+            if self.first_step:
+                metadata["resumed_at_step"] = self.first_step
+            if self.interrupted:
+                metadata["interrupted"] = True
+            files = {}
+            if self.settings.animate:
+                files["progress.gif"] = gif_bytes([from_png(frame) for frame in self.frames[index]] + [picture])
+            candidates.append(Candidate(picture, seed, metadata, files))
+        return candidates
 
 
 def learning_rate(settings, step: int) -> float:
@@ -137,50 +200,13 @@ def chosen_losses(request, settings) -> list:
     return [loss for loss in losses if loss.weight != 0]
 
 
-def _evaluate(vqgan, z, codebook, losses, cutouts, context, step):
-    """Decode the latents and add up the weighted losses; returns (images, total, terms)."""
-    quantized = quantize(z, codebook)
-    images = decode(vqgan, quantized)
-    made: dict = {}
-
-    def cutouts_of(images_, size: int):
-        if (id(images_), size) not in made:
-            made[id(images_), size] = (images_, cutouts(images_, size))  # keep images_ alive: ids stay unique
-        return made[id(images_), size][1]
-
-    context.update(step=step, latents=z, quantized=quantized, cutouts=cutouts_of)
-    total, terms = 0, {}
-    for loss in losses:
-        value = loss(images, context)
-        if not isinstance(value, torch.Tensor) or value.dim() != 0:
-            raise UsageError(f"loss '{loss.name}' returned {type(value).__name__}, not a scalar tensor")
-        terms[loss.name] = value.detach()  # read at the end: reading each step would wait for the device
-        total = total + loss.weight * value.float()
-    return images, total, terms
-
-
-def _check_finite(total, step: int) -> None:
+def _check_finite(total: torch.Tensor, step: int) -> None:
     value = float(total.detach())
     if not math.isfinite(value):
         raise UsageError(f"the loss became {value} at step {step}; lower generator.lr or the loss weights")
 
 
-def _optimizer(settings, z):
-    kind = torch.optim.Adam if settings.optimizer == "adam" else torch.optim.AdamW
-    return kind([z], lr=settings.lr)
-
-
-def _restore(saved, settings, z, optimizer, generators, noise_generators):
-    with torch.no_grad():
-        z.copy_(saved["latents"])
-    optimizer.load_state_dict(saved["optimizer"])
-    restore_generators(generators, saved["generators"])
-    if noise_generators is not generators:
-        restore_generators(noise_generators, saved["noise_generators"])
-    return int(saved["step"]), [list(candidate_frames) for candidate_frames in saved["frames"]]
-
-
-def _similarities(images, guides) -> list[float]:
+def _similarities(images: torch.Tensor, guides) -> list[float]:
     """Per image, the guides' weighted mean cosine similarity to their targets (higher: closer)."""
     total = torch.zeros(images.shape[0], device=images.device)
     for guide in guides:
