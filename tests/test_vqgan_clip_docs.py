@@ -37,3 +37,16 @@ def test_the_generator_options_table_matches_the_declarations():
 def test_the_loss_options_match_the_declarations():
     assert section("loss-options") == loss_options(), (
         "docs/vqgan-clip.md is out of date: paste tests.test_vqgan_clip_docs.loss_options()")
+
+
+def test_the_documented_loss_plugin_works(cli, host, tmp_path):
+    from tests.test_vqgan_clip_support import fast, run_json, use_tiny_models
+
+    use_tiny_models(host)
+    match = re.search(r"### Writing your own loss.*?```python\n(.*?)```", DOC.read_text(), re.S)
+    assert match, "docs/vqgan-clip.md lost its loss example"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "darkness.py").write_text(match.group(1))
+    summary = run_json(cli("--plugins-dir", tmp_path / "mine", "generate", "a red circle", "-g", "vqgan-clip",
+                           "--loss", "darkness:0.5", "--set", "losses.darkness.power=2", "--json", *fast()))
+    assert summary["status"] == "complete"
