@@ -29,7 +29,7 @@ CHECK_EVERY = 25  # steps between checks that the loss is finite (each check wai
 
 def generate(request, progress) -> list[Candidate]:
     run = Optimisation(request)
-    with _frozen(run.vqgan, *(guide.model for guide in run.guides)):
+    with frozen(run.vqgan, *(guide.model for guide in run.guides)):
         run.start()
         try:
             run.optimise(progress)
@@ -54,6 +54,7 @@ class Optimisation:
         self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         self.noise_generators = self.generators if self.device == "cpu" else [
             torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
+        self.low, self.high = codebook_range(self.codebook)
         self.cutouts = Cutouts(self.settings.cutn, self.settings.cut_pow, self.settings.augment, self.generators,
                                self.noise_generators)
         self.context = {"request": request, "steps": self.settings.steps, "vqgan": self.vqgan, "clip": self.guides,
@@ -89,20 +90,10 @@ class Optimisation:
 
     def optimise(self, progress) -> None:
         settings = self.settings
-        low, high = codebook_range(self.codebook)
         every = frame_interval(settings.steps, settings.save_every)
         progress(self.first_step, settings.steps)
         for step in range(self.first_step, settings.steps):
-            for group in self.optimizer.param_groups:
-                group["lr"] = learning_rate(settings, step)
-            self.optimizer.zero_grad(set_to_none=True)
-            with _precision(settings.precision, self.device):
-                images, total = self._evaluate(step)
-            (total * self.request.count).backward(inputs=[self.z])
-            self.optimizer.step()
-            with torch.no_grad():
-                self.z.copy_(self.z.maximum(low).minimum(high))
-            self.done = step + 1
+            images, total = self.step(step)
             if self.done % CHECK_EVERY == 0:
                 _check_finite(total, self.done)
             wants_preview = settings.save_every > 0 and self.done % settings.save_every == 0
@@ -112,6 +103,20 @@ class Optimisation:
                 for frames, picture in zip(self.frames, pictures):
                     frames.append(png(picture))
             progress(self.done, settings.steps, side_by_side(pictures) if wants_preview else None)
+
+    def step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step; returns the images it evaluated and their total loss."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.settings, step)
+        self.optimizer.zero_grad(set_to_none=True)
+        with _precision(self.settings.precision, self.device):
+            images, total = self._evaluate(step)
+        (total * self.request.count).backward(inputs=[self.z])
+        self.optimizer.step()
+        with torch.no_grad():
+            self.z.copy_(self.z.maximum(self.low).minimum(self.high))
+        self.done = step + 1
+        return images, total
 
     def _evaluate(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Decode the latents and add up the weighted losses; returns (images, total)."""
@@ -219,7 +224,7 @@ def _similarities(images: torch.Tensor, guides) -> list[float]:
 
 
 @contextlib.contextmanager
-def _frozen(*models):
+def frozen(*models):
     """No gradients for the models' weights while the latents are optimised; restored after."""
     parameters = [p for model in models if hasattr(model, "parameters") for p in model.parameters()]
     flags = [p.requires_grad for p in parameters]
