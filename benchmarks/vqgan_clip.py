@@ -11,7 +11,8 @@ Configurations (as issue 4 states them):
 Both loops run the same models, one candidate, the same augmentations (affine, perspective,
 noise). The textbook loop is the one written below, as the public notebooks run it: cutouts
 cut in a Python loop and resized one by one, augmented one by one, fp32, no autocast; text
-embedded once; the VQGAN's weights left trainable, so `backward` also computes their gradients. Timing runs both loops in one process, alternating blocks of 5 steps after a
+embedded once; the VQGAN's weights left trainable, so `backward` also computes their
+gradients. Timing runs both loops in one process, alternating blocks of 5 steps after a
 warm-up, so that other load on the machine weighs on both alike; peak memory is measured with
 each loop alone in its own process. Prints one JSON document: milliseconds per step (median),
 peak memory (CUDA: max allocated; CPU: peak resident set), and the ratios.
