@@ -90,6 +90,7 @@ def test_non_square_sizes_work(cli):
     ("generator.clip=[]", "at least one CLIP model"),
     ("generator.vqgan=tiny", "is not a VQGAN spec"),
     ("generator.vqgan=vqgan:huge", "only knows vqgan:tiny"),
+    ("generator.clip=[\"clip:huge\"]", "only knows clip:tiny and clip:tiny32"),
     ("generator.augment=[\"flop\"]", "unknown augmentation 'flop' (did you mean 'flip'?)"),
     ("generator.init_image=missing.png", "'missing.png' does not exist"),
     ("generator.image_prompts=[\"missing.png:2\"]", "'missing.png' does not exist"),

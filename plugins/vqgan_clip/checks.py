@@ -12,7 +12,9 @@ from .specs import read_settings
 def check_request(request) -> None:
     settings = read_settings(request.options)
     main_loss(request)
-    vqgan = engine.load_model(settings.vqgan, request.device)  # cached: generate() reuses it
+    vqgan = engine.load_model(settings.vqgan, request.device)  # cached: generate() reuses them
+    for spec in settings.clip:
+        engine.load_model(spec.value, request.device)
     width, height = request.size
     factor = int(vqgan.factor)
     if width % factor or height % factor:
