@@ -11,8 +11,8 @@ class TrainSettings:
 
     data: str | None = None
     steps: int = 3000
-    batch_size: int = 16
-    lr: float = 5e-4
+    batch_size: int = 8
+    lr: float = 2e-3
     lr_schedule: str = "cosine"
     codebook_size: int = 512
     embed_dim: int = 32
@@ -24,10 +24,12 @@ class TrainSettings:
     discriminator: bool = False
     disc_start: int = 1000
     disc_weight: float = 0.5
+    codebook_update: str = "ema"
     restart_dead_codes: bool = True
     checkpoint_every: int = 500
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     data_count: int = 10_000
 
 
