@@ -135,24 +135,49 @@ def test_a_pretrained_tag_is_found_in_the_local_cache_without_downloading(vit_b_
     assert model.encode_text(["a cat"]).shape == (1, 512)
 
 
-def test_without_the_cache_or_internet_the_error_says_how_to_use_a_local_file(cli, tmp_path, monkeypatch):
+@pytest.fixture
+def empty_cache(tmp_path, monkeypatch):
     import huggingface_hub.constants
-    import open_clip.pretrained
-
-    def offline(*args, **kwargs):
-        raise OSError("Network is unreachable")
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(open_clip.pretrained, "download_pretrained", offline)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+def test_without_the_cache_or_internet_the_error_says_how_to_use_a_local_file(cli, empty_cache, monkeypatch):
+    import socket
+
+    def offline(*args, **kwargs):
+        raise OSError(101, "Network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
 
     result = cli("eval", "clip", "clip:ViT-B-32@laion2b_s34b_b79k")
 
     assert result.exit_code == 2
     message = result.output.strip()
     assert message.count("\n") == 0 and "Traceback" not in message
-    assert "Network is unreachable" in message
+    assert "huggingface.co cannot be reached (Network is unreachable)" in message
     assert "clip:ViT-B-32@/path/to/open_clip_pytorch_model.bin" in message
-    assert "huggingface.co/laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in message
+    assert "https://huggingface.co/laion/CLIP-ViT-B-32-laion2B-s34B-b79K" in message
+
+
+def test_a_failed_download_is_reported_with_its_reason(empty_cache, monkeypatch):
+    import socket
+
+    import open_clip.pretrained
+
+    class Connection:
+        def close(self):
+            pass
+
+    def refused(*args, **kwargs):
+        raise FileNotFoundError("403 Forbidden")
+
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: Connection())
+    monkeypatch.setattr(open_clip.pretrained, "download_pretrained", refused)
+
+    with pytest.raises(engine.UsageError, match=r"downloading them failed \(403 Forbidden\).*clip:ViT-B-32@/path/to/"):
+        engine.load_model("clip:ViT-B-32@laion2b_s34b_b79k")
 
 
 @pytest.mark.parametrize("name, words", [
@@ -182,15 +207,20 @@ def test_a_weights_file_without_config_asks_for_the_model_name(tmp_path):
 
 
 class RunsCode:
+    """Unpickling this creates the file `marker`: a stand-in for any code an attacker runs."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
     def __reduce__(self):
         return (Path.touch, (Path(self.marker),))
 
 
 def test_a_pickle_that_would_run_code_is_refused_without_running(tmp_path):
-    payload = RunsCode()
-    payload.marker = str(tmp_path / "ran")
+    pickle.loads(pickle.dumps(RunsCode(tmp_path / "proof")))
+    assert (tmp_path / "proof").exists()  # the payload does run when unpickled naively
     weights = tmp_path / "evil.bin"
-    weights.write_bytes(pickle.dumps({"state_dict": {"visual.proj": payload}}))
+    weights.write_bytes(pickle.dumps({"state_dict": {"visual.proj": RunsCode(tmp_path / "ran")}}, protocol=2))
 
     with pytest.raises(engine.UsageError, match="cannot be read safely"):
         engine.load_model(f"clip:ViT-B-32@{weights}")

@@ -139,3 +139,21 @@ def test_half_precision_weights_are_written_on_request(cli, pairs_folder, tmp_pa
     assert cli("train", "clip", *args).exit_code == 0
     assert weights(out)["visual.conv1.weight"].dtype == torch.float16
     assert engine.load_model(f"clip:{out}").encode_text(["a red square"]).dtype == torch.float32
+
+
+def test_the_progress_bar_shows_step_and_loss_on_a_terminal_only():
+    import io
+
+    from plugins.clip.training import ProgressBar
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        bar = ProgressBar(total=10, initial=0, stream=stream)
+        bar.update(10, 1.23456)
+        bar.close()
+    assert "10/10 loss 1.2346" in terminal.getvalue() and "[" + "#" * 30 + "]" in terminal.getvalue()
+    assert pipe.getvalue() == ""

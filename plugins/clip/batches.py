@@ -2,9 +2,9 @@
 
 Batch `step` depends only on (seed, step), so a resumed run sees the same batches as an
 uninterrupted one. One caption is drawn at random per sample. Contrastive loss treats every
-other caption in the batch as false for an image, so a sample is left out when its caption
-would be true for an image already in the batch (or the other way round): with captions that
-leave attributes out ("a red circle"), that happens often.
+other caption in the batch as false for an image, so a sample is left out when its caption and
+one already in the batch could describe the same image: with captions that leave attributes
+out ("a red circle"), that happens often.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class BatchMaker:
 
     def batch(self, step: int) -> Batch:
         rng = random.Random(f"{self.seed}:{step}")
-        images, captions, parsed_captions, truths, negatives = [], [], [], [], []
+        images, captions, parsed_captions, negatives = [], [], [], []
         for _ in range(self.batch_size * 20):  # bounded: tiny datasets cannot fill a batch
             if len(images) == self.batch_size:
                 break
@@ -44,47 +44,33 @@ class BatchMaker:
             if not texts:
                 continue
             caption = rng.choice(texts)
-            truth = full_description(texts)
             parsed = shapes_captions.parse(caption)
-            if any(clashes((caption, parsed, truth), other) for other in zip(captions, parsed_captions, truths)):
+            if any(clashes(caption, parsed, other, other_parsed) for other, other_parsed in zip(captions, parsed_captions)):
                 continue
             images.append(image)
             captions.append(caption)
             parsed_captions.append(parsed)
-            truths.append(truth)
             negatives.append(shapes_captions.hard_negatives(parsed, self.hard_negatives, rng) if parsed else [])
         return Batch(to_tensor(images, self.image_size), captions, negatives)
 
 
-def full_description(texts: list[str]) -> shapes_captions.Caption | None:
-    """The image's full shapes-world caption among its captions, if it has one."""
-    parsed = (shapes_captions.parse(text) for text in texts)
-    return next((p for p in parsed if p is not None and p.full), None)
-
-
-def clashes(sample, other) -> bool:
-    """Whether either sample's caption describes the other's image (or they are the same text).
-
-    A sample is (caption, parsed caption or None, parsed full caption of its image or None).
-    """
-    (caption, parsed, truth), (other_caption, other_parsed, other_truth) = sample, other
-    if caption == other_caption:
+def clashes(caption: str, parsed, other: str, other_parsed) -> bool:
+    """Whether the two captions could describe one image (or are the same text)."""
+    if caption == other:
         return True
-    return bool((parsed and other_truth and fits(parsed, other_truth))
-                or (other_parsed and truth and fits(other_parsed, truth)))
+    return parsed is not None and other_parsed is not None and compatible(parsed, other_parsed)
 
 
-def fits(caption: shapes_captions.Caption, truth: shapes_captions.Caption) -> bool:
-    """Whether `caption` is true of an image whose full caption is `truth`."""
-    if caption.two_objects != truth.two_objects:
+def compatible(a: shapes_captions.Caption, b: shapes_captions.Caption) -> bool:
+    """Whether one shapes-world image could fit both captions: nothing named in both differs."""
+    if a.two_objects != b.two_objects or None not in (a.background, b.background) and a.background != b.background:
         return False
-    if caption.background is not None and caption.background != truth.background:
-        return False
-    if not caption.two_objects:
-        return all(getattr(caption, f) in (None, getattr(truth, f)) for f in ("colour", "shape", "size", "position"))
-    same = (caption.colour, caption.shape, caption.relation, caption.colour2, caption.shape2)
-    mirrored = (truth.colour2, truth.shape2, INVERSE[truth.relation], truth.colour, truth.shape)
-    return same in ((truth.colour, truth.shape, truth.relation, truth.colour2, truth.shape2), mirrored)
+    if not a.two_objects:
+        return a.colour == b.colour and a.shape == b.shape and all(
+            None in (getattr(a, f), getattr(b, f)) or getattr(a, f) == getattr(b, f) for f in ("size", "position"))
+    pair = (a.colour, a.shape, a.relation, a.colour2, a.shape2)
+    return pair in ((b.colour, b.shape, b.relation, b.colour2, b.shape2),
+                    (b.colour2, b.shape2, INVERSE[b.relation], b.colour, b.shape))
 
 
 INVERSE = {"to the left of": "to the right of", "to the right of": "to the left of", "above": "below", "below": "above"}

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .batches import full_description
+from . import shapes_captions
 from .model import images_to_tensor
 
 EVAL_SEED = 1_000_000
@@ -21,8 +21,22 @@ EVAL_SEED = 1_000_000
 
 
 def caption_for_eval(texts: list[str]) -> str:
-    full = full_description(texts)
+    """The image's full shapes-world caption if it has one, else its first caption."""
+    parsed = (shapes_captions.parse(text) for text in texts)
+    full = next((p for p in parsed if p is not None and p.full), None)
     return full.text() if full is not None else texts[0]
+
+
+def full_caption_options(data: str) -> dict:
+    """Ask a dataset that can leave phrases out of its captions (the shapes world's `omit`) not to."""
+    from engine import plugins
+
+    registry = plugins.get_registry()
+    if data in registry.items["dataset"]:
+        declared = {option.name: option for option in registry.get("dataset", data).options}
+        if "omit" in declared and declared["omit"].type is bool:
+            return {"omit": False}
+    return {}
 
 
 @torch.no_grad()
@@ -46,7 +60,7 @@ def evaluate(model, data: str, n: int, trials: int, seed: int = EVAL_SEED) -> di
 
     results = []
     for trial in range(trials):
-        pairs = open_dataset(data, count=n, seed=seed + trial)
+        pairs = open_dataset(data, count=n, seed=seed + trial, options=full_caption_options(data))
         chosen = [pairs[i] for i in range(min(n, len(pairs)))]
         results.append(retrieval_accuracy(model, [image for image, _ in chosen],
                                           [caption_for_eval(texts) for _, texts in chosen]))

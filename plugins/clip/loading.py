@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -112,8 +113,9 @@ def load_file_with_config(path: Path, spec: str, device: str):
 def assemble(config: dict, weights: Path, spec: str, device: str):
     from .model import ClipModel, build_network, tokenizer_for
 
+    state = read_state_dict(weights)  # first: a bad file fails before the network is built
     network = build_network(config["model_cfg"], config.get("preprocess_cfg"))
-    load_weights(network, read_state_dict(weights), weights, spec)
+    load_weights(network, state, weights, spec)
     return ClipModel(network, make_tokenizer(lambda: tokenizer_for(config["model_cfg"]), spec), spec, device)
 
 
@@ -134,8 +136,9 @@ def load_named(model_name: str, weights: Path, spec: str, device: str, pretraine
         preprocess = read_config(weights.parent, spec).get("preprocess_cfg", {})
     if preprocess.get("quick_gelu"):
         model_cfg["quick_gelu"] = True
+    state = read_state_dict(weights)
     network = build_network(model_cfg, preprocess)
-    load_weights(network, read_state_dict(weights), weights, spec)
+    load_weights(network, state, weights, spec)
     tokenizer = make_tokenizer(lambda: open_clip.get_tokenizer(model_name), spec)
     return ClipModel(network, tokenizer, spec, device)
 
@@ -188,19 +191,34 @@ def hub_filenames(filename: str) -> list[str]:
 
 
 def download(pretrained_cfg: dict, spec: str, model_name: str) -> Path:
+    """Fetch a tag's weights through open_clip, after a quick check that its host answers
+    (open_clip's downloader would otherwise retry for a minute on a machine offline)."""
+    from urllib.parse import urlparse
+
     from open_clip.pretrained import download_pretrained
 
+    repo, filename = hub_location(pretrained_cfg)
+    where = f"https://huggingface.co/{repo}" if repo else pretrained_cfg.get("url", "its published URL")
+    host = urlparse(where).hostname or "huggingface.co"
+
+    def refuse(reason: str) -> UsageError:
+        return UsageError(
+            f"{spec}: the weights are not in the local cache and {reason}; without internet, copy "
+            f"{filename} from {where} to this machine and load it with clip:{model_name}@/path/to/{filename}, "
+            "or a folder holding it with its open_clip_config.json as clip:PATH"
+        )
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        raise refuse("HF_HUB_OFFLINE is set")
+    try:
+        socket.create_connection((host, 443), timeout=5).close()
+    except OSError as error:
+        raise refuse(f"{host} cannot be reached ({error.strerror or error})") from None
     try:
         return Path(download_pretrained(pretrained_cfg))
-    except Exception as error:  # noqa: BLE001 - offline, blocked, or missing on the hub
-        repo, filename = hub_location(pretrained_cfg)
-        where = f"https://huggingface.co/{repo}" if repo else pretrained_cfg.get("url", "its published URL")
+    except Exception as error:  # noqa: BLE001 - blocked, or missing on the hub
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(
-            f"{spec}: the weights are not in the local cache and could not be downloaded ({reason[:160]}); "
-            f"without internet, copy {filename} from {where} to this machine and load it with "
-            f"clip:{model_name}@/path/to/{filename}, or a folder holding it with its open_clip_config.json as clip:PATH"
-        ) from None
+        raise refuse(f"downloading them failed ({reason[:200]})") from None
 
 
 # -- weights into a network ---------------------------------------------------------------------

@@ -38,10 +38,6 @@ class ClipModel:
     def __repr__(self) -> str:
         return f"ClipModel({self.spec!r}, image_size={self.image_size}, device={self.device!r})"
 
-    @property
-    def embed_dim(self) -> int:
-        return int(self.network.text_projection.shape[-1]) if hasattr(self.network, "text_projection") else -1
-
     def prepare_images(self, images: torch.Tensor) -> torch.Tensor:
         """Resize (following the config's resize_mode) and normalise images in [0, 1]."""
         if images.ndim != 4 or images.shape[1] != 3:

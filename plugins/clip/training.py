@@ -93,22 +93,21 @@ def train(settings: TrainSettings, out: Path, device: str, resume: bool, threads
 
     if threads:
         torch.set_num_threads(threads)
-    out.mkdir(parents=True, exist_ok=True)
     state = read_state(out) if resume else None
     if state is None and (out / STATE_FILE).exists():
         raise UsageError(f"'{out}' already holds a training run; add --resume to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
     if state is not None:
         settings = TrainSettings(**{**state["settings"], "steps": settings.steps,
                                     "checkpoint_every": settings.checkpoint_every})
     settings.preprocess_cfg = settings.preprocess_cfg or default_preprocess()
 
     torch.manual_seed(settings.seed)
-    network = build_network(settings.model_cfg, settings.preprocess_cfg)
-    optimizer = make_optimizer(network, settings)
+    network = build_network(settings.model_cfg, settings.preprocess_cfg).to(device).train()
+    optimizer = make_optimizer(network, settings)  # after the move, so its state lives on `device` too
     start_step, elapsed = 0, 0.0
     if state is not None:
         start_step, elapsed = restore(network, optimizer, state)
-    network.to(device).train()
     if start_step >= settings.steps:
         raise UsageError(f"the run in '{out}' already reached step {start_step}; give a larger --steps to continue")
 
@@ -119,7 +118,7 @@ def train(settings: TrainSettings, out: Path, device: str, resume: bool, threads
     step_loss = LossComputer(network, tokenizer_for(settings.model_cfg), ClipLoss(), device)
 
     write_config(out, settings)
-    bar = progress_bar(settings.steps, start_step)
+    bar = ProgressBar(settings.steps, start_step)
     started, step, smoothed = time.monotonic(), start_step, None
     try:
         while step < settings.steps:
@@ -133,8 +132,7 @@ def train(settings: TrainSettings, out: Path, device: str, resume: bool, threads
             step += 1
             value = float(loss.detach())
             smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
-            bar.update(1)
-            bar.set_postfix(loss=f"{smoothed:.4f}", refresh=False)
+            bar.update(step, smoothed)
             stop = should_stop()
             if step % settings.checkpoint_every == 0 or step == settings.steps or stop:
                 write_checkpoint(out, network, optimizer, settings, step, elapsed + time.monotonic() - started)
@@ -212,14 +210,31 @@ def set_learning_rate(optimizer, settings: TrainSettings, step: int) -> None:
         group["lr"] = rate
 
 
-def progress_bar(total: int, initial: int):
-    from tqdm import tqdm
+class ProgressBar:
+    """`train clip [#####.....] 120/1000 loss 1.2345 0.8 s/step` redrawn on a terminal's stderr
+    (at most ten times a second); `live` is False elsewhere, and then nothing is drawn."""
 
-    live = sys.stderr.isatty()
-    bar = tqdm(total=total, initial=initial, desc="train clip", file=sys.stderr, disable=not live,
-               mininterval=0.5, dynamic_ncols=True)
-    bar.live = live
-    return bar
+    def __init__(self, total: int, initial: int, stream=None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.total, self.step, self.first = total, initial, initial
+        self.started = self.drawn = time.monotonic()
+
+    def update(self, step: int, loss: float) -> None:
+        self.step = step
+        now = time.monotonic()
+        if self.live and (now - self.drawn > 0.1 or step >= self.total):
+            self.drawn = now
+            done = int(30 * step / max(self.total, 1))
+            pace = (now - self.started) / max(1, step - self.first)
+            self.stream.write(f"\rtrain clip [{'#' * done}{'.' * (30 - done)}] {step}/{self.total} "
+                              f"loss {loss:.4f} {pace:.2f} s/step")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
 
 
 # -- checkpoints ------------------------------------------------------------------------------

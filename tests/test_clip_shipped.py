@@ -1,0 +1,55 @@
+"""The shipped `clip:shapes` model: its card's claims, reproduced at a smaller scale."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+import engine
+from plugins.clip.evaluation import EVAL_SEED, evaluate
+
+SHIPPED = Path(__file__).parents[1] / "plugins" / "clip" / "weights" / "shapes"
+
+
+@pytest.fixture
+def shapes_world(builtin_plugins):
+    """The installed plugins: the shapes dataset and this clip plugin, as users get them."""
+    assert "shapes" in engine.plugins.get_registry().names("dataset"), "the shapes plugin is not installed"
+    return builtin_plugins
+
+
+def test_the_shipped_weights_are_small_and_safetensors():
+    assert (SHIPPED / "model.safetensors").stat().st_size <= 10 * 1024 * 1024
+    assert json.loads((SHIPPED / "config.json").read_text())["model_cfg"]["vision_cfg"]["image_size"] == 64
+
+
+def test_the_card_states_how_it_was_made_and_what_it_scores():
+    card = (SHIPPED / "MODEL_CARD.md").read_text()
+    for words in ("artengine train clip", "Hardware", "Wall time", "Steps", "text_to_image_top1", "image_to_text_top1"):
+        assert words in card
+    figures = dict(re.findall(r"^(\w+_top1): ([0-9.]+)$", card, re.MULTILINE))
+    assert float(figures["text_to_image_top1"]) >= 0.90 and float(figures["image_to_text_top1"]) >= 0.90
+
+
+def test_list_models_shows_the_shipped_model_with_its_figures(cli, builtin_plugins):
+    result = cli("list", "models")
+    assert "clip:shapes" in result.output and "text_to_image_top1" in result.output
+
+
+def test_retrieval_among_64_fresh_captions_is_at_least_0_9(shapes_world):
+    # one trial on seeds the card's evaluation did not use
+    result = evaluate(engine.load_model("clip:shapes"), "shapes", n=64, trials=1, seed=EVAL_SEED + 777)
+    assert result["text_to_image_top1"] >= 0.90, result
+    assert result["image_to_text_top1"] >= 0.90, result
+
+
+def test_the_clip_scorer_prefers_the_image_that_matches_the_prompt(shapes_world):
+    from engine.datasets import open_dataset
+
+    pairs = open_dataset("shapes", count=8, seed=4242, options={"omit": False})
+    images = [image for image, _ in pairs]
+    scorer = engine.plugins.get_registry().scorer("clip")({"models": ["clip:shapes"], "batch_size": 32}, "cpu")
+    best = [max(range(8), key=scorer.score(images, engine.parse_prompt(captions[0])).__getitem__)
+            for _, captions in pairs]
+    assert sum(found == index for index, found in enumerate(best)) >= 7
