@@ -1,0 +1,66 @@
+"""The `vqgan-clip` generator: optimise VQGAN latents until CLIP sees the prompt in the image.
+
+The algorithm as Katherine Crowson's notebooks run it (random codebook latents or an encoded
+init image; straight-through quantisation; a clamp that keeps useful gradients; latents kept
+inside the codebook's range; spherical distance between normalised CLIP embeddings), made
+faster: cutouts and their augmentations are one batched sampling operation on the device,
+prompt embeddings are computed once, and all candidates are optimised in one batch.
+
+The terms it minimises are loss plugins (`clip`, the main term, plus any `--loss`). This module
+stays light; the work lives in sibling modules imported when a request runs. See
+docs/vqgan-clip.md.
+"""
+
+from __future__ import annotations
+
+import engine
+from engine import Generator, Option
+
+from .specs import AUGMENTATIONS
+
+OPTIONS = (
+    Option("vqgan", str, "vqgan:shapes", "VQGAN model spec: vqgan:shapes, vqgan:PATH.ckpt or vqgan:DIR."),
+    Option("clip", list, ["clip:shapes"],
+           "CLIP model specs guiding the image, each SPEC or SPEC:WEIGHT (e.g. clip:shapes:1,clip:PATH:0.5)."),
+    Option("image_prompts", list, [], "Images whose CLIP embedding is a target, each PATH or PATH:WEIGHT "
+                                      "(a negative weight pushes away)."),
+    Option("init_image", str, "", "Start from this image (encoded by the VQGAN) instead of random codes."),
+    Option("init_weight", float, 0.0, "Weight of the 'init' loss keeping the image near the init image "
+                                      "(0: none, unless --loss init is given).", min=0.0),
+    Option("steps", int, 60, "Optimisation steps.", min=1, max=1_000_000),
+    Option("lr", float, 0.2, "Learning rate (latent units per step, roughly).", min=0.0),
+    Option("optimizer", str, "adam", "Optimiser of the latents.", choices=("adam", "adamw")),
+    Option("lr_decay", float, 1.0, "Share of the learning rate left at the last step (exponential decay); "
+                                   "1 keeps it constant.", min=1e-6, max=1.0),
+    Option("cutn", int, 16, "Cutouts per image per step that CLIP looks at.", min=1, max=1024),
+    Option("cut_pow", float, 1.0, "Cutout size skew: above 1 favours small cutouts, below 1 large ones.", min=0.0),
+    Option("augment", list, ["affine", "perspective", "noise"],
+           "Augmentations of the cutouts: " + ", ".join(AUGMENTATIONS) + " (empty list: none)."),
+    Option("save_every", int, 0, "Send a preview every K steps (saved in the run's previews/); 0: none.", min=0),
+    Option("animate", bool, False, "Save an animated GIF of each candidate's progress beside its PNG "
+                                   "(a frame every save_every steps, else 40 frames)."),
+    Option("precision", str, "auto", "Arithmetic: auto (bf16 autocast on CUDA, fp32 elsewhere), fp32 or bf16.",
+           choices=("auto", "fp32", "bf16")),
+)
+
+
+class VQGANCLIP(Generator):
+    name = "vqgan-clip"
+    description = "Optimises VQGAN latents so that CLIP matches the prompt (Crowson's method, batched)."
+    options = OPTIONS
+    default_size = (64, 64)
+
+    def check(self, request):
+        from .checks import check_request
+
+        check_request(request)
+
+    def generate(self, request, progress):
+        from .loop import generate
+
+        return generate(request, progress)
+
+
+@engine.hookimpl
+def register_generators(register):
+    register(VQGANCLIP)

@@ -1,0 +1,41 @@
+"""What `check` refuses before a run folder is made: bad options, missing files, a size the
+VQGAN cannot make, a missing `clip` loss."""
+
+from __future__ import annotations
+
+import engine
+from engine import UsageError
+
+from .specs import read_settings
+
+
+def check_request(request) -> None:
+    settings = read_settings(request.options)
+    main_loss(request)
+    vqgan = engine.load_model(settings.vqgan, request.device)  # cached: generate() reuses them
+    for spec in settings.clip:
+        engine.load_model(spec.value, request.device)
+    width, height = request.size
+    factor = int(vqgan.factor)
+    if width % factor or height % factor:
+        raise UsageError(
+            f"size {width}x{height}: {settings.vqgan} makes images in steps of {factor} pixels; use e.g. "
+            f"{max(factor, width - width % factor)}x{max(factor, height - height % factor)}"
+        )
+
+
+def main_loss(request):
+    """The `clip` loss object to use: the user's (`--loss clip:W`), else a registered default."""
+    for loss in request.losses:
+        if loss.name == "clip":
+            return loss
+    from engine import plugins
+
+    registry = plugins.get_registry()
+    if "clip" not in registry.items["loss"]:
+        raise UsageError("vqgan-clip needs the 'clip' loss, which no installed plugin registers; "
+                         "install artengine's built-in 'losses' plugin")
+    from engine.options import resolve_options
+
+    loss = registry.loss("clip")
+    return loss(1.0, resolve_options(loss.options, {}, "vqgan-clip", "losses.clip"))

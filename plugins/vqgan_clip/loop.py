@@ -1,0 +1,243 @@
+"""The optimisation loop: latents -> quantise -> decode -> losses -> Adam, for all candidates at once.
+
+Every candidate's gradient is what it would get alone: the losses are batch means, so their sum
+is scaled by the batch size, and Adam works element by element. Each candidate draws its
+initial codes and its cutouts from generators seeded with its own seed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+
+import engine
+from engine import Candidate, StopRequested, UsageError
+
+from .animation import frame_interval, from_png, gif_bytes, png
+from .checks import main_loss
+from .cutouts import Cutouts
+from .guides import build_guides
+from .images import load_image, side_by_side, to_images, to_tensor
+from .latents import codebook_range, decode, quantize, random_latents
+from .specs import read_settings
+from .state import generator_states, identity, load_state, restore_generators, save_state
+
+CHECK_EVERY = 25  # steps between checks that the loss is finite (each check waits for the device)
+
+
+def generate(request, progress) -> list[Candidate]:
+    run = Optimisation(request)
+    with frozen(run.vqgan, *(guide.model for guide in run.guides)):
+        run.start()
+        try:
+            run.optimise(progress)
+        except StopRequested:
+            run.interrupted = True
+            run.save()
+        return run.candidates()
+
+
+class Optimisation:
+    """One request's latents, optimiser, random generators and progress frames."""
+
+    def __init__(self, request):
+        self.request = request
+        self.settings = read_settings(request.options)
+        self.device = request.device
+        self.vqgan = engine.load_model(self.settings.vqgan, self.device)
+        self.guides = build_guides(self.settings, request.prompt, self.device)
+        self.losses = chosen_losses(request, self.settings)
+        self.codebook = self.vqgan.codebook.detach()
+        seeds = request.seeds
+        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        self.noise_generators = self.generators if self.device == "cpu" else [
+            torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
+        self.low, self.high = codebook_range(self.codebook)
+        self.cutouts = Cutouts(self.settings.cutn, self.settings.cut_pow, self.settings.augment, self.generators,
+                               self.noise_generators)
+        self.context = {"request": request, "steps": self.settings.steps, "vqgan": self.vqgan, "clip": self.guides,
+                        "cutn": self.settings.cutn}
+        self.state_dir = getattr(request, "state_dir", None)
+        self.identity = identity(request, self.settings.vqgan)
+        self.first_step = self.done = 0
+        self.frames: list[list[bytes]] = [[] for _ in seeds]  # per candidate, PNG bytes
+        self.terms: dict[str, torch.Tensor] = {}
+        self.interrupted = False
+
+    def start(self) -> None:
+        """Initial latents (random codes or the init image), or the state of a stopped run."""
+        settings, request = self.settings, self.request
+        if settings.init_image:
+            init = to_tensor(load_image(settings.init_image, request.size, "generator.init_image"))[None]
+            init = init.to(self.device)
+            with torch.no_grad():
+                init_latents = self.vqgan.embed(self.vqgan.encode(init)).float()
+            self.context["init_images"] = init.expand(request.count, -1, -1, -1)
+            self.context["init_latents"] = init_latents.expand(request.count, -1, -1, -1)
+            start = init_latents.repeat(request.count, 1, 1, 1)
+        else:
+            width, height = request.size
+            factor = int(self.vqgan.factor)
+            start = random_latents(self.codebook, height // factor, width // factor, self.generators)
+        self.z = start.to(self.device).clone().requires_grad_(True)
+        kind = torch.optim.Adam if settings.optimizer == "adam" else torch.optim.AdamW
+        self.optimizer = kind([self.z], lr=settings.lr)
+        saved = load_state(self.state_dir, self.identity, self.device)
+        if saved is not None:
+            self._restore(saved)
+
+    def optimise(self, progress) -> None:
+        settings = self.settings
+        every = frame_interval(settings.steps, settings.save_every)
+        progress(self.first_step, settings.steps)
+        for step in range(self.first_step, settings.steps):
+            images, total = self.step(step)
+            if self.done % CHECK_EVERY == 0:
+                _check_finite(total, self.done)
+            wants_preview = settings.save_every > 0 and self.done % settings.save_every == 0
+            wants_frame = settings.animate and self.done % every == 0
+            pictures = to_images(images) if wants_preview or wants_frame else []
+            if wants_frame:
+                for frames, picture in zip(self.frames, pictures):
+                    frames.append(png(picture))
+            progress(self.done, settings.steps, side_by_side(pictures) if wants_preview else None)
+
+    def step(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step; returns the images it evaluated and their total loss."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.settings, step)
+        self.optimizer.zero_grad(set_to_none=True)
+        with _precision(self.settings.precision, self.device):
+            images, total = self._evaluate(step)
+        (total * self.request.count).backward(inputs=[self.z])
+        self.optimizer.step()
+        with torch.no_grad():
+            self.z.copy_(self.z.maximum(self.low).minimum(self.high))
+        self.done = step + 1
+        return images, total
+
+    def _evaluate(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode the latents and add up the weighted losses; returns (images, total)."""
+        quantized = quantize(self.z, self.codebook)
+        images = decode(self.vqgan, quantized)
+        made: dict = {}
+
+        def cutouts(of: torch.Tensor, size: int) -> torch.Tensor:
+            """This step's cutouts of `of` at `size`, made once however many losses ask."""
+            if (id(of), size) not in made:
+                made[id(of), size] = (of, self.cutouts(of, size))  # holding `of` keeps its id unique
+            return made[id(of), size][1]
+
+        self.context.update(step=step, latents=self.z, quantized=quantized, cutouts=cutouts)
+        total = torch.zeros((), device=images.device)
+        for loss in self.losses:
+            value = loss(images, self.context)
+            if not isinstance(value, torch.Tensor) or value.dim() != 0:
+                raise UsageError(f"loss '{loss.name}' returned {type(value).__name__}, not a scalar tensor")
+            self.terms[loss.name] = value.detach()  # read at the end: reading each step would wait for the device
+            total = total + loss.weight * value.float()
+        return images, total
+
+    def save(self) -> None:
+        """Keep what `--resume` needs, when the core gave this request a state folder."""
+        if self.state_dir is None:
+            return
+        save_state(self.state_dir, {
+            "identity": self.identity, "step": self.done, "latents": self.z.detach(),
+            "optimizer": self.optimizer.state_dict(), "generators": generator_states(self.generators),
+            "noise_generators": generator_states(self.noise_generators), "frames": self.frames,
+        })
+
+    def _restore(self, saved: dict) -> None:
+        with torch.no_grad():
+            self.z.copy_(saved["latents"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        restore_generators(self.generators, saved["generators"])
+        if self.noise_generators is not self.generators:
+            restore_generators(self.noise_generators, saved["noise_generators"])
+        self.first_step = self.done = int(saved["step"])
+        self.frames = [list(frames) for frames in saved["frames"]]
+
+    def candidates(self) -> list[Candidate]:
+        with torch.no_grad(), _precision(self.settings.precision, self.device):
+            final = decode(self.vqgan, quantize(self.z, self.codebook)).float()
+            similarities = _similarities(final, self.guides)
+        pictures = to_images(final)
+        candidates = []
+        for index, (picture, seed) in enumerate(zip(pictures, self.request.seeds)):
+            metadata = {"steps": self.done, "clip_similarity": round(similarities[index], 5),
+                        "losses": {name: round(float(value), 6) for name, value in self.terms.items()}}
+            if self.first_step:
+                metadata["resumed_at_step"] = self.first_step
+            if self.interrupted:
+                metadata["interrupted"] = True
+            files = {}
+            if self.settings.animate:
+                files["progress.gif"] = gif_bytes([from_png(frame) for frame in self.frames[index]] + [picture])
+            candidates.append(Candidate(picture, seed, metadata, files))
+        return candidates
+
+
+def learning_rate(settings, step: int) -> float:
+    """`lr` at the first step, decaying exponentially to `lr * lr_decay` at the last."""
+    return settings.lr * settings.lr_decay ** (step / max(1, settings.steps - 1))
+
+
+def chosen_losses(request, settings) -> list:
+    """The request's losses, with the main `clip` term and the `init` term added when missing."""
+    losses = list(request.losses)
+    names = {loss.name for loss in losses}
+    if "clip" not in names:
+        losses.insert(0, main_loss(request))
+    if settings.init_weight > 0 and "init" not in names:
+        from engine import plugins
+        from engine.options import resolve_options
+
+        registry = plugins.get_registry()
+        if "init" not in registry.items["loss"]:
+            raise UsageError("generator.init_weight needs the 'init' loss, which no installed plugin registers")
+        loss = registry.loss("init")
+        losses.append(loss(settings.init_weight, resolve_options(loss.options, {}, "vqgan-clip", "losses.init")))
+    if any(loss.name == "init" for loss in losses) and not settings.init_image:
+        raise UsageError("the 'init' loss needs an init image: set generator.init_image=PATH")
+    return [loss for loss in losses if loss.weight != 0]
+
+
+def _check_finite(total: torch.Tensor, step: int) -> None:
+    value = float(total.detach())
+    if not math.isfinite(value):
+        raise UsageError(f"the loss became {value} at step {step}; lower generator.lr or the loss weights")
+
+
+def _similarities(images: torch.Tensor, guides) -> list[float]:
+    """Per image, the guides' weighted mean cosine similarity to their targets (higher: closer)."""
+    total = torch.zeros(images.shape[0], device=images.device)
+    for guide in guides:
+        resized = torch.nn.functional.interpolate(images, size=(guide.image_size,) * 2, mode="bilinear",
+                                                  align_corners=False, antialias=True)
+        embeddings = torch.nn.functional.normalize(guide.model.encode_image(resized).float(), dim=-1)
+        cosines = embeddings @ guide.targets.T  # B x K
+        total += guide.weight * (cosines * guide.target_weights).sum(1) / guide.target_weights.abs().sum()
+    return (total / sum(abs(guide.weight) for guide in guides)).tolist()
+
+
+@contextlib.contextmanager
+def frozen(*models):
+    """No gradients for the models' weights while the latents are optimised; restored after."""
+    parameters = [p for model in models if hasattr(model, "parameters") for p in model.parameters()]
+    flags = [p.requires_grad for p in parameters]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(parameters, flags):
+            parameter.requires_grad_(flag)
+
+
+def _precision(precision: str, device: str):
+    if precision == "bf16" or (precision == "auto" and device == "cuda"):
+        return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
+    return contextlib.nullcontext()

@@ -1,0 +1,120 @@
+"""Reading the generator's options into checked values. No torch here: `check` runs this
+before any heavy work, and so do the error messages."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from engine import UsageError
+
+AUGMENTATIONS = ("flip", "affine", "perspective", "colour", "noise")
+
+
+def split_weight(text: str) -> tuple[str, float | None]:
+    """'clip:shapes:0.5' -> ('clip:shapes', 0.5); 'clip:shapes' -> ('clip:shapes', None).
+
+    The tail after the last colon is a weight only when it reads as a finite number.
+    """
+    head, sep, tail = text.strip().rpartition(":")
+    if sep and head:
+        try:
+            weight = float(tail)
+        except ValueError:
+            return text.strip(), None
+        if math.isfinite(weight):
+            return head.strip(), weight
+    return text.strip(), None
+
+
+@dataclass(frozen=True)
+class Weighted:
+    value: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The generator's options, checked."""
+
+    vqgan: str
+    clip: tuple[Weighted, ...]
+    image_prompts: tuple[Weighted, ...]
+    init_image: str
+    init_weight: float
+    steps: int
+    lr: float
+    optimizer: str
+    lr_decay: float
+    cutn: int
+    cut_pow: float
+    augment: frozenset[str]
+    save_every: int
+    animate: bool
+    precision: str
+
+
+def read_settings(options: Mapping[str, Any]) -> Settings:
+    where = "generator"
+    vqgan = options["vqgan"].strip()
+    if not vqgan.startswith("vqgan:") or len(vqgan) == len("vqgan:"):
+        raise UsageError(f"{where}.vqgan: {vqgan!r} is not a VQGAN spec; write vqgan:shapes, vqgan:PATH.ckpt or vqgan:DIR")
+    return Settings(
+        vqgan=vqgan,
+        clip=_clip_specs(options["clip"], f"{where}.clip"),
+        image_prompts=_image_prompts(options["image_prompts"], f"{where}.image_prompts"),
+        init_image=_existing_file(options["init_image"], f"{where}.init_image") if options["init_image"] else "",
+        init_weight=options["init_weight"],
+        steps=options["steps"],
+        lr=options["lr"],
+        optimizer=options["optimizer"],
+        lr_decay=options["lr_decay"],
+        cutn=options["cutn"],
+        cut_pow=options["cut_pow"],
+        augment=_augmentations(options["augment"], f"{where}.augment"),
+        save_every=options["save_every"],
+        animate=options["animate"],
+        precision=options["precision"],
+    )
+
+
+def _clip_specs(values: list[str], where: str) -> tuple[Weighted, ...]:
+    if not values:
+        raise UsageError(f"{where}: give at least one CLIP model, e.g. clip:shapes")
+    specs = []
+    for value in values:
+        spec, weight = split_weight(value)
+        if not spec.startswith("clip:") or len(spec) == len("clip:"):
+            raise UsageError(f"{where}: {value!r} is not a CLIP spec; write clip:NAME or clip:NAME:WEIGHT, e.g. clip:shapes:0.5")
+        if weight == 0:
+            raise UsageError(f"{where}: {value!r} has weight 0; leave the model out instead")
+        specs.append(Weighted(spec, 1.0 if weight is None else weight))
+    return tuple(specs)
+
+
+def _image_prompts(values: list[str], where: str) -> tuple[Weighted, ...]:
+    prompts = []
+    for value in values:
+        path, weight = split_weight(value)
+        if weight == 0:
+            raise UsageError(f"{where}: {value!r} has weight 0; leave the image out instead")
+        prompts.append(Weighted(_existing_file(path, where), 1.0 if weight is None else weight))
+    return tuple(prompts)
+
+
+def _augmentations(values: list[str], where: str) -> frozenset[str]:
+    for value in values:
+        if value not in AUGMENTATIONS:
+            from engine.errors import closest
+
+            raise UsageError(f"{where}: unknown augmentation {value!r}{closest(value, AUGMENTATIONS)}; "
+                             f"choose from {', '.join(AUGMENTATIONS)}")
+    return frozenset(values)
+
+
+def _existing_file(path: str, where: str) -> str:
+    if not Path(path).is_file():
+        raise UsageError(f"{where}: image file {path!r} does not exist")
+    return path

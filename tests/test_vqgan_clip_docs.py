@@ -1,0 +1,52 @@
+"""docs/vqgan-clip.md lists every option of the generator and the losses as they are declared."""
+
+import re
+from pathlib import Path
+
+import plugins.losses
+import plugins.vqgan_clip
+from engine.cli_inspect import options_table
+
+DOC = Path(__file__).parent.parent / "docs" / "vqgan-clip.md"
+
+
+def generator_options() -> str:
+    return options_table([option.describe() for option in plugins.vqgan_clip.OPTIONS])
+
+
+def loss_options() -> str:
+    parts = []
+    for loss in plugins.losses.LOSSES:
+        parts.append(f"**`{loss.name}`**: {loss.description}")
+        if loss.options:
+            parts.append(options_table([option.describe() for option in loss.options]))
+    return "\n\n".join(parts)
+
+
+def section(name: str) -> str:
+    match = re.search(rf"<!-- {name} -->\n(.*?)\n<!-- /{name} -->", DOC.read_text(), re.S)
+    assert match, f"docs/vqgan-clip.md lost its {name} markers"
+    return match.group(1)
+
+
+def test_the_generator_options_table_matches_the_declarations():
+    assert section("vqgan-clip-options") == generator_options(), (
+        "docs/vqgan-clip.md is out of date: paste tests.test_vqgan_clip_docs.generator_options()")
+
+
+def test_the_loss_options_match_the_declarations():
+    assert section("loss-options") == loss_options(), (
+        "docs/vqgan-clip.md is out of date: paste tests.test_vqgan_clip_docs.loss_options()")
+
+
+def test_the_documented_loss_plugin_works(cli, host, tmp_path):
+    from tests.test_vqgan_clip_support import fast, run_json, use_tiny_models
+
+    use_tiny_models(host)
+    match = re.search(r"### Writing your own loss.*?```python\n(.*?)```", DOC.read_text(), re.S)
+    assert match, "docs/vqgan-clip.md lost its loss example"
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "darkness.py").write_text(match.group(1))
+    summary = run_json(cli("--plugins-dir", tmp_path / "mine", "generate", "a red circle", "-g", "vqgan-clip",
+                           "--loss", "darkness:0.5", "--set", "losses.darkness.power=2", "--json", *fast()))
+    assert summary["status"] == "complete"
