@@ -1,0 +1,263 @@
+"""`read_checkpoint(path)`: tensors out of a checkpoint file without running code from it.
+
+Pickled PyTorch files (.ckpt, .pt, .pth, .bin) can run arbitrary code when unpickled. They
+are read in up to two safe passes, and only a user's explicit trust allows the unsafe one:
+
+1. `torch.load(weights_only=True)`: PyTorch's own restricted unpickler.
+2. If PyTorch refuses (published taming .ckpt files pickle pytorch-lightning objects), a
+   stricter-than-pickle unpickler of our own: tensors, storages and plain containers are
+   rebuilt; every other class or function the file names becomes an inert `Unresolved`
+   record, without importing its module. Names that only serve to run code (os.system,
+   eval, subprocess, ...) make the whole file refused with a clear message. The refusal is
+   for clarity: the placeholders alone already keep such code from running.
+3. `trust=True`, or the environment variable ARTENGINE_TRUST_CHECKPOINTS=1, allows a full
+   `torch.load(weights_only=False)` for files whose source the user trusts.
+
+.safetensors files hold tensors only and are read with safetensors.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+TRUST_VARIABLE = "ARTENGINE_TRUST_CHECKPOINTS"
+TRUST_HINT = (
+    f"if you trust the file's source, set {TRUST_VARIABLE}=1 to load it with full unpickling"
+)
+
+# Modules whose names in a checkpoint can only mean "run something": refuse the file.
+HOSTILE_MODULES = frozenset({
+    "os", "posix", "nt", "subprocess", "sys", "shutil", "socket", "importlib", "runpy",
+    "pickle", "_pickle", "marshal", "types", "ctypes", "code", "codeop", "pty", "webbrowser",
+    "multiprocessing", "asyncio", "operator", "functools", "io", "_io", "pathlib", "tempfile",
+    "urllib", "http", "ftplib", "smtplib", "signal", "threading", "_thread", "inspect",
+    "pdb", "timeit", "commands", "popen2", "platform", "requests", "torch.hub", "numpy.testing",
+})
+
+# builtins a pickle may legitimately name (plain values and containers).
+SAFE_BUILTINS = frozenset({
+    "set", "frozenset", "list", "dict", "tuple", "int", "float", "complex", "bool", "str",
+    "bytes", "bytearray", "slice", "range", "object",
+})
+
+
+class Unresolved:
+    """Stands in for an object of a class (or the result of a function) a checkpoint names.
+
+    Nothing of the named module is imported or run: the record only keeps what the file
+    said about the object (`args`, `state`, `items`, `values`) for inspection.
+    """
+
+    qualified_name = "?"
+
+    def __new__(cls, *args, **kwargs):  # pickle's NEWOBJ calls __new__ alone
+        self = super().__new__(cls)
+        self.args, self.kwargs, self.state = args, kwargs, None
+        self.items: dict = {}
+        self.values: list = []
+        return self
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setstate__(self, state):
+        self.state = state
+
+    def __setitem__(self, key, value):  # for dict-like objects (SETITEMS)
+        self.items[key] = value
+
+    def append(self, value):  # for list-like objects (APPENDS)
+        self.values.append(value)
+
+    def extend(self, values):
+        self.values.extend(values)
+
+    def __repr__(self):
+        return f"<unresolved {self.qualified_name}>"
+
+
+class RefusedGlobal(Exception):
+    """The checkpoint names something that only serves to run code."""
+
+
+def _unresolved_class(module: str, name: str) -> type:
+    cls = type(name, (Unresolved,), {"qualified_name": f"{module}.{name}"})
+    cls.__module__ = "engine.checkpoints.unresolved"  # never the named module: nothing resolves to it
+    return cls
+
+
+def _reconstructor(cls, base, state):
+    """copyreg._reconstructor, restricted to the classes our unpickler hands out."""
+    if isinstance(cls, type) and issubclass(cls, Unresolved):
+        return cls(state) if state is not None else cls()
+    if cls is base and cls in (dict, list, set, tuple, frozenset):
+        return cls(state) if state is not None else cls()
+    raise RefusedGlobal(f"copyreg._reconstructor of {cls!r}")
+
+
+def _latin1_bytes(text: str, encoding: str) -> bytes:
+    """_codecs.encode as protocol-2 pickles use it to spell bytes; no other codec is looked up."""
+    if encoding.replace("-", "").lower() != "latin1" or not isinstance(text, str):
+        raise RefusedGlobal(f"_codecs.encode with encoding {encoding!r}")
+    return text.encode("latin-1")
+
+
+def _allowed_globals() -> dict[tuple[str, str], Any]:
+    """(module, name) -> object for everything a tensor checkpoint may legitimately name."""
+    import collections
+
+    import torch
+    import torch._utils
+
+    allowed: dict[tuple[str, str], Any] = {
+        ("collections", "OrderedDict"): collections.OrderedDict,
+        ("torch", "Size"): torch.Size,
+        ("torch", "device"): torch.device,
+        ("torch.nn.parameter", "Parameter"): torch.nn.Parameter,
+        ("copyreg", "_reconstructor"): _reconstructor,
+        ("_codecs", "encode"): _latin1_bytes,
+        ("torch._tensor", "_rebuild_from_type_v2"): torch._tensor._rebuild_from_type_v2,
+        ("torch", "Tensor"): torch.Tensor,
+    }
+    for name in ("_rebuild_tensor", "_rebuild_tensor_v2", "_rebuild_tensor_v3", "_rebuild_parameter",
+                 "_rebuild_parameter_with_state", "_rebuild_device_tensor_from_numpy"):
+        if hasattr(torch._utils, name):
+            allowed["torch._utils", name] = getattr(torch._utils, name)
+    for name in dir(torch):
+        if isinstance(getattr(torch, name, None), torch.dtype):
+            allowed["torch", name] = getattr(torch, name)
+    for name in SAFE_BUILTINS:
+        allowed["builtins", name] = allowed["__builtin__", name] = getattr(__import__("builtins"), name)
+    return allowed
+
+
+def _numpy_global(module: str, name: str) -> Any:
+    """numpy arrays and scalars, which Lightning callbacks sometimes save (numpy is a known dependency)."""
+    if module in ("numpy.core.multiarray", "numpy._core.multiarray") and name in ("_reconstruct", "scalar"):
+        try:
+            from numpy._core import multiarray
+        except ImportError:  # numpy < 2
+            from numpy.core import multiarray
+        return getattr(multiarray, name)
+    if module == "numpy" and name in ("ndarray", "dtype"):
+        import numpy
+
+        return getattr(numpy, name)
+    if module == "numpy.dtypes" and name.endswith("DType"):
+        import numpy.dtypes
+
+        return getattr(numpy.dtypes, name, None)
+    return None
+
+
+def _restricted_pickle_module():
+    """A stand-in for the `pickle` module, handed to torch.load, whose unpickler resolves
+    only `_allowed_globals`; torch adds its own storage handling on top."""
+    import types
+
+    allowed = _allowed_globals()
+    placeholders: dict[tuple[str, str], type] = {}
+
+    class RestrictedUnpickler(pickle.Unpickler):
+        def find_class(self, module, name):
+            key = (module, name)
+            if key in allowed:
+                return allowed[key]
+            found = _numpy_global(module, name)
+            if found is not None:
+                return found
+            top = module.split(".")[0]
+            if module in HOSTILE_MODULES or top in HOSTILE_MODULES or top in ("builtins", "__builtin__", "copyreg"):
+                raise RefusedGlobal(f"{module}.{name}")
+            if key not in placeholders:
+                placeholders[key] = _unresolved_class(module, name)
+            return placeholders[key]
+
+    def load(file, **kwargs):
+        return RestrictedUnpickler(file, **kwargs).load()
+
+    return types.SimpleNamespace(__name__="artengine_restricted_pickle", Unpickler=RestrictedUnpickler, load=load)
+
+
+def trusted_by_environment() -> bool:
+    return os.environ.get(TRUST_VARIABLE, "").lower() in ("1", "true", "yes")
+
+
+def read_checkpoint(path: str | os.PathLike, trust: bool | None = None) -> dict:
+    """The top-level dict of a checkpoint, tensors on the CPU, read without running its code.
+
+    `trust=None` follows ARTENGINE_TRUST_CHECKPOINTS. Raises UsageError for a missing,
+    empty, truncated or foreign file, and for one that cannot be read safely.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UsageError(f"checkpoint '{path}' does not exist")
+    if path.is_dir():
+        raise UsageError(f"checkpoint '{path}' is a directory, not a file")
+    if path.stat().st_size == 0:
+        raise UsageError(f"checkpoint '{path}' is empty (0 bytes); it was probably not written completely")
+    if trust is None:
+        trust = trusted_by_environment()
+    if path.suffix.lower() == ".safetensors":
+        return _read_safetensors(path)
+    result = _read_pickled(path, trust)
+    if not isinstance(result, dict):
+        raise UsageError(
+            f"checkpoint '{path}' holds a {type(result).__name__}, not a dict of tensors "
+            "(save a state_dict, not a whole model object)"
+        )
+    return result
+
+
+def _read_safetensors(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as error:
+        raise UsageError(
+            f"checkpoint '{path}' is not a readable safetensors file ({_first_line(error)}); "
+            "it may be truncated: write or copy it again"
+        ) from None
+
+
+def _read_pickled(path: Path, trust: bool) -> Any:
+    import torch
+
+    if trust:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as error:  # noqa: BLE001 - any failure of a foreign file is the user's to fix
+            raise UsageError(f"checkpoint '{path}' could not be read ({_first_line(error)})") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass  # names something beyond tensors and containers: try the restricted pass
+    except Exception as error:  # noqa: BLE001
+        raise UsageError(
+            f"checkpoint '{path}' is not a readable PyTorch checkpoint ({_first_line(error)}); "
+            "it may be truncated or in another format"
+        ) from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False, pickle_module=_restricted_pickle_module())
+    except RefusedGlobal as refused:
+        raise UsageError(
+            f"checkpoint '{path}' refers to {refused}, which can run code when loaded, so it was not "
+            f"loaded; {TRUST_HINT}"
+        ) from None
+    except Exception as error:  # noqa: BLE001
+        raise UsageError(
+            f"checkpoint '{path}' could not be read safely ({_first_line(error)}); "
+            f"it may be truncated or not a checkpoint; {TRUST_HINT}"
+        ) from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -1,0 +1,43 @@
+"""The shapes world, built in: a synthetic image-caption domain every model can train and be
+measured on offline (docs/shapes-world.md).
+
+Registers the `shapes` dataset and the commands `artengine data shapes` and
+`artengine eval shapes`. This module stays light (no numpy, no torch); rendering and
+reading live in sibling modules imported when used.
+"""
+
+from __future__ import annotations
+
+import engine
+from engine import Dataset, Option
+
+from .vocabulary import OBJECT_CHOICES
+
+
+class ShapesDataset(Dataset):
+    name = "shapes"
+    description = "Synthetic 64x64 images of coloured shapes with their captions (docs/shapes-world.md)."
+    options = (
+        Option("objects", str, "mixed", "Objects per image: 1, 2, or mixed (either, equally often).",
+               choices=OBJECT_CHOICES),
+        Option("omit", bool, True, "Let captions leave out the optional phrases (size, position, background)."),
+    )
+
+    def pairs(self, count: int, seed: int):
+        from .dataset import ShapesPairs
+
+        return ShapesPairs(count, seed, objects=self.settings["objects"], omit=self.settings["omit"])
+
+
+@engine.hookimpl
+def register_datasets(register):
+    register(ShapesDataset)
+
+
+@engine.hookimpl
+def register_commands(cli):
+    from .data_command import data_shapes
+    from .eval_command import eval_shapes
+
+    cli.commands["data"].add_command(data_shapes)
+    cli.commands["eval"].add_command(eval_shapes)

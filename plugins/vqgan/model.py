@@ -1,0 +1,134 @@
+"""The VQGAN model, assembled from taming-transformers' own modules.
+
+`taming.models.vqgan` is not imported: it imports `taming.main`, which fails with current
+pytorch-lightning. The submodules below carry taming's parameter names (`encoder.`, `decoder.`,
+`quant_conv.`, `post_quant_conv.`, `quantize.embedding.weight`; for GumbelVQ `quantize.proj.`
+and `quantize.embed.weight`), so the state_dict of a published checkpoint loads as it is.
+
+Images cross this interface in [0, 1]; taming's networks work in [-1, 1] inside.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import torch
+from torch import nn
+
+from engine import UsageError
+
+from .config import VQGANConfig
+
+
+class VQGAN(nn.Module):
+    """An image tokenizer and decoder.
+
+    - `encode(images)`: images B x 3 x H x W in [0, 1] -> codes B x h x w (long), h = H / factor
+    - `decode(codes)`: codes B x h x w -> images B x 3 x H x W in [0, 1]
+    - `embed(codes)`: codes -> latents B x embed_dim x h x w (the codebook vectors)
+    - `decode_latents(z)`: latents -> images in [0, 1]; differentiable in z (the clamp to
+      [0, 1] passes gradients through unchanged, so optimisers can pull values back in range)
+    - `codebook`: the n_embed x embed_dim tensor of code vectors
+    - `factor`: the downsampling factor (16 for taming's f16 models, 8 for f8)
+    """
+
+    def __init__(self, config: VQGANConfig):
+        super().__init__()
+        from taming.modules.diffusionmodules.model import Decoder, Encoder
+        from taming.modules.vqvae.quantize import GumbelQuantize, VectorQuantizer2
+
+        self.config = config
+        dd = config.ddconfig
+        with contextlib.redirect_stdout(io.StringIO()):  # taming's Decoder prints its z shape
+            self.encoder = Encoder(**dd)
+            self.decoder = Decoder(**dd)
+        if config.quantizer == "gumbel":
+            self.quantize = GumbelQuantize(
+                dd["z_channels"], config.embed_dim, n_embed=config.n_embed, kl_weight=config.kl_weight, temp_init=1.0
+            )
+        else:
+            # legacy=False: beta weighs the commitment term (taming's fix, used only in training)
+            self.quantize = VectorQuantizer2(config.n_embed, config.embed_dim, beta=0.25, legacy=False)
+        self.quant_conv = nn.Conv2d(dd["z_channels"], config.embed_dim, 1)
+        self.post_quant_conv = nn.Conv2d(config.embed_dim, dd["z_channels"], 1)
+
+    # -- facts ---------------------------------------------------------------------
+
+    @property
+    def factor(self) -> int:
+        return self.config.factor
+
+    @property
+    def n_embed(self) -> int:
+        return self.config.n_embed
+
+    @property
+    def embed_dim(self) -> int:
+        return self.config.embed_dim
+
+    @property
+    def codebook(self) -> torch.Tensor:
+        quantize = self.quantize
+        return quantize.embed.weight if self.config.quantizer == "gumbel" else quantize.embedding.weight
+
+    @property
+    def device(self) -> torch.device:
+        return self.codebook.device
+
+    # -- the interface -------------------------------------------------------------------
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Codes B x h x w (long) of images B x 3 x H x W in [0, 1]; H and W multiples of `factor`."""
+        h = self.pre_quantization(images)
+        if self.config.quantizer == "gumbel":
+            # the most likely code: deterministic, unlike a Gumbel sample
+            return self.quantize.proj(h).argmax(dim=1)
+        return self.nearest_codes(h)
+
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        """Images B x 3 x H x W in [0, 1] from codes B x h x w."""
+        return self.decode_latents(self.embed(codes))
+
+    def embed(self, codes: torch.Tensor) -> torch.Tensor:
+        """The codebook vectors of codes B x h x w, as latents B x embed_dim x h x w."""
+        if codes.dim() != 3:
+            raise UsageError(f"codes must be B x h x w, got shape {tuple(codes.shape)}")
+        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.n_embed):
+            raise UsageError(f"codes must lie in [0, {self.n_embed - 1}] for this codebook")
+        return self.codebook[codes.long()].permute(0, 3, 1, 2).contiguous()
+
+    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] from latents B x embed_dim x h x w (quantized or not)."""
+        images = (self.decoder(self.post_quant_conv(z)) + 1) / 2
+        return images + (images.clamp(0, 1) - images).detach()
+
+    # -- pieces for training and for generators that work between the steps ----------
+
+    def pre_quantization(self, images: torch.Tensor) -> torch.Tensor:
+        """The continuous latents B x embed_dim x h x w that the quantizer rounds to codes."""
+        self._check_images(images)
+        return self.quant_conv(self.encoder(images * 2 - 1))
+
+    def nearest_codes(self, h: torch.Tensor) -> torch.Tensor:
+        """Index of the nearest codebook vector at each position of latents B x D x h x w."""
+        flat = h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])
+        codebook = self.codebook
+        distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)[None]
+        return distances.argmin(dim=1).view(h.shape[0], h.shape[2], h.shape[3])
+
+    def forward(self, images: torch.Tensor):
+        """Training pass: (reconstruction in [-1, 1] unclamped, quantizer loss, codes B x h x w)."""
+        h = self.pre_quantization(images)
+        quantized, quantizer_loss, (_, _, codes) = self.quantize(h)
+        reconstruction = self.decoder(self.post_quant_conv(quantized))
+        return reconstruction, quantizer_loss, codes.view(h.shape[0], h.shape[2], h.shape[3])
+
+    def _check_images(self, images: torch.Tensor) -> None:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise UsageError(f"images must be B x 3 x H x W, got shape {tuple(images.shape)}")
+        if images.shape[2] % self.factor or images.shape[3] % self.factor:
+            raise UsageError(
+                f"image size {images.shape[3]}x{images.shape[2]} must be a multiple of {self.factor} "
+                f"for this VQGAN (factor {self.factor})"
+            )
