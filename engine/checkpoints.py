@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -236,7 +237,9 @@ def _read_pickled(path: Path, trust: bool) -> Any:
         except Exception as error:  # noqa: BLE001 - any failure of a foreign file is the user's to fix
             raise UsageError(f"checkpoint '{path}' could not be read ({_first_line(error)})") from None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it did not write itself
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         pass  # names something beyond tensors and containers: try the restricted pass
     except Exception as error:  # noqa: BLE001

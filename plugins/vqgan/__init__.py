@@ -1,0 +1,49 @@
+"""Built-in plugin `vqgan`: taming-transformers VQGAN models, their training and evaluation.
+
+Registers the model loader for `vqgan:` specs and the commands `artengine train vqgan` and
+`artengine eval vqgan`. This module stays light (no torch, no taming): the heavy code lives
+in the sibling modules and is imported when a model is loaded or a command runs.
+"""
+
+from __future__ import annotations
+
+import engine
+from engine import ModelInfo, ModelLoader
+
+__version__ = "0.1.0"
+
+
+class VQGANLoader(ModelLoader):
+    kind = "vqgan"
+    description = "taming-transformers VQGAN image tokenizers (encode images to codes, decode codes to images)"
+    spec_forms = (
+        "vqgan:shapes  (shipped: 64x64 images to 8x8 codes)",
+        "vqgan:DIR  (model.safetensors + config.json, as `artengine train vqgan` writes)",
+        "vqgan:PATH.ckpt  (published taming checkpoint, PATH.yaml beside it)",
+        "vqgan:PATH.ckpt@CONFIG.yaml  (taming checkpoint with its config given)",
+    )
+
+    def available(self) -> list[ModelInfo]:
+        from .loading import shipped_card
+
+        card = shipped_card("shapes")
+        if card is None:
+            return []
+        return [ModelInfo("vqgan:shapes", card.get("description", "VQGAN trained on the shapes world"), card.get("figures", {}))]
+
+    def load(self, name: str, device: str):
+        from .loading import load_vqgan
+
+        return load_vqgan(name, device)
+
+
+@engine.hookimpl
+def register_model_loaders(register):
+    register(VQGANLoader())
+
+
+@engine.hookimpl
+def register_commands(cli):
+    from .commands import add_commands  # click only: keeps `--help` fast
+
+    add_commands(cli)

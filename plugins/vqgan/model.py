@@ -117,13 +117,6 @@ class VQGAN(nn.Module):
         distances = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ codebook.t() + codebook.pow(2).sum(1)[None]
         return distances.argmin(dim=1).view(h.shape[0], h.shape[2], h.shape[3])
 
-    def forward(self, images: torch.Tensor):
-        """Training pass: (reconstruction in [-1, 1] unclamped, quantizer loss, codes B x h x w)."""
-        h = self.pre_quantization(images)
-        quantized, quantizer_loss, (_, _, codes) = self.quantize(h)
-        reconstruction = self.decoder(self.post_quant_conv(quantized))
-        return reconstruction, quantizer_loss, codes.view(h.shape[0], h.shape[2], h.shape[3])
-
     def _check_images(self, images: torch.Tensor) -> None:
         if images.dim() != 4 or images.shape[1] != 3:
             raise UsageError(f"images must be B x 3 x H x W, got shape {tuple(images.shape)}")

@@ -1,0 +1,340 @@
+"""Training a VQGAN the taming way, without LPIPS (its VGG weights cannot be fetched offline).
+
+Losses, in taming's [-1, 1] image space: L1 + L2 reconstruction, the quantizer's codebook and
+commitment terms, and optionally taming's patch discriminator (NLayerDiscriminator) with a
+hinge loss and taming's adaptive weight, switched on after `disc_start` steps. Codes unused for
+a while are moved onto encoder outputs of the current batch (dead-code restart), which keeps a
+small codebook fully used.
+
+The output folder is a loadable model at every checkpoint (`vqgan:DIR`):
+  model.safetensors   the weights (taming's names), the step in its metadata
+  config.json         the architecture (taming's config layout) and the training settings
+  training_state.pt   optimizer states, step, random states: what `--resume` needs
+Each is written to a temporary file and renamed, so an interrupted write leaves the last good one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from engine import UsageError
+from engine.checkpoints import read_checkpoint
+from engine.datasets import open_dataset
+from engine.devices import resolve_device
+
+from . import images as image_tensors
+from .config import VQGANConfig, config_from_dict
+from .loading import CONFIG_FILE, WEIGHT_FILE, load_state
+from .model import VQGAN
+from .settings import ARCHITECTURE, TrainSettings
+
+STATE_FILE = "training_state.pt"
+RESTART_EVERY = 50  # steps over which a code must be used once to stay where it is
+WARMUP_STEPS = 100
+
+
+def model_config(settings: TrainSettings) -> VQGANConfig:
+    ddconfig = {
+        "double_z": False, "z_channels": settings.z_channels, "resolution": settings.image_size,
+        "in_channels": 3, "out_ch": 3, "ch": settings.ch, "ch_mult": list(settings.ch_mult),
+        "num_res_blocks": settings.num_res_blocks, "attn_resolutions": [], "dropout": 0.0,
+    }
+    params = {"n_embed": settings.codebook_size, "embed_dim": settings.embed_dim, "ddconfig": ddconfig}
+    config = config_from_dict({"model": {"params": params}}, "train vqgan")
+    if settings.image_size % config.factor:
+        raise UsageError(f"--image-size {settings.image_size} must be a multiple of the factor {config.factor} (from --ch-mult)")
+    return config
+
+
+def settings_for(out: Path, given: dict[str, Any], resume: bool) -> TrainSettings:
+    """Defaults, overlaid by the saved settings when resuming, overlaid by what the user gave."""
+    known = {f.name for f in fields(TrainSettings)}
+    values = asdict(TrainSettings())
+    if resume:
+        saved = _saved_config(out).get("training", {}).get("settings", {})
+        values.update({key: value for key, value in saved.items() if key in known})
+        for key in ARCHITECTURE:
+            if key in given and given[key] != values[key]:
+                raise UsageError(
+                    f"--{key.replace('_', '-')} {given[key]} differs from the checkpoint's {values[key]}: "
+                    "the architecture cannot change when resuming"
+                )
+    values.update({key: value for key, value in given.items() if value is not None})
+    settings = TrainSettings(**values)
+    if not settings.data:
+        raise UsageError("train vqgan needs --data (a registered dataset such as 'shapes', or a folder of image + caption pairs)")
+    return settings
+
+
+def _saved_config(out: Path) -> dict:
+    path = out / CONFIG_FILE
+    if not path.is_file():
+        raise UsageError(f"--resume: '{out}' holds no checkpoint ({CONFIG_FILE} is missing); train without --resume first")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise UsageError(f"--resume: '{path}' is not valid JSON ({error})") from None
+
+
+class Trainer:
+    """One training run: model, optimizers, data and the loop, resumable from its folder."""
+
+    def __init__(self, out: Path, settings: TrainSettings, resume: bool, stream=None):
+        self.out = out
+        self.settings = settings
+        self.stream = stream or sys.stderr
+        self.config = model_config(settings)
+        self.device = resolve_device(settings.device)
+        torch.manual_seed(settings.seed)
+        self.model = VQGAN(self.config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr, betas=(0.5, 0.9))
+        self.discriminator = self.disc_optimizer = None
+        if settings.discriminator:
+            self._make_discriminator()
+        self.pairs = open_dataset(settings.data, settings.data_count, settings.seed)
+        if len(self.pairs) == 0:
+            raise UsageError(f"--data {settings.data}: no images")
+        self.sampler = torch.Generator().manual_seed(settings.seed)
+        self.usage = torch.zeros(settings.codebook_size, dtype=torch.long)
+        self.step = 0
+        self.seconds = 0.0
+        if resume:
+            self._restore()
+
+    def _make_discriminator(self) -> None:
+        from taming.modules.discriminator.model import NLayerDiscriminator, weights_init
+
+        self.discriminator = NLayerDiscriminator(input_nc=3, ndf=32, n_layers=2).apply(weights_init).to(self.device)
+        self.disc_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.settings.lr, betas=(0.5, 0.9))
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def run(self) -> dict:
+        settings = self.settings
+        bar = ProgressLine(self.stream, settings.steps, self.step)
+        started = time.monotonic()
+        try:
+            while self.step < settings.steps:
+                self.step += 1
+                figures = self.train_step()
+                self.seconds += time.monotonic() - started
+                started = time.monotonic()
+                bar.update(self.step, figures)
+                every = settings.checkpoint_every
+                if self.step == settings.steps or (every and self.step % every == 0):
+                    self.save()
+        except KeyboardInterrupt:
+            self.save()
+            bar.note(f"interrupted: checkpoint saved at step {self.step} in {self.out}; continue with --resume")
+            raise
+        finally:
+            bar.close()
+        return {"step": self.step, "seconds": round(self.seconds, 1), "out": str(self.out)}
+
+    def learning_rate(self, step: int) -> float:
+        settings = self.settings
+        warmup = min(WARMUP_STEPS, settings.steps // 10)
+        if step <= warmup:
+            return settings.lr * step / max(warmup, 1)
+        if settings.lr_schedule == "constant":
+            return settings.lr
+        progress = (step - warmup) / max(settings.steps - warmup, 1)
+        return settings.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+    def train_step(self) -> dict:
+        settings, model = self.settings, self.model
+        model.train()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.step)
+        indices = torch.randint(len(self.pairs), (settings.batch_size,), generator=self.sampler)
+        images = image_tensors.batch(self.pairs, indices, settings.image_size).to(self.device)
+        target = images * 2 - 1
+        use_disc = self.discriminator is not None and self.step > settings.disc_start
+        with self._autocast():
+            h = model.pre_quantization(images)
+            quantized, quantizer_loss, (_, _, codes) = model.quantize(h)
+            reconstruction = model.decoder(model.post_quant_conv(quantized))
+            error = reconstruction.float() - target
+            rec_loss = error.abs().mean() + error.pow(2).mean()
+            loss = rec_loss + quantizer_loss
+            if use_disc:
+                loss = loss + self._generator_term(reconstruction, rec_loss)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        disc_loss = self._discriminator_step(target, reconstruction.detach()) if use_disc else None
+        self.usage += torch.bincount(codes.flatten().cpu(), minlength=settings.codebook_size)
+        if settings.restart_dead_codes and self.step % RESTART_EVERY == 0:
+            self._restart_dead_codes(h.detach())
+        mse = ((reconstruction.detach().float().clamp(-1, 1) - target) / 2).pow(2).mean().item()
+        figures = {"loss": loss.item(), "psnr": -10 * math.log10(max(mse, 1e-10))}
+        if disc_loss is not None:
+            figures["d"] = disc_loss
+        return figures
+
+    def _generator_term(self, reconstruction, rec_loss):
+        """taming's adaptive weight: the GAN gradient scaled to the reconstruction's at the last layer."""
+        g_loss = -self.discriminator(reconstruction).float().mean()
+        last = self.model.decoder.conv_out.weight
+        rec_grad = torch.autograd.grad(rec_loss, last, retain_graph=True)[0]
+        g_grad = torch.autograd.grad(g_loss, last, retain_graph=True)[0]
+        weight = (rec_grad.norm() / (g_grad.norm() + 1e-4)).clamp(0, 1e4).detach()
+        return self.settings.disc_weight * weight * g_loss
+
+    def _discriminator_step(self, real, fake) -> float:
+        self.discriminator.train()
+        with self._autocast():
+            hinge = 0.5 * (F.relu(1 - self.discriminator(real).float()).mean() + F.relu(1 + self.discriminator(fake).float()).mean())
+        self.disc_optimizer.zero_grad(set_to_none=True)
+        hinge.backward()
+        self.disc_optimizer.step()
+        return hinge.item()
+
+    @torch.no_grad()
+    def _restart_dead_codes(self, h: torch.Tensor) -> None:
+        dead = (self.usage == 0).nonzero().flatten()
+        if len(dead):
+            vectors = h.float().permute(0, 2, 3, 1).reshape(-1, h.shape[1])
+            picks = torch.randint(len(vectors), (len(dead),), generator=self.sampler)
+            codebook = self.model.codebook
+            codebook[dead.to(codebook.device)] = vectors[picks.to(vectors.device)].to(codebook.dtype)
+        self.usage.zero_()
+
+    def _autocast(self):
+        import contextlib
+
+        if self.device == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    # -- checkpoints ---------------------------------------------------------------------
+
+    def save(self) -> None:
+        from safetensors.torch import save_file
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        weights = {key: value.detach().cpu().contiguous() for key, value in self.model.state_dict().items()}
+        atomic_write(self.out / WEIGHT_FILE, lambda path: save_file(weights, str(path), metadata={"step": str(self.step)}))
+        state = {
+            "step": self.step,
+            "seconds": self.seconds,
+            "optimizer": self.optimizer.state_dict(),
+            "sampler": self.sampler.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "usage": self.usage.clone(),
+        }
+        if self.discriminator is not None:
+            state["discriminator"] = self.discriminator.state_dict()
+            state["disc_optimizer"] = self.disc_optimizer.state_dict()
+        atomic_write(self.out / STATE_FILE, lambda path: torch.save(state, path))
+        config = self.config.to_dict()
+        config["training"] = {
+            "settings": asdict(self.settings),
+            "step": self.step,
+            "seconds": round(self.seconds, 1),
+            "data_size": len(self.pairs),
+        }
+        text = json.dumps(config, indent=2) + "\n"
+        atomic_write(self.out / CONFIG_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+
+    def _restore(self) -> None:
+        from safetensors import safe_open
+
+        weights_path, state_path = self.out / WEIGHT_FILE, self.out / STATE_FILE
+        for path in (weights_path, state_path):
+            if not path.is_file():
+                raise UsageError(f"--resume: '{path}' is missing; the checkpoint in '{self.out}' is incomplete")
+        state = read_checkpoint(state_path)  # written by us, but read as safely as any other
+        load_state(self.model, read_checkpoint(weights_path), weights_path)
+        with safe_open(str(weights_path), "pt") as handle:
+            weights_step = int((handle.metadata() or {}).get("step", -1))
+        if weights_step != state.get("step"):
+            raise UsageError(
+                f"--resume: the weights in '{self.out}' are from step {weights_step} but the training state "
+                f"from step {state.get('step')}; the last checkpoint was cut short: train again without --resume"
+            )
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.discriminator is not None:
+                if "discriminator" in state:
+                    self.discriminator.load_state_dict(state["discriminator"])
+                    self.disc_optimizer.load_state_dict(state["disc_optimizer"])
+            self.sampler.set_state(state["sampler"])
+            torch.set_rng_state(state["torch_rng"])
+            self.usage = state["usage"].clone()
+        except (KeyError, ValueError, RuntimeError) as error:
+            raise UsageError(f"--resume: '{state_path}' does not fit this run ({error})") from None
+        self.step = int(state["step"])
+        self.seconds = float(state.get("seconds", 0.0))
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(temporary_path)`, then rename over `path`: readers never see half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+class ProgressLine:
+    """A progress bar with the loss on a terminal; a line every 5% of the run otherwise."""
+
+    def __init__(self, stream, total: int, start: int):
+        self.stream, self.total = stream, total
+        self.live = hasattr(stream, "isatty") and stream.isatty()
+        self.every = max(1, total // 20)
+        self.last_draw = 0.0
+        self.drawn = False
+        self.started = time.monotonic()
+        self.start = start
+
+    def update(self, step: int, figures: dict) -> None:
+        text = " ".join(f"{key} {value:.4g}" for key, value in figures.items())
+        rate = (time.monotonic() - self.started) / max(step - self.start, 1)
+        if self.live:
+            if time.monotonic() - self.last_draw > 0.2 or step == self.total:
+                width = 24
+                done = int(width * step / max(self.total, 1))
+                self.stream.write(f"\rtrain vqgan [{'#' * done}{'.' * (width - done)}] {step}/{self.total} {text} ({rate:.2f}s/step)\033[K")
+                self.stream.flush()
+                self.last_draw = time.monotonic()
+                self.drawn = True
+        elif step % self.every == 0 or step == self.total:
+            self.stream.write(f"train vqgan: step {step}/{self.total} {text} ({rate:.2f}s/step)\n")
+            self.stream.flush()
+
+    def note(self, message: str) -> None:
+        self.close()
+        self.stream.write(message + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.live and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False
+
+
+def train(out: str, given: dict[str, Any], resume: bool, stream=None) -> dict:
+    """Run `artengine train vqgan`: `given` holds the options the user set (None for unset)."""
+    out_path = Path(out).expanduser()
+    if not resume and (out_path / WEIGHT_FILE).exists():
+        raise UsageError(f"--out '{out_path}' already holds a trained model; pass --resume to continue it or choose another folder")
+    settings = settings_for(out_path, {k: v for k, v in given.items() if v is not None}, resume)
+    trainer = Trainer(out_path, settings, resume, stream)
+    if resume and trainer.step >= settings.steps:
+        raise UsageError(f"--resume: '{out_path}' is already trained to step {trainer.step}; ask for more with --steps N")
+    return trainer.run()

@@ -1,0 +1,164 @@
+"""The `vqgan:` loader: the spec forms it accepts, the model interface, and clear refusals."""
+
+import json
+
+import pytest
+import torch
+
+import engine
+import plugins.vqgan
+from engine import UsageError
+
+TINY = {
+    "model": {
+        "target": "taming.models.vqgan.VQModel",
+        "params": {
+            "n_embed": 16,
+            "embed_dim": 4,
+            "ddconfig": {
+                "double_z": False, "z_channels": 8, "resolution": 32, "in_channels": 3, "out_ch": 3,
+                "ch": 32, "ch_mult": [1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0,
+            },
+        },
+    }
+}
+
+
+@pytest.fixture(autouse=True)
+def vqgan_plugin(host):
+    host.add(plugins.vqgan, name="vqgan")
+
+
+def tiny_model(config=TINY):
+    from plugins.vqgan.config import config_from_dict
+    from plugins.vqgan.model import VQGAN
+
+    torch.manual_seed(0)
+    return VQGAN(config_from_dict(config, "test"))
+
+
+def write_folder(folder, config=TINY):
+    """TINY's weights with `config` (a broken one, in some tests) beside them."""
+    from safetensors.torch import save_file
+
+    model = tiny_model()
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(config))
+    return model
+
+
+def test_a_trained_model_folder_loads_as_vqgan_dir(tmp_path):
+    saved = write_folder(tmp_path / "run")
+    model = engine.load_model(f"vqgan:{tmp_path / 'run'}")
+    assert torch.equal(model.codebook, saved.codebook)
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+
+
+def test_loaded_models_are_cached_per_spec(tmp_path):
+    write_folder(tmp_path / "run")
+    assert engine.load_model(f"vqgan:{tmp_path / 'run'}") is engine.load_model(f"vqgan:{tmp_path / 'run'}")
+
+
+def test_the_interface_encode_embed_decode_fit_together():
+    model = tiny_model().eval()
+    images = torch.rand(2, 3, 32, 48)
+    with torch.no_grad():
+        codes = model.encode(images)
+        latents = model.embed(codes)
+        decoded = model.decode(codes)
+    assert model.factor == 4
+    assert codes.shape == (2, 8, 12) and codes.dtype == torch.long
+    assert 0 <= codes.min() and codes.max() < model.n_embed
+    assert latents.shape == (2, model.embed_dim, 8, 12)
+    assert torch.equal(latents[1, :, 3, 5], model.codebook[codes[1, 3, 5]])
+    assert decoded.shape == images.shape and 0 <= decoded.min() and decoded.max() <= 1
+    assert torch.allclose(decoded, model.decode_latents(latents))
+
+
+def test_encoding_picks_the_nearest_code_of_the_pre_quantization_latents():
+    model = tiny_model().eval()
+    images = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        h = model.pre_quantization(images)
+        codes = model.encode(images)
+    distances = (h.permute(0, 2, 3, 1)[..., None, :] - model.codebook).pow(2).sum(-1)
+    assert torch.equal(codes, distances.argmin(-1))
+
+
+def test_decode_latents_is_differentiable_in_the_latents():
+    model = tiny_model().eval().requires_grad_(False)
+    z = torch.randn(1, model.embed_dim, 4, 4, requires_grad=True)
+    model.decode_latents(z).mean().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_images_of_a_size_the_factor_does_not_divide_are_refused():
+    with pytest.raises(UsageError, match="multiple of 4"):
+        tiny_model().encode(torch.rand(1, 3, 30, 32))
+
+
+def test_a_ckpt_config_can_be_given_explicitly(tmp_path):
+    model = tiny_model()
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "weights.ckpt")
+    (tmp_path / "elsewhere.yaml").write_text(json.dumps(TINY))  # JSON is YAML
+    loaded = engine.load_model(f"vqgan:{tmp_path / 'weights.ckpt'}@{tmp_path / 'elsewhere.yaml'}")
+    assert torch.equal(loaded.codebook, model.codebook)
+
+
+def test_a_plain_state_dict_ckpt_with_its_yaml_beside_loads(tmp_path):
+    model = tiny_model()
+    torch.save(model.state_dict(), tmp_path / "plain.pt")
+    (tmp_path / "plain.yaml").write_text(json.dumps(TINY))
+    assert torch.equal(engine.load_model(f"vqgan:{tmp_path / 'plain.pt'}").codebook, model.codebook)
+
+
+def bad_config(change):
+    config = json.loads(json.dumps(TINY))
+    change(config["model"]["params"])
+    return config
+
+
+@pytest.mark.parametrize(
+    "setup, target, expected",
+    [
+        (lambda d: None, "gone.ckpt", "does not exist"),
+        (lambda d: torch.save({"state_dict": {}}, d / "m.ckpt"), "m.ckpt", "no config beside the weights"),
+        (lambda d: (d / "run").mkdir(), "run", "model.safetensors' is missing"),
+        (lambda d: write_folder(d / "run", bad_config(lambda p: p.update(n_embed=0))), "run", "n_embed must be a positive integer"),
+        (lambda d: write_folder(d / "run", bad_config(lambda p: p["ddconfig"].update(ch=48))), "run", "multiple of 32"),
+        (lambda d: write_folder(d / "run", bad_config(lambda p: p["ddconfig"].update(double_z=True))), "run", "double_z must be false"),
+        (lambda d: write_folder(d / "run", bad_config(lambda p: p.pop("ddconfig"))), "run", "ddconfig is missing"),
+    ],
+    ids=["missing", "no-yaml", "empty-folder", "bad-n-embed", "bad-ch", "double-z", "no-ddconfig"],
+)
+def test_bad_specs_and_files_get_clear_messages(tmp_path, setup, target, expected):
+    setup(tmp_path)
+    with pytest.raises(UsageError, match=expected):
+        engine.load_model(f"vqgan:{tmp_path / target}")
+
+
+def test_weights_that_do_not_fit_the_config_are_named(tmp_path):
+    write_folder(tmp_path / "run")
+    other = bad_config(lambda p: p.update(n_embed=32))
+    (tmp_path / "run" / "config.json").write_text(json.dumps(other))
+    with pytest.raises(UsageError, match=r"quantize.embedding.weight: \(16, 4\) in the file, \(32, 4\) in the config"):
+        engine.load_model(f"vqgan:{tmp_path / 'run'}")
+
+
+def test_an_unparsable_config_is_refused(tmp_path):
+    write_folder(tmp_path / "run")
+    (tmp_path / "run" / "config.json").write_text("{not json")
+    with pytest.raises(UsageError, match="could not be parsed"):
+        engine.load_model(f"vqgan:{tmp_path / 'run'}")
+
+
+def test_an_unknown_name_says_which_forms_exist():
+    with pytest.raises(UsageError, match="give 'shapes'"):
+        engine.load_model("vqgan:imagenet")
+
+
+def test_the_cli_reports_a_bad_spec_in_one_line(cli, tmp_path):
+    result = cli("eval", "vqgan", f"vqgan:{tmp_path / 'nothing.ckpt'}", "--n", "1", "--data", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "does not exist" in result.output
