@@ -101,6 +101,11 @@ def make_checkpoint(folder: Path, vqgan_spec: str = "tinyvq:32", layers: int = 2
     shape = Shape(layers, width, 4)
     torch.manual_seed(seed)
     lm = DalleLM(layout, shape)
+    with torch.no_grad():  # GPT-2's init gives near-uniform logits; make the choices matter
+        lm.gpt.transformer.ln_f.weight.mul_(30)
+        for block in lm.gpt.transformer.h:
+            block.attn.c_proj.weight.mul_(20)
+            block.mlp.c_proj.weight.mul_(20)
     config = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "layout": layout.as_dict(), "model": shape.as_dict(),
         "vqgan": {"spec": vqgan_spec, "weights_hash": weights_hash(vqgan), "factor": FACTOR,
