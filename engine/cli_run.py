@@ -34,6 +34,8 @@ def run_options(command):
                      help="Add a loss term, e.g. tv:0.1 (repeatable; see `artengine list losses`)."),
         click.option("--out", help="Folder for run folders.  [default: outputs]"),
         click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
+        click.option("--resume", "resume_dir", type=click.Path(),
+                     help="Continue an interrupted run in its folder (other settings come from its run.json)."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -105,8 +107,11 @@ def summary(as_json: bool):
 @run_options
 @click.option("-g", "--generator", help="Generator to use (see `artengine list generators`).")
 def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_file, sets, losses, out,
-             as_json, generator):
+             as_json, resume_dir, generator):
     """Make images from PROMPT (`text:weight|other text:-1`) or from --prompts FILE."""
+    if resume_dir:
+        return resume(resume_dir, as_json, prompt, prompts_file, n, keep, scorer, seed, size, device, config_file,
+                      *sets, *losses, out, generator)
     file_raw = read_config_file(config_file) if config_file else {}
     if file_raw:
         check_file(file_raw, config_file, generator)
@@ -126,8 +131,11 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
 @click.option("--axis", "axes", multiple=True, metavar="KEY=V1,V2",
               help="Sweep a key over every configuration, e.g. generator.steps=10,50 (repeatable).")
 def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_file, sets, losses, out,
-            as_json, generators, axes):
+            as_json, resume_dir, generators, axes):
     """Run several configurations on the same prompts and seeds; write grid.png and index.html."""
+    if resume_dir:
+        return resume(resume_dir, as_json, prompt, prompts_file, n, keep, scorer, seed, size, device, config_file,
+                      *sets, *losses, out, *generators, *axes)
     file_raw = read_config_file(config_file) if config_file else {}
     named = file_raw.pop("configurations", {})
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out)
@@ -139,10 +147,31 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
     reporter = Reporter()
     with stop_on_signals(reporter):
         run = Run(first.out, f"compare-{first.prompts[0].text}", kind="compare")
+        run.document["labels"] = {name: given for name, _, given in plans}
         finish(run, lambda: execute_compare(plans, run, reporter), summary(as_json),
                after=lambda: write_grid_and_report(run, plans))
     if not as_json:
         click.echo(f"grid: {run.dir / 'grid.png'}\nreport: {run.dir / 'index.html'}", err=True)
+
+
+def resume(run_dir, as_json: bool, *other_settings) -> None:
+    """Continue an interrupted generate or compare run in its own folder, from its run.json."""
+    if any(value is not None for value in other_settings):
+        raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json'")
+    run = Run.reopen(run_dir)
+    registry = plugins.host.registry
+    labels = run.document.get("labels", {})
+    plans = [
+        (name, prepare(resolve(dict(resolved), registry, where=f"'{run.dir / 'run.json'}' configuration '{name}'"),
+                       registry), labels.get(name, {}))
+        for name, resolved in run.document["configurations"].items()
+    ]
+    if not plans:
+        raise UsageError(f"--resume '{run_dir}': its run.json records no configuration to continue")
+    reporter = Reporter()
+    after = (lambda: write_grid_and_report(run, plans)) if run.document.get("kind") == "compare" else (lambda: None)
+    with stop_on_signals(reporter):
+        finish(run, lambda: execute_compare(plans, run, reporter), summary(as_json), after=after)
 
 
 @cli.command()

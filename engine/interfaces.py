@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence
 
 from .options import Option
@@ -57,8 +58,11 @@ class Request:
     """'cpu', 'cuda' or 'mps', already checked to be available."""
     options: Mapping[str, Any]
     """The generator's declared options, resolved (defaults filled in, types checked)."""
-    losses: tuple[LossSpec, ...] = ()
+    losses: tuple["Loss", ...] = ()
     """Extra loss terms chosen by the user, for generators that optimise."""
+    state_dir: "Path | None" = None
+    """A folder (not yet created) where the generator may keep what it needs to continue after
+    an interruption: `--resume` hands the same request the same folder again."""
 
     @property
     def count(self) -> int:
@@ -74,6 +78,9 @@ class Candidate:
     seed: int
     metadata: dict[str, Any] = field(default_factory=dict)
     """JSON-serialisable facts about this image (e.g. final loss); stored in the PNG."""
+    files: dict[str, bytes] = field(default_factory=dict)
+    """Extra files saved beside the PNG, named '<png name without .png>-<key>', e.g.
+    {"progress.gif": ...} for an animation of the optimisation."""
 
 
 class Progress(Protocol):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime
 import secrets
+import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ class ImageRecord:
     timings: dict[str, float] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], run_dir: Path) -> "ImageRecord":
+        fields = {k: data[k] for k in ("prompt", "seed", "generator", "score", "rank", "configuration")}
+        return cls(run_dir / data["path"], **fields, timings=data.get("timings", {}), metadata=data.get("metadata", {}))
+
     def as_dict(self, run_dir: Path | None = None) -> dict[str, Any]:
         return {
             "path": str(self.path.relative_to(run_dir) if run_dir else self.path),
@@ -57,7 +63,10 @@ class ImageRecord:
 class Run:
     """One run folder: its images and a run.json kept current as images land."""
 
-    def __init__(self, out: str | Path, label: str, kind: str):
+    def __init__(self, out: str | Path, label: str, kind: str, *, existing: Path | None = None):
+        if existing is not None:
+            self._reopen(existing)
+            return
         self.dir = new_run_dir(out, label)
         self.images: list[ImageRecord] = []
         self.document: dict[str, Any] = {
@@ -72,15 +81,48 @@ class Run:
         }
         self.save()
 
+    @classmethod
+    def reopen(cls, run_dir: str | Path) -> "Run":
+        """An interrupted (or failed) run, to be continued in place by `--resume`."""
+        return cls("", "", "", existing=Path(run_dir))
+
+    def _reopen(self, run_dir: Path) -> None:
+        import json
+
+        try:
+            document = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            images = [ImageRecord.from_dict(d, run_dir) for d in document["images"]]
+            document["configurations"].items()
+        except FileNotFoundError:
+            raise UsageError(f"--resume '{run_dir}': no run.json there; give a run folder made by artengine") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise UsageError(f"--resume '{run_dir}': its run.json is unreadable ({error})") from None
+        if document.get("status") == "complete":
+            raise UsageError(f"--resume '{run_dir}': that run is already complete")
+        self.dir = run_dir
+        # images saved when the run was stopped are superseded by the resumed ones
+        self.images = [r for r in images if not r.metadata.get("interrupted")]
+        document.setdefault("partial", []).extend(r.as_dict(run_dir) for r in images if r.metadata.get("interrupted"))
+        document.update(status="running", resumed=_now())
+        self.document = document
+        self.save()
+
+    def done(self, configuration: str, prompt: str) -> bool:
+        """Whether this configuration already finished this prompt (when resuming)."""
+        return any(r.configuration == configuration and r.prompt == prompt for r in self.images)
+
     def save(self) -> None:
         self.document["images"] = [record.as_dict(self.dir) for record in self.images]
         write_json(self.dir / "run.json", self.document)
 
     def finish(self, status: str, error: str | None = None) -> None:
         self.document.update(status=status, finished=_now())
+        self.document.pop("error", None)
         if error:
             self.document["error"] = error
         self.save()
+        if status == "complete":  # resumable state is only worth keeping while unfinished
+            shutil.rmtree(self.dir / "state", ignore_errors=True)
 
     def summary(self) -> dict[str, Any]:
         """The `--json` document."""
@@ -165,10 +207,14 @@ def generate_ranked(plan: Plan, request: Request, reporter: Reporter) -> Ranked:
 
 
 def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "default") -> list[ImageRecord]:
-    """Generate, score, rank and save every prompt of the plan into `run`."""
+    """Generate, score, rank and save every prompt of the plan into `run` (skipping those a
+    resumed run already finished)."""
     run.document["configurations"][configuration] = plan.resolved
     saved = []
     for number, request in enumerate(plan.requests, start=1):
+        if run.done(configuration, request.prompt.text):
+            continue
+        request = replace(request, state_dir=run.dir / "state" / f"{slugify(configuration)}-p{number}")
         total = len(plan.requests)
         reporter.start(f"{configuration} {number}/{total}" if total > 1 else configuration)
         reporter.on_preview = _preview_writer(run, configuration, number)
@@ -193,6 +239,8 @@ def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "defa
             data = png_bytes(candidate.image, parameters_text(record), record)
             name = f"{len(run.images):04d}-{candidate.seed}-{slugify(request.prompt.text)}.png"
             path = write_new(run.dir / name, data)
+            for suffix, content in candidate.files.items():
+                write_new(run.dir / f"{path.stem}-{Path(suffix).name}", content)
             run.images.append(
                 ImageRecord(path, request.prompt.text, candidate.seed, plan.config.generator, score, rank,
                             configuration, timings, candidate.metadata)

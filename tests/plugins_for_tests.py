@@ -5,6 +5,7 @@ by the seed. `redness` scores images by how red they are. `slow` takes steps and
 stopped; `crashing` raises inside generate.
 """
 
+import os
 import random
 
 from PIL import Image
@@ -46,28 +47,38 @@ class Solid(Generator):
                 image = Image.new("RGB", request.size, (0, 0, 0))
                 image.paste(inner, (b, b))
             progress(index + 1, request.count, image)
-            out.append(Candidate(image, seed, {"colour": list(colour)}))
+            out.append(Candidate(image, seed, {"colour": list(colour)}, files={"colour.txt": str(colour).encode()}))
         return out
 
 
 class Slow(Generator):
+    """Counts steps; when stopped it saves the step reached in `request.state_dir`, and a
+    resumed request starts from there. TEST_STOP_AT_STEP=K stops it at step K."""
+
     name = "slow"
     description = "Takes `steps` steps per candidate; returns partial work when stopped."
-    options = (Option("steps", int, 5, "Steps per image.", min=1), Option("stop_at", int, 0, "Ask to stop at this step (tests).", min=0))
+    options = (Option("steps", int, 5, "Steps per image.", min=1),)
 
     def generate(self, request, progress):
-        candidates = []
+        import json
+
+        state = request.state_dir / "state.json" if request.state_dir else None
+        start = json.loads(state.read_text())["step"] if state and state.exists() else 0
+        step = start
+        total = request.options["steps"]
         try:
-            for seed in request.seeds:
-                for step in range(1, request.options["steps"] + 1):
-                    if step == request.options["stop_at"]:
-                        progress.request_stop()
-                    progress(step, request.options["steps"])
-                candidates.append(Candidate(Image.new("RGB", request.size, (seed % 256, 0, 0)), seed))
+            while step < total:
+                step += 1
+                if step == int(os.environ.get("TEST_STOP_AT_STEP", 0)):  # as if Ctrl-C were pressed
+                    progress.request_stop()
+                progress(step, total)
         except engine.StopRequested:
-            for c in candidates:
-                c.metadata["interrupted"] = True
-        return candidates
+            if state:
+                state.parent.mkdir(parents=True, exist_ok=True)
+                state.write_text(json.dumps({"step": step}))
+        interrupted = step < total
+        return [Candidate(Image.new("RGB", request.size, (seed % 256, step % 256, 0)), seed,
+                          {"interrupted": interrupted, "started_at": start}) for seed in request.seeds]
 
 
 class Crashing(Generator):

@@ -116,3 +116,10 @@ def test_no_temporary_files_are_left_behind(cli):
     document = generate(cli, "red", "-g", "solid", "-n", "3", "--seed", "1")
     names = [p.name for p in Path(document["run_dir"]).rglob("*")]
     assert not [n for n in names if ".tmp-" in n]
+
+
+def test_extra_files_of_a_candidate_are_saved_beside_its_png(cli):
+    document = generate(cli, "red", "-g", "solid", "--seed", "1")
+    png = Path(document["images"][0]["path"])
+    extra = png.with_name(png.stem + "-colour.txt")
+    assert extra.read_text().startswith("(")

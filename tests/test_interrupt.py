@@ -24,16 +24,64 @@ def test_reporter_raises_once_a_stop_is_requested():
         raise AssertionError("StopRequested was not raised")
 
 
-def test_stopped_generator_saves_partial_work_and_marks_the_run(cli, tmp_path):
-    result = cli("generate", "red", "-g", "slow", "-n", "3", "--seed", "1", "--set", "generator.stop_at=3",
-                 "--set", "generator.steps=4", "--json")
-    assert result.exit_code == 130
+def stopped_run(cli, monkeypatch, *args):
+    monkeypatch.setenv("TEST_STOP_AT_STEP", "3")
+    result = cli("generate", "--prompts", "prompts.txt", "-g", "slow", "-n", "2", "--seed", "1",
+                 "--set", "generator.steps=6", *args, "--json")
+    monkeypatch.delenv("TEST_STOP_AT_STEP")
+    assert result.exit_code == 130, result.output
+    return result
+
+
+def test_stopped_generator_saves_partial_work_and_marks_the_run(cli, tmp_path, monkeypatch):
+    (tmp_path / "prompts.txt").write_text("red\nblue\n")
+    result = stopped_run(cli, monkeypatch)
     document = json.loads(result.stdout)
     assert document["status"] == "interrupted"
-    assert len(document["images"]) == 0 or all(Path(i["path"]).is_file() for i in document["images"])
+    assert [(i["prompt"], i["seed"]) for i in document["images"]] == [("red", 1), ("red", 2)]
+    assert all(Path(i["path"]).is_file() for i in document["images"])
     run = json.loads((Path(document["run_dir"]) / "run.json").read_text())
     assert run["status"] == "interrupted" and "stopped by the user" in run["error"]
+    assert run["images"][0]["metadata"]["interrupted"] is True
     assert "stopped by the user" in result.stderr
+
+
+def test_resume_continues_from_the_saved_state_in_the_same_folder(cli, tmp_path, monkeypatch):
+    (tmp_path / "prompts.txt").write_text("red\nblue\n")
+    run_dir = Path(json.loads(stopped_run(cli, monkeypatch).stdout)["run_dir"])
+    assert (run_dir / "state").is_dir()
+    result = cli("generate", "--resume", run_dir, "--json")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["run_dir"] == str(run_dir.resolve()) and document["status"] == "complete"
+    assert [(i["prompt"], i["seed"]) for i in document["images"]] == [("red", 1), ("red", 2), ("blue", 1), ("blue", 2)]
+    run = json.loads((run_dir / "run.json").read_text())
+    assert [i["metadata"]["started_at"] for i in run["images"]] == [3, 3, 0, 0]  # red went on from step 3
+    assert len(run["partial"]) == 2 and all((run_dir / p["path"]).is_file() for p in run["partial"])
+    assert not (run_dir / "state").exists()
+    assert "already complete" in cli("generate", "--resume", run_dir).stderr
+
+
+def test_resume_errors(cli, tmp_path):
+    assert "--resume takes no other settings" in cli("generate", "red", "--resume", tmp_path).stderr
+    assert "no run.json there" in cli("generate", "--resume", tmp_path).stderr
+    (tmp_path / "run.json").write_text("{")
+    assert "its run.json is unreadable" in cli("compare", "--resume", tmp_path).stderr
+
+
+def test_compare_resumes_too(cli, tmp_path, monkeypatch):
+    config = tmp_path / "c.toml"
+    config.write_text('prompt = "red"\nseed = 1\n[configurations.a]\ngenerator = "solid"\n'
+                      '[configurations.b]\ngenerator = { name = "slow", steps = 4 }\n')
+    monkeypatch.setenv("TEST_STOP_AT_STEP", "2")
+    result = cli("compare", "--config", config, "--json")
+    monkeypatch.delenv("TEST_STOP_AT_STEP")
+    assert result.exit_code == 130
+    run_dir = Path(json.loads(result.stdout)["run_dir"])
+    resumed = cli("compare", "--resume", run_dir, "--json")
+    assert resumed.exit_code == 0, resumed.output
+    assert sorted(i["configuration"] for i in json.loads(resumed.stdout)["images"]) == ["a", "b"]
+    assert (run_dir / "index.html").read_text().count('class="label"') == 2
 
 
 def test_crashing_generator_keeps_earlier_images_and_reports_one_line(cli, tmp_path):

@@ -6,6 +6,8 @@ Two objects:  a COLOUR SHAPE RELATION a COLOUR SHAPE [on a BACKGROUND background
 
 from __future__ import annotations
 
+import difflib
+
 from engine.errors import UsageError, closest
 
 from .scene import Scene, SceneObject
@@ -42,18 +44,20 @@ def caption(scene: Scene) -> str:
 def parse_caption(text: str) -> Scene:
     """The partial scene a prompt describes; what it leaves out is None.
 
-    Case and extra spaces are ignored. Text outside the grammar raises engine.UsageError
+    Case and extra spaces are ignored, and 'an' may stand for 'a' (captions the world writes
+    always say 'a', as the grammar does). Text outside the grammar raises engine.UsageError
     naming the word that does not fit and what was expected there.
     """
     words = _Words(text)
-    words.expect("a")
+    words.expect_article()
     size = words.take(SIZES)
     first = SceneObject(words.need(COLOURS, "a colour"), words.need(SHAPES, "a shape"), size=size)
     relation = words.take(RELATIONS)
+    position = None
     if relation is not None:
         if size is not None:
             words.fail(f"a two-object prompt names no size (both objects have one size), but it says {size!r}")
-        words.expect("a")
+        words.expect_article()
         second = SceneObject(words.need(COLOURS, "a colour"), words.need(SHAPES, "a shape"))
         if second.colour == first.colour:
             words.fail(f"the two objects must have different colours, but both are {first.colour}")
@@ -66,10 +70,14 @@ def parse_caption(text: str) -> Scene:
         background = words.need(BACKGROUNDS, "a background colour")
         words.expect("background")
     if not words.done:
-        expected = "the end of the prompt"
-        if relation is None and len(objects) == 1:
-            expected = "a position, a relation, 'on a ... background' or the end"
-        words.fail(f"expected {expected}, got {words.rest!r}")
+        expected, phrases = "the end of the prompt", ["on a"]
+        if relation is None and position is None:
+            expected = (f"a position ({', '.join(POSITIONS)}), a relation ({', '.join(RELATIONS)}), "
+                        "'on a BACKGROUND background' or the end")
+            phrases += [*POSITIONS, *RELATIONS]
+        elif relation is None and background is None:
+            expected = "'on a BACKGROUND background' or the end"
+        words.fail(f"expected {expected}, got {words.rest!r}{words.suggest(phrases)}")
     return Scene(objects, background=background, relation=relation)
 
 
@@ -104,6 +112,13 @@ class _Words:
                 return phrase
         return None
 
+    def suggest(self, phrases) -> str:
+        """' (did you mean ...?)' for a phrase close to the words here, or ''."""
+        scored = [(difflib.SequenceMatcher(None, " ".join(self.words[self.at : self.at + len(p.split())]), p).ratio(), p)
+                  for p in phrases]
+        ratio, best = max(scored)
+        return f" (did you mean '{best}'?)" if ratio >= 0.8 else ""
+
     def need(self, choices, what: str) -> str:
         found = self.take(choices)
         if found is None:
@@ -114,6 +129,10 @@ class _Words:
     def expect(self, word: str) -> None:
         if self.take((word,)) is None:
             self.fail(f"expected {word!r}, got {self.here}")
+
+    def expect_article(self) -> None:
+        if self.take(("an",)) is None:
+            self.expect("a")
 
     def fail(self, problem: str):
         raise UsageError(f"prompt {self.text!r} is outside the shapes world: {problem}; prompts read {GRAMMAR}")

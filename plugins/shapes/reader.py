@@ -7,7 +7,8 @@ How each attribute is read:
 - background: the median colour of the two-pixel border, if near one of the backgrounds;
 - object pixels: those whose nearest colour (background or the eight object colours) is not
   the background; objects are their 4-connected components, largest first;
-- colour: the most common nearest object colour among an object's pixels;
+- colour: the most common nearest object colour among the half of an object's pixels that
+  differ most from the background (its edges, blurred or blended, tell less);
 - shape: for each shape, the one with the object's area and centroid is drawn; the shape whose
   drawing overlaps the object best (intersection over union) wins, if it overlaps by MIN_IOU;
 - size: the side that the winning shape needs for the object's area, small below SIZE_SPLIT;
@@ -63,7 +64,7 @@ def read_attributes(image: "Image", objects: int | None = None) -> dict:
         objects = 2 if len(plausible) >= 2 else 1
     if objects not in (1, 2):
         raise ValueError(f"a shapes-world image has 1 or 2 objects, not {objects!r}")
-    found = [_read_object(c, labels) if MIN_AREA <= len(c[0]) <= MAX_AREA[objects] else None
+    found = [_read_object(c, labels, pixels, reference) if MIN_AREA <= len(c[0]) <= MAX_AREA[objects] else None
              for c in components[:objects]]
     found += [None] * (objects - len(found))
     if objects == 1:
@@ -136,11 +137,18 @@ def _components(mask: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return sorted(found, key=lambda c: -len(c[0]))
 
 
-def _read_object(component: tuple[np.ndarray, np.ndarray], labels: np.ndarray) -> dict:
+def _colour(component, labels: np.ndarray, pixels: np.ndarray, reference: np.ndarray) -> str:
+    ys, xs = component
+    far = ((pixels[ys, xs] - reference) ** 2).sum(axis=1)
+    core = far >= np.median(far)
+    return _COLOUR_NAMES[int(np.bincount(labels[ys, xs][core] - 1).argmax())]
+
+
+def _read_object(component, labels: np.ndarray, pixels: np.ndarray, reference: np.ndarray) -> dict:
     """colour, shape (or None), side and box centre of one object's pixels."""
     ys, xs = component
     area = len(ys)
-    colour = _COLOUR_NAMES[int(np.bincount(labels[ys, xs] - 1).argmax())]
+    colour = _colour(component, labels, pixels, reference)
     observed = np.zeros(labels.shape, dtype=bool)
     observed[ys, xs] = True
     centroid = (xs.mean() + 0.5, ys.mean() + 0.5)
