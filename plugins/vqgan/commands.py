@@ -40,8 +40,8 @@ def train_command(**flags):
     """
     from .train import train
 
-    out, resume = flags.pop("out"), flags.pop("resume")
-    summary = train(out, flags, resume)
+    out, resume, threads = flags.pop("out"), flags.pop("resume"), flags.pop("threads")
+    summary = train(out, flags, resume, threads=threads)
     click.echo(f"trained to step {summary['step']} ({summary['seconds']} s); load it as vqgan:{summary['out']}")
 
 
@@ -62,11 +62,13 @@ TRAIN_OPTIONS = [
     click.option("--discriminator/--no-discriminator", default=None, help="Add taming's patch discriminator (hinge loss).  [default: off]"),
     click.option("--disc-start", type=click.IntRange(0), help=f"Step after which the discriminator joins.  [default: {_default('disc_start')}]"),
     click.option("--disc-weight", type=click.FloatRange(0), help=f"Weight of the adversarial term.  [default: {_default('disc_weight')}]"),
+    click.option("--codebook-update", type=click.Choice(["ema", "gradient"]), help="Codes follow the running mean of their encoder outputs, or the optimizer.  [default: ema]"),
     click.option("--restart-dead-codes/--no-restart-dead-codes", default=None, help="Move unused codes onto encoder outputs.  [default: on]"),
     click.option("--checkpoint-every", type=click.IntRange(0), help=f"Save every N steps (0: only at the end).  [default: {_default('checkpoint_every')}]"),
     click.option("--resume", is_flag=True, help="Continue the run saved in --out."),
     click.option("--seed", type=int, help=f"Seeds the model, the data and the batches.  [default: {_default('seed')}]"),
     click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="CUDA trains with bf16 autocast.  [default: auto]"),
+    click.option("--threads", type=click.IntRange(1), help="CPU threads for PyTorch (1 on a busy machine).  [default: PyTorch's]"),
     click.option("--data-count", type=click.IntRange(1), help=f"Images drawn from the data.  [default: {_default('data_count')}]"),
 ]
 

@@ -24,6 +24,7 @@ class TrainSettings:
     discriminator: bool = False
     disc_start: int = 1000
     disc_weight: float = 0.5
+    codebook_update: str = "ema"
     restart_dead_codes: bool = True
     checkpoint_every: int = 500
     seed: int = 0

@@ -1,10 +1,10 @@
 """Training a VQGAN the taming way, without LPIPS (its VGG weights cannot be fetched offline).
 
-Losses, in taming's [-1, 1] image space: L1 + L2 reconstruction, the quantizer's codebook and
-commitment terms, and optionally taming's patch discriminator (NLayerDiscriminator) with a
-hinge loss and taming's adaptive weight, switched on after `disc_start` steps. Codes unused for
-a while are moved onto encoder outputs of the current batch (dead-code restart), which keeps a
-small codebook fully used.
+Losses, in taming's [-1, 1] image space: L1 + L2 reconstruction, the quantizer's commitment
+term (and its codebook term when codes are trained by gradient), and optionally taming's patch
+discriminator (NLayerDiscriminator) with a hinge loss and taming's adaptive weight, switched on
+after `disc_start` steps. By default the codes follow the running mean of the encoder outputs
+assigned to them, and codes unused for a while move onto encoder outputs (codebook.py).
 
 The output folder is a loadable model at every checkpoint (`vqgan:DIR`):
   model.safetensors   the weights (taming's names), the step in its metadata
@@ -35,6 +35,7 @@ from engine.devices import resolve_device
 from . import images as image_tensors
 from .config import VQGANConfig, config_from_dict
 from .loading import CONFIG_FILE, WEIGHT_FILE, load_state
+from .codebook import EMACodebook
 from .model import VQGAN
 from .settings import ARCHITECTURE, TrainSettings
 
@@ -97,7 +98,12 @@ class Trainer:
         self.device = resolve_device(settings.device)
         torch.manual_seed(settings.seed)
         self.model = VQGAN(self.config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr, betas=(0.5, 0.9))
+        self.ema = None
+        if settings.codebook_update == "ema":
+            self.model.codebook.requires_grad_(False)  # moved by EMACodebook, not by the optimizer
+            self.ema = EMACodebook(self.model.codebook)
+        trained = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(trained, lr=settings.lr, betas=(0.5, 0.9))
         self.discriminator = self.disc_optimizer = None
         if settings.discriminator:
             self._make_discriminator()
@@ -124,6 +130,7 @@ class Trainer:
         bar = ProgressLine(self.stream, settings.steps, self.step)
         started = time.monotonic()
         try:
+            stop_on_sigterm()
             while self.step < settings.steps:
                 self.step += 1
                 figures = self.train_step()
@@ -139,6 +146,7 @@ class Trainer:
             raise
         finally:
             bar.close()
+            restore_sigterm()
         return {"step": self.step, "seconds": round(self.seconds, 1), "out": str(self.out)}
 
     def learning_rate(self, step: int) -> float:
@@ -173,9 +181,13 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         disc_loss = self._discriminator_step(target, reconstruction.detach()) if use_disc else None
-        self.usage += torch.bincount(codes.flatten().cpu(), minlength=settings.codebook_size)
+        vectors = h.detach().permute(0, 2, 3, 1).reshape(-1, h.shape[1])
+        codes = codes.flatten()
+        if self.ema is not None:
+            self.ema.update(model.codebook.data, vectors, codes)
+        self.usage += torch.bincount(codes.cpu(), minlength=settings.codebook_size)
         if settings.restart_dead_codes and self.step % RESTART_EVERY == 0:
-            self._restart_dead_codes(h.detach())
+            self._restart_dead_codes(vectors)
         mse = ((reconstruction.detach().float().clamp(-1, 1) - target) / 2).pow(2).mean().item()
         figures = {"loss": loss.item(), "psnr": -10 * math.log10(max(mse, 1e-10))}
         if disc_loss is not None:
@@ -201,13 +213,17 @@ class Trainer:
         return hinge.item()
 
     @torch.no_grad()
-    def _restart_dead_codes(self, h: torch.Tensor) -> None:
+    def _restart_dead_codes(self, vectors: torch.Tensor) -> None:
+        """Codes unused since the last restart move onto random encoder outputs of this batch."""
         dead = (self.usage == 0).nonzero().flatten()
         if len(dead):
-            vectors = h.float().permute(0, 2, 3, 1).reshape(-1, h.shape[1])
             picks = torch.randint(len(vectors), (len(dead),), generator=self.sampler)
-            codebook = self.model.codebook
-            codebook[dead.to(codebook.device)] = vectors[picks.to(vectors.device)].to(codebook.dtype)
+            chosen = vectors[picks.to(vectors.device)]
+            if self.ema is not None:
+                self.ema.restart(self.model.codebook.data, dead, chosen)
+            else:
+                codebook = self.model.codebook.data
+                codebook[dead.to(codebook.device)] = chosen.to(codebook.dtype)
         self.usage.zero_()
 
     def _autocast(self):
@@ -233,6 +249,8 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
             "usage": self.usage.clone(),
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         if self.discriminator is not None:
             state["discriminator"] = self.discriminator.state_dict()
             state["disc_optimizer"] = self.disc_optimizer.state_dict()
@@ -272,10 +290,34 @@ class Trainer:
             self.sampler.set_state(state["sampler"])
             torch.set_rng_state(state["torch_rng"])
             self.usage = state["usage"].clone()
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"])
         except (KeyError, ValueError, RuntimeError) as error:
             raise UsageError(f"--resume: '{state_path}' does not fit this run ({error})") from None
         self.step = int(state["step"])
         self.seconds = float(state.get("seconds", 0.0))
+
+
+_previous_sigterm: list = []
+
+
+def stop_on_sigterm() -> None:
+    """`kill PID` stops a background run like Ctrl-C does: checkpoint, then exit."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        _previous_sigterm.append(signal.signal(signal.SIGTERM, interrupt))
+
+
+def restore_sigterm() -> None:
+    import signal
+
+    if _previous_sigterm:
+        signal.signal(signal.SIGTERM, _previous_sigterm.pop())
 
 
 def atomic_write(path: Path, write) -> None:
@@ -328,8 +370,18 @@ class ProgressLine:
             self.drawn = False
 
 
-def train(out: str, given: dict[str, Any], resume: bool, stream=None) -> dict:
+def train(out: str, given: dict[str, Any], resume: bool, stream=None, threads: int | None = None) -> dict:
     """Run `artengine train vqgan`: `given` holds the options the user set (None for unset)."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _train(out, given, resume, stream)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(out: str, given: dict[str, Any], resume: bool, stream) -> dict:
     out_path = Path(out).expanduser()
     if not resume and (out_path / WEIGHT_FILE).exists():
         raise UsageError(f"--out '{out_path}' already holds a trained model; pass --resume to continue it or choose another folder")
