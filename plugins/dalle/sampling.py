@@ -39,12 +39,18 @@ class Settings:
 
 
 class CachedDecoder:
-    """GPT-2 forward over new tokens only, keys and values kept in preallocated tensors."""
+    """GPT-2 forward over new tokens only, keys and values kept in preallocated tensors.
+
+    It calls the weights of `lm.gpt` directly (no module hooks, no dropout calls, a fused
+    tanh-GELU, and plain matrix products for single-token attention): on a CPU these
+    per-token costs are what separate a fast sampler from a loop over the `transformers` model.
+    """
 
     def __init__(self, lm: DalleLM, rows: int, dtype: torch.dtype | None = None):
         self.gpt = lm.gpt.transformer
         config = self.gpt.config
         self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
+        self.eps = config.layer_norm_epsilon
         dtype = dtype or lm.embedding.dtype
         shape = (config.n_layer, rows, self.heads, lm.layout.positions, self.head_dim)
         self.keys = torch.zeros(shape, dtype=dtype, device=lm.embedding.device)
@@ -52,27 +58,36 @@ class CachedDecoder:
 
     def __call__(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
         """Final hidden state at the last of `tokens` (rows x S, at positions start..start+S-1)."""
-        S = tokens.shape[1]
+        rows, S = tokens.shape
         positions = torch.arange(start, start + S, device=tokens.device)
-        h = self.gpt.wte(tokens) + self.gpt.wpe(positions)
-        mask = None
-        if S > 1:  # a chunk attends to the cache and causally to itself
-            mask = torch.ones(S, start + S, dtype=torch.bool, device=tokens.device).tril(diagonal=start)
+        h = (self.gpt.wte(tokens) + self.gpt.wpe(positions)).view(rows * S, -1)
         for layer, block in enumerate(self.gpt.h):
-            h = h + self._attend(layer, block, block.ln_1(h), start, mask)
-            h = h + block.mlp(block.ln_2(h))
-        return self.gpt.ln_f(h[:, -1])
+            h = h + self._attend(layer, block, self._norm(block.ln_1, h), rows, start, S)
+            mlp = block.mlp
+            inner = F.gelu(torch.addmm(mlp.c_fc.bias, self._norm(block.ln_2, h), mlp.c_fc.weight), approximate="tanh")
+            h = h + torch.addmm(mlp.c_proj.bias, inner, mlp.c_proj.weight)
+        return self._norm(self.gpt.ln_f, h.view(rows, S, -1)[:, -1])
 
-    def _attend(self, layer: int, block, x: torch.Tensor, start: int, mask) -> torch.Tensor:
-        rows, S, width = x.shape
+    def _norm(self, norm, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, self.eps)
+
+    def _attend(self, layer: int, block, x: torch.Tensor, rows: int, start: int, S: int) -> torch.Tensor:
+        attention = block.attn
+        width = x.shape[-1]
         q, k, v = (t.view(rows, S, self.heads, self.head_dim).transpose(1, 2)
-                   for t in block.attn.c_attn(x).split(width, dim=2))
+                   for t in torch.addmm(attention.c_attn.bias, x, attention.c_attn.weight).split(width, dim=1))
         end = start + S
         self.keys[layer, :, :, start:end] = k
         self.values[layer, :, :, start:end] = v
-        out = F.scaled_dot_product_attention(q, self.keys[layer, :, :, :end], self.values[layer, :, :, :end],
-                                             attn_mask=mask)
-        return block.attn.c_proj(out.transpose(1, 2).reshape(rows, S, width))
+        keys, values = self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+        if S == 1:  # one query: two small products beat the fused kernel's setup cost
+            weights = (q @ keys.transpose(-1, -2)).mul_(self.head_dim**-0.5).softmax(-1)
+            out = weights.to(values.dtype) @ values
+        else:  # a chunk attends to the cache and causally to itself
+            mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+        out = out.transpose(1, 2).reshape(rows * S, width)
+        return torch.addmm(attention.c_proj.bias, out, attention.c_proj.weight)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
