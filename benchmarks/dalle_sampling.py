@@ -2,8 +2,8 @@
 
 Every method samples the same number of image codes for a batch of candidates from the same
 weights on the same device (temperature 1, image codes only, no guidance unless named), so
-the ratios compare like with like. Each method runs in its own process, which makes its peak
-memory its own (CUDA: max allocated; CPU: peak resident set of the process).
+the ratios compare like with like. Timings interleave the methods round by round in one
+process; the memory each adds at its peak is measured in a fresh process per method.
 
     python benchmarks/dalle_sampling.py                      # CPU: dalle:shapes, batch 16
     python benchmarks/dalle_sampling.py --config h100        # GPT-2 24 x 1024, 64 text + 256 image
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -105,29 +104,51 @@ def run_method(method: str, lm, text, null, batch: int):
         return torch.cat(codes, 1)
 
 
-def measure(method: str, config: str, device: str, batch: int, repeats: int, threads: int, model: str) -> dict:
+def timings(methods, config: str, device: str, batch: int, repeats: int, model: str):
+    """(median seconds per batch of each method, image tokens per candidate); the methods run
+    interleaved round by round, so that a busy machine slows them alike."""
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
     lm, text, null = load(config, device, model)
-    run_method(method, lm, text, null, batch)  # warm up (allocations, kernels)
+    times: dict[str, list[float]] = {method: [] for method in methods}
+    for round_number in range(repeats + 1):  # round 0 warms up (allocations, kernels)
+        for method in methods:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            codes = run_method(method, lm, text, null, batch)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            assert codes.shape == (batch, lm.layout.image_tokens) and int(codes.min()) >= 0
+            if round_number:
+                times[method].append(time.perf_counter() - started)
+    return {method: statistics.median(values) for method, values in times.items()}, lm.layout.image_tokens
+
+
+def peak_memory(method: str, config: str, device: str, batch: int, model: str) -> float:
+    """MiB one batch adds at its peak to what the loaded model already holds: on CUDA from the
+    allocator's statistics, on a Linux CPU from the process's peak resident set (reset through
+    /proc/self/clear_refs). Runs in a fresh process per method, so the peak is the method's own."""
+    import torch
+
+    lm, text, null = load(config, device, model)
     if device == "cuda":
         torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        codes = run_method(method, lm, text, null, batch)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - started)
-    assert codes.shape == (batch, lm.layout.image_tokens) and int(codes.min()) >= 0
-    seconds = statistics.median(times)
-    peak = (torch.cuda.max_memory_allocated() if device == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"seconds_per_batch": round(seconds, 4), "images_per_s": round(batch / seconds, 3),
-            "tokens_per_s": round(batch * lm.layout.image_tokens / seconds, 1), "peak_memory_mb": round(peak / 2**20, 1)}
+        run_method(method, lm, text, null, batch)
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    before = _status_kb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from here
+    run_method(method, lm, text, null, batch)
+    return (_status_kb("VmHWM") - before) / 1024
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field} (peak memory is measured on Linux only)")
 
 
 def main() -> None:
@@ -139,32 +160,40 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
     parser.add_argument("--methods", default=",".join(METHODS))
-    parser.add_argument("--only", help=argparse.SUPPRESS)  # a child process measuring one method
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # a child process measuring one method
     args = parser.parse_args()
-    if args.device == "auto":
-        import torch
+    import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.only:
-        print(json.dumps(measure(args.only, args.config, args.device, args.batch, args.repeats, args.threads,
-                                 args.model)))
+    if args.memory_of:
+        print(json.dumps(peak_memory(args.memory_of, args.config, args.device, args.batch, args.model)))
         return
+    methods = args.methods.split(",")
+    seconds, image_tokens = timings(methods, args.config, args.device, args.batch, args.repeats, args.model)
     results = {}
-    for method in args.methods.split(","):
-        child = [sys.executable, __file__, "--only", method, "--config", args.config, "--device", args.device,
-                 "--batch", str(args.batch), "--repeats", str(args.repeats), "--threads", str(args.threads), "--model", args.model]
+    for method in methods:
+        child = [sys.executable, __file__, "--memory-of", method, "--config", args.config, "--device", args.device,
+                 "--batch", str(args.batch), "--threads", str(args.threads), "--model", args.model]
         done = subprocess.run(child, capture_output=True, text=True, cwd=ROOT)
         if done.returncode:
             sys.exit(f"{method} failed:\n{done.stderr[-2000:]}")
-        results[method] = json.loads(done.stdout.strip().splitlines()[-1])
-    report = {"config": args.config, "model": args.model if args.config == "shapes" else "random GPT-2 24x1024", "device": args.device, "batch": args.batch, "repeats": args.repeats,
-              "threads": args.threads, "hardware": hardware(args.device, args.threads), "methods": results}
-    ours = results.get("artengine", {}).get("seconds_per_batch")
-    if ours:
-        report["speedup"] = {f"vs_{name}": round(r["seconds_per_batch"] / ours, 2)
-                             for name, r in results.items() if not name.startswith("artengine")}
-        if "artengine_guided" in results:
-            report["guidance_cost"] = round(results["artengine_guided"]["seconds_per_batch"] / ours, 2)
+        tokens = args.batch * image_tokens
+        results[method] = {"seconds_per_batch": round(seconds[method], 4),
+                           "images_per_s": round(args.batch / seconds[method], 3),
+                           "tokens_per_s": round(tokens / seconds[method], 1),
+                           "peak_memory_added_mb": round(json.loads(done.stdout.strip().splitlines()[-1]), 1)}
+    report = {"config": args.config, "model": args.model if args.config == "shapes" else "random GPT-2 24x1024",
+              "device": args.device, "batch": args.batch, "repeats": args.repeats,
+              "hardware": hardware(args.device, args.threads), "methods": results}
+    if "artengine" in seconds:
+        ours = seconds["artengine"]
+        report["speedup"] = {f"vs_{name}": round(value / ours, 2)
+                             for name, value in seconds.items() if not name.startswith("artengine")}
+        if "artengine_guided" in seconds:
+            report["guidance_cost"] = round(seconds["artengine_guided"] / ours, 2)
     print(json.dumps(report, indent=2))
 
 

@@ -53,8 +53,10 @@ class CachedDecoder:
         self.eps = config.layer_norm_epsilon
         dtype = dtype or lm.embedding.dtype
         shape = (config.n_layer, rows, self.heads, lm.layout.positions, self.head_dim)
-        self.keys = torch.zeros(shape, dtype=dtype, device=lm.embedding.device)
-        self.values = torch.zeros_like(self.keys)
+        self.values = torch.zeros(shape, dtype=dtype, device=lm.embedding.device)
+        # keys are stored transposed (head_dim before position): a query's scores are then one
+        # product with contiguous rows, and the cache slice still views as keys for SDPA
+        self.keys = torch.zeros_like(self.values).transpose(-1, -2).contiguous()
 
     def __call__(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
         """Final hidden state at the last of `tokens` (rows x S, at positions start..start+S-1)."""
@@ -77,15 +79,15 @@ class CachedDecoder:
         q, k, v = (t.view(rows, S, self.heads, self.head_dim).transpose(1, 2)
                    for t in torch.addmm(attention.c_attn.bias, x, attention.c_attn.weight).split(width, dim=1))
         end = start + S
-        self.keys[layer, :, :, start:end] = k
+        self.keys[layer, :, :, :, start:end] = k.transpose(-1, -2)
         self.values[layer, :, :, start:end] = v
-        keys, values = self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+        keys_t, values = self.keys[layer, :, :, :, :end], self.values[layer, :, :, :end]
         if S == 1:  # one query: two small products beat the fused kernel's setup cost
-            weights = (q @ keys.transpose(-1, -2)).mul_(self.head_dim**-0.5).softmax(-1)
+            weights = (q @ keys_t).mul_(self.head_dim**-0.5).softmax(-1)
             out = weights.to(values.dtype) @ values
         else:  # a chunk attends to the cache and causally to itself
             mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+            out = F.scaled_dot_product_attention(q, keys_t.transpose(-1, -2), values, attn_mask=mask)
         out = out.transpose(1, 2).reshape(rows * S, width)
         return torch.addmm(attention.c_proj.bias, out, attention.c_proj.weight)
 
