@@ -106,13 +106,17 @@ def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tenso
 
 
 def gumbel_noise(seeds: list[int], length: int, n_codes: int, device) -> torch.Tensor:
-    """B x length x n_codes Gumbel noise; row i comes from a generator seeded with seeds[i] alone."""
+    """B x length x n_codes Gumbel noise; row i comes from a generator seeded with seeds[i] alone.
+
+    The generator lives on `device` (no host-to-device copy of the noise), so the same seed
+    gives the same candidate on the same kind of device."""
+    device = torch.device(device)
     rows = []
     for seed in seeds:
-        generator = torch.Generator().manual_seed(int(seed))
-        uniform = torch.rand(length, n_codes, generator=generator).clamp_(1e-10, 1 - 1e-7)
+        generator = torch.Generator(device=device).manual_seed(int(seed))
+        uniform = torch.rand(length, n_codes, generator=generator, device=device).clamp_(1e-10, 1 - 1e-7)
         rows.append(-torch.log(-torch.log(uniform)))
-    return torch.stack(rows).to(device)
+    return torch.stack(rows)
 
 
 def pick(logits: torch.Tensor, noise: torch.Tensor, settings: Settings) -> torch.Tensor:
