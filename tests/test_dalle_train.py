@@ -44,6 +44,14 @@ def test_training_on_a_folder_writes_a_checkpoint_that_generates(dalle_host, cli
     assert made.exit_code == 0, made.output
 
 
+def test_bf16_autocast_trains_on_the_cpu(dalle_host, cli, tmp_path):
+    data = write_pairs(tmp_path / "pairs", count=4)
+    result = train(cli, "--data", data, "--out", "model", "--steps", "2", "--precision", "bf16", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    losses = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["losses"]
+    assert 0 < losses["image"] < 10 and 0 < losses["text"] < 10
+
+
 def test_the_code_cache_is_built_once_and_rebuilt_when_the_data_changes(dalle_host, cli, tmp_path):
     data = write_pairs(tmp_path / "pairs", count=8)
     args = ("--data", data, "--cache", tmp_path / "cache", "--steps", "1")
@@ -98,6 +106,7 @@ def test_webdataset_shards_are_streamed_into_the_cache(dalle_host, cli, tmp_path
     (("--data", "{pairs}", "--loss-weights", "7"), "write TEXT:IMAGE"),
     (("--data", "{pairs}", "--width", "30", "--heads", "4"), "must be a multiple of --heads"),
     (("--data", "{pairs}", "--resume"), "holds no checkpoint yet"),
+    (("--data", "{pairs}", "--precision", "fp16", "--device", "cpu"), "fp16 needs CUDA"),
 ])
 def test_mistakes_are_one_line_usage_errors(dalle_host, cli, tmp_path, args, message):
     pairs = write_pairs(tmp_path / "pairs", count=4)

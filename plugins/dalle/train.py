@@ -76,6 +76,7 @@ class TrainSettings:
     seed: int = 0
     threads: int = 0
     weights_dtype: str = "float32"
+    precision: str = "auto"
     command: str = ""
 
 
@@ -97,6 +98,7 @@ class Trainer:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         torch.manual_seed(settings.seed + world.rank)
+        self.autocast, self.scaler = mixed_precision(device, settings.precision)
         self.previous = self._previous_config()
         self.vqgan, self.vqgan_config = self._vqgan()
         self.cache = self._cache()
@@ -227,7 +229,7 @@ class Trainer:
         model = self.lm
         if self.world.distributed:
             model = torch.nn.parallel.DistributedDataParallel(self.lm)
-        autocast, scaler = mixed_precision(self.device)
+        autocast, scaler = self.autocast, self.scaler
         parameters = sum(p.numel() for p in self.lm.parameters())
         self.log(f"training a {self.shape.layers}-layer GPT-2 ({parameters / 1e6:.2f}M parameters) on "
                  f"{len(self.cache)} images, {self.world.size} process(es) on {self.device}, "
@@ -316,6 +318,7 @@ class Trainer:
                 "lr": self.s.lr,
                 "loss_weights": f"{self.s.loss_weights[0]:g}:{self.s.loss_weights[1]:g}",
                 "null_caption": self.s.null_caption,
+                "precision": self.s.precision,
                 "parameters": sum(p.numel() for p in self.lm.parameters()),
                 "wall_time_s": round(self.wall_time, 1),
                 "hardware": hardware(self.device, self.world.size),
@@ -387,12 +390,24 @@ def learning_rate(step: int, s: TrainSettings) -> float:
     return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-def mixed_precision(device: str):
-    """(autocast context factory, grad scaler): bf16 on CUDA (fp16 + scaling on old GPUs), none on CPU."""
-    if not device.startswith("cuda"):
-        return contextlib.nullcontext, torch.amp.GradScaler("cpu", enabled=False)
-    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return (lambda: torch.autocast("cuda", dtype=dtype)), torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+def mixed_precision(device: str, precision: str = "auto"):
+    """(autocast context factory, grad scaler) for `--precision`.
+
+    auto: bf16 autocast on CUDA (fp16 with loss scaling on GPUs without bf16), float32 elsewhere.
+    bf16 also works on CPUs (fast where they have bf16 instructions); fp16 needs CUDA.
+    """
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    if precision == "auto":
+        if kind != "cuda":
+            precision = "fp32"
+        else:
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if precision == "fp32":
+        return contextlib.nullcontext, torch.amp.GradScaler(kind, enabled=False)
+    if precision == "fp16" and kind != "cuda":
+        raise UsageError("--precision fp16 needs CUDA; use bf16 or fp32 on this device")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return (lambda: torch.autocast(kind, dtype=dtype)), torch.amp.GradScaler(kind, enabled=precision == "fp16")
 
 
 def progress_bar(start: int, total: int):

@@ -70,12 +70,14 @@ def parse_data_options(assignments) -> dict:
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--threads", default=0, show_default=True, type=click.IntRange(min=0), help="CPU threads (0 = torch's default).")
+@click.option("--precision", default="auto", show_default=True, type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+              help="Autocast precision: auto = bf16 on CUDA (fp16 on GPUs without bf16), fp32 elsewhere.")
 @click.option("--weights-dtype", default="float32", show_default=True, type=click.Choice(["float32", "float16", "bfloat16"]),
               help="Precision of the model.safetensors written for use (checkpoints stay float32).")
 def train_dalle(data, vqgan, out, resume, steps, batch_size, grad_accum, lr, warmup, weight_decay, layers, width,
                 heads, dropout, text_length, vocab_size, loss_weights, null_caption, data_count, data_seed,
                 data_options, image_size, cache, checkpoint_every, sample_every, log_every, device, seed, threads,
-                weights_dtype):
+                precision, weights_dtype):
     """Train a DALL-E-style transformer on image-caption pairs (runs under torchrun too)."""
     from .train import TrainSettings, train
 
@@ -86,6 +88,6 @@ def train_dalle(data, vqgan, out, resume, steps, batch_size, grad_accum, lr, war
         layers=layers, width=width, heads=heads, dropout=dropout, text_length=text_length, vocab_size=vocab_size,
         loss_weights=parse_loss_weights(loss_weights), null_caption=null_caption, checkpoint_every=checkpoint_every,
         sample_every=sample_every, log_every=log_every, resume=resume, device=device, seed=seed, threads=threads,
-        weights_dtype=weights_dtype, command=shlex.join(["artengine", *sys.argv[1:]]),
+        precision=precision, weights_dtype=weights_dtype, command=shlex.join(["artengine", *sys.argv[1:]]),
     )
     train(settings, log=lambda message: click.echo(message, err=True))
