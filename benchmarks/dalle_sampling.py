@@ -95,8 +95,8 @@ def run_method(method: str, lm, text, null, batch: int):
                 logits = lm.gpt(input_ids=sequence).logits[:, -1]
             else:  # past_key_values_loop: the transformers cache, one new token per step
                 step_input = sequence if past is None else sequence[:, -1:]
-                output = lm.gpt(input_ids=step_input, past_key_values=past, use_cache=True)
-                logits, past = output.logits[:, -1], output.past_key_values
+                output = lm.gpt(input_ids=step_input, cache=past, use_cache=True)
+                logits, past = output.logits[:, -1], output.cache
             probabilities = logits[:, low:high].float().softmax(-1)
             code = torch.multinomial(probabilities, 1)
             codes.append(code)
