@@ -44,6 +44,9 @@ class TinyVQLoader(ModelLoader):
     kind = "tinyvq"
     description = "palette VQ for tests"
 
+    def available(self):
+        return [engine.ModelInfo("tinyvq:16", "a 16-colour palette")]
+
     def load(self, name, device):
         count, _, seed = name.partition("-s")
         return PaletteVQ(int(count), int(seed or 0)).to(device)

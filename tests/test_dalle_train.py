@@ -101,6 +101,17 @@ def test_webdataset_shards_are_streamed_into_the_cache(dalle_host, cli, tmp_path
     assert json.loads((tmp_path / "model" / "config.json").read_text())["training"]["data"]["images"] == 6
 
 
+def test_a_relative_vqgan_path_is_recorded_absolute_but_a_served_name_is_kept(dalle_host, tmp_path, monkeypatch):
+    from plugins.dalle.train import portable_spec
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my-vq").mkdir()
+    (tmp_path / "16").mkdir()  # a folder that happens to share a served name
+    assert portable_spec("tinyvq:my-vq") == f"tinyvq:{tmp_path / 'my-vq'}"
+    assert portable_spec("tinyvq:16") == "tinyvq:16"
+    assert portable_spec("tinyvq:absent") == "tinyvq:absent"
+
+
 @pytest.mark.parametrize("args, message", [
     (("--data", "nowhere"), "is not a folder, a .tar shard"),
     (("--data", "{pairs}", "--loss-weights", "7"), "write TEXT:IMAGE"),

@@ -426,12 +426,21 @@ def latest_checkpoint(out: Path) -> Path | None:
 
 
 def portable_spec(spec: str) -> str:
-    """The spec with a relative path made absolute, so the checkpoint works from anywhere."""
+    """The spec with a relative path made absolute, so the checkpoint works from anywhere.
+
+    Names a loader serves by itself (`vqgan:shapes`) stay as they are, even if a folder of
+    that name happens to exist here."""
+    from engine import plugins
+
     kind, _, name = spec.partition(":")
     path = Path(name).expanduser()
-    if name and (path.exists() or os.sep in name) and not path.is_absolute():
-        return f"{kind}:{path.resolve()}"
-    return spec
+    if not name or path.is_absolute() or not path.exists():
+        return spec
+    try:
+        known = {info.spec for info in plugins.get_registry().model_loader(kind).available()}
+    except UsageError:
+        known = set()
+    return spec if spec in known else f"{kind}:{path.resolve()}"
 
 
 def hardware(device: str, world_size: int) -> str:
