@@ -1,0 +1,211 @@
+"""Benchmark: artengine's dalle sampler vs a past_key_values loop, an uncached loop and generate().
+
+Every method samples the same number of image codes for a batch of candidates from the same
+weights on the same device (temperature 1, image codes only, no guidance unless named), so
+the ratios compare like with like. Timings interleave the methods round by round in one
+process; the memory each adds at its peak is measured in a fresh process per method.
+
+    python benchmarks/dalle_sampling.py                      # CPU: dalle:shapes, batch 16
+    python benchmarks/dalle_sampling.py --config h100        # GPT-2 24 x 1024, 64 text + 256 image
+                                                             # tokens, 16,384 codes, bf16, batch 16
+Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+METHODS = ("artengine", "artengine_guided", "past_key_values_loop", "uncached_loop", "generate")
+
+
+def load(config: str, device: str, model: str):
+    """(DalleLM, text rows 1 x T, null rows 1 x T) for the configuration."""
+    import torch
+
+    if config == "shapes":
+        import engine
+        from engine import plugins
+
+        plugins.host.load()
+        dalle = engine.load_model(model, device)
+        return dalle.lm, dalle.text(["a large red circle on the left on a black background"]), dalle.text([""])
+    from plugins.dalle.layout import Layout
+    from plugins.dalle.model import DalleLM, Shape
+
+    torch.manual_seed(0)
+    layout = Layout(text_vocab=1024, n_codes=16384, text_length=64, rows=16, cols=16)
+    lm = DalleLM(layout, Shape(layers=24, width=1024, heads=16)).to(device).eval().requires_grad_(False)
+    text = torch.randint(4, 1024, (1, 64), device=device)
+    null = torch.zeros_like(text)
+    return lm, text, null
+
+
+def image_only(lm):
+    """A logits processor for generate(): everything but the image codes is impossible."""
+    import torch
+
+    layout = lm.layout
+    low, high = layout.code_offset, layout.image_start
+
+    def process(input_ids, scores):
+        masked = torch.full_like(scores, float("-inf"))
+        masked[:, low:high] = scores[:, low:high]
+        return masked
+
+    return process
+
+
+def run_method(method: str, lm, text, null, batch: int):
+    """Sample one batch of codes with `method`; returns the codes (B x N)."""
+    import torch
+
+    from plugins.dalle.sampling import Settings, sample_codes
+
+    layout = lm.layout
+    seeds = list(range(batch))
+    if method.startswith("artengine"):
+        guidance = 3.0 if method == "artengine_guided" else 1.0
+        return sample_codes(lm, text, null, seeds, Settings(guidance=guidance))
+    device = text.device
+    prefix = torch.cat([text, torch.full((1, 1), layout.image_start, device=device)], 1).expand(batch, -1)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    low, high = layout.code_offset, layout.image_start
+    with torch.no_grad(), autocast:
+        if method == "generate":
+            from transformers import LogitsProcessorList
+
+            out = lm.gpt.generate(input_ids=prefix, attention_mask=torch.ones_like(prefix),
+                                  max_new_tokens=layout.image_tokens, min_new_tokens=layout.image_tokens,
+                                  do_sample=True, top_k=0, top_p=1.0, temperature=1.0,
+                                  logits_processor=LogitsProcessorList([image_only(lm)]), pad_token_id=0)
+            return out[:, prefix.shape[1]:] - low
+        sequence, past = prefix, None
+        codes = []
+        for _ in range(layout.image_tokens):
+            if method == "uncached_loop":
+                logits = lm.gpt(input_ids=sequence).logits[:, -1]
+            else:  # past_key_values_loop: the transformers cache, one new token per step
+                step_input = sequence if past is None else sequence[:, -1:]
+                output = lm.gpt(input_ids=step_input, cache=past, use_cache=True)
+                logits, past = output.logits[:, -1], output.cache
+            probabilities = logits[:, low:high].float().softmax(-1)
+            code = torch.multinomial(probabilities, 1)
+            codes.append(code)
+            sequence = torch.cat([sequence, code + low], 1)
+        return torch.cat(codes, 1)
+
+
+def timings(methods, config: str, device: str, batch: int, repeats: int, model: str):
+    """(median seconds per batch of each method, image tokens per candidate); the methods run
+    interleaved round by round, so that a busy machine slows them alike."""
+    import torch
+
+    lm, text, null = load(config, device, model)
+    times: dict[str, list[float]] = {method: [] for method in methods}
+    for round_number in range(repeats + 1):  # round 0 warms up (allocations, kernels)
+        for method in methods:
+            if device == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            codes = run_method(method, lm, text, null, batch)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            assert codes.shape == (batch, lm.layout.image_tokens) and int(codes.min()) >= 0
+            if round_number:
+                times[method].append(time.perf_counter() - started)
+    return {method: statistics.median(values) for method, values in times.items()}, lm.layout.image_tokens
+
+
+def peak_memory(method: str, config: str, device: str, batch: int, model: str) -> float:
+    """MiB one batch adds at its peak to what the loaded model already holds: on CUDA from the
+    allocator's statistics, on a Linux CPU from the process's peak resident set (reset through
+    /proc/self/clear_refs). Runs in a fresh process per method, so the peak is the method's own."""
+    import torch
+
+    lm, text, null = load(config, device, model)
+    if device == "cuda":
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        run_method(method, lm, text, null, batch)
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    before = _status_kb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from here
+    run_method(method, lm, text, null, batch)
+    return (_status_kb("VmHWM") - before) / 1024
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field} (peak memory is measured on Linux only)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", choices=["shapes", "h100"], default="shapes")
+    parser.add_argument("--model", default="dalle:shapes", help="checkpoint for --config shapes")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # a child process measuring one method
+    args = parser.parse_args()
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.memory_of:
+        print(json.dumps(peak_memory(args.memory_of, args.config, args.device, args.batch, args.model)))
+        return
+    methods = args.methods.split(",")
+    seconds, image_tokens = timings(methods, args.config, args.device, args.batch, args.repeats, args.model)
+    results = {}
+    for method in methods:
+        child = [sys.executable, __file__, "--memory-of", method, "--config", args.config, "--device", args.device,
+                 "--batch", str(args.batch), "--threads", str(args.threads), "--model", args.model]
+        done = subprocess.run(child, capture_output=True, text=True, cwd=ROOT)
+        if done.returncode:
+            sys.exit(f"{method} failed:\n{done.stderr[-2000:]}")
+        tokens = args.batch * image_tokens
+        results[method] = {"seconds_per_batch": round(seconds[method], 4),
+                           "images_per_s": round(args.batch / seconds[method], 3),
+                           "tokens_per_s": round(tokens / seconds[method], 1),
+                           "peak_memory_added_mb": round(json.loads(done.stdout.strip().splitlines()[-1]), 1)}
+    report = {"config": args.config, "model": args.model if args.config == "shapes" else "random GPT-2 24x1024",
+              "device": args.device, "batch": args.batch, "repeats": args.repeats,
+              "hardware": hardware(args.device, args.threads), "methods": results}
+    if "artengine" in seconds:
+        ours = seconds["artengine"]
+        report["speedup"] = {f"vs_{name}": round(value / ours, 2)
+                             for name, value in seconds.items() if not name.startswith("artengine")}
+        if "artengine_guided" in seconds:
+            report["guidance_cost"] = round(seconds["artengine_guided"] / ours, 2)
+    print(json.dumps(report, indent=2))
+
+
+def hardware(device: str, threads: int) -> str:
+    import platform
+
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    return f"CPU {platform.machine()} ({platform.processor() or '?'}), {threads or torch.get_num_threads()} threads"
+
+
+if __name__ == "__main__":
+    main()

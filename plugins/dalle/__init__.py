@@ -1,0 +1,90 @@
+"""Built-in plugin `dalle`: a DALL-E-style token transformer (docs/dalle.md).
+
+A GPT-2 (from `transformers`) reads a caption's tokens, then writes an image as a sequence of
+VQGAN codes; many candidates are drawn fast and the core's `--keep K` reranks them with CLIP.
+Registers the generator `dalle`, the model loader for `dalle:` specs and `artengine train
+dalle`. This module stays light: torch and transformers load only inside the sibling modules.
+"""
+
+from __future__ import annotations
+
+import json
+
+import engine
+from engine import Generator, ModelInfo, ModelLoader, Option, UsageError
+
+__version__ = "0.1.0"
+
+
+class DalleGenerator(Generator):
+    name = "dalle"
+    description = "DALL-E-style transformer: samples VQGAN codes from a caption (rerank with --keep)."
+    default_size = (64, 64)
+    options = (
+        Option("model", str, "dalle:shapes", "Checkpoint: dalle:shapes (shipped) or dalle:FOLDER from `train dalle`."),
+        Option("temperature", float, 1.0, "Softmax temperature over image codes; 0 takes the most likely code.",
+               min=0.0),
+        Option("top_k", int, 0, "Sample among the k most likely image codes; 0 = all.", min=0),
+        Option("top_p", float, 1.0, "Nucleus: the fewest image codes whose probability reaches p; 1 = all.",
+               min=0.01, max=1.0),
+        Option("guidance", float, 1.0, "Classifier-free guidance scale (1 = off); negative prompt parts are "
+               "what it steers away from.", min=0.0, max=50.0),
+        Option("init_image", str, "", "Image whose top rows of codes every candidate starts from (priming)."),
+        Option("prime_rows", int, 0, "Rows of codes taken from init_image; 0 = half of them.", min=0),
+        Option("batch_size", int, 16, "Candidates sampled together.", min=1),
+    )
+
+    def check(self, request):
+        from .checkpoint import image_size, read_config, resolve_folder
+
+        spec = request.options["model"]
+        kind, _, name = spec.partition(":")
+        if kind != "dalle" or not name:
+            raise UsageError(f"generator.model={spec!r}: give a dalle checkpoint, 'dalle:shapes' or 'dalle:FOLDER'")
+        size = image_size(read_config(resolve_folder(name)))
+        if tuple(request.size) != size:
+            raise UsageError(f"--size {request.size[0]}x{request.size[1]}: model {spec} makes {size[0]}x{size[1]} "
+                             f"images; use --size {size[0]}x{size[1]}")
+
+    def generate(self, request, progress):
+        from .generator import generate
+
+        return generate(request, progress)
+
+
+class DalleLoader(ModelLoader):
+    kind = "dalle"
+    description = "DALL-E-style transformers (GPT-2 over caption tokens and VQGAN codes)"
+    spec_forms = ("dalle:shapes  (shipped: over vqgan:shapes)", "dalle:FOLDER  (a checkpoint from `artengine train dalle`)")
+
+    def available(self) -> list[ModelInfo]:
+        from .checkpoint import CONFIG_FILE, SHIPPED, WEIGHTS_FILE
+
+        found = []
+        for name, folder in SHIPPED.items():
+            if (folder / WEIGHTS_FILE).is_file():
+                card = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("card", {})
+                found.append(ModelInfo(f"dalle:{name}", card.get("description", "dalle model"), card.get("figures", {})))
+        return found
+
+    def load(self, name: str, device: str):
+        from .bundle import load_dalle
+
+        return load_dalle(name, device)
+
+
+@engine.hookimpl
+def register_generators(register):
+    register(DalleGenerator)
+
+
+@engine.hookimpl
+def register_model_loaders(register):
+    register(DalleLoader())
+
+
+@engine.hookimpl
+def register_commands(cli):
+    from .train_command import train_dalle  # click only
+
+    cli.commands["train"].add_command(train_dalle)

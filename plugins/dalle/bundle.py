@@ -1,0 +1,68 @@
+"""A loaded dalle checkpoint: the transformer, its tokenizer and its VQGAN, on one device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import engine
+from engine import UsageError
+
+from .checkpoint import WEIGHTS_FILE, image_size, layout_of, load_weights, read_config, resolve_folder, weights_hash
+from .layout import Layout
+from .model import DalleLM, Shape
+from .text import load_tokenizer, text_rows
+
+
+@dataclass
+class Dalle:
+    lm: DalleLM
+    tokenizer: Any
+    vqgan: Any
+    config: dict
+    folder: Path
+
+    @property
+    def layout(self) -> Layout:
+        return self.lm.layout
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return image_size(self.config)
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.embedding.device
+
+    def text(self, captions: list[str]) -> torch.Tensor:
+        """Token rows B x text_length for `captions` ("" is the null caption)."""
+        rows = text_rows(self.tokenizer, captions, self.layout.text_length)
+        return torch.tensor(rows, dtype=torch.long, device=self.device)
+
+
+def load_vqgan_checked(vqgan_config: dict, device: str, where: str):
+    """The VQGAN named in a checkpoint's config, refused if its weights are not the recorded ones."""
+    spec = vqgan_config["spec"]
+    vqgan = engine.load_model(spec, device)
+    found = weights_hash(vqgan)
+    if found != vqgan_config["weights_hash"]:
+        raise UsageError(
+            f"{where} was trained on the codes of VQGAN '{spec}' with weights hash "
+            f"{vqgan_config['weights_hash'][:12]}..., but '{spec}' now loads weights hashing {found[:12]}...; "
+            "its images would be garbage: give the checkpoint the VQGAN it was trained with "
+            "(edit vqgan.spec in its config.json) or retrain it"
+        )
+    return vqgan
+
+
+def load_dalle(name: str, device: str = "cpu") -> Dalle:
+    """`dalle:NAME`: a shipped model ('shapes') or a checkpoint folder, in eval mode on `device`."""
+    folder = resolve_folder(name)
+    config = read_config(folder)
+    lm = DalleLM(layout_of(config), Shape(**config["model"]))
+    load_weights(lm, folder / WEIGHTS_FILE)
+    vqgan = load_vqgan_checked(config["vqgan"], device, f"dalle:{name}")
+    return Dalle(lm.to(device).eval().requires_grad_(False), load_tokenizer(folder), vqgan, config, folder)

@@ -1,0 +1,41 @@
+"""The model card (README.md of a checkpoint folder), written from config.json's facts."""
+
+from __future__ import annotations
+
+import json
+
+
+def render_card(config: dict, name: str = "dalle model") -> str:
+    training, card = config.get("training", {}), config.get("card", {})
+    model, layout, vqgan = config["model"], config["layout"], config["vqgan"]
+    lines = [
+        f"# {name}",
+        "",
+        card.get("description", "A DALL-E-style transformer trained with `artengine train dalle`."),
+        "",
+        "## Model",
+        f"- GPT-2 (`transformers`): {model['layers']} layers, width {model['width']}, {model['heads']} heads, "
+        f"{training.get('parameters', '?')} parameters",
+        f"- vocabulary: {layout['text_vocab']} text tokens (BPE trained on the captions, tokenizer.json), "
+        f"{layout['n_codes']} image codes, 1 <image> token",
+        f"- sequence: {layout['text_length']} text positions, then <image> and {layout['rows']}x{layout['cols']} codes",
+        f"- VQGAN: `{vqgan['spec']}` (weights hash {vqgan['weights_hash'][:16]}..., checked on load), "
+        f"{vqgan['image_size'][0]}x{vqgan['image_size'][1]} pixels",
+    ]
+    if training:
+        lines += [
+            "",
+            "## Training",
+            f"- command: `{training.get('command', '?')}`",
+            f"- data: {training.get('data', {}).get('name', '?')} ({training.get('data', {}).get('images', '?')} images)",
+            f"- steps: {training.get('step')} of {training.get('steps')}, batch {training.get('batch_size')} x "
+            f"{training.get('grad_accum')} accumulation x {training.get('world_size')} processes",
+            f"- wall time: {training.get('wall_time_s', 0) / 60:.1f} min on {training.get('hardware', '?')}",
+            f"- loss weights text:image {training.get('loss_weights')}, null-caption dropout {training.get('null_caption')}",
+            f"- final losses (mean of the last steps): {json.dumps(training.get('losses', {}))}",
+        ]
+    if card.get("figures"):
+        lines += ["", "## Evaluation", *(f"- {key}: {value}" for key, value in card["figures"].items())]
+    if card.get("notes"):
+        lines += ["", card["notes"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,84 @@
+"""The `dalle` generator's work: caption -> sampled codes -> VQGAN-decoded candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+import engine
+from engine import Candidate, StopRequested, UsageError
+
+from .sampling import Settings, sample_codes
+
+
+def conditioning(prompt) -> tuple[str, str]:
+    """(caption, null caption) for a prompt: the positive parts joined by spaces, and the
+    negative parts joined (empty without any), which guidance steers away from."""
+    positive = " ".join(part.text for part in prompt.positive)
+    negative = " ".join(part.text for part in prompt.negative)
+    return positive, negative
+
+
+def prime_codes(dalle, options, device) -> torch.Tensor | None:
+    """The first rows of codes of `init_image`, as 1 x (prime_rows * cols), or None."""
+    path = options["init_image"]
+    if not path:
+        return None
+    from PIL import Image
+
+    layout = dalle.layout
+    rows = options["prime_rows"] or layout.rows // 2
+    if rows >= layout.rows:
+        raise UsageError(f"generator.prime_rows={rows}: this model's images have {layout.rows} rows of codes; "
+                         f"prime at most {layout.rows - 1}")
+    try:
+        with Image.open(Path(path).expanduser()) as image:
+            image = image.convert("RGB").resize(dalle.image_size, Image.BICUBIC)
+    except OSError as error:
+        raise UsageError(f"generator.init_image: cannot read '{path}': {error}") from None
+    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    pixels = pixels.view(image.height, image.width, 3).permute(2, 0, 1)[None].float().div(255).to(device)
+    codes = dalle.vqgan.encode(pixels).view(1, -1)
+    return codes[:, : rows * layout.cols]
+
+
+def to_images(vqgan, codes: torch.Tensor, rows: int, cols: int):
+    from PIL import Image
+
+    with torch.no_grad():
+        pixels = vqgan.decode(codes.view(-1, rows, cols)).clamp(0, 1)
+    array = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(a, "RGB") for a in array]
+
+
+def generate(request, progress) -> list[Candidate]:
+    options = request.options
+    dalle = engine.load_model(options["model"], request.device)
+    layout = dalle.layout
+    settings = Settings(options["temperature"], options["top_k"], options["top_p"], options["guidance"])
+    caption, negative = conditioning(request.prompt)
+    text, null_text = dalle.text([caption]), dalle.text([negative])
+    prime = prime_codes(dalle, options, dalle.device)
+    seeds, size = list(request.seeds), options["batch_size"]
+    total = len(seeds) * layout.image_tokens
+    candidates: list[Candidate] = []
+    try:
+        for first in range(0, len(seeds), size):
+            chunk = seeds[first : first + size]
+            done = first * layout.image_tokens
+
+            def on_token(i, done=done, count=len(chunk)):
+                if (i + 1) % layout.cols == 0:
+                    progress(done + (i + 1) * count, total)
+
+            codes = sample_codes(dalle.lm, text, null_text, chunk, settings, prime, on_token)
+            for seed, image in zip(chunk, to_images(dalle.vqgan, codes, layout.rows, layout.cols)):
+                metadata = {"model": options["model"]}
+                if prime is not None:
+                    metadata["primed_codes"] = prime.shape[1]
+                candidates.append(Candidate(image, seed, metadata))
+    except StopRequested:
+        for candidate in candidates:
+            candidate.metadata["interrupted"] = True
+    return candidates

@@ -1,0 +1,40 @@
+"""benchmarks/dalle_sampling.py: every method it times samples valid image codes."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from plugins.dalle.layout import BOS, EOS, PAD, Layout
+from plugins.dalle.model import DalleLM, Shape
+
+PATH = Path(__file__).parent.parent / "benchmarks" / "dalle_sampling.py"
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("dalle_sampling", PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("method", ["artengine", "artengine_guided", "past_key_values_loop", "uncached_loop",
+                                    "generate"])
+def test_each_method_samples_one_image_code_per_position(benchmark, method):
+    torch.manual_seed(0)
+    lm = DalleLM(Layout(text_vocab=12, n_codes=20, text_length=5, rows=2, cols=3), Shape(1, 16, 2)).eval()
+    text, null = torch.tensor([[BOS, 5, 6, EOS, PAD]]), torch.tensor([[BOS, EOS, PAD, PAD, PAD]])
+    codes = benchmark.run_method(method, lm, text, null, batch=3)
+    assert codes.shape == (3, 6)
+    assert 0 <= int(codes.min()) and int(codes.max()) < 20
+
+
+def test_timings_report_every_method(benchmark, monkeypatch):
+    torch.manual_seed(0)
+    lm = DalleLM(Layout(12, 20, 5, 2, 2), Shape(1, 16, 2)).eval()
+    text = torch.tensor([[BOS, 5, EOS, PAD, PAD]])
+    monkeypatch.setattr(benchmark, "load", lambda *args: (lm, text, text))
+    seconds, tokens = benchmark.timings(["artengine", "uncached_loop"], "shapes", "cpu", 2, 1, "unused")
+    assert tokens == 4 and set(seconds) == {"artengine", "uncached_loop"} and all(s > 0 for s in seconds.values())

@@ -1,0 +1,67 @@
+"""The checkpoint folder and `dalle:` specs: self-contained, and refused when its VQGAN changed."""
+
+import json
+
+import pytest
+import torch
+
+import engine
+from plugins.dalle.checkpoint import weights_hash
+from tests.test_dalle_helpers import dalle_host, make_checkpoint  # noqa: F401
+
+
+def test_a_checkpoint_folder_holds_config_weights_tokenizer_and_card(dalle_host, tmp_path):
+    folder = make_checkpoint(tmp_path / "model")
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors", "tokenizer.json"]
+    config = json.loads((folder / "config.json").read_text())
+    assert config["vqgan"]["spec"] == "tinyvq:32" and len(config["vqgan"]["weights_hash"]) == 64
+    assert "## Model" in (folder / "README.md").read_text()
+
+
+def test_dalle_path_loads_the_same_transformer_that_was_saved(dalle_host, tmp_path):
+    make_checkpoint(tmp_path / "a", seed=1)
+    make_checkpoint(tmp_path / "b", seed=1)
+    first, second = engine.load_model(f"dalle:{tmp_path / 'a'}"), engine.load_model(f"dalle:{tmp_path / 'b'}")
+    assert weights_hash(first.lm) == weights_hash(second.lm)
+    assert first.image_size == (64, 64) and first.vqgan.factor == 8
+    assert not first.lm.training and first.lm.embedding is first.lm.gpt.lm_head.weight  # tied after loading
+
+
+def test_weights_hash_is_stable_and_sees_any_change():
+    layer = torch.nn.Linear(3, 2)
+    before = weights_hash(layer)
+    assert weights_hash(layer) == before
+    with torch.no_grad():
+        layer.bias[0] += 1e-3
+    assert weights_hash(layer) != before
+
+
+def test_a_checkpoint_whose_vqgan_weights_changed_is_refused(dalle_host, tmp_path):
+    folder = make_checkpoint(tmp_path / "model", vqgan_spec="tinyvq:32")
+    config = json.loads((folder / "config.json").read_text())
+    config["vqgan"]["spec"] = "tinyvq:32-s7"  # same shape, other weights
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(engine.UsageError, match="was trained on the codes of VQGAN 'tinyvq:32-s7'"):
+        engine.load_model(f"dalle:{folder}")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: (f / "model.safetensors").write_bytes(b"not safetensors"), "not a readable safetensors"),
+    (lambda f: (f / "config.json").write_text('{"format": "other"}'), "not a dalle checkpoint config"),
+    (lambda f: (f / "tokenizer.json").unlink(), "has no tokenizer.json"),
+])
+def test_damaged_checkpoints_fail_with_a_clear_message(dalle_host, tmp_path, damage, message):
+    folder = make_checkpoint(tmp_path / "model")
+    damage(folder)
+    with pytest.raises(engine.UsageError, match=message):
+        engine.load_model(f"dalle:{folder}")
+
+
+def test_unknown_folder_and_missing_shipped_model_say_what_to_give(dalle_host, tmp_path, monkeypatch):
+    with pytest.raises(engine.UsageError, match="no such folder"):
+        engine.load_model(f"dalle:{tmp_path / 'absent'}")
+    import plugins.dalle.checkpoint as checkpoint
+
+    monkeypatch.setitem(checkpoint.SHIPPED, "shapes", tmp_path / "not-installed")
+    with pytest.raises(engine.UsageError, match="not installed"):
+        engine.load_model("dalle:shapes")

@@ -1,0 +1,126 @@
+"""Helpers for the dalle tests: a tiny palette VQGAN plugin, a random checkpoint, pairs on disk.
+
+The `tinyvq` model loader stands in for a real VQGAN: `tinyvq:N` tokenises each 8x8 patch to
+the nearest of N palette colours (`tinyvq:N-sS` draws another palette with seed S). It is a
+plugin file, so subprocess tests can load it with --plugins-dir.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import engine
+from engine import ModelLoader
+
+FACTOR = 8
+
+
+class PaletteVQ(nn.Module):
+    """encode: mean colour of each 8x8 patch -> nearest palette entry; decode: paint the patches."""
+
+    factor = FACTOR
+
+    def __init__(self, n_codes: int, seed: int):
+        super().__init__()
+        generator = torch.Generator().manual_seed(seed)
+        self.codebook = nn.Parameter(torch.rand(n_codes, 3, generator=generator), requires_grad=False)
+
+    def encode(self, images):
+        means = torch.nn.functional.avg_pool2d(images, FACTOR)  # B x 3 x h x w
+        codes = torch.cdist(means.permute(0, 2, 3, 1).reshape(-1, 3), self.codebook).argmin(1)
+        return codes.view(images.shape[0], means.shape[2], means.shape[3])
+
+    def decode(self, codes):
+        colours = self.codebook[codes].permute(0, 3, 1, 2)
+        return colours.repeat_interleave(FACTOR, 2).repeat_interleave(FACTOR, 3)
+
+
+class TinyVQLoader(ModelLoader):
+    kind = "tinyvq"
+    description = "palette VQ for tests"
+
+    def available(self):
+        return [engine.ModelInfo("tinyvq:16", "a 16-colour palette")]
+
+    def load(self, name, device):
+        count, _, seed = name.partition("-s")
+        return PaletteVQ(int(count), int(seed or 0)).to(device)
+
+
+@engine.hookimpl
+def register_model_loaders(register):
+    register(TinyVQLoader())
+
+
+# -- for the tests themselves -------------------------------------------------------------
+
+CAPTIONS = ["a red square", "a blue circle", "a green square on the left", "a red circle at the top",
+            "a blue square", "a green circle"]
+COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 90, 220)}
+
+
+@pytest.fixture
+def dalle_host(host):
+    import plugins.dalle
+    import tests.test_dalle_helpers as helpers
+
+    host.add(plugins.dalle, name="dalle")
+    host.add(helpers, name="tinyvq")
+    return host
+
+
+def write_pairs(folder: Path, count: int = 12) -> Path:
+    """`count` 64x64 images with captions; image i shows the colour named in caption i % 6."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        caption = CAPTIONS[i % len(CAPTIONS)]
+        colour = next(COLOURS[w] for w in caption.split() if w in COLOURS)
+        image = Image.new("RGB", (64, 64), (0, 0, 0))
+        ImageDraw.Draw(image).rectangle((16, 16, 47, 47), fill=colour)
+        image.save(folder / f"{i:03d}.png")
+        (folder / f"{i:03d}.txt").write_text(caption + "\nanother caption\n" if i % 2 else caption)
+    return folder
+
+
+def make_checkpoint(folder: Path, vqgan_spec: str = "tinyvq:32", layers: int = 2, width: int = 32,
+                    seed: int = 0) -> Path:
+    """A random-weight dalle checkpoint folder over `vqgan_spec`, as training would write it."""
+    from plugins.dalle.card import render_card
+    from plugins.dalle.checkpoint import FORMAT, FORMAT_VERSION, save_model, weights_hash
+    from plugins.dalle.layout import Layout
+    from plugins.dalle.model import DalleLM, Shape
+    from plugins.dalle.text import train_tokenizer
+
+    vqgan = engine.load_model(vqgan_spec, "cpu")
+    tokenizer = train_tokenizer(CAPTIONS, 200)
+    layout = Layout(tokenizer.get_vocab_size(), vqgan.codebook.shape[0], 10, 8, 8)
+    shape = Shape(layers, width, 4)
+    torch.manual_seed(seed)
+    lm = DalleLM(layout, shape)
+    with torch.no_grad():  # GPT-2's init gives near-uniform logits; make the choices matter
+        lm.gpt.transformer.ln_f.weight.mul_(30)
+        for block in lm.gpt.transformer.h:
+            block.attn.c_proj.weight.mul_(20)
+            block.mlp.c_proj.weight.mul_(20)
+    config = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "layout": layout.as_dict(), "model": shape.as_dict(),
+        "vqgan": {"spec": vqgan_spec, "weights_hash": weights_hash(vqgan), "factor": FACTOR,
+                  "n_codes": layout.n_codes, "image_size": [64, 64]},
+    }
+    save_model(folder, lm, tokenizer, config, render_card(config))
+    return folder
+
+
+def plugin_dir(tmp_path: Path) -> Path:
+    """A --plugins-dir holding the tinyvq plugin, for subprocesses."""
+    folder = tmp_path / "test-plugins"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(Path(__file__), folder / "tinyvq_plugin.py")
+    return folder

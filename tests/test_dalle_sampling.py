@@ -1,0 +1,126 @@
+"""The transformer and its sampler: what the model reads and predicts, and how codes are drawn."""
+
+import pytest
+import torch
+
+import engine
+from plugins.dalle.layout import BOS, EOS, PAD, Layout
+from plugins.dalle.model import DalleLM, Shape, weighted_loss
+from plugins.dalle.sampling import CachedDecoder, Settings, filter_logits, sample_codes
+from plugins.dalle.text import text_rows, train_tokenizer
+from tests.test_dalle_helpers import CAPTIONS, dalle_host, make_checkpoint  # noqa: F401
+
+LAYOUT = Layout(text_vocab=20, n_codes=30, text_length=6, rows=2, cols=3)
+
+
+@pytest.fixture
+def lm():
+    torch.manual_seed(0)
+    return DalleLM(LAYOUT, Shape(layers=2, width=32, heads=4)).eval()
+
+
+@pytest.fixture
+def dalle(dalle_host, tmp_path):
+    make_checkpoint(tmp_path / "model")
+    return engine.load_model(f"dalle:{tmp_path / 'model'}")
+
+
+def test_the_vocabulary_holds_text_then_codes_then_the_image_marker():
+    assert (LAYOUT.code_offset, LAYOUT.image_start, LAYOUT.vocab_size) == (20, 50, 51)
+    assert LAYOUT.positions == 6 + 6
+
+
+def test_captions_become_fixed_length_rows_and_the_empty_caption_is_the_null_row():
+    tokenizer = train_tokenizer(CAPTIONS, 200)
+    short, long, null = text_rows(tokenizer, ["a red square", " ".join(["red"] * 50), ""], 8)
+    assert short[0] == BOS and EOS in short and short[-1] == PAD and len(short) == 8
+    assert len(long) == 8 and long[-1] == EOS  # cut to fit, still ended
+    assert null == [BOS, EOS] + [PAD] * 6
+
+
+def test_the_loss_scores_text_among_text_tokens_and_codes_among_codes(lm):
+    text = torch.tensor([[BOS, 5, 6, EOS, PAD, PAD]])
+    codes = torch.randint(0, 30, (1, 6))
+    text_loss, image_loss = lm(text, codes)
+    # a uniform model would score log(vocabulary slice); random init sits near it
+    assert abs(text_loss.item() - torch.log(torch.tensor(20.0)).item()) < 1.0
+    assert abs(image_loss.item() - torch.log(torch.tensor(30.0)).item()) < 1.0
+    assert weighted_loss(text_loss, image_loss, (1, 7)).item() == pytest.approx((text_loss + 7 * image_loss).item() / 8)
+
+
+def test_text_padding_targets_do_not_count(lm):
+    codes = torch.randint(0, 30, (1, 6))
+    text = torch.tensor([[BOS, 5, EOS, PAD, PAD, PAD]])
+    hidden = lm.gpt.transformer(input_ids=lm.tokens(text, codes)[:, :-1]).last_hidden_state
+    logits = lm.text_logits(hidden[:, :2])  # only BOS->5 and 5->EOS are targets
+    expected = torch.nn.functional.cross_entropy(logits[0], torch.tensor([5, EOS]))
+    assert lm(text, codes)[0].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_the_cached_decoder_computes_the_same_logits_as_the_transformers_forward(lm):
+    text = torch.tensor([[BOS, 5, 6, EOS, PAD, PAD], [BOS, 7, EOS, PAD, PAD, PAD]])
+    codes = torch.randint(0, 30, (2, 6))
+    tokens = lm.tokens(text, codes)[:, :-1]
+    reference = lm.image_logits(lm.gpt(input_ids=tokens, output_hidden_states=True).hidden_states[-1])
+    decoder = CachedDecoder(lm, rows=2)
+    T = LAYOUT.text_length
+    steps = [decoder(tokens[:, : T + 1], 0)]  # prefill text and <image> in one chunk
+    steps += [decoder(tokens[:, T + 1 + i : T + 2 + i], T + 1 + i) for i in range(5)]
+    cached = torch.stack([lm.image_logits(h) for h in steps], dim=1)
+    torch.testing.assert_close(cached, reference[:, T:], atol=1e-5, rtol=1e-4)
+
+
+def test_a_chunk_after_the_prefill_matches_token_by_token_decoding(lm):
+    tokens = lm.tokens(torch.tensor([[BOS, 5, EOS, PAD, PAD, PAD]]), torch.randint(0, 30, (1, 6)))[:, :-1]
+    one, chunked = CachedDecoder(lm, 1), CachedDecoder(lm, 1)
+    for i in range(9):
+        last = one(tokens[:, i : i + 1], i)
+    chunked(tokens[:, :7], 0)
+    torch.testing.assert_close(chunked(tokens[:, 7:9], 7), last, atol=1e-5, rtol=1e-4)
+
+
+def test_top_k_keeps_exactly_the_k_best_codes():
+    logits = torch.tensor([[0.1, 3.0, 2.0, -1.0, 1.0]])
+    kept = filter_logits(logits, top_k=2, top_p=1.0).isfinite()
+    assert kept.tolist() == [[False, True, True, False, False]]
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p_and_never_nothing():
+    probabilities = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    kept = filter_logits(probabilities.log(), top_k=0, top_p=0.75).isfinite()
+    assert kept.tolist() == [[True, True, False, False]]
+    assert filter_logits(probabilities.log(), 0, 0.01).isfinite().tolist() == [[True, False, False, False]]
+
+
+def test_a_candidate_depends_only_on_its_seed(dalle):
+    text, null = dalle.text(["a red square"]), dalle.text([""])
+    settings = Settings(temperature=1.0, top_k=8, guidance=2.0)
+    batch = sample_codes(dalle.lm, text, null, [11, 12, 13], settings)
+    alone = sample_codes(dalle.lm, text, null, [12], settings)
+    assert torch.equal(batch[1], alone[0])
+    assert not torch.equal(batch[0], batch[2])
+    assert batch.min() >= 0 and batch.max() < dalle.layout.n_codes  # image codes only
+
+
+def test_guidance_zero_samples_the_unconditional_model(dalle):
+    null = dalle.text([""])
+    guided = sample_codes(dalle.lm, dalle.text(["a blue circle"]), null, [3, 4], Settings(guidance=0.0))
+    unconditional = sample_codes(dalle.lm, null, null, [3, 4], Settings(guidance=1.0))
+    assert torch.equal(guided, unconditional)
+
+
+def test_temperature_zero_takes_the_most_likely_code_whatever_the_seed(dalle):
+    text, null = dalle.text(["a red square"]), dalle.text([""])
+    codes = sample_codes(dalle.lm, text, null, [1, 2], Settings(temperature=0.0))
+    assert torch.equal(codes[0], codes[1])
+
+
+def test_priming_keeps_the_given_codes_and_samples_the_rest(dalle):
+    text, null = dalle.text(["a red square"]), dalle.text([""])
+    prime = torch.arange(16).view(1, 16) % dalle.layout.n_codes
+    codes = sample_codes(dalle.lm, text, null, [1, 2], Settings(), prime=prime)
+    assert torch.equal(codes[:, :16], prime.expand(2, -1))
+    greedy = Settings(temperature=0.0)  # without noise, what follows can only come from the context
+    primed = sample_codes(dalle.lm, text, null, [1], greedy, prime=prime)
+    free = sample_codes(dalle.lm, text, null, [1], greedy)
+    assert not torch.equal(primed[:, 16:], free[:, 16:])
