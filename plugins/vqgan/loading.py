@@ -31,6 +31,11 @@ def resolve(name: str) -> tuple[Path, Path]:
     """(weights file, config file) for the part of a spec after 'vqgan:'."""
     if name in SHIPPED:
         folder = SHIPPED[name]
+        if not (folder / "model.safetensors").is_file():
+            raise UsageError(
+                f"vqgan:{name} is not shipped in this version yet; train one with "
+                f"`artengine train vqgan --data shapes --out DIR` and use vqgan:DIR"
+            )
         return _folder_files(folder, f"shipped model 'vqgan:{name}' (reinstall artengine?)")
     weights_text, config_text = _split_config(name)
     weights = Path(weights_text).expanduser()
