@@ -19,6 +19,7 @@ install: $(BIN)/.installed
 
 demo: $(BIN)/.installed
 	$(BIN)/artengine plugins
+	$(BIN)/artengine list models
 	$(BIN)/artengine --plugins-dir docs/examples compare --config configs/compare-example.toml --axis generator.bands=2,8
 
 test: $(BIN)/.installed
