@@ -1,0 +1,45 @@
+"""The embedded default: vqgan-clip with the shipped shapes models, as a new user runs it.
+
+Skipped until both `vqgan:shapes` and `clip:shapes` are installed.
+"""
+
+import json
+import time
+
+import pytest
+
+import engine
+
+PROMPT = "a large red circle on the left on a black background"
+
+
+@pytest.fixture(autouse=True)
+def shipped(builtin_plugins):
+    try:
+        engine.load_model("vqgan:shapes", "cpu")
+        engine.load_model("clip:shapes", "cpu")
+    except engine.UsageError as error:
+        pytest.skip(f"shipped shapes models missing: {error}")
+
+
+@pytest.mark.slow
+def test_the_readme_command_makes_the_prompted_image_within_a_minute(cli):
+    from PIL import Image
+
+    from plugins.shapes.reader import read_attributes
+
+    started = time.perf_counter()
+    result = cli("generate", PROMPT, "-g", "vqgan-clip", "--seed", "0", "--device", "cpu", "--json")
+    elapsed = time.perf_counter() - started
+    assert result.exit_code == 0, result.output
+    assert elapsed < 60
+    with Image.open(json.loads(result.stdout)["images"][0]["path"]) as image:
+        reading = read_attributes(image, objects=1)
+    assert reading["background"] == "black" and reading["colour"] == "red"
+
+
+@pytest.mark.slow
+def test_eval_shapes_on_a_few_prompts_with_the_defaults(cli):
+    result = cli("eval", "shapes", "-g", "vqgan-clip", "--n-prompts", "8", "--seed", "1", "--device", "cpu", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mean"] >= 0.7
