@@ -58,6 +58,7 @@ TRAIN_OPTIONS = [
     click.option("--ch", type=click.IntRange(32), help=f"Base channel count (a multiple of 32).  [default: {_default('ch')}]"),
     click.option("--ch-mult", callback=_ch_mult, help=f"Channel multipliers per level; factor = 2^(levels-1).  [default: {_default('ch_mult')}]"),
     click.option("--num-res-blocks", type=click.IntRange(1), help=f"Residual blocks per level.  [default: {_default('num_res_blocks')}]"),
+    click.option("--norm", type=click.Choice(["group", "none"]), help="taming's GroupNorm, or none (suits flat-colour images such as the shapes world).  [default: group]"),
     click.option("--image-size", type=click.IntRange(8), help=f"Training images are cropped and resized to this square.  [default: {_default('image_size')}]"),
     click.option("--discriminator/--no-discriminator", default=None, help="Add taming's patch discriminator (hinge loss).  [default: off]"),
     click.option("--disc-start", type=click.IntRange(0), help=f"Step after which the discriminator joins.  [default: {_default('disc_start')}]"),

@@ -49,6 +49,7 @@ def model_config(settings: TrainSettings) -> VQGANConfig:
         "double_z": False, "z_channels": settings.z_channels, "resolution": settings.image_size,
         "in_channels": 3, "out_ch": 3, "ch": settings.ch, "ch_mult": list(settings.ch_mult),
         "num_res_blocks": settings.num_res_blocks, "attn_resolutions": [], "dropout": 0.0,
+        "norm": settings.norm,
     }
     params = {"n_embed": settings.codebook_size, "embed_dim": settings.embed_dim, "ddconfig": ddconfig}
     config = config_from_dict({"model": {"params": params}}, "train vqgan")
