@@ -55,7 +55,7 @@ TRAIN_OPTIONS = [
     click.option("--codebook-size", type=click.IntRange(2, 1024), help=f"Number of codes.  [default: {_default('codebook_size')}]"),
     click.option("--embed-dim", type=click.IntRange(1), help=f"Size of each code vector.  [default: {_default('embed_dim')}]"),
     click.option("--z-channels", type=click.IntRange(1), help=f"Channels of the encoder output.  [default: {_default('z_channels')}]"),
-    click.option("--ch", type=click.IntRange(32), help=f"Base channel count (a multiple of 32).  [default: {_default('ch')}]"),
+    click.option("--ch", type=click.IntRange(1), help=f"Base channel count (with --norm group, times each --ch-mult a multiple of 32).  [default: {_default('ch')}]"),
     click.option("--ch-mult", callback=_ch_mult, help=f"Channel multipliers per level; factor = 2^(levels-1).  [default: {_default('ch_mult')}]"),
     click.option("--num-res-blocks", type=click.IntRange(1), help=f"Residual blocks per level.  [default: {_default('num_res_blocks')}]"),
     click.option("--norm", type=click.Choice(["group", "none"]), help="taming's GroupNorm, or none (suits flat-colour images such as the shapes world).  [default: group]"),

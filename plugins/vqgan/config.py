@@ -95,8 +95,6 @@ def _check_ddconfig(ddconfig: dict, where: str) -> dict:
         ddconfig[key] = list(value)
     if not ddconfig["ch_mult"] or min(ddconfig["ch_mult"]) < 1:
         raise UsageError(f"{where}: ddconfig.ch_mult must list at least one positive multiplier")
-    if any(ddconfig["ch"] * m % GROUPNORM_GROUPS for m in ddconfig["ch_mult"]):  # taming builds them either way
-        raise UsageError(f"{where}: ddconfig.ch times each ch_mult must be a multiple of {GROUPNORM_GROUPS} (group norm)")
     if ddconfig["in_channels"] != 3 or ddconfig["out_ch"] != 3:
         raise UsageError(f"{where}: only RGB models (in_channels 3, out_ch 3) are supported")
     dropout = ddconfig.get("dropout", 0.0)
@@ -105,6 +103,8 @@ def _check_ddconfig(ddconfig: dict, where: str) -> dict:
     norm = ddconfig.get("norm", "group")
     if norm not in NORMS:
         raise UsageError(f"{where}: ddconfig.norm must be one of {', '.join(NORMS)}, got {norm!r}")
+    if norm == "group" and any(ddconfig["ch"] * m % GROUPNORM_GROUPS for m in ddconfig["ch_mult"]):
+        raise UsageError(f"{where}: ddconfig.ch times each ch_mult must be a multiple of {GROUPNORM_GROUPS} (group norm)")
     ddconfig["double_z"] = False
     ddconfig["dropout"] = float(dropout)
     return ddconfig

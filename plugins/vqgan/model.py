@@ -40,12 +40,10 @@ class VQGAN(nn.Module):
 
         self.config = config
         dd = config.ddconfig
-        with contextlib.redirect_stdout(io.StringIO()):  # taming's Decoder prints its z shape
+        norm = dd.get("norm", "group")
+        with contextlib.redirect_stdout(io.StringIO()), taming_norm(norm):  # taming's Decoder prints its z shape
             self.encoder = Encoder(**dd)
             self.decoder = Decoder(**dd)
-        if dd.get("norm", "group") == "none":
-            without_group_norm(self.encoder)
-            without_group_norm(self.decoder)
         if config.quantizer == "gumbel":
             self.quantize = GumbelQuantize(
                 dd["z_channels"], config.embed_dim, n_embed=config.n_embed, kl_weight=config.kl_weight, temp_init=1.0
@@ -130,16 +128,25 @@ class VQGAN(nn.Module):
             )
 
 
-def without_group_norm(module: nn.Module) -> None:
-    """Replace every GroupNorm inside `module` by the identity (ddconfig norm: none).
+@contextlib.contextmanager
+def taming_norm(norm: str):
+    """Build taming's networks with its GroupNorm layers ('group') or without them ('none').
 
     GroupNorm normalises each image as a whole, so the absolute level of flat regions, which
     is all a flat-colour image is made of, only survives in awkward, content-dependent forms:
     a taming decoder (ch 32) given the true 8x8 colours reached 24.4 dB after 400 steps
-    without it and 20.4-21.3 dB with it (1, 8 or 32 groups). The other parameters keep
-    taming's names; the norm layers' own weights are simply absent.
+    without it and 20.4-21.3 dB with it (1, 8 or 32 groups). Without it, channel counts need
+    not be multiples of 32 either. The other parameters keep taming's names; the norm layers'
+    own weights are simply absent.
     """
-    for parent in list(module.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, nn.GroupNorm):
-                setattr(parent, name, nn.Identity())
+    from taming.modules.diffusionmodules import model as taming_model
+
+    if norm == "group":
+        yield
+        return
+    original = taming_model.Normalize
+    taming_model.Normalize = lambda in_channels: nn.Identity()
+    try:
+        yield
+    finally:
+        taming_model.Normalize = original
