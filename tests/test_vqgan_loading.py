@@ -164,16 +164,17 @@ def test_the_cli_reports_a_bad_spec_in_one_line(cli, tmp_path):
     assert result.output.strip().count("\n") == 0 and "does not exist" in result.output
 
 
-def test_a_model_without_group_norm_keeps_taming_names_for_everything_else(tmp_path):
+def test_a_decoder_without_group_norm_keeps_taming_names_for_everything_else(tmp_path):
     from safetensors.torch import save_file
 
-    plain = bad_config(lambda p: p["ddconfig"].update(norm="none"))
+    plain = bad_config(lambda p: p["ddconfig"].update(decoder_norm="none"))
 
     model = tiny_model(plain)
     keys = set(model.state_dict())
-    assert not any(".norm" in key for key in keys)
+    assert not any(".norm" in key for key in keys if key.startswith("decoder."))
+    assert any(".norm" in key for key in keys if key.startswith("encoder."))
     assert {"encoder.conv_in.weight", "decoder.conv_out.weight", "quantize.embedding.weight"} <= keys
-    assert set(tiny_model().state_dict()) - keys == {k for k in tiny_model().state_dict() if ".norm" in k}
+    assert set(tiny_model().state_dict()) - keys == {k for k in tiny_model().state_dict() if ".norm" in k and k.startswith("decoder.")}
     (tmp_path / "run").mkdir()
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "run" / "model.safetensors"))
     (tmp_path / "run" / "config.json").write_text(json.dumps(plain))
@@ -184,6 +185,6 @@ def test_a_model_without_group_norm_keeps_taming_names_for_everything_else(tmp_p
 
 
 def test_an_unknown_norm_is_refused(tmp_path):
-    write_folder(tmp_path / "run", bad_config(lambda p: p["ddconfig"].update(norm="batch")))
-    with pytest.raises(UsageError, match="ddconfig.norm must be one of group, none"):
+    write_folder(tmp_path / "run", bad_config(lambda p: p["ddconfig"].update(decoder_norm="batch")))
+    with pytest.raises(UsageError, match="ddconfig.decoder_norm must be one of group, none"):
         engine.load_model(f"vqgan:{tmp_path / 'run'}")

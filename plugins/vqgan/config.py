@@ -27,8 +27,9 @@ from engine import UsageError
 DDCONFIG_INTS = ("ch", "out_ch", "num_res_blocks", "in_channels", "resolution", "z_channels")
 GROUPNORM_GROUPS = 32  # taming's Normalize: every channel count must be a multiple of this
 NORMS = ("group", "none")
-"""ddconfig.norm, our one addition to taming's config: 'group' (taming's GroupNorm, the default
-and what every published model uses) or 'none' (its GroupNorm layers left out, see model.py)."""
+"""ddconfig.decoder_norm, our one addition to taming's config: 'group' (taming's GroupNorm, the
+default and what every published model uses) or 'none' (the decoder's GroupNorm layers left
+out, see model.py). taming's own Encoder and Decoder ignore the key."""
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,11 @@ def _check_ddconfig(ddconfig: dict, where: str) -> dict:
     dropout = ddconfig.get("dropout", 0.0)
     if not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise UsageError(f"{where}: ddconfig.dropout must be a number in [0, 1)")
-    norm = ddconfig.get("norm", "group")
-    if norm not in NORMS:
-        raise UsageError(f"{where}: ddconfig.norm must be one of {', '.join(NORMS)}, got {norm!r}")
-    if norm == "group" and any(ddconfig["ch"] * m % GROUPNORM_GROUPS for m in ddconfig["ch_mult"]):
+    if any(ddconfig["ch"] * m % GROUPNORM_GROUPS for m in ddconfig["ch_mult"]):  # the encoder's GroupNorms
         raise UsageError(f"{where}: ddconfig.ch times each ch_mult must be a multiple of {GROUPNORM_GROUPS} (group norm)")
+    norm = ddconfig.get("decoder_norm", "group")
+    if norm not in NORMS:
+        raise UsageError(f"{where}: ddconfig.decoder_norm must be one of {', '.join(NORMS)}, got {norm!r}")
     ddconfig["double_z"] = False
     ddconfig["dropout"] = float(dropout)
     return ddconfig

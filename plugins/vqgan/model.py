@@ -40,10 +40,10 @@ class VQGAN(nn.Module):
 
         self.config = config
         dd = config.ddconfig
-        norm = dd.get("norm", "group")
-        with contextlib.redirect_stdout(io.StringIO()), taming_norm(norm):  # taming's Decoder prints its z shape
+        with contextlib.redirect_stdout(io.StringIO()):  # taming's Decoder prints its z shape
             self.encoder = Encoder(**dd)
-            self.decoder = Decoder(**dd)
+            with taming_norm(dd.get("decoder_norm", "group")):
+                self.decoder = Decoder(**dd)
         if config.quantizer == "gumbel":
             self.quantize = GumbelQuantize(
                 dd["z_channels"], config.embed_dim, n_embed=config.n_embed, kl_weight=config.kl_weight, temp_init=1.0
@@ -130,14 +130,14 @@ class VQGAN(nn.Module):
 
 @contextlib.contextmanager
 def taming_norm(norm: str):
-    """Build taming's networks with its GroupNorm layers ('group') or without them ('none').
+    """Build a taming network with its GroupNorm layers ('group') or without them ('none').
 
     GroupNorm normalises each image as a whole, so the absolute level of flat regions, which
     is all a flat-colour image is made of, only survives in awkward, content-dependent forms:
     a taming decoder (ch 32) given the true 8x8 colours reached 24.4 dB after 400 steps
-    without it and 20.4-21.3 dB with it (1, 8 or 32 groups). Without it, channel counts need
-    not be multiples of 32 either. The other parameters keep taming's names; the norm layers'
-    own weights are simply absent.
+    without it and 20.4-21.3 dB with it (1, 8 or 32 groups). The encoder keeps its norms: a
+    whole model without them collapsed early in training. The other parameters keep taming's
+    names; the norm layers' own weights are simply absent.
     """
     from taming.modules.diffusionmodules import model as taming_model
 

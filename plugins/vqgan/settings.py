@@ -20,7 +20,8 @@ class TrainSettings:
     ch: int = 32
     ch_mult: list[int] = field(default_factory=lambda: [1, 1, 2, 2])
     num_res_blocks: int = 1
-    norm: str = "group"
+    decoder_norm: str = "group"
+    grad_clip: float = 1.0
     image_size: int = 64
     discriminator: bool = False
     disc_start: int = 1000
@@ -34,7 +35,7 @@ class TrainSettings:
     data_count: int = 10_000
 
 
-ARCHITECTURE = ("codebook_size", "embed_dim", "z_channels", "ch", "ch_mult", "num_res_blocks", "norm", "image_size")
+ARCHITECTURE = ("codebook_size", "embed_dim", "z_channels", "ch", "ch_mult", "num_res_blocks", "decoder_norm", "image_size")
 
 EVAL_SEED = 1_000_003
 """Seed of the images `eval vqgan` draws: far from training seeds, so that they are fresh."""

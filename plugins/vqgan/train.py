@@ -49,7 +49,7 @@ def model_config(settings: TrainSettings) -> VQGANConfig:
         "double_z": False, "z_channels": settings.z_channels, "resolution": settings.image_size,
         "in_channels": 3, "out_ch": 3, "ch": settings.ch, "ch_mult": list(settings.ch_mult),
         "num_res_blocks": settings.num_res_blocks, "attn_resolutions": [], "dropout": 0.0,
-        "norm": settings.norm,
+        "decoder_norm": settings.decoder_norm,
     }
     params = {"n_embed": settings.codebook_size, "embed_dim": settings.embed_dim, "ddconfig": ddconfig}
     config = config_from_dict({"model": {"params": params}}, "train vqgan")
@@ -106,7 +106,7 @@ class Trainer:
         if settings.codebook_update == "ema":
             self.model.codebook.requires_grad_(False)  # moved by EMACodebook, not by the optimizer
             self.ema = EMACodebook(self.model.codebook)
-        trained = [p for p in self.model.parameters() if p.requires_grad]
+        self.trained = trained = [p for p in self.model.parameters() if p.requires_grad]
         # (0.9, 0.99) learns reconstruction faster here than taming's GAN-style (0.5, 0.9),
         # which the discriminator keeps
         self.optimizer = torch.optim.Adam(trained, lr=settings.lr, betas=(0.9, 0.99))
@@ -185,6 +185,8 @@ class Trainer:
                 loss = loss + self._generator_term(reconstruction, rec_loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if settings.grad_clip:  # without decoder norms, rare large gradients otherwise derail a run
+            torch.nn.utils.clip_grad_norm_(self.trained, settings.grad_clip)
         self.optimizer.step()
         disc_loss = self._discriminator_step(target, reconstruction.detach()) if use_disc else None
         vectors = h.detach().permute(0, 2, 3, 1).reshape(-1, h.shape[1])
