@@ -19,6 +19,7 @@ from .interfaces import (  # noqa: E402
     Request,
     Scorer,
 )
+from .images import read_image  # noqa: E402
 from .models import load_model  # noqa: E402
 from .options import Option  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt  # noqa: E402
@@ -43,4 +44,5 @@ __all__ = [
     "hookimpl",
     "load_model",
     "parse_prompt",
+    "read_image",
 ]

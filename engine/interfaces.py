@@ -119,6 +119,10 @@ class Scorer(Item):
         self.settings = dict(options)
         self.device = device
 
+    def check(self) -> None:
+        """Refuse settings that cannot work (e.g. a model that does not load) by raising
+        engine.errors.UsageError, before any image is made. The default accepts all."""
+
     @abstractmethod
     def score(self, images: list["Image"], prompt: Prompt) -> list[float]:
         """One score per image, comparable across images for the same prompt."""

@@ -169,6 +169,8 @@ def prepare(config: RunConfig, registry: Registry) -> Plan:
     for request in requests:
         generator.check(request)
     scorer = registry.scorer(config.scorer)(config.scorer_options, device) if config.scorer else None
+    if scorer is not None:
+        scorer.check()
     owners = {registry.owners[kind, name] for kind, name in _used_items(config)}
     versions = {"artengine": __version__} | {
         name: version for name, version in _plugin_versions().items() if name in owners

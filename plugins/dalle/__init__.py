@@ -45,6 +45,9 @@ class DalleGenerator(Generator):
         if tuple(request.size) != size:
             raise UsageError(f"--size {request.size[0]}x{request.size[1]}: model {spec} makes {size[0]}x{size[1]} "
                              f"images; use --size {size[0]}x{size[1]}")
+        from .generator import check_loadable
+
+        check_loadable(request)  # the model and the init image, before a run folder exists
 
     def generate(self, request, progress):
         from .generator import generate

@@ -4,7 +4,7 @@ VQGAN cannot make, a missing `clip` loss."""
 from __future__ import annotations
 
 import engine
-from engine import UsageError
+from engine import UsageError, read_image
 
 from .specs import read_settings
 
@@ -15,6 +15,10 @@ def check_request(request) -> None:
     vqgan = engine.load_model(settings.vqgan, request.device)  # cached: generate() reuses them
     for spec in settings.clip:
         engine.load_model(spec.value, request.device)
+    if settings.init_image:  # read now: a bad file must fail before a run folder exists
+        read_image(settings.init_image, "generator.init_image")
+    for image in settings.image_prompts:
+        read_image(image.value, "generator.image_prompts")
     width, height = request.size
     factor = int(vqgan.factor)
     if width % factor or height % factor:
