@@ -5,7 +5,7 @@ The public API for plugin authors is re-exported here; see docs/plugins.md.
 
 __version__ = "0.1.0"
 
-from .errors import ArtengineError, StopRequested, UsageError  # noqa: E402
+from .errors import ArtengineError, StopRequested, UsageError, warn  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .interfaces import (  # noqa: E402
     Candidate,
@@ -45,4 +45,5 @@ __all__ = [
     "load_model",
     "parse_prompt",
     "read_image",
+    "warn",
 ]

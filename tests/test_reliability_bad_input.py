@@ -305,3 +305,34 @@ def test_an_empty_or_binary_config_file_is_one_line(cli, models, tmp_path):
     (tmp_path / "run.toml").write_bytes(b"\xff\xfe\x00garbage")
     result = cli(*vqgan_clip(models["vqgan"], models["clip"], "--config", "run.toml"))
     assert_one_clear_line(result, 2, "run.toml", tmp_path)
+
+
+# -- prompts longer than a model reads: cut to fit, with a warning saying how much -------------
+
+LONG = "a red circle " + " ".join(["and a blue square"] * 20)
+
+
+def test_a_prompt_longer_than_clips_context_is_cut_with_a_warning(cli, models, tmp_path):
+    args = vqgan_clip(models["vqgan"], models["clip"])
+    args[1] = LONG
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("artengine: warning: ")]
+    assert len(warnings) == 1, result.stderr
+    assert "reads at most 30 tokens of text" in warnings[0] and "has 83, so its last 53 token(s) were cut" in warnings[0]
+
+
+def test_a_prompt_longer_than_dalles_text_is_cut_with_a_warning(cli, tmp_path):
+    folder = make_checkpoint(tmp_path / "model")
+    args = dalle(folder, "-n", "2")
+    args[1] = "a red square on the left a blue circle at the top"
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("artengine: warning: ")]
+    assert len(warnings) == 1, result.stderr
+    assert "reads at most 8 tokens of text" in warnings[0] and "so its last 4 token(s) were cut" in warnings[0]
+
+
+def test_a_prompt_that_fits_gives_no_warning(cli, tmp_path):
+    result = cli(*dalle(make_checkpoint(tmp_path / "model")))
+    assert result.exit_code == 0 and "warning" not in result.stderr
