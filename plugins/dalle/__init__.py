@@ -20,6 +20,7 @@ class DalleGenerator(Generator):
     name = "dalle"
     description = "DALL-E-style transformer: samples VQGAN codes from a caption (rerank with --keep)."
     default_size = (64, 64)
+    memory_hint = "generator.batch_size"
     options = (
         Option("model", str, "dalle:shapes", "Checkpoint: dalle:shapes (shipped) or dalle:FOLDER from `train dalle`."),
         Option("temperature", float, 1.0, "Softmax temperature over image codes; 0 takes the most likely code.",

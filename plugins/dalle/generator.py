@@ -21,6 +21,12 @@ def conditioning(prompt) -> tuple[str, str]:
 def check_loadable(request) -> None:
     """Load the model (cached for `generate`) and read the init image, raising UsageError."""
     dalle = engine.load_model(request.options["model"], request.device)
+    from engine.memory import check_fits
+
+    from .memory import estimate_bytes
+
+    check_fits(estimate_bytes(dalle, request), request.device, "generator.batch_size (or -n)",
+               f"dalle with {min(request.count, request.options['batch_size'])} candidates at once")
     if request.options["init_image"]:
         prime_rows(dalle, request.options)
         engine.read_image(request.options["init_image"], "generator.init_image")
