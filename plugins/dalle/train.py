@@ -337,6 +337,9 @@ class Trainer:
             (partial / "model.safetensors").write_bytes(weights_bytes(self.lm))
             torch.save(self.optimizer.state_dict(), partial / "optimizer.pt")
             (partial / "state.json").write_text(json.dumps({"step": self.step, "wall_time_s": self.wall_time}))
+            for written in partial.iterdir():  # on disk before the rename makes the folder count
+                with open(written, "rb") as handle:
+                    os.fsync(handle.fileno())
             shutil.rmtree(folder, ignore_errors=True)
             os.replace(partial, folder)
             for old in sorted(checkpoints.glob("step-*[0-9]"))[:-KEEP_CHECKPOINTS]:
