@@ -183,7 +183,7 @@ def test_kill_9_during_dalle_training_never_leaves_a_half_written_checkpoint(tmp
                         tmp_path)
         try:
             wait_for_change(lambda: dalle_newest(model), process)
-            time.sleep(chance.uniform(0.0, 1.0))
+            time.sleep(chance.uniform(0.0, 0.6))
         finally:
             kill_hard(process)
         steps.append(dalle_checkpoint_step(model))

@@ -340,10 +340,12 @@ class Trainer:
             for written in partial.iterdir():  # on disk before the rename makes the folder count
                 with open(written, "rb") as handle:
                     os.fsync(handle.fileno())
-            shutil.rmtree(folder, ignore_errors=True)
+            discard(folder)
             os.replace(partial, folder)
             for old in sorted(checkpoints.glob("step-*[0-9]"))[:-KEEP_CHECKPOINTS]:
-                shutil.rmtree(old, ignore_errors=True)
+                discard(old)
+            for leftover in checkpoints.glob("step-*.deleting"):  # from a run killed while deleting
+                shutil.rmtree(leftover, ignore_errors=True)
             config = self.config(window)
             save_model(self.out, self.lm, self.tokenizer, config, render_card(config, f"dalle:{self.out.name}"),
                        DTYPES[self.s.weights_dtype])
@@ -421,6 +423,16 @@ def progress_bar(start: int, total: int):
                file=sys.stderr, dynamic_ncols=True)
     bar.interactive = interactive
     return bar
+
+
+def discard(folder: Path) -> None:
+    """Delete a checkpoint folder, renaming it first: a kill during the deletion leaves a folder
+    that no longer looks like a checkpoint, never half of one."""
+    if folder.exists():
+        doomed = folder.with_name(folder.name + ".deleting")
+        shutil.rmtree(doomed, ignore_errors=True)
+        os.replace(folder, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def latest_checkpoint(out: Path) -> Path | None:
