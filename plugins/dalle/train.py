@@ -210,10 +210,16 @@ class Trainer:
         folder = latest_checkpoint(self.out)
         if folder is None:
             raise UsageError(f"--resume: '{self.out / 'checkpoints'}' holds no complete checkpoint")
-        state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+        try:  # tensors and plain data only: weights_only refuses pickled code
+            state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+            optimizer = torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True)
+            facts = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        except Exception as error:  # noqa: BLE001 - any unreadable file gets the same answer
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise UsageError(f"--resume: checkpoint '{folder}' cannot be read safely ({first}); "
+                             "delete that folder to resume from the one before") from None
         self.lm.load_state_dict(state, strict=False)
-        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True))
-        facts = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        self.optimizer.load_state_dict(optimizer)
         self.step, self.wall_time = facts["step"], facts["wall_time_s"]
         self.log(f"resuming from {folder} (step {self.step})")
 
