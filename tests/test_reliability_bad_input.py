@@ -336,3 +336,29 @@ def test_a_prompt_longer_than_dalles_text_is_cut_with_a_warning(cli, tmp_path):
 def test_a_prompt_that_fits_gives_no_warning(cli, tmp_path):
     result = cli(*dalle(make_checkpoint(tmp_path / "model")))
     assert result.exit_code == 0 and "warning" not in result.stderr
+
+
+# -- files where a PNG with metadata, or a prompt file, is expected -----------------------------
+
+
+def artengine_png(cli, tmp_path) -> Path:
+    result = cli("generate", "red", "-g", "solid", "--seed", "1", "--json", "--out", "made")
+    return Path(json.loads(result.stdout)["images"][0]["path"])
+
+
+@pytest.mark.parametrize("how, says", [("empty", "is not a readable PNG image"),
+                                       ("truncated", "is not a readable PNG image"),
+                                       ("not-an-image", "is not a readable PNG image")])
+def test_reproduce_refuses_a_spoilt_png(cli, tmp_path, how, says):
+    png = tmp_path / "copy.png"
+    png.write_bytes(artengine_png(cli, tmp_path).read_bytes())
+    shutil.rmtree(tmp_path / "made")
+    IMAGE_SPOILERS[how](png)
+    assert_one_clear_line(cli("reproduce", png), 2, says, tmp_path)
+
+
+@pytest.mark.parametrize("content, says", [(b"", "has no prompts"), (b"# only a comment\n\n", "has no prompts"),
+                                           (b"\xff\xfe\x00\x01", "prompt file")])
+def test_an_empty_or_binary_prompt_file_is_one_line(cli, tmp_path, content, says):
+    (tmp_path / "prompts.txt").write_bytes(content)
+    assert_one_clear_line(cli("generate", "--prompts", "prompts.txt", "-g", "solid"), 2, says, tmp_path)

@@ -250,3 +250,34 @@ def test_sigterm_during_compare_saves_the_grid_so_far_and_the_state_to_resume(tm
     assert {i["configuration"] for i in summary["images"]} >= {"solid"}
     assert (run_dir / "state").is_dir()  # the slow generator's step, for --resume
 
+
+
+# -- generate: several processes, one --out ------------------------------------------------
+
+GENERATE = """
+import sys, engine.plugins
+sys.path.insert(0, {root!r})
+from tests import plugins_for_tests
+engine.plugins.host.add(plugins_for_tests, name="test-plugins")
+from engine.cli import main
+sys.argv = ["artengine", "generate", "red", "-g", "solid", "-n", "3", "--seed", "1", "--out", "shared", "--json"]
+main()
+"""
+
+
+def test_generate_processes_sharing_an_out_folder_never_collide(tmp_path):
+    processes = [subprocess.Popen([sys.executable, "-c", GENERATE.format(root=str(ROOT))], cwd=tmp_path,
+                                  env=ENVIRONMENT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(3)]
+    summaries = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        summaries.append(json.loads(out))
+    folders = {summary["run_dir"] for summary in summaries}
+    assert len(folders) == 3  # same prompt, same moment: each got its own folder
+    for summary in summaries:
+        run = json.loads((Path(summary["run_dir"]) / "run.json").read_text())
+        assert run["status"] == "complete" and len(run["images"]) == 3
+        assert all(Path(image["path"]).parent == Path(summary["run_dir"]) for image in summary["images"])
+    assert len(list((tmp_path / "shared").glob("*/*.png"))) == 9
