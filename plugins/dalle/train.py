@@ -32,7 +32,8 @@ from .batches import Batches
 from .bundle import load_vqgan_checked
 from .cache import build_cache, cache_key, open_cache
 from .card import render_card
-from .checkpoint import CONFIG_FILE, FORMAT, FORMAT_VERSION, read_config, save_model, weights_bytes, weights_hash
+from .checkpoint import (CONFIG_FILE, FORMAT, FORMAT_VERSION, read_config, save_model, weights_bytes, weights_hash,
+                         write_atomic)
 from .data import resolve_source
 from .distributed import World, start_world
 from .layout import Layout
@@ -173,7 +174,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             captions = (caption for captions in self.cache.captions for caption in captions)
             tokenizer = train_tokenizer(captions, self.s.vocab_size)
-            (self.out / TOKENIZER_FILE).write_text(tokenizer.to_str(), encoding="utf-8")
+            write_atomic(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
         self.world.barrier()
         return load_tokenizer(self.out)
 
