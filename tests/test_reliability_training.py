@@ -212,6 +212,53 @@ def test_ctrl_c_during_dalle_training_saves_a_checkpoint_and_exits_130(tmp_path)
     assert step and json.loads((model / "config.json").read_text())["training"]["step"] == step
 
 
+# -- train clip ----------------------------------------------------------------------------
+
+CLIP_TINY = ["--width", 32, "--layers", 1, "--text-width", 32, "--text-layers", 1, "--embed-dim", 16,
+             "--context-length", 16, "--image-size", 32, "--patch-size", 8, "--batch-size", 4, "--warmup", 1,
+             "--threads", 1, "--device", "cpu"]
+
+
+def clip_checkpoint_step(run: Path) -> int | None:
+    """The state's step, after checking the files present read whole and the weights load."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    state_path, weights_path = run / "training_state.safetensors", run / "model.safetensors"
+    if (run / "config.json").exists():
+        json.loads((run / "config.json").read_text())
+    if weights_path.exists():
+        assert state_path.exists() and load_file(str(weights_path))
+    if not state_path.exists():
+        return None
+    with safe_open(str(state_path), framework="pt") as handle:
+        state = json.loads(handle.metadata()["state"])
+        assert all(handle.get_tensor(key) is not None for key in handle.keys())
+    return state["step"]
+
+
+def test_kill_9_during_clip_training_never_leaves_a_half_written_checkpoint(tmp_path):
+    data, run = squares(tmp_path / "pairs"), tmp_path / "run"
+    train = ["train", "clip", "--data", data, "--out", run, "--steps", 100_000, "--checkpoint-every", 2, *CLIP_TINY]
+    chance = random.Random(int(os.environ.get("KILL_SEED", time.time())))
+    steps = []
+    for _ in range(3):
+        step = clip_checkpoint_step(run)
+        process = start(train + (["--resume"] if step else []), tmp_path)
+        try:
+            wait_for_change(lambda: mtime(run / "training_state.safetensors"), process)
+            time.sleep(chance.uniform(0.0, 0.6))
+        finally:
+            kill_hard(process)
+        steps.append(clip_checkpoint_step(run))
+    assert steps[-1] is not None and steps == sorted(steps), steps
+    result = subprocess.run([sys.executable, "-m", "engine", "train", "clip", "--out", str(run), "--resume",
+                             "--steps", str(steps[-1] + 2), "--threads", "1"], cwd=tmp_path, env=ENVIRONMENT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert clip_checkpoint_step(run) == steps[-1] + 2
+
+
 # -- compare -------------------------------------------------------------------------------
 
 COMPARE = """
