@@ -269,7 +269,8 @@ def _generate(generator, name: str, request: Request, reporter: Reporter):
     except Exception as error:  # noqa: BLE001 - a plugin's bug must not lose the images so far
         if out_of_memory(error):
             _release_cached_memory()
-            lower = ", ".join(filter(None, ["--size", "-n", getattr(generator, "memory_hint", "")]))
+            hint = getattr(generator, "memory_hint", "")
+            lower = f"--size, -n or {hint}" if hint else "--size or -n"
             raise ArtengineError(
                 f"{request.device} ran out of memory in generator '{name}' on prompt {request.prompt.text!r} "
                 f"(images made before it are saved); lower {lower}"

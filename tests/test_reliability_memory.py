@@ -158,7 +158,7 @@ def test_out_of_memory_during_a_run_keeps_the_images_so_far_and_says_what_to_low
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "artengine: error: cpu ran out of memory in generator 'hungry' on prompt 'something huge' "
-        "(images made before it are saved); lower --size, -n, generator.appetite"
+        "(images made before it are saved); lower --size, -n or generator.appetite"
     )
     assert "Traceback" not in result.output
     document = json.loads(result.stdout)
