@@ -5,7 +5,7 @@ The public API for plugin authors is re-exported here; see docs/plugins.md.
 
 __version__ = "0.1.0"
 
-from .errors import ArtengineError, StopRequested, UsageError  # noqa: E402
+from .errors import ArtengineError, StopRequested, UsageError, warn  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .interfaces import (  # noqa: E402
     Candidate,
@@ -19,6 +19,7 @@ from .interfaces import (  # noqa: E402
     Request,
     Scorer,
 )
+from .images import read_image  # noqa: E402
 from .models import load_model  # noqa: E402
 from .options import Option  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt  # noqa: E402
@@ -43,4 +44,6 @@ __all__ = [
     "hookimpl",
     "load_model",
     "parse_prompt",
+    "read_image",
+    "warn",
 ]

@@ -11,6 +11,7 @@ from .cli import cli, emit_json
 from .config import DEFAULT_SCORER, apply_set
 from .devices import resolve_device
 from .errors import UsageError
+from .images import read_image
 from .options import resolve_options
 from .prompts import parse_prompt
 
@@ -25,8 +26,6 @@ from .prompts import parse_prompt
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def rerank(folder, prompt, keep, scorer_name, sets, device, as_json):
     """Rank the PNG images in FOLDER by how well they match PROMPT (best first)."""
-    from PIL import Image, UnidentifiedImageError
-
     paths = sorted(Path(folder).glob("*.png")) if Path(folder).is_dir() else None
     if paths is None:
         raise UsageError(f"'{folder}' is not a folder")
@@ -38,13 +37,7 @@ def rerank(folder, prompt, keep, scorer_name, sets, device, as_json):
     for assignment in sets:
         apply_set(given, assignment)
     scorer = scorer_class(resolve_options(scorer_class.options, given, "--set", "scorer"), resolve_device(device))
-    images = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as error:
-            raise UsageError(f"'{path}' is not a readable image: {error}") from None
+    images = [read_image(path, "rerank") for path in paths]
     scores = scorer.score(images, parsed)
     ranked = sorted(zip(paths, scores), key=lambda pair: -pair[1])[: keep or None]
     rows = [{"rank": rank, "path": str(path), "score": float(score)} for rank, (path, score) in enumerate(ranked, 1)]

@@ -30,12 +30,15 @@ class FolderPairs(Sequence):
         return len(self.items)
 
     def __getitem__(self, index: int):
-        from PIL import Image
+        from .images import read_image
 
         image_path, caption_path = self.items[index]
-        captions = [line.strip() for line in caption_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        with Image.open(image_path) as image:
-            return image.convert("RGB"), captions
+        try:
+            text = caption_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise UsageError(f"data: caption file '{caption_path}' cannot be read as UTF-8 text ({error})") from None
+        captions = [line.strip() for line in text.splitlines() if line.strip()]
+        return read_image(image_path, "data"), captions
 
 
 def open_dataset(spec: str, count: int | None = None, seed: int = 0, options: Mapping[str, Any] | None = None):

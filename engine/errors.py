@@ -31,3 +31,11 @@ def closest(name: str, choices) -> str:
 
     match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def warn(message: str) -> None:
+    """Tell the user something they should know that does not stop the run (e.g. a prompt cut to
+    fit a model): one line on stderr, 'artengine: warning: ...'."""
+    import sys
+
+    print(f"artengine: warning: {message}", file=sys.stderr, flush=True)

@@ -97,6 +97,9 @@ class Generator(Item):
 
     default_size: ClassVar[tuple[int, int]] = (64, 64)
     """(width, height) used when the user gives no `--size`."""
+    memory_hint: ClassVar[str] = ""
+    """Options that lower its memory use besides --size and -n, e.g. 'generator.cutn': named when
+    a run runs out of memory."""
 
     def check(self, request: Request) -> None:
         """Refuse a request that cannot work (e.g. a size the model cannot make) by raising
@@ -118,6 +121,10 @@ class Scorer(Item):
     def __init__(self, options: Mapping[str, Any], device: str):
         self.settings = dict(options)
         self.device = device
+
+    def check(self) -> None:
+        """Refuse settings that cannot work (e.g. a model that does not load) by raising
+        engine.errors.UsageError, before any image is made. The default accepts all."""
 
     @abstractmethod
     def score(self, images: list["Image"], prompt: Prompt) -> list[float]:

@@ -148,7 +148,7 @@ def read_png_metadata(path: str | Path) -> dict[str, Any]:
             text = image.text.get(PNG_JSON_KEY) if hasattr(image, "text") else None
     except FileNotFoundError:
         raise UsageError(f"'{path}' does not exist") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UsageError(f"'{path}' is not a readable PNG image: {error}") from None
     if text is None:
         raise UsageError(f"'{path}' has no artengine metadata (was it written by `artengine generate`?)")

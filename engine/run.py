@@ -16,6 +16,7 @@ from .config import RunConfig, format_size
 from .devices import resolve_device
 from .errors import ArtengineError, StopRequested, UsageError
 from .interfaces import Candidate, Request
+from .memory import out_of_memory
 from .outputs import new_run_dir, parameters_text, png_bytes, slugify, write_json, write_new
 from .progress import Reporter
 from .registry import Registry
@@ -169,6 +170,8 @@ def prepare(config: RunConfig, registry: Registry) -> Plan:
     for request in requests:
         generator.check(request)
     scorer = registry.scorer(config.scorer)(config.scorer_options, device) if config.scorer else None
+    if scorer is not None:
+        scorer.check()
     owners = {registry.owners[kind, name] for kind, name in _used_items(config)}
     versions = {"artengine": __version__} | {
         name: version for name, version in _plugin_versions().items() if name in owners
@@ -264,10 +267,25 @@ def _generate(generator, name: str, request: Request, reporter: Reporter):
     except ArtengineError:
         raise
     except Exception as error:  # noqa: BLE001 - a plugin's bug must not lose the images so far
+        if out_of_memory(error):
+            _release_cached_memory()
+            hint = getattr(generator, "memory_hint", "")
+            lower = f"--size, -n or {hint}" if hint else "--size or -n"
+            raise ArtengineError(
+                f"{request.device} ran out of memory in generator '{name}' on prompt {request.prompt.text!r} "
+                f"(images made before it are saved); lower {lower}"
+            ) from error
         raise ArtengineError(
             f"generator '{name}' failed on prompt {request.prompt.text!r}: {type(error).__name__}: {error}"
         ) from error
     return _check_candidates(candidates, name, request, partial=stop is not None), stop
+
+
+def _release_cached_memory() -> None:
+    """Hand CUDA's cached blocks back after an out-of-memory error, so saving can go on."""
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
 
 
 def _check_candidates(candidates, name: str, request: Request, partial: bool) -> list[Candidate]:

@@ -65,7 +65,7 @@ def test_bad_model_and_init_image_are_usage_errors(dalle_host, cli, tmp_path):
     assert result.exit_code == 2 and "give a dalle checkpoint" in result.output
     result = cli("generate", "a red square", "-g", "dalle", "--set", model_flag(tmp_path),
                  "--set", 'generator.init_image="missing.png"')
-    assert result.exit_code == 2 and "cannot read 'missing.png'" in result.output
+    assert result.exit_code == 2 and "image file 'missing.png' does not exist" in result.output
 
 
 def test_an_image_reproduces_from_its_metadata(dalle_host, cli, tmp_path):

@@ -84,3 +84,19 @@ def test_png_metadata_reader_reads_or_says_why(tmp_path_factory, payload):
         resolve(raw_from_metadata(record, path), REGISTRY.registry)
     except UsageError as error:
         assert str(error)
+
+
+toml_text = st.text(alphabet=st.sampled_from('abnpt =[]{}"\'\n.,:#0123456789-_'), max_size=60) | st.text(max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(toml_text, st.binary(max_size=40)))
+def test_config_files_read_and_resolve_or_say_why(tmp_path_factory, content):
+    from engine.config import read_config_file
+
+    path = tmp_path_factory.mktemp("toml") / "run.toml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
+    try:
+        resolve({"generator": "solid"} | read_config_file(path), REGISTRY.registry)
+    except UsageError as error:
+        assert str(error)

@@ -189,12 +189,28 @@ def test_the_training_state_is_read_safely_on_resume(cli, tmp_path):
     assert not marker.exists()
 
 
-def test_a_checkpoint_cut_between_its_files_is_detected(cli, tmp_path):
+def test_a_checkpoint_cut_between_its_files_resumes_from_its_training_state(cli, tmp_path):
     common = ["--data", "tinysquares", "--data-count", 4, "--checkpoint-every", 1, *TINY]
     assert cli("train", "vqgan", "--out", tmp_path / "run", "--steps", 1, *common).exit_code == 0
     old_state = (tmp_path / "run" / "training_state.pt").read_bytes()
     assert cli("train", "vqgan", "--out", tmp_path / "run", "--resume", "--threads", 1, "--steps", 2).exit_code == 0
     (tmp_path / "run" / "training_state.pt").write_bytes(old_state)  # weights at step 2, state at step 1
+    result = cli("train", "vqgan", "--out", tmp_path / "run", "--resume", "--threads", 1, "--steps", 2)
+    assert result.exit_code == 0, result.output
+    assert training(tmp_path / "run")["step"] == 2  # step 2 was trained again from the state of step 1
+
+
+def test_an_older_state_without_weights_must_match_the_weights_file(cli, tmp_path):
+    common = ["--data", "tinysquares", "--data-count", 4, "--checkpoint-every", 1, *TINY]
+    assert cli("train", "vqgan", "--out", tmp_path / "run", "--steps", 1, *common).exit_code == 0
+    state = torch.load(tmp_path / "run" / "training_state.pt", weights_only=True)
+    del state["model"]
+    torch.save(state, tmp_path / "run" / "training_state.pt")
+    assert cli("train", "vqgan", "--out", tmp_path / "run", "--resume", "--threads", 1, "--steps", 2).exit_code == 0
+    state = torch.load(tmp_path / "run" / "training_state.pt", weights_only=True)
+    del state["model"]
+    state["step"] = 1
+    torch.save(state, tmp_path / "run" / "training_state.pt")
     result = cli("train", "vqgan", "--out", tmp_path / "run", "--resume", "--threads", 1, "--steps", 3)
     assert result.exit_code == 2 and "weights in" in result.stderr and "from step 2" in result.stderr
 

@@ -43,12 +43,18 @@ class ClipScorer(Scorer):
         Option("batch_size", int, 32, "Images encoded at once.", min=1),
     )
 
+    def check(self):
+        self._load()  # a model that does not load fails before any image is made
+
     def score(self, images, prompt):
+        return self._load()(images, prompt)
+
+    def _load(self):
         if not hasattr(self, "_similarity"):
             from .scoring import PromptSimilarity
 
             self._similarity = PromptSimilarity(self.settings["models"], self.device, self.settings["batch_size"])
-        return self._similarity(images, prompt)
+        return self._similarity
 
 
 @engine.hookimpl

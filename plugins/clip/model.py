@@ -52,8 +52,31 @@ class ClipModel:
 
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """Texts longer than the model's context are cut to fit, with a warning (once per text)."""
+        for text in texts:
+            self._warn_if_cut(text)
         tokens = self.tokenizer(list(texts)).to(self.device)
         return F.normalize(self.network.encode_text(tokens).float(), dim=-1)
+
+
+    def tokens_cut(self, text: str) -> int:
+        """How many of the text's tokens do not fit the context (its start and end tokens aside)."""
+        length, encode = getattr(self.tokenizer, "context_length", None), getattr(self.tokenizer, "encode", None)
+        if not length or encode is None:  # e.g. a Hugging Face tokenizer: it cuts, we cannot count
+            return 0
+        return max(0, len(encode(text)) - (length - 2))
+
+    def _warn_if_cut(self, text: str) -> None:
+        warned = self.__dict__.setdefault("_warned", set())
+        cut = self.tokens_cut(text) if text not in warned else 0
+        if cut:
+            warned.add(text)
+            from engine import warn
+
+            length = self.tokenizer.context_length - 2
+            shown = text if len(text) <= 40 else text[:37] + "..."
+            warn(f"{self.spec} reads at most {length} tokens of text; {shown!r} has {length + cut}, "
+                 f"so its last {cut} token(s) were cut")
 
 
 def fit_to_size(images: torch.Tensor, size: tuple[int, int], mode: str, interpolation: str, fill: int = 0) -> torch.Tensor:

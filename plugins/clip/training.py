@@ -242,7 +242,10 @@ class ProgressBar:
 
 def write_atomic(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_bytes(data)
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())  # on disk before the rename, so a crash cannot leave it empty
     os.replace(temporary, path)
 
 

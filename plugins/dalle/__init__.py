@@ -20,6 +20,7 @@ class DalleGenerator(Generator):
     name = "dalle"
     description = "DALL-E-style transformer: samples VQGAN codes from a caption (rerank with --keep)."
     default_size = (64, 64)
+    memory_hint = "generator.batch_size"
     options = (
         Option("model", str, "dalle:shapes", "Checkpoint: dalle:shapes (shipped) or dalle:FOLDER from `train dalle`."),
         Option("temperature", float, 1.0, "Softmax temperature over image codes; 0 takes the most likely code.",
@@ -45,6 +46,9 @@ class DalleGenerator(Generator):
         if tuple(request.size) != size:
             raise UsageError(f"--size {request.size[0]}x{request.size[1]}: model {spec} makes {size[0]}x{size[1]} "
                              f"images; use --size {size[0]}x{size[1]}")
+        from .generator import check_loadable
+
+        check_loadable(request)  # the model and the init image, before a run folder exists
 
     def generate(self, request, progress):
         from .generator import generate

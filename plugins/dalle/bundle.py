@@ -14,7 +14,7 @@ from engine import UsageError
 from .checkpoint import WEIGHTS_FILE, image_size, layout_of, load_weights, read_config, resolve_folder, weights_hash
 from .layout import Layout
 from .model import DalleLM, Shape
-from .text import load_tokenizer, text_rows
+from .text import caption_ids, load_tokenizer, text_rows
 
 
 @dataclass
@@ -39,6 +39,13 @@ class Dalle:
 
     def text(self, captions: list[str]) -> torch.Tensor:
         """Token rows B x text_length for `captions` ("" is the null caption)."""
+        length = self.layout.text_length - 2  # [BOS] and [EOS] aside
+        for caption in captions:
+            found = len(caption_ids(self.tokenizer, caption))
+            if found > length:
+                shown = caption if len(caption) <= 40 else caption[:37] + "..."
+                engine.warn(f"dalle:{self.folder} reads at most {length} tokens of text; {shown!r} has {found}, "
+                            f"so its last {found - length} token(s) were cut")
         rows = text_rows(self.tokenizer, captions, self.layout.text_length)
         return torch.tensor(rows, dtype=torch.long, device=self.device)
 

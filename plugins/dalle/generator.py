@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 import engine
@@ -20,6 +18,29 @@ def conditioning(prompt) -> tuple[str, str]:
     return positive, negative
 
 
+def check_loadable(request) -> None:
+    """Load the model (cached for `generate`) and read the init image, raising UsageError."""
+    dalle = engine.load_model(request.options["model"], request.device)
+    from engine.memory import check_fits
+
+    from .memory import estimate_bytes
+
+    check_fits(estimate_bytes(dalle, request), request.device, "generator.batch_size (or -n)",
+               f"dalle with {min(request.count, request.options['batch_size'])} candidates at once")
+    if request.options["init_image"]:
+        prime_rows(dalle, request.options)
+        engine.read_image(request.options["init_image"], "generator.init_image")
+
+
+def prime_rows(dalle, options) -> int:
+    layout = dalle.layout
+    rows = options["prime_rows"] or layout.rows // 2
+    if rows >= layout.rows:
+        raise UsageError(f"generator.prime_rows={rows}: this model's images have {layout.rows} rows of codes; "
+                         f"prime at most {layout.rows - 1}")
+    return rows
+
+
 def prime_codes(dalle, options, device) -> torch.Tensor | None:
     """The first rows of codes of `init_image`, as 1 x (prime_rows * cols), or None."""
     path = options["init_image"]
@@ -27,20 +48,12 @@ def prime_codes(dalle, options, device) -> torch.Tensor | None:
         return None
     from PIL import Image
 
-    layout = dalle.layout
-    rows = options["prime_rows"] or layout.rows // 2
-    if rows >= layout.rows:
-        raise UsageError(f"generator.prime_rows={rows}: this model's images have {layout.rows} rows of codes; "
-                         f"prime at most {layout.rows - 1}")
-    try:
-        with Image.open(Path(path).expanduser()) as image:
-            image = image.convert("RGB").resize(dalle.image_size, Image.BICUBIC)
-    except OSError as error:
-        raise UsageError(f"generator.init_image: cannot read '{path}': {error}") from None
+    rows = prime_rows(dalle, options)
+    image = engine.read_image(path, "generator.init_image").resize(dalle.image_size, Image.BICUBIC)
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     pixels = pixels.view(image.height, image.width, 3).permute(2, 0, 1)[None].float().div(255).to(device)
     codes = dalle.vqgan.encode(pixels).view(1, -1)
-    return codes[:, : rows * layout.cols]
+    return codes[:, : rows * dalle.layout.cols]
 
 
 def to_images(vqgan, codes: torch.Tensor, rows: int, cols: int):

@@ -32,7 +32,10 @@ def load_tokenizer(folder: Path):
     path = folder / TOKENIZER_FILE
     if not path.is_file():
         raise UsageError(f"'{folder}' has no {TOKENIZER_FILE}; a dalle checkpoint folder holds one")
-    return Tokenizer.from_file(str(path))
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as error:  # noqa: BLE001 - tokenizers raises a bare Exception for a bad file
+        raise UsageError(f"'{path}' is not a readable tokenizer file ({error}); copy the checkpoint again") from None
 
 
 def caption_ids(tokenizer, caption: str) -> list[int]:

@@ -32,7 +32,8 @@ from .batches import Batches
 from .bundle import load_vqgan_checked
 from .cache import build_cache, cache_key, open_cache
 from .card import render_card
-from .checkpoint import CONFIG_FILE, FORMAT, FORMAT_VERSION, read_config, save_model, weights_bytes, weights_hash
+from .checkpoint import (CONFIG_FILE, FORMAT, FORMAT_VERSION, read_config, save_model, weights_bytes, weights_hash,
+                         write_atomic)
 from .data import resolve_source
 from .distributed import World, start_world
 from .layout import Layout
@@ -173,7 +174,7 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
             captions = (caption for captions in self.cache.captions for caption in captions)
             tokenizer = train_tokenizer(captions, self.s.vocab_size)
-            (self.out / TOKENIZER_FILE).write_text(tokenizer.to_str(), encoding="utf-8")
+            write_atomic(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
         self.world.barrier()
         return load_tokenizer(self.out)
 
@@ -210,10 +211,16 @@ class Trainer:
         folder = latest_checkpoint(self.out)
         if folder is None:
             raise UsageError(f"--resume: '{self.out / 'checkpoints'}' holds no complete checkpoint")
-        state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+        try:  # tensors and plain data only: weights_only refuses pickled code
+            state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
+            optimizer = torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True)
+            facts = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        except Exception as error:  # noqa: BLE001 - any unreadable file gets the same answer
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+            raise UsageError(f"--resume: checkpoint '{folder}' cannot be read safely ({first}); "
+                             "delete that folder to resume from the one before") from None
         self.lm.load_state_dict(state, strict=False)
-        self.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True))
-        facts = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        self.optimizer.load_state_dict(optimizer)
         self.step, self.wall_time = facts["step"], facts["wall_time_s"]
         self.log(f"resuming from {folder} (step {self.step})")
 
@@ -337,10 +344,15 @@ class Trainer:
             (partial / "model.safetensors").write_bytes(weights_bytes(self.lm))
             torch.save(self.optimizer.state_dict(), partial / "optimizer.pt")
             (partial / "state.json").write_text(json.dumps({"step": self.step, "wall_time_s": self.wall_time}))
-            shutil.rmtree(folder, ignore_errors=True)
+            for written in partial.iterdir():  # on disk before the rename makes the folder count
+                with open(written, "rb") as handle:
+                    os.fsync(handle.fileno())
+            discard(folder)
             os.replace(partial, folder)
             for old in sorted(checkpoints.glob("step-*[0-9]"))[:-KEEP_CHECKPOINTS]:
-                shutil.rmtree(old, ignore_errors=True)
+                discard(old)
+            for leftover in checkpoints.glob("step-*.deleting"):  # from a run killed while deleting
+                shutil.rmtree(leftover, ignore_errors=True)
             config = self.config(window)
             save_model(self.out, self.lm, self.tokenizer, config, render_card(config, f"dalle:{self.out.name}"),
                        DTYPES[self.s.weights_dtype])
@@ -418,6 +430,16 @@ def progress_bar(start: int, total: int):
                file=sys.stderr, dynamic_ncols=True)
     bar.interactive = interactive
     return bar
+
+
+def discard(folder: Path) -> None:
+    """Delete a checkpoint folder, renaming it first: a kill during the deletion leaves a folder
+    that no longer looks like a checkpoint, never half of one."""
+    if folder.exists():
+        doomed = folder.with_name(folder.name + ".deleting")
+        shutil.rmtree(doomed, ignore_errors=True)
+        os.replace(folder, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def latest_checkpoint(out: Path) -> Path | None:

@@ -9,8 +9,13 @@ assigned to them, and codes unused for a while move onto encoder outputs (codebo
 The output folder is a loadable model at every checkpoint (`vqgan:DIR`):
   model.safetensors   the weights (taming's names), the step in its metadata
   config.json         the architecture (taming's config layout) and the training settings
-  training_state.pt   optimizer states, step, random states: what `--resume` needs
-Each is written to a temporary file and renamed, so an interrupted write leaves the last good one.
+  training_state.pt   the weights again, optimizer states, step, random states: all that
+                      `--resume` needs, in one file
+Each is written to a temporary file, flushed to disk and renamed, so an interrupted write leaves
+the last good one. training_state.pt is written first and alone decides where `--resume` goes
+on; model.safetensors comes last, so a folder holding it holds all three. A run killed between
+the files resumes from the newest state, while the weights beside it (one checkpoint older at
+most) still load as a model.
 """
 
 from __future__ import annotations
@@ -248,8 +253,8 @@ class Trainer:
 
         self.out.mkdir(parents=True, exist_ok=True)
         weights = {key: value.detach().cpu().contiguous() for key, value in self.model.state_dict().items()}
-        atomic_write(self.out / WEIGHT_FILE, lambda path: save_file(weights, str(path), metadata={"step": str(self.step)}))
         state = {
+            "model": weights,
             "step": self.step,
             "seconds": self.seconds,
             "optimizer": self.optimizer.state_dict(),
@@ -262,7 +267,7 @@ class Trainer:
         if self.discriminator is not None:
             state["discriminator"] = self.discriminator.state_dict()
             state["disc_optimizer"] = self.disc_optimizer.state_dict()
-        atomic_write(self.out / STATE_FILE, lambda path: torch.save(state, path))
+        atomic_write(self.out / STATE_FILE, lambda path: torch.save(state, path))  # first: see the docstring
         config = self.config.to_dict()
         config["training"] = {
             "settings": asdict(self.settings),
@@ -272,23 +277,18 @@ class Trainer:
         }
         text = json.dumps(config, indent=2) + "\n"
         atomic_write(self.out / CONFIG_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+        # last: a folder with weights is a loadable model, so the config must be there before them
+        atomic_write(self.out / WEIGHT_FILE, lambda path: save_file(weights, str(path), metadata={"step": str(self.step)}))
 
     def _restore(self) -> None:
-        from safetensors import safe_open
-
         weights_path, state_path = self.out / WEIGHT_FILE, self.out / STATE_FILE
-        for path in (weights_path, state_path):
-            if not path.is_file():
-                raise UsageError(f"--resume: '{path}' is missing; the checkpoint in '{self.out}' is incomplete")
+        if not state_path.is_file():
+            raise UsageError(f"--resume: '{state_path}' is missing; the checkpoint in '{self.out}' is incomplete")
         state = read_checkpoint(state_path)  # written by us, but read as safely as any other
-        load_state(self.model, read_checkpoint(weights_path), weights_path)
-        with safe_open(str(weights_path), "pt") as handle:
-            weights_step = int((handle.metadata() or {}).get("step", -1))
-        if weights_step != state.get("step"):
-            raise UsageError(
-                f"--resume: the weights in '{self.out}' are from step {weights_step} but the training state "
-                f"from step {state.get('step')}; the last checkpoint was cut short: train again without --resume"
-            )
+        if isinstance(state.get("model"), dict):
+            load_state(self.model, state["model"], state_path)
+        else:  # a state written before it held the weights: they must come from the same step
+            self._restore_weights_file(weights_path, state.get("step"))
         try:
             self.optimizer.load_state_dict(state["optimizer"])
             if self.discriminator is not None:
@@ -304,6 +304,20 @@ class Trainer:
             raise UsageError(f"--resume: '{state_path}' does not fit this run ({error})") from None
         self.step = int(state["step"])
         self.seconds = float(state.get("seconds", 0.0))
+
+    def _restore_weights_file(self, weights_path: Path, step) -> None:
+        from safetensors import safe_open
+
+        if not weights_path.is_file():
+            raise UsageError(f"--resume: '{weights_path}' is missing; the checkpoint in '{self.out}' is incomplete")
+        load_state(self.model, read_checkpoint(weights_path), weights_path)
+        with safe_open(str(weights_path), "pt") as handle:
+            weights_step = int((handle.metadata() or {}).get("step", -1))
+        if weights_step != step:
+            raise UsageError(
+                f"--resume: the weights in '{self.out}' are from step {weights_step} but the training state "
+                f"from step {step}; the last checkpoint was cut short: train again without --resume"
+            )
 
 
 _previous_sigterm: list = []
@@ -333,6 +347,8 @@ def atomic_write(path: Path, write) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         write(temporary)
+        with open(temporary, "rb") as handle:  # on disk before the rename, so a crash cannot empty it
+            os.fsync(handle.fileno())
         os.replace(temporary, path)
     finally:
         if temporary.exists():

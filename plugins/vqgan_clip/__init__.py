@@ -49,6 +49,7 @@ class VQGANCLIP(Generator):
     description = "Optimises VQGAN latents so that CLIP matches the prompt (Crowson's method, batched)."
     options = OPTIONS
     default_size = (64, 64)
+    memory_hint = "generator.cutn"
 
     def check(self, request):
         from .checks import check_request

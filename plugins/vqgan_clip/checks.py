@@ -4,7 +4,7 @@ VQGAN cannot make, a missing `clip` loss."""
 from __future__ import annotations
 
 import engine
-from engine import UsageError
+from engine import UsageError, read_image
 
 from .specs import read_settings
 
@@ -13,8 +13,11 @@ def check_request(request) -> None:
     settings = read_settings(request.options)
     main_loss(request)
     vqgan = engine.load_model(settings.vqgan, request.device)  # cached: generate() reuses them
-    for spec in settings.clip:
-        engine.load_model(spec.value, request.device)
+    clips = [engine.load_model(spec.value, request.device) for spec in settings.clip]
+    if settings.init_image:  # read now: a bad file must fail before a run folder exists
+        read_image(settings.init_image, "generator.init_image")
+    for image in settings.image_prompts:
+        read_image(image.value, "generator.image_prompts")
     width, height = request.size
     factor = int(vqgan.factor)
     if width % factor or height % factor:
@@ -22,6 +25,12 @@ def check_request(request) -> None:
             f"size {width}x{height}: {settings.vqgan} makes images in steps of {factor} pixels; use e.g. "
             f"{max(factor, width - width % factor)}x{max(factor, height - height % factor)}"
         )
+    from engine.memory import check_fits
+
+    from .memory import estimate_bytes
+
+    need = estimate_bytes(request, settings, vqgan, clips)
+    check_fits(need, request.device, "--size, -n or generator.cutn", f"vqgan-clip at {width}x{height} with -n {request.count}")
 
 
 def main_loss(request):

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import torch
 
-from engine import UsageError
+from engine import read_image
 
 
 def load_image(path: str, size: tuple[int, int], where: str):
     """The image at `path` as RGB, scaled to cover (width, height) and centre-cropped."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except FileNotFoundError:
-        raise UsageError(f"{where}: image file {path!r} does not exist") from None
-    except (UnidentifiedImageError, OSError) as error:
-        raise UsageError(f"{where}: {path!r} is not a readable image: {error}") from None
-    return ImageOps.fit(image, size, method=Image.Resampling.LANCZOS)
+    return ImageOps.fit(read_image(path, where), size, method=Image.Resampling.LANCZOS)
 
 
 def to_tensor(image) -> torch.Tensor:
