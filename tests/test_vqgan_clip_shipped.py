@@ -4,7 +4,6 @@ Skipped until both `vqgan:shapes` and `clip:shapes` are installed.
 """
 
 import json
-import time
 
 import pytest
 
@@ -23,16 +22,13 @@ def shipped(builtin_plugins):
 
 
 @pytest.mark.slow
-def test_the_readme_command_makes_the_prompted_image_within_a_minute(cli):
+def test_the_readme_command_makes_the_prompted_image(cli):
     from PIL import Image
 
     from plugins.shapes.reader import read_attributes
 
-    started = time.perf_counter()
     result = cli("generate", PROMPT, "-g", "vqgan-clip", "--seed", "0", "--device", "cpu", "--json")
-    elapsed = time.perf_counter() - started
     assert result.exit_code == 0, result.output
-    assert elapsed < 60
     with Image.open(json.loads(result.stdout)["images"][0]["path"]) as image:
         reading = read_attributes(image, objects=1)
     assert reading["background"] == "black" and reading["colour"] == "red"
