@@ -17,10 +17,11 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+# The main job: both generators with the shipped shapes-world models, side by side on
+# prompts/demo.txt (a grid.png and an index.html report in a new folder under outputs/).
 demo: $(BIN)/.installed
-	$(BIN)/artengine plugins
 	$(BIN)/artengine list models
-	$(BIN)/artengine --plugins-dir docs/examples compare --config configs/compare-example.toml --axis generator.bands=2,8
+	$(BIN)/artengine compare --config configs/shapes-compare.toml
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -33,8 +33,8 @@ def resolve(name: str) -> tuple[Path, Path]:
         folder = SHIPPED[name]
         if not (folder / "model.safetensors").is_file():
             raise UsageError(
-                f"vqgan:{name} is not shipped in this version yet; train one with "
-                f"`artengine train vqgan --data shapes --out DIR` and use vqgan:DIR"
+                f"vqgan:{name}: its weights are missing from this installation ({folder}); reinstall "
+                f"artengine, or train one with `artengine train vqgan --data shapes --out DIR` and use vqgan:DIR"
             )
         return _folder_files(folder, f"shipped model 'vqgan:{name}' (reinstall artengine?)")
     weights_text, config_text = _split_config(name)

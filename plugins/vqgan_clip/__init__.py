@@ -27,12 +27,12 @@ OPTIONS = (
     Option("init_image", str, "", "Start from this image (encoded by the VQGAN) instead of random codes."),
     Option("init_weight", float, 0.0, "Weight of the 'init' loss keeping the image near the init image "
                                       "(0: none, unless --loss init is given).", min=0.0),
-    Option("steps", int, 60, "Optimisation steps.", min=1, max=1_000_000),
-    Option("lr", float, 0.2, "Learning rate (latent units per step, roughly).", min=0.0),
+    Option("steps", int, 120, "Optimisation steps.", min=1, max=1_000_000),
+    Option("lr", float, 0.6, "Learning rate (latent units per step, roughly).", min=0.0),
     Option("optimizer", str, "adam", "Optimiser of the latents.", choices=("adam", "adamw")),
-    Option("lr_decay", float, 1.0, "Share of the learning rate left at the last step (exponential decay); "
+    Option("lr_decay", float, 0.1, "Share of the learning rate left at the last step (exponential decay); "
                                    "1 keeps it constant.", min=1e-6, max=1.0),
-    Option("cutn", int, 16, "Cutouts per image per step that CLIP looks at.", min=1, max=1024),
+    Option("cutn", int, 8, "Cutouts per image per step that CLIP looks at.", min=1, max=1024),
     Option("cut_pow", float, 1.0, "Cutout size skew: above 1 favours small cutouts, below 1 large ones.", min=0.0),
     Option("augment", list, ["affine", "perspective", "noise"],
            "Augmentations of the cutouts: " + ", ".join(AUGMENTATIONS) + " (empty list: none)."),
