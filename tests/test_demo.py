@@ -1,0 +1,32 @@
+"""The main job of `make demo`: both generators on the shipped models, compared side by side."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+import engine
+
+CONFIG = Path(__file__).parent.parent / "configs" / "shapes-compare.toml"
+
+
+@pytest.fixture(autouse=True)
+def shipped(builtin_plugins):
+    try:
+        for spec in ("vqgan:shapes", "clip:shapes", "dalle:shapes"):
+            engine.load_model(spec, "cpu")
+    except engine.UsageError as error:
+        pytest.skip(f"shipped shapes models missing: {error}")
+
+
+@pytest.mark.slow
+def test_the_demo_compares_both_generators_on_the_demo_prompts(cli, tmp_path):
+    result = cli("compare", "--config", str(CONFIG), "--out", str(tmp_path / "out"), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    run_dir = Path(report["run_dir"])
+    assert (run_dir / "grid.png").is_file() and (run_dir / "index.html").is_file()
+    prompts = [line for line in (CONFIG.parent.parent / "prompts" / "demo.txt").read_text().splitlines()
+               if line.strip() and not line.startswith("#")]
+    made = {(image["generator"], image["prompt"]) for image in report["images"]}
+    assert made == {(generator, prompt) for generator in ("vqgan-clip", "dalle") for prompt in prompts}
