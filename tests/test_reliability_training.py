@@ -68,6 +68,30 @@ def kill_hard(process: subprocess.Popen) -> None:
     process.communicate(timeout=30)
 
 
+def kill_at_random_moments(command, progress, checkpoint_step, rounds: int, longest_pause: float, cwd) -> int:
+    """Start `command(resume)` `rounds` times, each SIGKILLed at a random moment after `progress()`
+    changed; `checkpoint_step()` checks what is on disk after each kill. Returns the last step."""
+    chance = random.Random(int(os.environ.get("KILL_SEED", time.time())))
+    steps = []
+    for _ in range(rounds):
+        process = start(command(resume=bool(checkpoint_step())), cwd)
+        try:
+            wait_for_change(progress, process)
+            time.sleep(chance.uniform(0.0, longest_pause))  # checkpoints come every few ms: any moment may be mid-write
+        finally:
+            kill_hard(process)
+        steps.append(checkpoint_step())
+    assert steps[-1] is not None and steps == sorted(steps), steps  # each resumed run went on
+    return steps[-1]
+
+
+def run_to_the_end(args, cwd) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "engine", *map(str, args)], cwd=cwd, env=ENVIRONMENT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 # -- train vqgan ---------------------------------------------------------------------------
 
 
@@ -100,23 +124,11 @@ def vqgan_checkpoint_step(run: Path) -> int | None:
 def test_kill_9_during_vqgan_training_never_leaves_a_half_written_checkpoint(tmp_path):
     data, run = squares(tmp_path / "pairs"), tmp_path / "run"
     train = ["train", "vqgan", "--data", data, "--out", run, "--steps", 100_000, "--checkpoint-every", 2, *TINY]
-    chance = random.Random(int(os.environ.get("KILL_SEED", time.time())))
-    steps = []
-    for _ in range(4):
-        step = vqgan_checkpoint_step(run)
-        process = start(train + (["--resume"] if step else []), tmp_path)
-        try:
-            wait_for_change(lambda: mtime(run / "training_state.pt"), process)
-            time.sleep(chance.uniform(0.0, 1.0))  # checkpoints come every few ms: any moment may be mid-write
-        finally:
-            kill_hard(process)
-        steps.append(vqgan_checkpoint_step(run))
-    assert steps[-1] is not None and steps == sorted(steps), steps  # each resumed run went on
-    result = subprocess.run([sys.executable, "-m", "engine", "train", "vqgan", "--out", str(run), "--resume",
-                             "--steps", str(steps[-1] + 2), "--threads", "1"], cwd=tmp_path, env=ENVIRONMENT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert json.loads((run / "config.json").read_text())["training"]["step"] == steps[-1] + 2
+    last = kill_at_random_moments(lambda resume: train + (["--resume"] if resume else []),
+                                  lambda: mtime(run / "training_state.pt"), lambda: vqgan_checkpoint_step(run),
+                                  rounds=4, longest_pause=1.0, cwd=tmp_path)
+    run_to_the_end(["train", "vqgan", "--out", run, "--resume", "--steps", last + 2, "--threads", 1], tmp_path)
+    assert json.loads((run / "config.json").read_text())["training"]["step"] == last + 2
 
 
 def test_sigterm_during_vqgan_training_saves_a_checkpoint_and_exits_non_zero(tmp_path):
@@ -174,26 +186,13 @@ def dalle_command(tmp_path, data, model, *extra):
 
 def test_kill_9_during_dalle_training_never_leaves_a_half_written_checkpoint(tmp_path):
     data, model = write_pairs(tmp_path / "pairs"), tmp_path / "model"
-    chance = random.Random(int(os.environ.get("KILL_SEED", time.time())))
-    steps = []
-    for _ in range(3):
-        step = dalle_checkpoint_step(model)
-        extra = ["--resume"] if step else []
-        process = start(dalle_command(tmp_path, data, model, "--steps", 100_000, "--checkpoint-every", 2, *extra),
-                        tmp_path)
-        try:
-            wait_for_change(lambda: dalle_newest(model), process)
-            time.sleep(chance.uniform(0.0, 0.6))
-        finally:
-            kill_hard(process)
-        steps.append(dalle_checkpoint_step(model))
-    assert steps[-1] is not None and steps == sorted(steps), steps
-    result = subprocess.run([sys.executable, "-m", "engine", *map(str, dalle_command(
-        tmp_path, data, model, "--steps", steps[-1] + 2, "--resume"))], cwd=tmp_path, env=ENVIRONMENT,
-        capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    last = kill_at_random_moments(
+        lambda resume: dalle_command(tmp_path, data, model, "--steps", 100_000, "--checkpoint-every", 2,
+                                     *(["--resume"] if resume else [])),
+        lambda: dalle_newest(model), lambda: dalle_checkpoint_step(model), rounds=3, longest_pause=0.6, cwd=tmp_path)
+    result = run_to_the_end(dalle_command(tmp_path, data, model, "--steps", last + 2, "--resume"), tmp_path)
     assert f"resuming from {model / 'checkpoints'}" in result.stderr
-    assert json.loads((model / "config.json").read_text())["training"]["step"] == steps[-1] + 2
+    assert json.loads((model / "config.json").read_text())["training"]["step"] == last + 2
 
 
 def test_ctrl_c_during_dalle_training_saves_a_checkpoint_and_exits_130(tmp_path):
@@ -240,23 +239,11 @@ def clip_checkpoint_step(run: Path) -> int | None:
 def test_kill_9_during_clip_training_never_leaves_a_half_written_checkpoint(tmp_path):
     data, run = squares(tmp_path / "pairs"), tmp_path / "run"
     train = ["train", "clip", "--data", data, "--out", run, "--steps", 100_000, "--checkpoint-every", 2, *CLIP_TINY]
-    chance = random.Random(int(os.environ.get("KILL_SEED", time.time())))
-    steps = []
-    for _ in range(3):
-        step = clip_checkpoint_step(run)
-        process = start(train + (["--resume"] if step else []), tmp_path)
-        try:
-            wait_for_change(lambda: mtime(run / "training_state.safetensors"), process)
-            time.sleep(chance.uniform(0.0, 0.6))
-        finally:
-            kill_hard(process)
-        steps.append(clip_checkpoint_step(run))
-    assert steps[-1] is not None and steps == sorted(steps), steps
-    result = subprocess.run([sys.executable, "-m", "engine", "train", "clip", "--out", str(run), "--resume",
-                             "--steps", str(steps[-1] + 2), "--threads", "1"], cwd=tmp_path, env=ENVIRONMENT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert clip_checkpoint_step(run) == steps[-1] + 2
+    last = kill_at_random_moments(lambda resume: train + (["--resume"] if resume else []),
+                                  lambda: mtime(run / "training_state.safetensors"), lambda: clip_checkpoint_step(run),
+                                  rounds=3, longest_pause=0.6, cwd=tmp_path)
+    run_to_the_end(["train", "clip", "--out", run, "--resume", "--steps", last + 2, "--threads", 1], tmp_path)
+    assert clip_checkpoint_step(run) == last + 2
 
 
 # -- compare -------------------------------------------------------------------------------
