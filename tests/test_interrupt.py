@@ -97,21 +97,27 @@ def test_crashing_generator_keeps_earlier_images_and_reports_one_line(cli, tmp_p
     assert (Path(document["run_dir"]) / "grid.png").is_file()
 
 
-SCRIPT = """
+def artengine_script(body: str) -> str:
+    """Python source for `python -c`: artengine with the test plugins, then `body` (which calls `main()`)."""
+    root = str(Path(__file__).parent.parent)
+    return f"""
 import sys, engine.plugins
 sys.path.insert(0, {root!r})
 from tests import plugins_for_tests
 engine.plugins.host.add(plugins_for_tests, name="test-plugins")
 from engine.cli import main
+""" + body
+
+
+SCRIPT = artengine_script("""
 sys.argv = ["artengine", "generate", "red", "-g", "slow", "-n", "2", "--seed", "1", "--set", "generator.steps=400000", "--json"]
 main()
-"""
+""")
 
 
 def start_slow_run(tmp_path):
     """A real `artengine generate` process, returned once its run folder exists."""
-    root = str(Path(__file__).parent.parent)
-    process = subprocess.Popen([sys.executable, "-c", SCRIPT.format(root=root)], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
     while not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").iterdir()):

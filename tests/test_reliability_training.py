@@ -17,6 +17,7 @@ import torch
 import plugins.vqgan
 from engine.checkpoints import read_checkpoint
 from tests.test_dalle_helpers import plugin_dir, write_pairs
+from tests.test_interrupt import artengine_script
 from tests.test_vqgan_train import TINY, square
 
 ROOT = Path(__file__).parent.parent
@@ -248,21 +249,16 @@ def test_kill_9_during_clip_training_never_leaves_a_half_written_checkpoint(tmp_
 
 # -- compare -------------------------------------------------------------------------------
 
-COMPARE = """
-import sys, engine.plugins
-sys.path.insert(0, {root!r})
-from tests import plugins_for_tests
-engine.plugins.host.add(plugins_for_tests, name="test-plugins")
-from engine.cli import main
+COMPARE = artengine_script("""
 open("c.toml", "w").write('prompt = "red"\\nseed = 1\\n[configurations.solid]\\ngenerator = "solid"\\n'
-                         '[configurations.slow]\\ngenerator = {{ name = "slow", steps = 100000000 }}\\n')
+                         '[configurations.slow]\\ngenerator = { name = "slow", steps = 100000000 }\\n')
 sys.argv = ["artengine", "compare", "--config", "c.toml", "--scorer", "none", "--json"]
 main()
-"""
+""")
 
 
 def test_sigterm_during_compare_saves_the_grid_so_far_and_the_state_to_resume(tmp_path, cli):
-    process = subprocess.Popen([sys.executable, "-c", COMPARE.format(root=str(ROOT))], cwd=tmp_path,
+    process = subprocess.Popen([sys.executable, "-c", COMPARE], cwd=tmp_path,
                                env=ENVIRONMENT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.time() + 60
@@ -288,19 +284,14 @@ def test_sigterm_during_compare_saves_the_grid_so_far_and_the_state_to_resume(tm
 
 # -- generate: several processes, one --out ------------------------------------------------
 
-GENERATE = """
-import sys, engine.plugins
-sys.path.insert(0, {root!r})
-from tests import plugins_for_tests
-engine.plugins.host.add(plugins_for_tests, name="test-plugins")
-from engine.cli import main
+GENERATE = artengine_script("""
 sys.argv = ["artengine", "generate", "red", "-g", "solid", "-n", "3", "--seed", "1", "--out", "shared", "--json"]
 main()
-"""
+""")
 
 
 def test_generate_processes_sharing_an_out_folder_never_collide(tmp_path):
-    processes = [subprocess.Popen([sys.executable, "-c", GENERATE.format(root=str(ROOT))], cwd=tmp_path,
+    processes = [subprocess.Popen([sys.executable, "-c", GENERATE], cwd=tmp_path,
                                   env=ENVIRONMENT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for _ in range(3)]
     summaries = []
