@@ -1,8 +1,9 @@
 """Benchmark: artengine's dalle sampler vs a past_key_values loop, an uncached loop and generate().
 
 Every method samples the same number of image codes for a batch of candidates from the same
-weights on the same device (temperature 1, image codes only, no guidance unless named), so
-the ratios compare like with like. Timings interleave the methods round by round in one
+weights, in the same precision, on the same device (temperature 1, image codes only, no
+guidance unless named), so the ratios compare like with like. The precision is the one the
+dalle generator picks by default there (bf16 where the hardware has it), or --precision. Timings interleave the methods round by round in one
 process; the memory each adds at its peak is measured in a fresh process per method.
 
     python benchmarks/dalle_sampling.py                      # CPU: dalle:shapes, batch 16
@@ -27,8 +28,15 @@ sys.path.insert(0, str(ROOT))
 METHODS = ("artengine", "artengine_guided", "past_key_values_loop", "uncached_loop", "generate")
 
 
-def load(config: str, device: str, model: str):
-    """(DalleLM, text rows 1 x T, null rows 1 x T) for the configuration."""
+def load(config: str, device: str, model: str, precision: str):
+    """(DalleLM in `precision`, text rows 1 x T, null rows 1 x T) for the configuration."""
+    import torch
+
+    lm, text, null = load_fp32(config, device, model)
+    return lm.to(torch.bfloat16 if precision == "bf16" else torch.float32), text, null
+
+
+def load_fp32(config: str, device: str, model: str):
     import torch
 
     if config == "shapes":
@@ -64,7 +72,7 @@ def image_only(lm):
     return process
 
 
-def run_method(method: str, lm, text, null, batch: int):
+def run_method(method: str, lm, text, null, batch: int, precision: str):
     """Sample one batch of codes with `method`; returns the codes (B x N)."""
     import torch
 
@@ -74,12 +82,11 @@ def run_method(method: str, lm, text, null, batch: int):
     seeds = list(range(batch))
     if method.startswith("artengine"):
         guidance = 3.0 if method == "artengine_guided" else 1.0
-        return sample_codes(lm, text, null, seeds, Settings(guidance=guidance))
+        return sample_codes(lm, text, null, seeds, Settings(guidance=guidance, precision=precision))
     device = text.device
     prefix = torch.cat([text, torch.full((1, 1), layout.image_start, device=device)], 1).expand(batch, -1)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     low, high = layout.code_offset, layout.image_start
-    with torch.no_grad(), autocast:
+    with torch.no_grad():
         if method == "generate":
             from transformers import LogitsProcessorList
 
@@ -104,19 +111,19 @@ def run_method(method: str, lm, text, null, batch: int):
         return torch.cat(codes, 1)
 
 
-def timings(methods, config: str, device: str, batch: int, repeats: int, model: str):
+def timings(methods, config: str, device: str, batch: int, repeats: int, model: str, precision: str):
     """(median seconds per batch of each method, image tokens per candidate); the methods run
     interleaved round by round, so that a busy machine slows them alike."""
     import torch
 
-    lm, text, null = load(config, device, model)
+    lm, text, null = load(config, device, model, precision)
     times: dict[str, list[float]] = {method: [] for method in methods}
     for round_number in range(repeats + 1):  # round 0 warms up (allocations, kernels)
         for method in methods:
             if device == "cuda":
                 torch.cuda.synchronize()
             started = time.perf_counter()
-            codes = run_method(method, lm, text, null, batch)
+            codes = run_method(method, lm, text, null, batch, precision)
             if device == "cuda":
                 torch.cuda.synchronize()
             assert codes.shape == (batch, lm.layout.image_tokens) and int(codes.min()) >= 0
@@ -125,22 +132,22 @@ def timings(methods, config: str, device: str, batch: int, repeats: int, model: 
     return {method: statistics.median(values) for method, values in times.items()}, lm.layout.image_tokens
 
 
-def peak_memory(method: str, config: str, device: str, batch: int, model: str) -> float:
+def peak_memory(method: str, config: str, device: str, batch: int, model: str, precision: str) -> float:
     """MiB one batch adds at its peak to what the loaded model already holds: on CUDA from the
     allocator's statistics, on a Linux CPU from the process's peak resident set (reset through
     /proc/self/clear_refs). Runs in a fresh process per method, so the peak is the method's own."""
     import torch
 
-    lm, text, null = load(config, device, model)
+    lm, text, null = load(config, device, model, precision)
     if device == "cuda":
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
-        run_method(method, lm, text, null, batch)
+        run_method(method, lm, text, null, batch, precision)
         return (torch.cuda.max_memory_allocated() - before) / 2**20
     before = _status_kb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # the peak resident set starts again from here
-    run_method(method, lm, text, null, batch)
+    run_method(method, lm, text, null, batch, precision)
     return (_status_kb("VmHWM") - before) / 1024
 
 
@@ -160,6 +167,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                        help="auto: the dalle generator's default on this device")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # a child process measuring one method
     args = parser.parse_args()
     import torch
@@ -168,15 +177,20 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    from plugins.dalle.generator import precision
+
+    args.precision = precision(args.precision, args.device)
     if args.memory_of:
-        print(json.dumps(peak_memory(args.memory_of, args.config, args.device, args.batch, args.model)))
+        print(json.dumps(peak_memory(args.memory_of, args.config, args.device, args.batch, args.model, args.precision)))
         return
     methods = args.methods.split(",")
-    seconds, image_tokens = timings(methods, args.config, args.device, args.batch, args.repeats, args.model)
+    seconds, image_tokens = timings(methods, args.config, args.device, args.batch, args.repeats, args.model,
+                                    args.precision)
     results = {}
     for method in methods:
         child = [sys.executable, __file__, "--memory-of", method, "--config", args.config, "--device", args.device,
-                 "--batch", str(args.batch), "--threads", str(args.threads), "--model", args.model]
+                 "--batch", str(args.batch), "--threads", str(args.threads), "--model", args.model,
+                 "--precision", args.precision]
         done = subprocess.run(child, capture_output=True, text=True, cwd=ROOT)
         if done.returncode:
             sys.exit(f"{method} failed:\n{done.stderr[-2000:]}")
@@ -186,7 +200,7 @@ def main() -> None:
                            "tokens_per_s": round(tokens / seconds[method], 1),
                            "peak_memory_added_mb": round(json.loads(done.stdout.strip().splitlines()[-1]), 1)}
     report = {"config": args.config, "model": args.model if args.config == "shapes" else "random GPT-2 24x1024",
-              "device": args.device, "batch": args.batch, "repeats": args.repeats,
+              "device": args.device, "precision": args.precision, "batch": args.batch, "repeats": args.repeats,
               "hardware": hardware(args.device, args.threads), "methods": results}
     if "artengine" in seconds:
         ours = seconds["artengine"]

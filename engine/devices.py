@@ -24,3 +24,17 @@ def resolve_device(name: str) -> str:
     if name == "mps" and not mps:
         raise UsageError("--device mps: Apple MPS is not available on this machine; use --device cpu or auto")
     return name
+
+
+def native_bf16(device: str) -> bool:
+    """Whether `device` does bfloat16 arithmetic in hardware (CUDA from Ampere on; a CPU with
+    AVX512-BF16 or AMX), where it is faster than float32 rather than emulated."""
+    import torch
+
+    kind = str(device).split(":")[0]
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if kind == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: absent in some builds
+        return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+    return False

@@ -20,13 +20,15 @@ def benchmark():
     return module
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("method", ["artengine", "artengine_guided", "past_key_values_loop", "uncached_loop",
                                     "generate"])
-def test_each_method_samples_one_image_code_per_position(benchmark, method):
+def test_each_method_samples_one_image_code_per_position(benchmark, method, precision):
     torch.manual_seed(0)
     lm = DalleLM(Layout(text_vocab=12, n_codes=20, text_length=5, rows=2, cols=3), Shape(1, 16, 2)).eval()
+    lm = lm.to(torch.bfloat16 if precision == "bf16" else torch.float32)  # as the benchmark's load() leaves it
     text, null = torch.tensor([[BOS, 5, 6, EOS, PAD]]), torch.tensor([[BOS, EOS, PAD, PAD, PAD]])
-    codes = benchmark.run_method(method, lm, text, null, batch=3)
+    codes = benchmark.run_method(method, lm, text, null, batch=3, precision=precision)
     assert codes.shape == (3, 6)
     assert 0 <= int(codes.min()) and int(codes.max()) < 20
 
@@ -36,5 +38,5 @@ def test_timings_report_every_method(benchmark, monkeypatch):
     lm = DalleLM(Layout(12, 20, 5, 2, 2), Shape(1, 16, 2)).eval()
     text = torch.tensor([[BOS, 5, EOS, PAD, PAD]])
     monkeypatch.setattr(benchmark, "load", lambda *args: (lm, text, text))
-    seconds, tokens = benchmark.timings(["artengine", "uncached_loop"], "shapes", "cpu", 2, 1, "unused")
+    seconds, tokens = benchmark.timings(["artengine", "uncached_loop"], "shapes", "cpu", 2, 1, "unused", "fp32")
     assert tokens == 4 and set(seconds) == {"artengine", "uncached_loop"} and all(s > 0 for s in seconds.values())

@@ -79,6 +79,17 @@ def test_a_chunk_after_the_prefill_matches_token_by_token_decoding(lm):
     torch.testing.assert_close(chunked(tokens[:, 7:9], 7), last, atol=1e-5, rtol=1e-4)
 
 
+def test_a_prefix_shared_by_several_rows_runs_once_and_decodes_as_if_each_row_had_run_it(lm):
+    text = torch.tensor([[BOS, 5, 6, EOS, PAD, PAD], [BOS, 7, EOS, PAD, PAD, PAD]])
+    tokens = lm.tokens(text, torch.randint(0, 30, (2, 6)))[:, :-1]
+    T = LAYOUT.text_length
+    rows = tokens[:, : T + 1].repeat_interleave(3, dim=0)  # each caption three times
+    shared, separate = CachedDecoder(lm, 6), CachedDecoder(lm, 6)
+    torch.testing.assert_close(shared(tokens[:, : T + 1], 0, repeats=3), separate(rows, 0))
+    following = torch.randint(0, 30, (6, 1)) + LAYOUT.code_offset  # then the rows diverge
+    torch.testing.assert_close(shared(following, T + 1), separate(following, T + 1), atol=1e-5, rtol=1e-4)
+
+
 def test_top_k_keeps_exactly_the_k_best_codes():
     logits = torch.tensor([[0.1, 3.0, 2.0, -1.0, 1.0]])
     kept = filter_logits(logits, top_k=2, top_p=1.0).isfinite()
@@ -124,3 +135,21 @@ def test_priming_keeps_the_given_codes_and_samples_the_rest(dalle):
     primed = sample_codes(dalle.lm, text, null, [1], greedy, prime=prime)
     free = sample_codes(dalle.lm, text, null, [1], greedy)
     assert not torch.equal(primed[:, 16:], free[:, 16:])
+
+
+def test_bf16_sampling_works_on_a_bf16_copy_of_the_weights_and_agrees_with_fp32(lm):
+    tokens = lm.tokens(torch.tensor([[BOS, 5, 6, EOS, PAD, PAD]]), torch.randint(0, 30, (1, 6)))[:, :-1]
+    T = LAYOUT.text_length
+    full, half = CachedDecoder(lm, 1), CachedDecoder(lm, 1, torch.bfloat16)
+    exact, rounded = full.image_logits(full(tokens[:, : T + 1], 0)), half.image_logits(half(tokens[:, : T + 1], 0))
+    assert rounded.dtype == torch.float32 and lm.embedding.dtype == torch.float32  # the model is left as it was
+    torch.testing.assert_close(rounded, exact, atol=0.05 * exact.abs().max().item(), rtol=0)
+
+
+def test_auto_precision_is_bf16_exactly_where_the_hardware_has_it(monkeypatch):
+    import engine.devices
+    from plugins.dalle.generator import precision
+
+    monkeypatch.setattr(engine.devices, "native_bf16", lambda device: device == "cuda")
+    assert (precision("auto", "cuda"), precision("auto", "cpu")) == ("bf16", "fp32")
+    assert (precision("bf16", "cpu"), precision("fp32", "cuda")) == ("bf16", "fp32")

@@ -33,6 +33,8 @@ class DalleGenerator(Generator):
         Option("init_image", str, "", "Image whose top rows of codes every candidate starts from (priming)."),
         Option("prime_rows", int, 0, "Rows of codes taken from init_image; 0 = half of them.", min=0),
         Option("batch_size", int, 16, "Candidates sampled together.", min=1),
+        Option("precision", str, "auto", "Arithmetic: auto (bf16 where the hardware has it: CUDA, CPUs with "
+               "AVX512-BF16 or AMX; else fp32), fp32 or bf16.", choices=("auto", "fp32", "bf16")),
     )
 
     def check(self, request):

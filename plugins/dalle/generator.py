@@ -65,11 +65,19 @@ def to_images(vqgan, codes: torch.Tensor, rows: int, cols: int):
     return [Image.fromarray(a, "RGB") for a in array]
 
 
+def precision(choice: str, device: str) -> str:
+    """'auto' is bf16 where the hardware does it natively (measured faster there), else fp32."""
+    from engine.devices import native_bf16
+
+    return choice if choice != "auto" else "bf16" if native_bf16(device) else "fp32"
+
+
 def generate(request, progress) -> list[Candidate]:
     options = request.options
     dalle = engine.load_model(options["model"], request.device)
     layout = dalle.layout
-    settings = Settings(options["temperature"], options["top_k"], options["top_p"], options["guidance"])
+    settings = Settings(options["temperature"], options["top_k"], options["top_p"], options["guidance"],
+                        precision(options["precision"], request.device))
     caption, negative = conditioning(request.prompt)
     text, null_text = dalle.text([caption]), dalle.text([negative])
     prime = prime_codes(dalle, options, dalle.device)

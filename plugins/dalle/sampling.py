@@ -13,12 +13,14 @@ of the filtered softmax. So a candidate does not depend on its batch neighbours.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
+from .linear import Linear
 from .model import DalleLM
 
 
@@ -32,6 +34,8 @@ class Settings:
     """Keep the smallest set of image codes whose probability reaches p; 1 keeps all."""
     guidance: float = 1.0
     """Classifier-free guidance scale: uncond + g * (cond - uncond); 1 means off."""
+    precision: str = "fp32"
+    """Arithmetic of the transformer: fp32 or bf16 (the weights are cast once per call)."""
 
     @property
     def guided(self) -> bool:
@@ -41,55 +45,77 @@ class Settings:
 class CachedDecoder:
     """GPT-2 forward over new tokens only, keys and values kept in preallocated tensors.
 
-    It calls the weights of `lm.gpt` directly (no module hooks, no dropout calls, a fused
-    tanh-GELU, and plain matrix products for single-token attention): on a CPU these
-    per-token costs are what separate a fast sampler from a loop over the `transformers` model.
+    It calls the weights of `lm.gpt` directly (no module hooks, no dropout calls, weights
+    packed once with the GELU fused in, see linear.py, and plain matrix products for
+    single-token attention): on a CPU these per-token costs are what separate a fast sampler
+    from a loop over the `transformers` model.
     """
 
     def __init__(self, lm: DalleLM, rows: int, dtype: torch.dtype | None = None):
-        self.gpt = lm.gpt.transformer
+        dtype = dtype or lm.embedding.dtype
+        transformer = lm.gpt.transformer
+        # weights in another dtype are cast once here, not at every token as autocast would
+        self.gpt = transformer if lm.embedding.dtype == dtype else copy.deepcopy(transformer).to(dtype)
+        codes = self.gpt.wte.weight[lm.layout.code_offset : lm.layout.image_start]  # tied output rows
+        self.codes = Linear(codes.t(), None, rows)
+        self.layers = [{"qkv": Linear(block.attn.c_attn.weight, block.attn.c_attn.bias, rows),
+                        "out": Linear(block.attn.c_proj.weight, block.attn.c_proj.bias, rows),
+                        "up": Linear(block.mlp.c_fc.weight, block.mlp.c_fc.bias, rows, gelu=True),
+                        "down": Linear(block.mlp.c_proj.weight, block.mlp.c_proj.bias, rows)}
+                       for block in self.gpt.h]
         config = self.gpt.config
         self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
         self.eps = config.layer_norm_epsilon
-        dtype = dtype or lm.embedding.dtype
         shape = (config.n_layer, rows, self.heads, lm.layout.positions, self.head_dim)
-        self.values = torch.zeros(shape, dtype=dtype, device=lm.embedding.device)
-        # keys are stored transposed (head_dim before position): a query's scores are then one
-        # product with contiguous rows, and the cache slice still views as keys for SDPA
-        self.keys = torch.zeros_like(self.values).transpose(-1, -2).contiguous()
+        device = lm.embedding.device
+        # the cache and the attention stay float32 on a CPU: there, bf16 batched products of
+        # this size are slower than float32 ones (2.5x, measured), unlike the weight products
+        cache_dtype = torch.float32 if device.type == "cpu" else dtype
+        # uninitialised: attention reads only the positions already written
+        self.values = torch.empty(shape, dtype=cache_dtype, device=device)
+        self.keys = torch.empty(shape[:-2] + shape[-2:][::-1], dtype=cache_dtype, device=device)
 
-    def __call__(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
-        """Final hidden state at the last of `tokens` (rows x S, at positions start..start+S-1)."""
+    def __call__(self, tokens: torch.Tensor, start: int, repeats: int = 1) -> torch.Tensor:
+        """Final hidden state at the last of `tokens` (rows x S, at positions start..start+S-1).
+
+        With `repeats` > 1, `tokens` holds rows / repeats distinct rows, each standing for
+        `repeats` consecutive cache rows that share it (a caption and its candidates): the
+        forward runs once per distinct row and its keys and values fill all of its rows.
+        """
         rows, S = tokens.shape
         positions = torch.arange(start, start + S, device=tokens.device)
         h = (self.gpt.wte(tokens) + self.gpt.wpe(positions)).view(rows * S, -1)
-        for layer, block in enumerate(self.gpt.h):
-            h = h + self._attend(layer, block, self._norm(block.ln_1, h), rows, start, S)
-            mlp = block.mlp
-            inner = F.gelu(torch.addmm(mlp.c_fc.bias, self._norm(block.ln_2, h), mlp.c_fc.weight), approximate="tanh")
-            h = h + torch.addmm(mlp.c_proj.bias, inner, mlp.c_proj.weight)
-        return self._norm(self.gpt.ln_f, h.view(rows, S, -1)[:, -1])
+        for layer, (block, linear) in enumerate(zip(self.gpt.h, self.layers)):
+            h = h + self._attend(layer, linear, self._norm(block.ln_1, h), rows, start, S, repeats)
+            h = h + linear["down"](linear["up"](self._norm(block.ln_2, h)))
+        last = self._norm(self.gpt.ln_f, h.view(rows, S, -1)[:, -1])
+        return last if repeats == 1 else last.repeat_interleave(repeats, dim=0)
+
+    def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Scores over the image codes alone, as `DalleLM.image_logits`, in float32."""
+        return self.codes(hidden).float()
 
     def _norm(self, norm, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, self.eps)
 
-    def _attend(self, layer: int, block, x: torch.Tensor, rows: int, start: int, S: int) -> torch.Tensor:
-        attention = block.attn
+    def _attend(self, layer: int, linear: dict, x: torch.Tensor, rows: int, start: int, S: int,
+                repeats: int) -> torch.Tensor:
         width = x.shape[-1]
         q, k, v = (t.view(rows, S, self.heads, self.head_dim).transpose(1, 2)
-                   for t in torch.addmm(attention.c_attn.bias, x, attention.c_attn.weight).split(width, dim=1))
+                   for t in linear["qkv"](x).to(self.values.dtype).split(width, dim=1))
         end = start + S
-        self.keys[layer, :, :, :, start:end] = k.transpose(-1, -2)
-        self.values[layer, :, :, start:end] = v
-        keys_t, values = self.keys[layer, :, :, :, :end], self.values[layer, :, :, :end]
+        keys, values = self.keys[layer], self.values[layer]  # views: writes land in the cache
+        keys.unflatten(0, (rows, repeats))[:, :, :, :, start:end] = k.transpose(-1, -2)[:, None]
+        values.unflatten(0, (rows, repeats))[:, :, :, start:end] = v[:, None]
+        keys_t, values = keys[::repeats, :, :, :end], values[::repeats, :, :end]
         if S == 1:  # one query: two small products beat the fused kernel's setup cost
             weights = (q @ keys_t).mul_(self.head_dim**-0.5).softmax(-1)
             out = weights.to(values.dtype) @ values
         else:  # a chunk attends to the cache and causally to itself
             mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
             out = F.scaled_dot_product_attention(q, keys_t.transpose(-1, -2), values, attn_mask=mask)
-        out = out.transpose(1, 2).reshape(rows * S, width)
-        return torch.addmm(attention.c_proj.bias, out, attention.c_proj.weight)
+        out = out.transpose(1, 2).reshape(rows * S, width).to(x.dtype)
+        return linear["out"](out)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
@@ -143,28 +169,27 @@ def sample_codes(
     """
     layout, device = lm.layout, lm.embedding.device
     B, N, T = len(seeds), layout.image_tokens, layout.text_length
-    texts = [text.expand(B, -1)] + ([null_text.expand(B, -1)] if settings.guided else [])
-    rows = torch.cat(texts)
-    copies = len(texts)
-    autocast = device.type == "cuda"
-    decoder = CachedDecoder(lm, rows.shape[0], torch.bfloat16 if autocast else None)
+    # the rows are B candidates of the caption, then (guided) B of the empty caption; all the
+    # candidates of a caption share its prefix, so the prefix runs once per caption
+    captions = torch.cat([text, null_text]) if settings.guided else text
+    copies = captions.shape[0]
+    decoder = CachedDecoder(lm, copies * B, torch.bfloat16 if settings.precision == "bf16" else torch.float32)
     codes = torch.zeros(B, N, dtype=torch.long, device=device)
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-        start = torch.full((rows.shape[0], 1), layout.image_start, dtype=torch.long, device=device)
-        hidden = decoder(torch.cat([rows, start], dim=1), 0)
-        primed = 0 if prime is None else prime.shape[1]
-        if primed:
-            codes[:, :primed] = prime
-            hidden = decoder((prime + layout.code_offset).expand(rows.shape[0], -1), T + 1)
-        noise = gumbel_noise(seeds, N, layout.n_codes, device)
-        for i in range(primed, N):
-            logits = lm.image_logits(hidden).float()
-            if settings.guided:
-                cond, uncond = logits[:B], logits[B:]
-                logits = uncond + settings.guidance * (cond - uncond)
-            codes[:, i] = pick(logits, noise[:, i], settings)
-            if i + 1 < N:
-                hidden = decoder((codes[:, i : i + 1] + layout.code_offset).repeat(copies, 1), T + 1 + i)
-            if on_token is not None:
-                on_token(i)
+    start = torch.full((copies, 1), layout.image_start, dtype=torch.long, device=device)
+    hidden = decoder(torch.cat([captions, start], dim=1), 0, repeats=B)
+    primed = 0 if prime is None else prime.shape[1]
+    if primed:
+        codes[:, :primed] = prime
+        hidden = decoder((prime + layout.code_offset).expand(copies, -1), T + 1, repeats=B)
+    noise = gumbel_noise(seeds, N, layout.n_codes, device)
+    for i in range(primed, N):
+        logits = decoder.image_logits(hidden)
+        if settings.guided:
+            cond, uncond = logits[:B], logits[B:]
+            logits = uncond + settings.guidance * (cond - uncond)
+        codes[:, i] = pick(logits, noise[:, i], settings)
+        if i + 1 < N:
+            hidden = decoder((codes[:, i : i + 1] + layout.code_offset).repeat(copies, 1), T + 1 + i)
+        if on_token is not None:
+            on_token(i)
     return codes
