@@ -3,22 +3,23 @@
 Candidates are sampled `batch_size` at a time (twice as many rows with guidance). What grows
 with that batch: the key/value cache (2 x layers x rows x sequence length x width), the Gumbel
 noise drawn up front for every code choice (batch x image tokens x codes), the first forward
-over the caption, and the decoded pixels. In bf16 the cache halves, and float32 weights get a
-bf16 copy for the duration of the sampling.
+over the caption, and the decoded pixels. In bf16 the cache halves (except on a CPU, where
+the sampler keeps it in float32), and float32 weights get a bf16 copy while it samples.
 """
 
 from __future__ import annotations
+
+from .generator import precision
 
 
 def estimate_bytes(dalle, request) -> float:
     options, layout, config = request.options, dalle.layout, dalle.lm.gpt.config
     batch = min(request.count, options["batch_size"])
     rows = batch * (2 if options["guidance"] != 1.0 else 1)
-    from .generator import precision
-
     value = 2 if precision(options["precision"], request.device) == "bf16" else 4
     weights = sum(p.numel() for p in dalle.lm.parameters()) * value if dalle.lm.embedding.element_size() != value else 0
-    cache = 2 * config.n_layer * rows * layout.positions * config.n_embd * value
+    cached = 4 if request.device == "cpu" else value  # the sampler keeps a CPU's cache in float32
+    cache = 2 * config.n_layer * rows * layout.positions * config.n_embd * cached
     noise = batch * layout.image_tokens * layout.n_codes * 4
     prompt = rows * (layout.text_length + 1) * 4 * config.n_embd * 4 * 2  # MLP activations, twice
     width, height = dalle.image_size
