@@ -3,8 +3,9 @@
 Every method samples the same number of image codes for a batch of candidates from the same
 weights, in the same precision, on the same device (temperature 1, image codes only, no
 guidance unless named), so the ratios compare like with like. The precision is the one the
-dalle generator picks by default there (bf16 where the hardware has it), or --precision. Timings interleave the methods round by round in one
-process; the memory each adds at its peak is measured in a fresh process per method.
+dalle generator picks by default there (bf16 where the hardware has it), or --precision.
+Timings interleave the methods round by round in one process; the memory each adds at its
+peak is measured in a fresh process per method.
 
     python benchmarks/dalle_sampling.py                      # CPU: dalle:shapes, batch 16
     python benchmarks/dalle_sampling.py --config h100        # GPT-2 24 x 1024, 64 text + 256 image

@@ -71,7 +71,9 @@ class CachedDecoder:
         # the cache and the attention stay float32 on a CPU: there, bf16 batched products of
         # this size are slower than float32 ones (2.5x, measured), unlike the weight products
         cache_dtype = torch.float32 if device.type == "cpu" else dtype
-        # uninitialised: attention reads only the positions already written
+        # uninitialised: attention reads only the positions already written. Keys are stored
+        # transposed (head_dim before position): a query's scores are then one product with
+        # contiguous rows, and the cache slice still views as keys for SDPA
         self.values = torch.empty(shape, dtype=cache_dtype, device=device)
         self.keys = torch.empty(shape[:-2] + shape[-2:][::-1], dtype=cache_dtype, device=device)
 
