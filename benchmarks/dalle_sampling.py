@@ -113,8 +113,8 @@ def run_method(method: str, lm, text, null, batch: int, precision: str):
 
 
 def timings(methods, config: str, device: str, batch: int, repeats: int, model: str, precision: str):
-    """(median seconds per batch of each method, image tokens per candidate); the methods run
-    interleaved round by round, so that a busy machine slows them alike."""
+    """(seconds per batch of each method, one per round; image tokens per candidate). The
+    methods run interleaved round by round, so that a busy machine slows them alike."""
     import torch
 
     lm, text, null = load(config, device, model, precision)
@@ -130,7 +130,13 @@ def timings(methods, config: str, device: str, batch: int, repeats: int, model: 
             assert codes.shape == (batch, lm.layout.image_tokens) and int(codes.min()) >= 0
             if round_number:
                 times[method].append(time.perf_counter() - started)
-    return {method: statistics.median(values) for method, values in times.items()}, lm.layout.image_tokens
+    return times, lm.layout.image_tokens
+
+
+def paired_ratio(slower: list[float], faster: list[float]) -> float:
+    """Median over rounds of one method's time over another's in the same round: the machine's
+    load changes between rounds, and a ratio taken within a round cancels most of it."""
+    return statistics.median(a / b for a, b in zip(slower, faster))
 
 
 def peak_memory(method: str, config: str, device: str, batch: int, model: str, precision: str) -> float:
@@ -185,8 +191,9 @@ def main() -> None:
         print(json.dumps(peak_memory(args.memory_of, args.config, args.device, args.batch, args.model, args.precision)))
         return
     methods = args.methods.split(",")
-    seconds, image_tokens = timings(methods, args.config, args.device, args.batch, args.repeats, args.model,
-                                    args.precision)
+    rounds, image_tokens = timings(methods, args.config, args.device, args.batch, args.repeats, args.model,
+                                   args.precision)
+    seconds = {method: statistics.median(values) for method, values in rounds.items()}
     results = {}
     for method in methods:
         child = [sys.executable, __file__, "--memory-of", method, "--config", args.config, "--device", args.device,
@@ -203,12 +210,12 @@ def main() -> None:
     report = {"config": args.config, "model": args.model if args.config == "shapes" else "random GPT-2 24x1024",
               "device": args.device, "precision": args.precision, "batch": args.batch, "repeats": args.repeats,
               "hardware": hardware(args.device, args.threads), "methods": results}
-    if "artengine" in seconds:
-        ours = seconds["artengine"]
-        report["speedup"] = {f"vs_{name}": round(value / ours, 2)
-                             for name, value in seconds.items() if not name.startswith("artengine")}
-        if "artengine_guided" in seconds:
-            report["guidance_cost"] = round(seconds["artengine_guided"] / ours, 2)
+    if "artengine" in rounds:
+        ours = rounds["artengine"]
+        report["speedup"] = {f"vs_{name}": round(paired_ratio(values, ours), 2)
+                             for name, values in rounds.items() if not name.startswith("artengine")}
+        if "artengine_guided" in rounds:
+            report["guidance_cost"] = round(paired_ratio(rounds["artengine_guided"], ours), 2)
     print(json.dumps(report, indent=2))
 
 

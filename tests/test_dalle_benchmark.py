@@ -38,5 +38,11 @@ def test_timings_report_every_method(benchmark, monkeypatch):
     lm = DalleLM(Layout(12, 20, 5, 2, 2), Shape(1, 16, 2)).eval()
     text = torch.tensor([[BOS, 5, EOS, PAD, PAD]])
     monkeypatch.setattr(benchmark, "load", lambda *args: (lm, text, text))
-    seconds, tokens = benchmark.timings(["artengine", "uncached_loop"], "shapes", "cpu", 2, 1, "unused", "fp32")
-    assert tokens == 4 and set(seconds) == {"artengine", "uncached_loop"} and all(s > 0 for s in seconds.values())
+    rounds, tokens = benchmark.timings(["artengine", "uncached_loop"], "shapes", "cpu", 2, 2, "unused", "fp32")
+    assert tokens == 4 and set(rounds) == {"artengine", "uncached_loop"}
+    assert all(len(times) == 2 and min(times) > 0 for times in rounds.values())
+
+
+def test_ratios_are_taken_within_each_round(benchmark):
+    # a slow second round slows both methods: the ratio within each round stays 2
+    assert benchmark.paired_ratio([2.0, 20.0, 2.2], [1.0, 10.0, 1.1]) == 2.0

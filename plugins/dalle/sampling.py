@@ -58,24 +58,25 @@ class CachedDecoder:
         self.gpt = transformer if lm.embedding.dtype == dtype else copy.deepcopy(transformer).to(dtype)
         codes = self.gpt.wte.weight[lm.layout.code_offset : lm.layout.image_start]  # tied output rows
         self.codes = Linear(codes.t(), None, rows)
-        self.layers = [{"qkv": Linear(block.attn.c_attn.weight, block.attn.c_attn.bias, rows),
+        config = self.gpt.config
+        self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
+        # attention's 1 / sqrt(head_dim) is folded into the query weights: one product less per step
+        scale = torch.ones(3 * config.n_embd, dtype=dtype, device=lm.embedding.device)
+        scale[: config.n_embd] = self.head_dim**-0.5
+        self.layers = [{"qkv": Linear(block.attn.c_attn.weight * scale, block.attn.c_attn.bias * scale, rows),
                         "out": Linear(block.attn.c_proj.weight, block.attn.c_proj.bias, rows),
                         "up": Linear(block.mlp.c_fc.weight, block.mlp.c_fc.bias, rows, gelu=True),
                         "down": Linear(block.mlp.c_proj.weight, block.mlp.c_proj.bias, rows)}
                        for block in self.gpt.h]
-        config = self.gpt.config
-        self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
         self.eps = config.layer_norm_epsilon
         shape = (config.n_layer, rows, self.heads, lm.layout.positions, self.head_dim)
         device = lm.embedding.device
         # the cache and the attention stay float32 on a CPU: there, bf16 batched products of
         # this size are slower than float32 ones (2.5x, measured), unlike the weight products
         cache_dtype = torch.float32 if device.type == "cpu" else dtype
-        # uninitialised: attention reads only the positions already written. Keys are stored
-        # transposed (head_dim before position): a query's scores are then one product with
-        # contiguous rows, and the cache slice still views as keys for SDPA
+        # uninitialised: attention reads only the positions already written
         self.values = torch.empty(shape, dtype=cache_dtype, device=device)
-        self.keys = torch.empty(shape[:-2] + shape[-2:][::-1], dtype=cache_dtype, device=device)
+        self.keys = torch.empty(shape, dtype=cache_dtype, device=device)
 
     def __call__(self, tokens: torch.Tensor, start: int, repeats: int = 1) -> torch.Tensor:
         """Final hidden state at the last of `tokens` (rows x S, at positions start..start+S-1).
@@ -104,18 +105,19 @@ class CachedDecoder:
                 repeats: int) -> torch.Tensor:
         width = x.shape[-1]
         q, k, v = (t.view(rows, S, self.heads, self.head_dim).transpose(1, 2)
-                   for t in linear["qkv"](x).to(self.values.dtype).split(width, dim=1))
+                   for t in linear["qkv"](x).split(width, dim=1))
+        q = q.to(self.values.dtype)  # k and v are converted by the cache writes below
         end = start + S
         keys, values = self.keys[layer], self.values[layer]  # views: writes land in the cache
-        keys.unflatten(0, (rows, repeats))[:, :, :, :, start:end] = k.transpose(-1, -2)[:, None]
+        keys.unflatten(0, (rows, repeats))[:, :, :, start:end] = k[:, None]
         values.unflatten(0, (rows, repeats))[:, :, :, start:end] = v[:, None]
-        keys_t, values = keys[::repeats, :, :, :end], values[::repeats, :, :end]
+        keys, values = keys[::repeats, :, :end], values[::repeats, :, :end]
         if S == 1:  # one query: two small products beat the fused kernel's setup cost
-            weights = (q @ keys_t).mul_(self.head_dim**-0.5).softmax(-1)
+            weights = (q @ keys.transpose(-1, -2)).softmax(-1)
             out = weights.to(values.dtype) @ values
         else:  # a chunk attends to the cache and causally to itself
             mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
-            out = F.scaled_dot_product_attention(q, keys_t.transpose(-1, -2), values, attn_mask=mask)
+            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=1.0)
         out = out.transpose(1, 2).reshape(rows * S, width).to(x.dtype)
         return linear["out"](out)
 
