@@ -58,10 +58,10 @@ class CachedDecoder:
         self.gpt = transformer if lm.embedding.dtype == dtype else copy.deepcopy(transformer).to(dtype)
         codes = self.gpt.wte.weight[lm.layout.code_offset : lm.layout.image_start]  # tied output rows
         self.codes = Linear(codes.t(), None, rows)
-        config = self.gpt.config
+        config, device = self.gpt.config, lm.embedding.device
         self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
         # attention's 1 / sqrt(head_dim) is folded into the query weights: one product less per step
-        scale = torch.ones(3 * config.n_embd, dtype=dtype, device=lm.embedding.device)
+        scale = torch.ones(3 * config.n_embd, dtype=dtype, device=device)
         scale[: config.n_embd] = self.head_dim**-0.5
         self.layers = [{"qkv": Linear(block.attn.c_attn.weight * scale, block.attn.c_attn.bias * scale, rows),
                         "out": Linear(block.attn.c_proj.weight, block.attn.c_proj.bias, rows),
@@ -70,7 +70,6 @@ class CachedDecoder:
                        for block in self.gpt.h]
         self.eps = config.layer_norm_epsilon
         shape = (config.n_layer, rows, self.heads, lm.layout.positions, self.head_dim)
-        device = lm.embedding.device
         # the cache and the attention stay float32 on a CPU: there, bf16 batched products of
         # this size are slower than float32 ones (2.5x, measured), unlike the weight products
         cache_dtype = torch.float32 if device.type == "cpu" else dtype
@@ -114,7 +113,7 @@ class CachedDecoder:
         keys, values = keys[::repeats, :, :end], values[::repeats, :, :end]
         if S == 1:  # one query: two small products beat the fused kernel's setup cost
             weights = (q @ keys.transpose(-1, -2)).softmax(-1)
-            out = weights.to(values.dtype) @ values
+            out = weights @ values
         else:  # a chunk attends to the cache and causally to itself
             mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
             out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=1.0)
