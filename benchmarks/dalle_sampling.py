@@ -183,6 +183,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "auto":
+        if args.config == "h100" and not torch.cuda.is_available():
+            sys.exit("--config h100: no CUDA device here, and this 336M-parameter configuration would take "
+                     "hours on a CPU; run it on a GPU machine, or add --device cpu to run it here anyway")
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     from plugins.dalle.generator import precision
 

@@ -46,3 +46,13 @@ def test_timings_report_every_method(benchmark, monkeypatch):
 def test_ratios_are_taken_within_each_round(benchmark):
     # a slow second round slows both methods: the ratio within each round stays 2
     assert benchmark.paired_ratio([2.0, 20.0, 2.2], [1.0, 10.0, 1.1]) == 2.0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal is for machines without CUDA")
+def test_the_gpu_configuration_is_refused_without_cuda_unless_forced():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(PATH), "--config", "h100"], capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "no CUDA device here" in done.stderr and "--device cpu" in done.stderr
