@@ -229,7 +229,18 @@ def hardware(device: str, threads: int) -> str:
 
     if device == "cuda":
         return torch.cuda.get_device_name()
-    return f"CPU {platform.machine()} ({platform.processor() or '?'}), {threads or torch.get_num_threads()} threads"
+    return f"CPU {platform.machine()} ({cpu_model() or '?'}), {threads or torch.get_num_threads()} threads"
+
+
+def cpu_model() -> str:
+    """The CPU's name: /proc/cpuinfo's model name on Linux (platform.processor() is often empty)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        import platform
+
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
 
 
 if __name__ == "__main__":

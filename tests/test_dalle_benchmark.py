@@ -56,3 +56,9 @@ def test_the_gpu_configuration_is_refused_without_cuda_unless_forced():
     done = subprocess.run([sys.executable, str(PATH), "--config", "h100"], capture_output=True, text=True)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "no CUDA device here" in done.stderr and "--device cpu" in done.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads Linux's /proc/cpuinfo")
+def test_the_report_names_the_cpu(benchmark):
+    described = benchmark.hardware("cpu", 2)
+    assert described.endswith("2 threads") and "(?)" not in described
