@@ -265,7 +265,6 @@ def run_config(name: str, settings: dict, steps: int, warmup: int) -> dict:
         "settings": {**settings, "warmup": warmup, "augment": AUGMENT, "prompt": PROMPT},
         **results,
         "speedup": speedup,
-
         "memory_ratio": round(results["artengine"]["peak_memory_mb"] / results["textbook"]["peak_memory_mb"], 3),
     }
 
