@@ -9,16 +9,20 @@ the sampler keeps it in float32), and float32 weights get a bf16 copy while it s
 
 from __future__ import annotations
 
+import torch
+
 from .generator import precision
+from .sampling import cache_dtype
 
 
 def estimate_bytes(dalle, request) -> float:
     options, layout, config = request.options, dalle.layout, dalle.lm.gpt.config
     batch = min(request.count, options["batch_size"])
     rows = batch * (2 if options["guidance"] != 1.0 else 1)
-    value = 2 if precision(options["precision"], request.device) == "bf16" else 4
+    dtype = torch.bfloat16 if precision(options["precision"], request.device) == "bf16" else torch.float32
+    value = dtype.itemsize
     weights = sum(p.numel() for p in dalle.lm.parameters()) * value if dalle.lm.embedding.element_size() != value else 0
-    cached = 4 if request.device == "cpu" else value  # the sampler keeps a CPU's cache in float32
+    cached = cache_dtype(request.device, dtype).itemsize
     cache = 2 * config.n_layer * rows * layout.positions * config.n_embd * cached
     noise = batch * layout.image_tokens * layout.n_codes * 4
     prompt = rows * (layout.text_length + 1) * 4 * config.n_embd * 4 * 2  # MLP activations, twice
