@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Everything that needs a CUDA GPU, in one go: the CUDA configurations of both benchmarks (the
+# figures README and docs quote) and a smoke run of each CUDA code path on the shipped models
+# (dalle and vqgan-clip generation, a short dalle training run under mixed precision).
+#
+#   bash benchmarks/gpu_figures.sh [OUTDIR]      # default OUTDIR: gpu-figures
+#
+# Run it from the repository root with the project installed (README). Each step's output goes
+# to OUTDIR/<step>.log (and the benchmarks' JSON to OUTDIR/<step>.json); a failing step does not
+# stop the others, and the script exits non-zero if any failed. About 10 minutes on one H100.
+set -uo pipefail
+
+out=${1:-gpu-figures}
+mkdir -p "$out"
+python -c 'import sys, torch; torch.cuda.is_available() or sys.exit("no CUDA device here: this script measures the GPU configurations"); print(torch.__version__, torch.cuda.get_device_name())' || exit 2
+
+failed=()
+step() {  # step NAME COMMAND...: run it, log it, remember a failure
+    local name=$1; shift
+    echo "== $name: $*"
+    local started=$SECONDS
+    if "$@" >"$out/$name.log" 2>&1; then
+        echo "   ok ($((SECONDS - started)) s)"
+    else
+        echo "   FAILED ($((SECONDS - started)) s), see $out/$name.log"
+        failed+=("$name")
+    fi
+}
+
+prompt="a large red circle on the left on a black background"
+step generate-dalle artengine generate "$prompt" -g dalle -n 16 --keep 4 --device cuda --out "$out/runs" --json
+step generate-vqgan-clip artengine generate "$prompt" -g vqgan-clip --device cuda --out "$out/runs" --json
+step train-dalle artengine train dalle --data shapes --data-count 2048 --vqgan vqgan:shapes --out "$out/dalle-train" \
+    --steps 40 --batch-size 64 --layers 2 --width 128 --heads 4 --checkpoint-every 20 --sample-every 20 --device cuda
+step vqgan-clip-benchmark python benchmarks/vqgan_clip.py --config cuda
+step dalle-benchmark python benchmarks/dalle_sampling.py --config h100 --repeats 3
+
+for name in vqgan-clip-benchmark dalle-benchmark; do  # their JSON report is the log's last object
+    python - "$out/$name.log" "$out/$name.json" <<'EOF' || true
+import json, sys
+text = open(sys.argv[1]).read()
+start = text.rfind("\n{") + 1
+try:
+    json.dump(json.loads(text[start:]), open(sys.argv[2], "w"), indent=2)
+except ValueError:
+    pass
+EOF
+done
+
+if ((${#failed[@]})); then
+    echo "failed: ${failed[*]}"
+    exit 1
+fi
+echo "all steps passed; figures in $out/*.json"
