@@ -12,7 +12,7 @@ set -uo pipefail
 
 out=${1:-gpu-figures}
 mkdir -p "$out"
-python -c 'import sys, torch; torch.cuda.is_available() or sys.exit("no CUDA device here: this script measures the GPU configurations"); print(torch.__version__, torch.cuda.get_device_name())' || exit 2
+"${PYTHON:-python3}" -c 'import sys, torch; torch.cuda.is_available() or sys.exit("no CUDA device here: this script measures the GPU configurations"); print(torch.__version__, torch.cuda.get_device_name())' || exit 2
 
 failed=()
 step() {  # step NAME COMMAND...: run it, log it, remember a failure
@@ -32,11 +32,11 @@ step generate-dalle artengine generate "$prompt" -g dalle -n 16 --keep 4 --devic
 step generate-vqgan-clip artengine generate "$prompt" -g vqgan-clip --device cuda --out "$out/runs" --json
 step train-dalle artengine train dalle --data shapes --data-count 2048 --vqgan vqgan:shapes --out "$out/dalle-train" \
     --steps 40 --batch-size 64 --layers 2 --width 128 --heads 4 --checkpoint-every 20 --sample-every 20 --device cuda
-step vqgan-clip-benchmark python benchmarks/vqgan_clip.py --config cuda
-step dalle-benchmark python benchmarks/dalle_sampling.py --config h100 --repeats 3
+step vqgan-clip-benchmark "${PYTHON:-python3}" benchmarks/vqgan_clip.py --config cuda
+step dalle-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config h100 --repeats 3
 
 for name in vqgan-clip-benchmark dalle-benchmark; do  # their JSON report is the log's last object
-    python - "$out/$name.log" "$out/$name.json" <<'EOF' || true
+    "${PYTHON:-python3}" - "$out/$name.log" "$out/$name.json" <<'EOF' || true
 import json, sys
 text = open(sys.argv[1]).read()
 start = text.rfind("\n{") + 1
