@@ -183,17 +183,20 @@ def measure_time(vqgan_spec, clip_spec, size, cutn, steps, warmup, device, block
         for _ in range(warmup):
             next(loop)
     times = {name: [] for name in variants}
-    blocks = {name: [] for name in variants}  # mean seconds per step of each block
     while len(times["artengine"]) < steps:
         for name, loop in variants.items():
-            block_times = [timed_step(loop, device) for _ in range(block)]
-            times[name] += block_times
-            blocks[name].append(statistics.fmean(block_times))
+            times[name] += [timed_step(loop, device) for _ in range(block)]
     report = {name: {"ms_per_step": round(statistics.median(values) * 1000, 2),
                      "ms_per_step_mean": round(statistics.fmean(values) * 1000, 2), "steps_timed": len(values)}
               for name, values in times.items()}
-    report["speedup"] = round(paired_ratio(blocks["textbook"], blocks["artengine"]), 2)
+    textbook, artengine = (block_means(times[name], block) for name in ("textbook", "artengine"))
+    report["speedup"] = round(paired_ratio(textbook, artengine), 2)
     return report
+
+
+def block_means(values: list[float], block: int) -> list[float]:
+    """Mean seconds per step of each block of `block` consecutive steps."""
+    return [statistics.fmean(values[start : start + block]) for start in range(0, len(values), block)]
 
 
 def paired_ratio(slower: list[float], faster: list[float]) -> float:
