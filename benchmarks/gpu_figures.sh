@@ -15,11 +15,15 @@ mkdir -p "$out"
 "${PYTHON:-python3}" -c 'import sys, torch; torch.cuda.is_available() or sys.exit("no CUDA device here: this script measures the GPU configurations"); print(torch.__version__, torch.cuda.get_device_name())' || exit 2
 
 failed=()
-step() {  # step NAME COMMAND...: run it, log it, remember a failure
+step() {  # step [--json] NAME COMMAND...: run it, log it, remember a failure; with --json the
+          # command's standard output is its JSON report, kept in OUTDIR/NAME.json apart from the log
+    local report=""
+    if [[ $1 == --json ]]; then report=yes; shift; fi
     local name=$1; shift
     echo "== $name: $*"
     local started=$SECONDS
-    if "$@" >"$out/$name.log" 2>&1; then
+    if [[ $report ]]; then "$@" >"$out/$name.json" 2>"$out/$name.log"; else "$@" >"$out/$name.log" 2>&1; fi
+    if (($? == 0)); then
         echo "   ok ($((SECONDS - started)) s)"
     else
         echo "   FAILED ($((SECONDS - started)) s), see $out/$name.log"
@@ -32,20 +36,8 @@ step generate-dalle artengine generate "$prompt" -g dalle -n 16 --keep 4 --devic
 step generate-vqgan-clip artengine generate "$prompt" -g vqgan-clip --device cuda --out "$out/runs" --json
 step train-dalle artengine train dalle --data shapes --data-count 2048 --vqgan vqgan:shapes --out "$out/dalle-train" \
     --steps 40 --batch-size 64 --layers 2 --width 128 --heads 4 --checkpoint-every 20 --sample-every 20 --device cuda
-step vqgan-clip-benchmark "${PYTHON:-python3}" benchmarks/vqgan_clip.py --config cuda
-step dalle-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config h100 --repeats 3
-
-for name in vqgan-clip-benchmark dalle-benchmark; do  # their JSON report is the log's last object
-    "${PYTHON:-python3}" - "$out/$name.log" "$out/$name.json" <<'EOF' || true
-import json, sys
-text = open(sys.argv[1]).read()
-start = text.rfind("\n{") + 1
-try:
-    json.dump(json.loads(text[start:]), open(sys.argv[2], "w"), indent=2)
-except ValueError:
-    pass
-EOF
-done
+step --json vqgan-clip-benchmark "${PYTHON:-python3}" benchmarks/vqgan_clip.py --config cuda
+step --json dalle-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config h100 --repeats 3
 
 if ((${#failed[@]})); then
     echo "failed: ${failed[*]}"
