@@ -156,9 +156,9 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
 
 def resume(run_dir, as_json: bool, *other_settings) -> None:
     """Continue an interrupted generate or compare run in its own folder, from its run.json."""
+    run = Run.reopen(run_dir)  # first: a wrong folder is the more basic mistake
     if any(value is not None for value in other_settings):
         raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json'")
-    run = Run.reopen(run_dir)
     registry = plugins.host.registry
     labels = run.document.get("labels", {})
     plans = [
@@ -168,6 +168,7 @@ def resume(run_dir, as_json: bool, *other_settings) -> None:
     ]
     if not plans:
         raise UsageError(f"--resume '{run_dir}': its run.json records no configuration to continue")
+    run.save()  # only now marked running: a mistake above leaves the folder as it was
     reporter = Reporter()
     after = (lambda: write_grid_and_report(run, plans)) if run.document.get("kind") == "compare" else (lambda: None)
     with stop_on_signals(reporter):

@@ -105,8 +105,7 @@ class Run:
         self.images = [r for r in images if not r.metadata.get("interrupted")]
         document.setdefault("partial", []).extend(r.as_dict(run_dir) for r in images if r.metadata.get("interrupted"))
         document.update(status="running", resumed=_now())
-        self.document = document
-        self.save()
+        self.document = document  # saved by the caller once the rest of the command checks out
 
     def done(self, configuration: str, prompt: str) -> bool:
         """Whether this configuration already finished this prompt (when resuming)."""

@@ -50,6 +50,9 @@ def test_resume_continues_from_the_saved_state_in_the_same_folder(cli, tmp_path,
     (tmp_path / "prompts.txt").write_text("red\nblue\n")
     run_dir = Path(json.loads(stopped_run(cli, monkeypatch).stdout)["run_dir"])
     assert (run_dir / "state").is_dir()
+    before = (run_dir / "run.json").read_text()
+    assert "--resume takes no other settings" in cli("generate", "green", "--resume", run_dir).stderr
+    assert (run_dir / "run.json").read_text() == before
     result = cli("generate", "--resume", run_dir, "--json")
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
@@ -63,8 +66,8 @@ def test_resume_continues_from_the_saved_state_in_the_same_folder(cli, tmp_path,
 
 
 def test_resume_errors(cli, tmp_path):
-    assert "--resume takes no other settings" in cli("generate", "red", "--resume", tmp_path).stderr
     assert "no run.json there" in cli("generate", "--resume", tmp_path).stderr
+    assert "no run.json there" in cli("generate", "red", "--resume", tmp_path / "nowhere").stderr
     (tmp_path / "run.json").write_text("{")
     assert "its run.json is unreadable" in cli("compare", "--resume", tmp_path).stderr
 
