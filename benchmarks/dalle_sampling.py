@@ -5,7 +5,8 @@ weights, in the same precision, on the same device (temperature 1, image codes o
 guidance unless named), so the ratios compare like with like. The precision is the one the
 dalle generator picks by default there (bf16 where the hardware has it), or --precision.
 Timings interleave the methods round by round in one process; the memory each adds at its
-peak is measured in a fresh process per method.
+peak is measured in a fresh process per method. On CUDA, `artengine_eager` also times
+artengine's sampler without CUDA graphs.
 
     python benchmarks/dalle_sampling.py                      # CPU: dalle:shapes, batch 16
     python benchmarks/dalle_sampling.py --config h100        # GPT-2 24 x 1024, 64 text + 256 image
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 METHODS = ("artengine", "artengine_guided", "past_key_values_loop", "uncached_loop", "generate")
+CUDA_METHODS = ("artengine_eager",)  # artengine without CUDA graphs; on a CPU it is artengine itself
 
 
 def load(config: str, device: str, model: str, precision: str):
@@ -83,7 +85,8 @@ def run_method(method: str, lm, text, null, batch: int, precision: str):
     seeds = list(range(batch))
     if method.startswith("artengine"):
         guidance = 3.0 if method == "artengine_guided" else 1.0
-        return sample_codes(lm, text, null, seeds, Settings(guidance=guidance, precision=precision))
+        loop = "eager" if method == "artengine_eager" else "auto"
+        return sample_codes(lm, text, null, seeds, Settings(guidance=guidance, precision=precision, loop=loop))
     device = text.device
     prefix = torch.cat([text, torch.full((1, 1), layout.image_start, device=device)], 1).expand(batch, -1)
     low, high = layout.code_offset, layout.image_start
@@ -173,7 +176,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch's default)")
-    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--methods", help=f"comma-separated, from {', '.join(METHODS + CUDA_METHODS)} "
+                        "[default: all; the last only on CUDA]")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
                         help="auto: the dalle generator's default on this device")
     parser.add_argument("--memory-of", help=argparse.SUPPRESS)  # a child process measuring one method
@@ -193,7 +197,8 @@ def main() -> None:
     if args.memory_of:
         print(json.dumps(peak_memory(args.memory_of, args.config, args.device, args.batch, args.model, args.precision)))
         return
-    methods = args.methods.split(",")
+    methods = (args.methods.split(",") if args.methods
+               else list(METHODS + (CUDA_METHODS if args.device == "cuda" else ())))
     rounds, image_tokens = timings(methods, args.config, args.device, args.batch, args.repeats, args.model,
                                    args.precision)
     seconds = {method: statistics.median(values) for method, values in rounds.items()}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything that needs a CUDA GPU, in one go: the CUDA configurations of both benchmarks (the
-# figures README and docs quote) and a smoke run of each CUDA code path on the shipped models
-# (dalle and vqgan-clip generation, a short dalle training run under mixed precision).
+# figures README and docs quote), the CUDA-only tests (the dalle sampler's CUDA graphs) and a
+# smoke run of each CUDA code path on the shipped models (dalle and vqgan-clip generation, a
+# short dalle training run under mixed precision).
 #
 #   bash benchmarks/gpu_figures.sh [OUTDIR]      # default OUTDIR: gpu-figures
 #
@@ -32,6 +33,7 @@ step() {  # step [--json] NAME COMMAND...: run it, log it, remember a failure; w
 }
 
 prompt="a large red circle on the left on a black background"
+step dalle-cuda-tests "${PYTHON:-python3}" -m pytest -q tests/test_dalle_cuda.py
 step generate-dalle artengine generate "$prompt" -g dalle -n 16 --keep 4 --device cuda --out "$out/runs" --json
 step generate-vqgan-clip artengine generate "$prompt" -g vqgan-clip --device cuda --out "$out/runs" --json
 step train-dalle artengine train dalle --data shapes --data-count 2048 --vqgan vqgan:shapes --out "$out/dalle-train" \

@@ -21,8 +21,8 @@ def benchmark():
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-@pytest.mark.parametrize("method", ["artengine", "artengine_guided", "past_key_values_loop", "uncached_loop",
-                                    "generate"])
+@pytest.mark.parametrize("method", ["artengine", "artengine_guided", "artengine_eager", "past_key_values_loop",
+                                    "uncached_loop", "generate"])
 def test_each_method_samples_one_image_code_per_position(benchmark, method, precision):
     torch.manual_seed(0)
     lm = DalleLM(Layout(text_vocab=12, n_codes=20, text_length=5, rows=2, cols=3), Shape(1, 16, 2)).eval()

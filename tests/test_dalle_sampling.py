@@ -6,7 +6,8 @@ import torch
 import engine
 from plugins.dalle.layout import BOS, EOS, PAD, Layout
 from plugins.dalle.model import DalleLM, Shape, weighted_loss
-from plugins.dalle.sampling import CachedDecoder, Settings, filter_logits, sample_codes
+from plugins.dalle.decoder import CachedDecoder
+from plugins.dalle.sampling import Settings, filter_logits, sample_codes
 from plugins.dalle.text import text_rows, train_tokenizer
 from tests.test_dalle_helpers import CAPTIONS, dalle_host, make_checkpoint  # noqa: F401
 
@@ -88,6 +89,67 @@ def test_a_prefix_shared_by_several_rows_runs_once_and_decodes_as_if_each_row_ha
     torch.testing.assert_close(shared(tokens[:, : T + 1], 0, repeats=3), separate(rows, 0))
     following = torch.randint(0, 30, (6, 1)) + LAYOUT.code_offset  # then the rows diverge
     torch.testing.assert_close(shared(following, T + 1), separate(following, T + 1), atol=1e-5, rtol=1e-4)
+
+
+def test_the_fixed_shape_step_decodes_as_the_eager_forward_does(lm):
+    tokens = lm.tokens(torch.tensor([[BOS, 5, 6, EOS, PAD, PAD]] * 2), torch.randint(0, 30, (2, 6)))[:, :-1]
+    T = LAYOUT.text_length
+    eager, fixed = CachedDecoder(lm, 2), CachedDecoder(lm, 2)
+    eager(tokens[:, : T + 1], 0)
+    fixed(tokens[:, : T + 1], 0)
+    for position in range(T + 1, LAYOUT.positions):  # the position comes from a device tensor
+        token = tokens[:, position : position + 1]
+        torch.testing.assert_close(fixed.step(token, torch.tensor([position])), eager(token, position),
+                                   atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("settings", [Settings(), Settings(guidance=3.0, top_k=5), Settings(top_p=0.8),
+                                      Settings(temperature=0.0)], ids=["plain", "guided-top-k", "top-p", "greedy"])
+def test_the_graph_loop_draws_the_same_codes_as_the_eager_loop(dalle, settings):
+    from dataclasses import replace
+
+    text, null = dalle.text(["a red square"]), dalle.text(["a blue circle"])
+    seen = []
+    graph = sample_codes(dalle.lm, text, null, [4, 5], replace(settings, loop="graph"), on_token=seen.append)
+    eager = sample_codes(dalle.lm, text, null, [4, 5], replace(settings, loop="eager"))
+    assert torch.equal(graph, eager)
+    assert seen == list(range(dalle.layout.image_tokens))
+    prime = torch.arange(8).view(1, 8)
+    primed = [sample_codes(dalle.lm, text, null, [4], replace(settings, loop=loop), prime=prime)
+              for loop in ("graph", "eager")]
+    assert torch.equal(*primed) and torch.equal(primed[0][:, :8], prime)
+
+
+def test_without_a_graph_steps_run_one_by_one_in_order():
+    from plugins.dalle.graphs import run_steps
+
+    calls = []
+    run_steps(lambda: calls.append("step"), 3, lambda k: calls.append(k), graph=False)
+    assert calls == ["step", 0, "step", 1, "step", 2]
+
+
+def test_a_failed_capture_samples_again_without_graphs(monkeypatch):
+    from types import SimpleNamespace
+
+    from plugins.dalle import sampling
+    from plugins.dalle.graphs import CaptureFailed
+
+    loops = []
+
+    def fake_sample(*args):
+        loops.append(args[-1])
+        if args[-1] is sampling.graph_loop:
+            raise CaptureFailed("operation not permitted when stream is capturing")
+        return "codes"
+
+    monkeypatch.setattr(sampling, "_sample", fake_sample)
+    on_cuda = SimpleNamespace(embedding=SimpleNamespace(device=torch.device("cuda")))
+    with pytest.warns(UserWarning, match="capture failed .*sampling eagerly"):
+        assert sample_codes(on_cuda, None, None, [1], Settings()) == "codes"
+    assert loops == [sampling.graph_loop, sampling.eager_loop]
+    loops.clear()
+    sample_codes(on_cuda, None, None, [1], Settings(loop="eager"))  # generator.cuda_graphs=false
+    assert loops == [sampling.eager_loop]
 
 
 def test_top_k_keeps_exactly_the_k_best_codes():

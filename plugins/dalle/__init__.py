@@ -35,6 +35,8 @@ class DalleGenerator(Generator):
         Option("batch_size", int, 16, "Candidates sampled together.", min=1),
         Option("precision", str, "auto", "Arithmetic: auto (bf16 where the hardware has it: CUDA, CPUs with "
                "AVX512-BF16 or AMX; else fp32), fp32 or bf16.", choices=("auto", "fp32", "bf16")),
+        Option("cuda_graphs", bool, True, "On CUDA, replay each token's step as one captured CUDA graph "
+               "(one launch instead of hundreds); false runs it eagerly."),
     )
 
     def check(self, request):

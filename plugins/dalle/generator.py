@@ -77,7 +77,8 @@ def generate(request, progress) -> list[Candidate]:
     dalle = engine.load_model(options["model"], request.device)
     layout = dalle.layout
     settings = Settings(options["temperature"], options["top_k"], options["top_p"], options["guidance"],
-                        precision(options["precision"], request.device))
+                        precision(options["precision"], request.device),
+                        loop="auto" if options["cuda_graphs"] else "eager")
     caption, negative = conditioning(request.prompt)
     text, null_text = dalle.text([caption]), dalle.text([negative])
     prime = prime_codes(dalle, options, dalle.device)

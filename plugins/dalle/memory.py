@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .generator import precision
-from .sampling import cache_dtype
+from .decoder import cache_dtype
 
 
 def estimate_bytes(dalle, request) -> float:

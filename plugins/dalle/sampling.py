@@ -1,10 +1,11 @@
-"""Fast batched sampling of image codes: a static KV cache over the GPT-2's own weights.
+"""Fast batched sampling of image codes over the cached decoder (decoder.py).
 
-`transformers`' generate() and a loop over `past_key_values` spend most of each step on
-per-token bookkeeping (cache objects, masks, logits over the whole vocabulary). Here each
-block's keys and values go into tensors allocated once for the whole sequence, attention reads
-the filled prefix, and only the image slice of the vocabulary is scored. The arithmetic is
-GPT-2's (tests check the logits against the `transformers` forward pass).
+Two loops over the tokens draw the same codes. The eager loop runs each step at its own
+length (attention reads just the filled part of the cache): fastest where every kernel runs
+as it is called, as on a CPU. The graph loop keeps every shape fixed, so on CUDA one token's
+step is captured once as a CUDA graph and replayed (graphs.py): a step of a large model is
+hundreds of small kernels, and launching them one by one from Python, not the GPU, would
+bound its speed.
 
 Randomness: candidate i draws all of its Gumbel noise from a generator seeded with seeds[i]
 alone, and a code is argmax(filtered logits / temperature + noise), which is an exact sample
@@ -13,14 +14,14 @@ of the filtered softmax. So a candidate does not depend on its batch neighbours.
 
 from __future__ import annotations
 
-import copy
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
-from .linear import Linear
+from .decoder import CachedDecoder
+from .graphs import CaptureFailed, run_steps
 from .model import DalleLM
 
 
@@ -36,93 +37,13 @@ class Settings:
     """Classifier-free guidance scale: uncond + g * (cond - uncond); 1 means off."""
     precision: str = "fp32"
     """Arithmetic of the transformer: fp32 or bf16 (the weights are cast once per call)."""
+    loop: str = "auto"
+    """auto: the graph loop on CUDA, the eager one elsewhere; or eager; or graph (on a CPU it
+    runs the same fixed-shape steps without capturing them, which tests use)."""
 
     @property
     def guided(self) -> bool:
         return self.guidance != 1.0
-
-
-def cache_dtype(device, dtype: torch.dtype) -> torch.dtype:
-    """The key/value cache's dtype for weights in `dtype`. The cache and the attention stay
-    float32 on a CPU: there, bf16 batched products of this size are slower than float32 ones
-    (2.5x, measured), unlike the weight products."""
-    return torch.float32 if torch.device(device).type == "cpu" else dtype
-
-
-class CachedDecoder:
-    """GPT-2 forward over new tokens only, keys and values kept in preallocated tensors.
-
-    It calls the weights of `lm.gpt` directly (no module hooks, no dropout calls, weights
-    packed once with the GELU fused in, see linear.py, and plain matrix products for
-    single-token attention): on a CPU these per-token costs are what separate a fast sampler
-    from a loop over the `transformers` model.
-    """
-
-    def __init__(self, lm: DalleLM, rows: int, dtype: torch.dtype | None = None):
-        dtype = dtype or lm.embedding.dtype
-        transformer = lm.gpt.transformer
-        # weights in another dtype are cast once here, not at every token as autocast would
-        self.gpt = transformer if lm.embedding.dtype == dtype else copy.deepcopy(transformer).to(dtype)
-        codes = self.gpt.wte.weight[lm.layout.code_offset : lm.layout.image_start]  # tied output rows
-        self.codes = Linear(codes.t(), None, rows)
-        config, device = self.gpt.config, lm.embedding.device
-        self.heads, self.head_dim = config.n_head, config.n_embd // config.n_head
-        # attention's 1 / sqrt(head_dim) is folded into the query weights: one product less per step
-        scale = torch.ones(3 * config.n_embd, dtype=dtype, device=device)
-        scale[: config.n_embd] = self.head_dim**-0.5
-        self.layers = [{"qkv": Linear(block.attn.c_attn.weight * scale, block.attn.c_attn.bias * scale, rows),
-                        "out": Linear(block.attn.c_proj.weight, block.attn.c_proj.bias, rows),
-                        "up": Linear(block.mlp.c_fc.weight, block.mlp.c_fc.bias, rows, gelu=True),
-                        "down": Linear(block.mlp.c_proj.weight, block.mlp.c_proj.bias, rows)}
-                       for block in self.gpt.h]
-        self.eps = config.layer_norm_epsilon
-        shape = (config.n_layer, rows, self.heads, lm.layout.positions, self.head_dim)
-        # uninitialised: attention reads only the positions already written
-        self.values = torch.empty(shape, dtype=cache_dtype(device, dtype), device=device)
-        self.keys = torch.empty_like(self.values)
-
-    def __call__(self, tokens: torch.Tensor, start: int, repeats: int = 1) -> torch.Tensor:
-        """Final hidden state at the last of `tokens` (rows x S, at positions start..start+S-1).
-
-        With `repeats` > 1, `tokens` holds rows / repeats distinct rows, each standing for
-        `repeats` consecutive cache rows that share it (a caption and its candidates): the
-        forward runs once per distinct row and its keys and values fill all of its rows.
-        """
-        rows, S = tokens.shape
-        positions = torch.arange(start, start + S, device=tokens.device)
-        h = (self.gpt.wte(tokens) + self.gpt.wpe(positions)).view(rows * S, -1)
-        for layer, (block, linear) in enumerate(zip(self.gpt.h, self.layers)):
-            h = h + self._attend(layer, linear, self._norm(block.ln_1, h), rows, start, S, repeats)
-            h = h + linear["down"](linear["up"](self._norm(block.ln_2, h)))
-        last = self._norm(self.gpt.ln_f, h.view(rows, S, -1)[:, -1])
-        return last if repeats == 1 else last.repeat_interleave(repeats, dim=0)
-
-    def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Scores over the image codes alone, as `DalleLM.image_logits`, in float32."""
-        return self.codes(hidden).float()
-
-    def _norm(self, norm, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, self.eps)
-
-    def _attend(self, layer: int, linear: dict, x: torch.Tensor, rows: int, start: int, S: int,
-                repeats: int) -> torch.Tensor:
-        width = x.shape[-1]
-        q, k, v = (t.view(rows, S, self.heads, self.head_dim).transpose(1, 2)
-                   for t in linear["qkv"](x).split(width, dim=1))
-        q = q.to(self.values.dtype)  # k and v are converted by the cache writes below
-        end = start + S
-        keys, values = self.keys[layer], self.values[layer]  # views: writes land in the cache
-        keys.unflatten(0, (rows, repeats))[:, :, :, start:end] = k[:, None]
-        values.unflatten(0, (rows, repeats))[:, :, :, start:end] = v[:, None]
-        keys, values = keys[::repeats, :, :end], values[::repeats, :, :end]
-        if S == 1:  # one query: two small products beat the fused kernel's setup cost
-            weights = (q @ keys.transpose(-1, -2)).softmax(-1)
-            out = weights @ values
-        else:  # a chunk attends to the cache and causally to itself
-            mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=1.0)
-        out = out.transpose(1, 2).reshape(rows * S, width).to(x.dtype)
-        return linear["out"](out)
 
 
 def filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
@@ -174,6 +95,20 @@ def sample_codes(
     `null_text` (1 x T) is the empty caption guidance contrasts with; `prime` (1 x P) holds the
     first P codes every candidate starts from. `on_token(i)` is called after each sampled code.
     """
+    on_cuda = lm.embedding.device.type == "cuda"
+    graph = settings.loop == "graph" or (settings.loop == "auto" and on_cuda)
+    if graph and on_cuda:
+        try:
+            return _sample(lm, text, null_text, seeds, settings, prime, on_token, graph_loop)
+        except CaptureFailed as error:  # the same seeds give the same codes eagerly: start again
+            warnings.warn(f"dalle: CUDA graph capture failed ({error}); sampling eagerly instead "
+                          "(generator.cuda_graphs=false skips the attempt)", stacklevel=2)
+            graph = False
+    return _sample(lm, text, null_text, seeds, settings, prime, on_token, graph_loop if graph else eager_loop)
+
+
+def _sample(lm, text, null_text, seeds, settings, prime, on_token, loop) -> torch.Tensor:
+    """`sample_codes` with the given loop over the tokens after the prefix (and the primed codes)."""
     layout, device = lm.layout, lm.embedding.device
     B, N, T = len(seeds), layout.image_tokens, layout.text_length
     # the rows are B candidates of the caption, then (guided) B of the empty caption; all the
@@ -189,14 +124,47 @@ def sample_codes(
         codes[:, :primed] = prime
         hidden = decoder((prime + layout.code_offset).expand(copies, -1), T + 1, repeats=B)
     noise = gumbel_noise(seeds, N, layout.n_codes, device)
-    for i in range(primed, N):
+    on_token = on_token or (lambda i: None)
+
+    def choose(hidden: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         logits = decoder.image_logits(hidden)
         if settings.guided:
             cond, uncond = logits[:B], logits[B:]
             logits = uncond + settings.guidance * (cond - uncond)
-        codes[:, i] = pick(logits, noise[:, i], settings)
-        if i + 1 < N:
-            hidden = decoder((codes[:, i : i + 1] + layout.code_offset).repeat(copies, 1), T + 1 + i)
-        if on_token is not None:
-            on_token(i)
+        return pick(logits, noise, settings)
+
+    def next_rows(picked: torch.Tensor) -> torch.Tensor:
+        """The tokens every row reads next: each candidate's code, for its conditional and
+        (guided) unconditional row."""
+        return (picked[:, None] + layout.code_offset).repeat(copies, 1)
+
+    loop(decoder, choose, next_rows, codes, hidden, noise, primed, on_token)
     return codes
+
+
+def eager_loop(decoder, choose, next_rows, codes, hidden, noise, first, on_token) -> None:
+    """Codes first..N-1 into `codes`, each step at its own length."""
+    N = codes.shape[1]
+    for i in range(first, N):
+        codes[:, i] = choose(hidden, noise[:, i])
+        if i + 1 < N:
+            hidden = decoder(next_rows(codes[:, i]), decoder.code_position + i)
+        on_token(i)
+
+
+def graph_loop(decoder, choose, next_rows, codes, hidden, noise, first, on_token) -> None:
+    """The eager loop's codes from fixed-shape steps that read the token index from the device."""
+    N = codes.shape[1]
+    hidden = hidden.clone()  # the steps' input and output, in place
+    index = torch.tensor([first], device=codes.device)
+
+    def step() -> None:
+        picked = choose(hidden, noise.index_select(1, index)[:, 0])
+        codes.index_copy_(1, index, picked[:, None])
+        hidden.copy_(decoder.step(next_rows(picked), index + decoder.code_position))
+        index.add_(1)
+
+    # every code but the last is followed by a step; the last needs no forward after it
+    run_steps(step, N - 1 - first, lambda k: on_token(first + k), graph=codes.device.type == "cuda")
+    codes[:, N - 1] = choose(hidden, noise[:, N - 1])
+    on_token(N - 1)

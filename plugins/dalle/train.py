@@ -370,7 +370,8 @@ class Trainer:
         images = []
         for number, caption in enumerate(captions):
             text = torch.tensor(text_rows(self.tokenizer, [caption], self.layout.text_length), device=self.device)
-            codes = sample_codes(self.lm, text, null, [number], Settings(guidance=3.0))
+            # eager: a few samples gain nothing from a graph, and a capture beside DDP's threads can fail
+            codes = sample_codes(self.lm, text, null, [number], Settings(guidance=3.0, loop="eager"))
             images += to_images(self.vqgan, codes, self.layout.rows, self.layout.cols)
         self.lm.train()
         grid = render_grid([(f"step {self.step}", images)], captions, title=str(self.out))

@@ -1,0 +1,41 @@
+"""The dalle sampler on CUDA: its per-token step captured as a CUDA graph and replayed.
+
+These run only where CUDA is (`bash benchmarks/gpu_figures.sh` runs them); on a CPU the same
+fixed-shape steps run uncaptured in test_dalle_sampling.py.
+"""
+
+import warnings
+
+import pytest
+import torch
+
+import engine
+from plugins.dalle.sampling import Settings, sample_codes
+from tests.test_dalle_helpers import dalle_host, make_checkpoint  # noqa: F401
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.mark.parametrize("settings", [Settings(precision="fp32"), Settings(precision="fp32", guidance=3.0, top_p=0.9)],
+                         ids=["plain", "guided-top-p"])
+def test_the_captured_steps_draw_the_eager_loops_codes(dalle_host, tmp_path, settings):
+    from dataclasses import replace
+
+    make_checkpoint(tmp_path / "model")
+    dalle = engine.load_model(f"dalle:{tmp_path / 'model'}", "cuda")
+    text, null = dalle.text(["a red square"]), dalle.text([""])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed capture warns and falls back: fail here instead
+        graph = sample_codes(dalle.lm, text, null, [1, 2, 3], settings)
+    eager = sample_codes(dalle.lm, text, null, [1, 2, 3], replace(settings, loop="eager"))
+    assert torch.equal(graph, eager)
+
+
+def test_the_shipped_model_samples_through_a_graph_in_bf16(builtin_plugins):
+    dalle = engine.load_model("dalle:shapes", "cuda")
+    text, null = dalle.text(["a large red circle on the left"]), dalle.text([""])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        codes = sample_codes(dalle.lm, text, null, list(range(16)), Settings(precision="bf16", guidance=3.0))
+    assert codes.shape == (16, dalle.layout.image_tokens)
+    assert 0 <= int(codes.min()) and int(codes.max()) < dalle.layout.n_codes
