@@ -16,7 +16,7 @@ WARMUP = 2
 
 
 class CaptureFailed(RuntimeError):
-    """The step could not be captured; nothing was run by the attempt."""
+    """The step could not be captured as a CUDA graph (the warm-up steps before it did run)."""
 
 
 def run_steps(step: Callable[[], None], count: int, after: Callable[[int], None], graph: bool) -> None:
