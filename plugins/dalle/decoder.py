@@ -68,9 +68,19 @@ class CachedDecoder:
         rows, S = tokens.shape
         positions = torch.arange(start, start + S, device=tokens.device)
         h = (self.gpt.wte(tokens) + self.gpt.wpe(positions)).view(rows * S, -1)
-        for layer, (block, linear) in enumerate(zip(self.gpt.h, self.layers)):
-            h = h + self._attend(layer, linear, self._norm(block.ln_1, h), rows, start, S, repeats)
-            h = h + linear["down"](linear["up"](self._norm(block.ln_2, h)))
+
+        def attend(keys, values, q, k, v):
+            end = start + S
+            keys.unflatten(0, (rows, repeats))[:, :, :, start:end] = k[:, None]  # k, v converted by the writes
+            values.unflatten(0, (rows, repeats))[:, :, :, start:end] = v[:, None]
+            keys, values = keys[::repeats, :, :end], values[::repeats, :, :end]
+            if S == 1:  # one query: two small products beat the fused kernel's setup cost
+                return (q @ keys.transpose(-1, -2)).softmax(-1) @ values
+            # a chunk attends to the cache and causally to itself
+            mask = torch.ones(S, end, dtype=torch.bool, device=q.device).tril(diagonal=start)
+            return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=1.0)
+
+        h = self._blocks(h, rows, S, attend)
         last = self._norm(self.gpt.ln_f, h.view(rows, S, -1)[:, -1])
         return last if repeats == 1 else last.repeat_interleave(repeats, dim=0)
 
@@ -82,43 +92,33 @@ class CachedDecoder:
         not yet written masked out. So the same kernels run at every token, and one token's
         step can be captured as a CUDA graph and replayed (graphs.py).
         """
-        rows, width = tokens.shape[0], self.gpt.config.n_embd
         h = self.gpt.wte(tokens[:, 0]) + self.gpt.wpe(position)
         visible = (torch.arange(self.keys.shape[3], device=tokens.device) <= position)[None]  # 1 query x keys
-        for layer, (block, linear) in enumerate(zip(self.gpt.h, self.layers)):
-            q, k, v = (t.view(rows, self.heads, 1, self.head_dim)
-                       for t in linear["qkv"](self._norm(block.ln_1, h)).split(width, dim=1))
-            keys, values = self.keys[layer], self.values[layer]
+
+        def attend(keys, values, q, k, v):
             keys.index_copy_(2, position, k.to(keys.dtype))
             values.index_copy_(2, position, v.to(values.dtype))
-            out = F.scaled_dot_product_attention(q.to(keys.dtype), keys, values, attn_mask=visible, scale=1.0)
-            h = h + linear["out"](out.reshape(rows, width).to(h.dtype))
-            h = h + linear["down"](linear["up"](self._norm(block.ln_2, h)))
-        return self._norm(self.gpt.ln_f, h)
+            return F.scaled_dot_product_attention(q, keys, values, attn_mask=visible, scale=1.0)
+
+        return self._norm(self.gpt.ln_f, self._blocks(h, tokens.shape[0], 1, attend))
 
     def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores over the image codes alone, as `DalleLM.image_logits`, in float32."""
         return self.codes(hidden).float()
 
+    def _blocks(self, h: torch.Tensor, rows: int, S: int, attend) -> torch.Tensor:
+        """The transformer blocks over hidden states h (rows * S x width). `attend(keys, values,
+        q, k, v)` writes the layer's cache (`keys`, `values`: rows x heads x positions x
+        head_dim) and attends; q, k, v and its result are rows x heads x S x head_dim."""
+        width = h.shape[-1]
+        for layer, (block, linear) in enumerate(zip(self.gpt.h, self.layers)):
+            keys, values = self.keys[layer], self.values[layer]  # views: writes land in the cache
+            q, k, v = (t.view(rows, S, self.heads, self.head_dim).transpose(1, 2)
+                       for t in linear["qkv"](self._norm(block.ln_1, h)).split(width, dim=1))
+            out = attend(keys, values, q.to(keys.dtype), k, v)
+            h = h + linear["out"](out.transpose(1, 2).reshape(rows * S, width).to(h.dtype))
+            h = h + linear["down"](linear["up"](self._norm(block.ln_2, h)))
+        return h
+
     def _norm(self, norm, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, self.eps)
-
-    def _attend(self, layer: int, linear: dict, x: torch.Tensor, rows: int, start: int, S: int,
-                repeats: int) -> torch.Tensor:
-        width = x.shape[-1]
-        q, k, v = (t.view(rows, S, self.heads, self.head_dim).transpose(1, 2)
-                   for t in linear["qkv"](x).split(width, dim=1))
-        q = q.to(self.values.dtype)  # k and v are converted by the cache writes below
-        end = start + S
-        keys, values = self.keys[layer], self.values[layer]  # views: writes land in the cache
-        keys.unflatten(0, (rows, repeats))[:, :, :, start:end] = k[:, None]
-        values.unflatten(0, (rows, repeats))[:, :, :, start:end] = v[:, None]
-        keys, values = keys[::repeats, :, :end], values[::repeats, :, :end]
-        if S == 1:  # one query: two small products beat the fused kernel's setup cost
-            weights = (q @ keys.transpose(-1, -2)).softmax(-1)
-            out = weights @ values
-        else:  # a chunk attends to the cache and causally to itself
-            mask = torch.ones(S, end, dtype=torch.bool, device=x.device).tril(diagonal=start)
-            out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=1.0)
-        out = out.transpose(1, 2).reshape(rows * S, width).to(x.dtype)
-        return linear["out"](out)
