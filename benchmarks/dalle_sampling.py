@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pairing import paired_ratio  # noqa: E402  (after ROOT is on the path)
+
 METHODS = ("artengine", "artengine_guided", "past_key_values_loop", "uncached_loop", "generate")
 CUDA_METHODS = ("artengine_eager",)  # artengine without CUDA graphs; on a CPU it is artengine itself
 
@@ -134,12 +136,6 @@ def timings(methods, config: str, device: str, batch: int, repeats: int, model: 
             if round_number:
                 times[method].append(time.perf_counter() - started)
     return times, lm.layout.image_tokens
-
-
-def paired_ratio(slower: list[float], faster: list[float]) -> float:
-    """Median over rounds of one method's time over another's in the same round: the machine's
-    load changes between rounds, and a ratio taken within a round cancels most of it."""
-    return statistics.median(a / b for a, b in zip(slower, faster))
 
 
 def peak_memory(method: str, config: str, device: str, batch: int, model: str, precision: str) -> float:

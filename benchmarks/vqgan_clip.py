@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.pairing import paired_ratio  # noqa: E402  (after ROOT is on the path)
+
 PROMPT = "a large red circle on the left on a black background"
 AUGMENT = ["affine", "perspective", "noise"]
 CONFIGS = {
@@ -197,12 +199,6 @@ def measure_time(vqgan_spec, clip_spec, size, cutn, steps, warmup, device, block
 def block_means(values: list[float], block: int) -> list[float]:
     """Mean seconds per step of each block of `block` consecutive steps."""
     return [statistics.fmean(values[start : start + block]) for start in range(0, len(values), block)]
-
-
-def paired_ratio(slower: list[float], faster: list[float]) -> float:
-    """Median over blocks of one loop's time over the other's in the neighbouring block: the
-    machine's load changes over a run, and a ratio of neighbours cancels most of it."""
-    return statistics.median(a / b for a, b in zip(slower, faster))
 
 
 def measure_memory(variant, vqgan_spec, clip_spec, size, cutn, steps, device) -> dict:

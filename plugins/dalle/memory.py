@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .generator import precision
 from .decoder import cache_dtype
+from .generator import precision
 
 
 def estimate_bytes(dalle, request) -> float:
