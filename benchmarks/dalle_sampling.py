@@ -45,14 +45,14 @@ def load_fp32(config: str, device: str, model: str):
     import torch
 
     if config == "shapes":
-        import engine
-        from engine import plugins
+        import artengine
+        from artengine import discovery
 
-        plugins.host.load()
-        dalle = engine.load_model(model, device)
+        discovery.host.load()
+        dalle = artengine.load_model(model, device)
         return dalle.lm, dalle.text(["a large red circle on the left on a black background"]), dalle.text([""])
-    from plugins.dalle.layout import Layout
-    from plugins.dalle.model import DalleLM, Shape
+    from artengine.plugins.dalle.layout import Layout
+    from artengine.plugins.dalle.model import DalleLM, Shape
 
     torch.manual_seed(0)
     layout = Layout(text_vocab=1024, n_codes=16384, text_length=64, rows=16, cols=16)
@@ -81,7 +81,7 @@ def run_method(method: str, lm, text, null, batch: int, precision: str):
     """Sample one batch of codes with `method`; returns the codes (B x N)."""
     import torch
 
-    from plugins.dalle.sampling import Settings, sample_codes
+    from artengine.plugins.dalle.sampling import Settings, sample_codes
 
     layout = lm.layout
     seeds = list(range(batch))
@@ -187,7 +187,7 @@ def main() -> None:
             sys.exit("--config h100: no CUDA device here, and this 336M-parameter configuration would take "
                      "hours on a CPU; run it on a GPU machine, or add --device cpu to run it here anyway")
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    from plugins.dalle.generator import precision
+    from artengine.plugins.dalle.generator import precision
 
     args.precision = precision(args.precision, args.device)
     if args.memory_of:

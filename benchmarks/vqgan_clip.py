@@ -130,11 +130,11 @@ def textbook(vqgan, clip, size: int, cutn: int, device: str):
 
 def artengine(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str):
     """The vqgan-clip generator's own steps (what `generate` runs between progress calls)."""
-    from engine import parse_prompt
-    from engine.interfaces import Request
-    from engine.options import resolve_options
-    import plugins.vqgan_clip as vqgan_clip
-    from plugins.vqgan_clip.loop import Optimisation, frozen
+    from artengine import parse_prompt
+    from artengine.interfaces import Request
+    from artengine.options import resolve_options
+    import artengine.plugins.vqgan_clip as vqgan_clip
+    from artengine.plugins.vqgan_clip.loop import Optimisation, frozen
 
     generator = vqgan_clip.VQGANCLIP()
     options = resolve_options(generator.options, {"vqgan": vqgan_spec, "clip": [clip_spec], "steps": 1_000_000,
@@ -155,12 +155,12 @@ def artengine(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str
 def loops(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str) -> dict:
     import torch
 
-    import engine
-    from engine import plugins
+    import artengine
+    from artengine import discovery
 
-    plugins.host.load()
+    discovery.host.load()
     torch.manual_seed(0)
-    vqgan, clip = engine.load_model(vqgan_spec, device), engine.load_model(clip_spec, device)
+    vqgan, clip = artengine.load_model(vqgan_spec, device), artengine.load_model(clip_spec, device)
     return {"textbook": textbook(vqgan, clip, size, cutn, device),
             "artengine": artengine(vqgan_spec, clip_spec, size, cutn, device)}
 

@@ -88,7 +88,7 @@ class RefusedGlobal(Exception):
 
 def _unresolved_class(module: str, name: str) -> type:
     cls = type(name, (Unresolved,), {"qualified_name": f"{module}.{name}"})
-    cls.__module__ = "engine.checkpoints.unresolved"  # never the named module: nothing resolves to it
+    cls.__module__ = "artengine.checkpoints.unresolved"  # never the named module: nothing resolves to it
     return cls
 
 

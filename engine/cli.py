@@ -12,7 +12,7 @@ import traceback
 
 import click
 
-from . import __version__, plugins
+from . import __version__, discovery
 from .errors import ArtengineError
 
 DEBUG = {"on": os.environ.get("ARTENGINE_DEBUG", "") not in ("", "0")}
@@ -24,11 +24,11 @@ class ArtengineGroup(click.Group):
     _printed = 0
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, click.Command]:
-        plugins.host.load(ctx.params.get("plugins_dir") or ())
-        commands = plugins.host.commands(taken=set(self.commands), shared=shared_groups())
-        for warning in plugins.host.warnings[ArtengineGroup._printed :]:
+        discovery.host.load(ctx.params.get("plugins_dir") or ())
+        commands = discovery.host.commands(taken=set(self.commands), shared=shared_groups())
+        for warning in discovery.host.warnings[ArtengineGroup._printed :]:
             click.echo(f"artengine: warning: {warning}", err=True)
-        ArtengineGroup._printed = len(plugins.host.warnings)
+        ArtengineGroup._printed = len(discovery.host.warnings)
         return commands
 
     def list_commands(self, ctx):
@@ -92,7 +92,7 @@ def _fail(message: str, code: int, error: BaseException | None = None) -> None:
 def cli(plugins_dir, debug, trust_checkpoints):
     """artengine: make images from text with interchangeable generator, scorer and loss plugins."""
     DEBUG["on"] = DEBUG["on"] or debug
-    if trust_checkpoints:  # read by engine.checkpoints wherever a checkpoint is opened
+    if trust_checkpoints:  # read by artengine.checkpoints wherever a checkpoint is opened
         os.environ["ARTENGINE_TRUST_CHECKPOINTS"] = "1"
 
 

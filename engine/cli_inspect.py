@@ -6,7 +6,7 @@ import json
 
 import click
 
-from . import plugins
+from . import discovery
 from .cli import cli, emit_json
 
 LIST_KINDS = {
@@ -22,7 +22,7 @@ LIST_KINDS = {
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins_command(as_json):
     """List plugins: name, version, source, hooks and what each registered."""
-    host = plugins.host
+    host = discovery.host
     host.registry  # noqa: B018 - registering fills in what each plugin registered
     records = [record.as_dict() for record in host.records.values()]
     if as_json:
@@ -46,7 +46,7 @@ def plugins_command(as_json):
 @click.option("--markdown", is_flag=True, help="Print Markdown, as in the docs.")
 def list_command(kind, as_json, markdown):
     """List generators, scorers, losses, models or datasets, with their declared options."""
-    registry = plugins.host.registry
+    registry = discovery.host.registry
     items = [describe(LIST_KINDS[kind], name, obj, registry.owners[LIST_KINDS[kind], name])
              for name, obj in sorted(registry.items[LIST_KINDS[kind]].items())]
     if as_json:

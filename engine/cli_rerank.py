@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from . import plugins
+from . import discovery
 from .cli import cli, emit_json
 from .config import DEFAULT_SCORER, apply_set
 from .devices import resolve_device
@@ -32,7 +32,7 @@ def rerank(folder, prompt, keep, scorer_name, sets, device, as_json):
     if not paths:
         raise UsageError(f"'{folder}' holds no .png images")
     parsed = parse_prompt(prompt)
-    scorer_class = plugins.host.registry.scorer(scorer_name)
+    scorer_class = discovery.host.registry.scorer(scorer_name)
     given: dict = {}
     for assignment in sets:
         apply_set(given, assignment)

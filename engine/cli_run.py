@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import plugins
+from . import discovery
 from .cli import cli, emit_json
 from .compare import configurations, execute_compare, plan_compare, write_grid_and_report
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
@@ -67,7 +67,7 @@ def check_file(file_raw: dict, path, generator) -> None:
     """Report mistakes inside the config file with the file's name (before merging flags)."""
     raw = merge(file_raw, {"generator": generator} if generator else {})
     if "generator" in raw:
-        resolve(raw, plugins.host.registry, where=f"config file '{path}'")
+        resolve(raw, discovery.host.registry, where=f"config file '{path}'")
 
 
 def finish(run: Run, action, report, after=lambda: None) -> None:
@@ -117,7 +117,7 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
         check_file(file_raw, config_file, generator)
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
     raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
-    registry = plugins.host.registry
+    registry = discovery.host.registry
     plan = prepare(resolve(raw, registry, where="settings"), registry)
     reporter = Reporter()
     with stop_on_signals(reporter):
@@ -142,7 +142,7 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
     raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
     source = f"config file '{config_file}', " if config_file else ""
     pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'")
-    plans = plan_compare(pairs, plugins.host.registry, source)
+    plans = plan_compare(pairs, discovery.host.registry, source)
     first = plans[0][1].config
     reporter = Reporter()
     with stop_on_signals(reporter):
@@ -159,7 +159,7 @@ def resume(run_dir, as_json: bool, *other_settings) -> None:
     run = Run.reopen(run_dir)  # first: a wrong folder is the more basic mistake
     if any(value is not None for value in other_settings):
         raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json'")
-    registry = plugins.host.registry
+    registry = discovery.host.registry
     labels = run.document.get("labels", {})
     plans = [
         (name, prepare(resolve(dict(resolved), registry, where=f"'{run.dir / 'run.json'}' configuration '{name}'"),
@@ -190,7 +190,7 @@ def reproduce(image, out, device, as_json):
     if device:
         raw["device"] = device
     raw["out"] = out
-    registry = plugins.host.registry
+    registry = discovery.host.registry
     plan = prepare(resolve(raw, registry, where=f"'{image}' metadata"), registry)
     reporter = Reporter()
     name = record.get("configuration") if isinstance(record.get("configuration"), str) else plan.config.generator

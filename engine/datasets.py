@@ -43,9 +43,9 @@ class FolderPairs(Sequence):
 
 def open_dataset(spec: str, count: int | None = None, seed: int = 0, options: Mapping[str, Any] | None = None):
     """A registered dataset's pairs (`shapes`), or a folder's (`path/to/pairs`)."""
-    from . import plugins
+    from . import discovery
 
-    registry = plugins.get_registry()
+    registry = discovery.get_registry()
     if spec in registry.items["dataset"]:
         dataset_class = registry.get("dataset", spec)
         dataset = dataset_class(resolve_options(dataset_class.options, options or {}, f"dataset '{spec}'"))

@@ -1,6 +1,6 @@
 """The plugin API: every hook artengine calls, in one page.
 
-Implement a hook with ``@engine.hookimpl`` on a function of the same name; take only the
+Implement a hook with ``@artengine.hookimpl`` on a function of the same name; take only the
 arguments you need. Each ``register`` call is checked: a name that another plugin already
 registered is an error naming both plugins.
 """

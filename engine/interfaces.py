@@ -1,7 +1,7 @@
 """The three kinds of plugin item, and model loaders: explicit, typed, documented.
 
 A plugin subclasses one of these ABCs, declares `name`, `description` and `options`
-as class attributes, and registers the class through a hook (see engine.hookspecs).
+as class attributes, and registers the class through a hook (see artengine.hookspecs).
 Keep heavy imports (torch, open_clip, ...) inside methods so that listing plugins stays fast.
 """
 
@@ -86,7 +86,7 @@ class Candidate:
 class Progress(Protocol):
     """The progress callback a generator calls as it works.
 
-    Calling it after the user asked to stop (Ctrl-C) raises engine.errors.StopRequested.
+    Calling it after the user asked to stop (Ctrl-C) raises artengine.errors.StopRequested.
     """
 
     def __call__(self, step: int, total: int, preview: "Image | None" = None) -> None: ...
@@ -103,7 +103,7 @@ class Generator(Item):
 
     def check(self, request: Request) -> None:
         """Refuse a request that cannot work (e.g. a size the model cannot make) by raising
-        engine.errors.UsageError, before any heavy work starts. The default accepts all."""
+        artengine.errors.UsageError, before any heavy work starts. The default accepts all."""
 
     @abstractmethod
     def generate(self, request: Request, progress: Progress) -> list[Candidate]:
@@ -124,7 +124,7 @@ class Scorer(Item):
 
     def check(self) -> None:
         """Refuse settings that cannot work (e.g. a model that does not load) by raising
-        engine.errors.UsageError, before any image is made. The default accepts all."""
+        artengine.errors.UsageError, before any image is made. The default accepts all."""
 
     @abstractmethod
     def score(self, images: list["Image"], prompt: Prompt) -> list[float]:
@@ -192,5 +192,5 @@ class ModelLoader(ABC):
     def load(self, name: str, device: str) -> Any:
         """Load the model named by the part of the spec after 'kind:'.
 
-        Raise engine.errors.UsageError with a clear message when it cannot be loaded.
+        Raise artengine.errors.UsageError with a clear message when it cannot be loaded.
         """

@@ -23,12 +23,12 @@ def split_spec(spec: str) -> tuple[str, str]:
 
 def load_model(spec: str, device: str = "cpu") -> Any:
     """Load (or fetch from the cache) the model named by `spec` on `device`."""
-    from . import plugins
+    from . import discovery
 
     key = (spec, device)
     if key not in _cache:
         kind, name = split_spec(spec)
-        loader = plugins.get_registry().model_loader(kind)
+        loader = discovery.get_registry().model_loader(kind)
         _cache[key] = loader.load(name, device)
     return _cache[key]
 

@@ -331,9 +331,9 @@ def _used_items(config: RunConfig):
 
 
 def _plugin_versions() -> dict[str, str]:
-    from . import plugins
+    from . import discovery
 
-    return plugins.host.versions()
+    return discovery.host.versions()
 
 
 def _now() -> str:

@@ -5,9 +5,9 @@ import os
 import pytest
 from click.testing import CliRunner
 
-import engine.cli
-import engine.models
-import engine.plugins
+import artengine.cli
+import artengine.models
+import artengine.discovery
 from tests import plugins_for_tests
 
 
@@ -21,21 +21,21 @@ def host(monkeypatch):
     for variable in ("ARTENGINE_LOAD_PLUGINS", "ARTENGINE_PLUGINS_DIR", "ARTENGINE_STRICT_PLUGINS",
                      "ARTENGINE_DEBUG", "ARTENGINE_TRUST_CHECKPOINTS"):
         monkeypatch.delenv(variable, raising=False)
-    return use_host(monkeypatch, engine.plugins.PluginHost(entry_points=False))
+    return use_host(monkeypatch, artengine.discovery.PluginHost(entry_points=False))
 
 
 @pytest.fixture
 def builtin_plugins(monkeypatch):
     """A fresh plugin host that also loads installed plugins (the built-ins among them)."""
-    return use_host(monkeypatch, engine.plugins.PluginHost())
+    return use_host(monkeypatch, artengine.discovery.PluginHost())
 
 
 def use_host(monkeypatch, fresh):
     fresh.add(plugins_for_tests, name="test-plugins")
-    monkeypatch.setattr(engine.plugins, "host", fresh)
-    monkeypatch.setattr(engine.cli.ArtengineGroup, "_printed", 0)
-    monkeypatch.setitem(engine.cli.DEBUG, "on", False)
-    engine.models.clear_cache()
+    monkeypatch.setattr(artengine.discovery, "host", fresh)
+    monkeypatch.setattr(artengine.cli.ArtengineGroup, "_printed", 0)
+    monkeypatch.setitem(artengine.cli.DEBUG, "on", False)
+    artengine.models.clear_cache()
     return fresh
 
 
@@ -46,6 +46,6 @@ def cli(tmp_path, monkeypatch):
     runner = CliRunner()
 
     def invoke(*args, **kwargs):
-        return runner.invoke(engine.cli.cli, [str(a) for a in args], catch_exceptions=False, **kwargs)
+        return runner.invoke(artengine.cli.cli, [str(a) for a in args], catch_exceptions=False, **kwargs)
 
     return invoke

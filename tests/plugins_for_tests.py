@@ -10,8 +10,8 @@ import random
 
 from PIL import Image
 
-import engine
-from engine import Candidate, Generator, Option, Scorer
+import artengine
+from artengine import Candidate, Generator, Option, Scorer
 
 __version__ = "1.2.3"
 
@@ -34,7 +34,7 @@ class Solid(Generator):
 
     def check(self, request):
         if request.size[0] % 8 or request.size[1] % 8:
-            raise engine.UsageError(f"size {request.size[0]}x{request.size[1]}: solid needs multiples of 8")
+            raise artengine.UsageError(f"size {request.size[0]}x{request.size[1]}: solid needs multiples of 8")
 
     def generate(self, request, progress):
         out = []
@@ -72,7 +72,7 @@ class Slow(Generator):
                 if step == int(os.environ.get("TEST_STOP_AT_STEP", 0)):  # as if Ctrl-C were pressed
                     progress.request_stop()
                 progress(step, total)
-        except engine.StopRequested:
+        except artengine.StopRequested:
             if state:
                 state.parent.mkdir(parents=True, exist_ok=True)
                 state.write_text(json.dumps({"step": step}))
@@ -104,13 +104,13 @@ class Redness(Scorer):
         return scores
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_generators(register):
     register(Solid)
     register(Slow)
     register(Crashing)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_scorers(register):
     register(Redness)

@@ -1,4 +1,4 @@
-"""engine.checkpoints.read_checkpoint: tensors out, never code run, clear refusals."""
+"""artengine.checkpoints.read_checkpoint: tensors out, never code run, clear refusals."""
 
 import collections
 import os
@@ -9,8 +9,8 @@ import types
 import pytest
 import torch
 
-from engine import UsageError
-from engine.checkpoints import Unresolved, read_checkpoint
+from artengine import UsageError
+from artengine.checkpoints import Unresolved, read_checkpoint
 
 
 @pytest.fixture(autouse=True)

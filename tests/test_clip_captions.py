@@ -5,8 +5,8 @@ import random
 from hypothesis import given, strategies as st
 from PIL import Image
 
-from plugins.clip import shapes_captions as sc
-from plugins.clip.batches import BatchMaker, compatible
+from artengine.plugins.clip import shapes_captions as sc
+from artengine.plugins.clip.batches import BatchMaker, compatible
 
 one_object = st.builds(
     sc.Caption, colour=st.sampled_from(sc.COLOURS), shape=st.sampled_from(sc.SHAPES),

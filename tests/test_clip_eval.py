@@ -6,15 +6,15 @@ import pytest
 import torch
 from PIL import Image
 
-import engine
-import plugins.clip
-from plugins.clip.evaluation import retrieval_accuracy
+import artengine
+import artengine.plugins.clip
+from artengine.plugins.clip.evaluation import retrieval_accuracy
 from tests.test_clip_scorer import tiny_model
 
 
 @pytest.fixture(autouse=True)
 def clip_plugin(host):
-    host.add(plugins.clip, name="clip")
+    host.add(artengine.plugins.clip, name="clip")
 
 
 class FakeModel:
@@ -49,10 +49,10 @@ def test_a_match_with_the_very_same_caption_counts_as_right():
     assert result == {"text_to_image_top1": 1, "image_to_text_top1": 1}
 
 
-class Captioned(engine.Dataset):
+class Captioned(artengine.Dataset):
     name = "captioned"
     description = "Pairs whose captions are full only when asked (like the shapes world's omit)."
-    options = (engine.Option("omit", bool, True, "Leave phrases out."),)
+    options = (artengine.Option("omit", bool, True, "Leave phrases out."),)
     asked = []
 
     def pairs(self, count, seed):
@@ -63,7 +63,7 @@ class Captioned(engine.Dataset):
 
 
 class CaptionedPlugin:
-    @engine.hookimpl
+    @artengine.hookimpl
     def register_datasets(self, register):
         register(Captioned)
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import engine
-import plugins.clip
-from plugins.clip import loading
-from plugins.clip.model import build_network
+import artengine
+import artengine.plugins.clip
+from artengine.plugins.clip import loading
+from artengine.plugins.clip.model import build_network
 
 TINY_CFG = {
     "embed_dim": 16,
@@ -27,7 +27,7 @@ TINY_CFG = {
 
 @pytest.fixture(autouse=True)
 def clip_plugin(host):
-    host.add(plugins.clip, name="clip")
+    host.add(artengine.plugins.clip, name="clip")
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def save_folder(folder: Path, model_cfg=TINY_CFG, preprocess=None, config_name="
 
 def test_published_vit_b_32_weights_load_by_model_name(vit_b_32_file):
     path, state = vit_b_32_file
-    model = engine.load_model(f"clip:ViT-B-32@{path}")
+    model = artengine.load_model(f"clip:ViT-B-32@{path}")
 
     assert model.image_size == (224, 224)
     assert torch.equal(model.network.visual.conv1.weight.half(), state["visual.conv1.weight"])
@@ -71,7 +71,7 @@ def test_published_vit_b_32_weights_load_by_model_name(vit_b_32_file):
 
 
 def test_image_encoding_is_differentiable_with_respect_to_the_images(vit_b_32_file):
-    model = engine.load_model(f"clip:ViT-B-32@{vit_b_32_file[0]}")
+    model = artengine.load_model(f"clip:ViT-B-32@{vit_b_32_file[0]}")
     images = torch.rand(1, 3, 48, 48, requires_grad=True)
 
     model.encode_image(images).sum().backward()
@@ -82,7 +82,7 @@ def test_image_encoding_is_differentiable_with_respect_to_the_images(vit_b_32_fi
 
 def test_size_mean_and_std_come_from_the_models_preprocess_config(tmp_path):
     network = save_folder(tmp_path / "odd", preprocess={"mean": [0.25, 0.5, 0.75], "std": [2.0, 1.0, 0.5]})
-    model = engine.load_model(f"clip:{tmp_path / 'odd'}")
+    model = artengine.load_model(f"clip:{tmp_path / 'odd'}")
     images = torch.rand(3, 3, 32, 32)
 
     mean = torch.tensor([0.25, 0.5, 0.75]).view(1, 3, 1, 1)
@@ -94,7 +94,7 @@ def test_size_mean_and_std_come_from_the_models_preprocess_config(tmp_path):
 
 
 def test_non_square_images_are_resized_as_the_config_says():
-    from plugins.clip.model import fit_to_size
+    from artengine.plugins.clip.model import fit_to_size
 
     wide = torch.rand(1, 3, 40, 80)
     assert fit_to_size(wide, (32, 32), "shortest", "bicubic").shape[-2:] == (32, 32)
@@ -105,13 +105,13 @@ def test_non_square_images_are_resized_as_the_config_says():
 
 def test_a_hugging_face_folder_loads_as_a_path(tmp_path):
     save_folder(tmp_path / "hub", config_name="open_clip_config.json", weights_name="open_clip_model.safetensors")
-    model = engine.load_model(f"clip:{tmp_path / 'hub'}")
+    model = artengine.load_model(f"clip:{tmp_path / 'hub'}")
     assert model.encode_text(["a red circle"]).shape == (1, 16)
 
 
 def test_a_weights_file_with_its_config_beside_it_loads_as_a_path(tmp_path):
     save_folder(tmp_path / "run")
-    model = engine.load_model(f"clip:{tmp_path / 'run' / 'model.safetensors'}")
+    model = artengine.load_model(f"clip:{tmp_path / 'run' / 'model.safetensors'}")
     assert model.encode_image(torch.rand(1, 3, 32, 32)).shape == (1, 16)
 
 
@@ -128,7 +128,7 @@ def test_a_pretrained_tag_is_found_in_the_local_cache_without_downloading(vit_b_
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
     monkeypatch.setattr(open_clip.pretrained, "download_pretrained", lambda *a, **k: pytest.fail("downloaded"))
 
-    model = engine.load_model("clip:ViT-B-32@laion2b_s34b_b79k")
+    model = artengine.load_model("clip:ViT-B-32@laion2b_s34b_b79k")
 
     tag_cfg = open_clip.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k")
     assert list(model.preprocess["mean"]) == list(tag_cfg["mean"])
@@ -176,8 +176,8 @@ def test_a_failed_download_is_reported_with_its_reason(empty_cache, monkeypatch)
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: Connection())
     monkeypatch.setattr(open_clip.pretrained, "download_pretrained", refused)
 
-    with pytest.raises(engine.UsageError, match=r"downloading them failed \(403 Forbidden\).*clip:ViT-B-32@/path/to/"):
-        engine.load_model("clip:ViT-B-32@laion2b_s34b_b79k")
+    with pytest.raises(artengine.UsageError, match=r"downloading them failed \(403 Forbidden\).*clip:ViT-B-32@/path/to/"):
+        artengine.load_model("clip:ViT-B-32@laion2b_s34b_b79k")
 
 
 @pytest.mark.parametrize("name, words", [
@@ -187,23 +187,23 @@ def test_a_failed_download_is_reported_with_its_reason(empty_cache, monkeypatch)
     ("no-such-model", ["clip:shapes", "clip:MODEL@PRETRAINED"]),
 ])
 def test_bad_specs_say_what_is_wrong(name, words):
-    with pytest.raises(engine.UsageError) as error:
-        engine.load_model(f"clip:{name}")
+    with pytest.raises(artengine.UsageError) as error:
+        artengine.load_model(f"clip:{name}")
     for word in words:
         assert word in str(error.value)
 
 
 def test_weights_of_another_architecture_are_refused_clearly(tmp_path):
     save_folder(tmp_path / "tiny")
-    with pytest.raises(engine.UsageError, match="does not fit this architecture"):
-        engine.load_model(f"clip:ViT-B-32@{tmp_path / 'tiny' / 'model.safetensors'}")
+    with pytest.raises(artengine.UsageError, match="does not fit this architecture"):
+        artengine.load_model(f"clip:ViT-B-32@{tmp_path / 'tiny' / 'model.safetensors'}")
 
 
 def test_a_weights_file_without_config_asks_for_the_model_name(tmp_path):
     save_folder(tmp_path / "bare")
     (tmp_path / "bare" / "config.json").unlink()
-    with pytest.raises(engine.UsageError, match=r"clip:MODEL@"):
-        engine.load_model(f"clip:{tmp_path / 'bare' / 'model.safetensors'}")
+    with pytest.raises(artengine.UsageError, match=r"clip:MODEL@"):
+        artengine.load_model(f"clip:{tmp_path / 'bare' / 'model.safetensors'}")
 
 
 class RunsCode:
@@ -222,18 +222,18 @@ def test_a_pickle_that_would_run_code_is_refused_without_running(tmp_path):
     weights = tmp_path / "evil.bin"
     weights.write_bytes(pickle.dumps({"state_dict": {"visual.proj": RunsCode(tmp_path / "ran")}}, protocol=2))
 
-    with pytest.raises(engine.UsageError, match="cannot be read safely"):
-        engine.load_model(f"clip:ViT-B-32@{weights}")
+    with pytest.raises(artengine.UsageError, match="cannot be read safely"):
+        artengine.load_model(f"clip:ViT-B-32@{weights}")
     assert not (tmp_path / "ran").exists()
 
 
 def test_loaded_models_are_cached_per_process(tmp_path):
     save_folder(tmp_path / "run")
-    assert engine.load_model(f"clip:{tmp_path / 'run'}") is engine.load_model(f"clip:{tmp_path / 'run'}")
+    assert artengine.load_model(f"clip:{tmp_path / 'run'}") is artengine.load_model(f"clip:{tmp_path / 'run'}")
 
 
 def test_importing_the_plugin_does_not_import_torch():
-    code = "import sys, plugins.clip; assert 'torch' not in sys.modules and 'open_clip' not in sys.modules"
+    code = "import sys, artengine.plugins.clip; assert 'torch' not in sys.modules and 'open_clip' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import engine
-from plugins.clip.evaluation import EVAL_SEED, evaluate
+import artengine
+from artengine.plugins.clip.evaluation import EVAL_SEED, evaluate
 
 SHIPPED = Path(__file__).parents[1] / "plugins" / "clip" / "weights" / "shapes"
 
@@ -15,7 +15,7 @@ SHIPPED = Path(__file__).parents[1] / "plugins" / "clip" / "weights" / "shapes"
 @pytest.fixture
 def shapes_world(builtin_plugins):
     """The installed plugins: the shapes dataset and this clip plugin, as users get them."""
-    assert "shapes" in engine.plugins.get_registry().names("dataset"), "the shapes plugin is not installed"
+    assert "shapes" in artengine.discovery.get_registry().names("dataset"), "the shapes plugin is not installed"
     return builtin_plugins
 
 
@@ -39,17 +39,17 @@ def test_list_models_shows_the_shipped_model_with_its_figures(cli, builtin_plugi
 
 def test_retrieval_among_64_fresh_captions_is_at_least_0_9(shapes_world):
     # one trial on seeds the card's evaluation did not use
-    result = evaluate(engine.load_model("clip:shapes"), "shapes", n=64, trials=1, seed=EVAL_SEED + 777)
+    result = evaluate(artengine.load_model("clip:shapes"), "shapes", n=64, trials=1, seed=EVAL_SEED + 777)
     assert result["text_to_image_top1"] >= 0.90, result
     assert result["image_to_text_top1"] >= 0.90, result
 
 
 def test_the_clip_scorer_prefers_the_image_that_matches_the_prompt(shapes_world):
-    from engine.datasets import open_dataset
+    from artengine.datasets import open_dataset
 
     pairs = open_dataset("shapes", count=8, seed=4242, options={"omit": False})
     images = [image for image, _ in pairs]
-    scorer = engine.plugins.get_registry().scorer("clip")({"models": ["clip:shapes"], "batch_size": 32}, "cpu")
-    best = [max(range(8), key=scorer.score(images, engine.parse_prompt(captions[0])).__getitem__)
+    scorer = artengine.discovery.get_registry().scorer("clip")({"models": ["clip:shapes"], "batch_size": 32}, "cpu")
+    best = [max(range(8), key=scorer.score(images, artengine.parse_prompt(captions[0])).__getitem__)
             for _, captions in pairs]
     assert sum(found == index for index, found in enumerate(best)) >= 7

@@ -8,9 +8,9 @@ import torch
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 
-import engine
-import plugins.clip
-from plugins.clip import batches as batches_module
+import artengine
+import artengine.plugins.clip
+from artengine.plugins.clip import batches as batches_module
 
 TINY = ["--width", 32, "--layers", 1, "--text-width", 32, "--text-layers", 1, "--embed-dim", 16,
         "--context-length", 16, "--image-size", 32, "--patch-size", 8, "--batch-size", 4, "--warmup", 1]
@@ -19,7 +19,7 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 90, 220), 
 
 @pytest.fixture(autouse=True)
 def clip_plugin(host):
-    host.add(plugins.clip, name="clip")
+    host.add(artengine.plugins.clip, name="clip")
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_training_from_scratch_writes_a_loadable_model(cli, pairs_folder, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "training_state.safetensors"]
     config = json.loads((out / "config.json").read_text())
     assert config["model_cfg"]["vision_cfg"]["width"] == 32 and "mean" in config["preprocess_cfg"]
-    model = engine.load_model(f"clip:{out}")
+    model = artengine.load_model(f"clip:{out}")
     assert model.encode_image(torch.rand(2, 3, 48, 48)).shape == (2, 16)
     assert model.encode_text(["a red square"]).shape == (1, 16)
 
@@ -138,13 +138,13 @@ def test_half_precision_weights_are_written_on_request(cli, pairs_folder, tmp_pa
     args = ["--data", pairs_folder, "--out", out, "--steps", 1, "--weights-dtype", "float16", *TINY]
     assert cli("train", "clip", *args).exit_code == 0
     assert weights(out)["visual.conv1.weight"].dtype == torch.float16
-    assert engine.load_model(f"clip:{out}").encode_text(["a red square"]).dtype == torch.float32
+    assert artengine.load_model(f"clip:{out}").encode_text(["a red square"]).dtype == torch.float32
 
 
 def test_the_progress_bar_shows_step_and_loss_on_a_terminal_only():
     import io
 
-    from plugins.clip.training import ProgressBar
+    from artengine.plugins.clip.training import ProgressBar
 
     class Terminal(io.StringIO):
         def isatty(self):

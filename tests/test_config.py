@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from engine.config import apply_set, merge, resolve
-from engine.errors import UsageError
-from engine.plugins import host as _unused  # noqa: F401
+from artengine.config import apply_set, merge, resolve
+from artengine.errors import UsageError
+from artengine.discovery import host as _unused  # noqa: F401
 
 
 def registry(host):
@@ -56,7 +56,7 @@ def test_flags_override_the_file_and_set_overrides_flags(cli, tmp_path):
 
 
 def _png_json(path):
-    from engine.outputs import read_png_metadata
+    from artengine.outputs import read_png_metadata
 
     return json.dumps(read_png_metadata(path))
 
@@ -115,12 +115,12 @@ def test_bad_set_syntax(assignment):
 
 
 def test_only_one_generator_installed_is_picked_without_g(host):
-    import engine
+    import artengine
     from tests import plugins_for_tests
 
     fresh = type(host)()
     mod = type(plugins_for_tests)("only_solid")
-    mod.register_generators = engine.hookimpl(lambda register: register(plugins_for_tests.Solid))
+    mod.register_generators = artengine.hookimpl(lambda register: register(plugins_for_tests.Solid))
     fresh.add(mod, name="only-solid")
     assert resolve({}, fresh.registry).generator == "solid"
     with pytest.raises(UsageError, match="no generator chosen: pass -g NAME"):

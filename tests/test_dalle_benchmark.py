@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from plugins.dalle.layout import BOS, EOS, PAD, Layout
-from plugins.dalle.model import DalleLM, Shape
+from artengine.plugins.dalle.layout import BOS, EOS, PAD, Layout
+from artengine.plugins.dalle.model import DalleLM, Shape
 
 PATH = Path(__file__).parent.parent / "benchmarks" / "dalle_sampling.py"
 

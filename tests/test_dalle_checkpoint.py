@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-import engine
-from plugins.dalle.checkpoint import weights_hash
+import artengine
+from artengine.plugins.dalle.checkpoint import weights_hash
 from tests.test_dalle_helpers import dalle_host, make_checkpoint  # noqa: F401
 
 
@@ -21,7 +21,7 @@ def test_a_checkpoint_folder_holds_config_weights_tokenizer_and_card(dalle_host,
 def test_dalle_path_loads_the_same_transformer_that_was_saved(dalle_host, tmp_path):
     make_checkpoint(tmp_path / "a", seed=1)
     make_checkpoint(tmp_path / "b", seed=1)
-    first, second = engine.load_model(f"dalle:{tmp_path / 'a'}"), engine.load_model(f"dalle:{tmp_path / 'b'}")
+    first, second = artengine.load_model(f"dalle:{tmp_path / 'a'}"), artengine.load_model(f"dalle:{tmp_path / 'b'}")
     assert weights_hash(first.lm) == weights_hash(second.lm)
     assert first.image_size == (64, 64) and first.vqgan.factor == 8
     assert not first.lm.training and first.lm.embedding is first.lm.gpt.lm_head.weight  # tied after loading
@@ -41,8 +41,8 @@ def test_a_checkpoint_whose_vqgan_weights_changed_is_refused(dalle_host, tmp_pat
     config = json.loads((folder / "config.json").read_text())
     config["vqgan"]["spec"] = "tinyvq:32-s7"  # same shape, other weights
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(engine.UsageError, match="was trained on the codes of VQGAN 'tinyvq:32-s7'"):
-        engine.load_model(f"dalle:{folder}")
+    with pytest.raises(artengine.UsageError, match="was trained on the codes of VQGAN 'tinyvq:32-s7'"):
+        artengine.load_model(f"dalle:{folder}")
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -53,15 +53,15 @@ def test_a_checkpoint_whose_vqgan_weights_changed_is_refused(dalle_host, tmp_pat
 def test_damaged_checkpoints_fail_with_a_clear_message(dalle_host, tmp_path, damage, message):
     folder = make_checkpoint(tmp_path / "model")
     damage(folder)
-    with pytest.raises(engine.UsageError, match=message):
-        engine.load_model(f"dalle:{folder}")
+    with pytest.raises(artengine.UsageError, match=message):
+        artengine.load_model(f"dalle:{folder}")
 
 
 def test_unknown_folder_and_missing_shipped_model_say_what_to_give(dalle_host, tmp_path, monkeypatch):
-    with pytest.raises(engine.UsageError, match="no such folder"):
-        engine.load_model(f"dalle:{tmp_path / 'absent'}")
-    import plugins.dalle.checkpoint as checkpoint
+    with pytest.raises(artengine.UsageError, match="no such folder"):
+        artengine.load_model(f"dalle:{tmp_path / 'absent'}")
+    import artengine.plugins.dalle.checkpoint as checkpoint
 
     monkeypatch.setitem(checkpoint.SHIPPED, "shapes", tmp_path / "not-installed")
-    with pytest.raises(engine.UsageError, match="not installed"):
-        engine.load_model("dalle:shapes")
+    with pytest.raises(artengine.UsageError, match="not installed"):
+        artengine.load_model("dalle:shapes")

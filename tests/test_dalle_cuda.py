@@ -9,8 +9,8 @@ import warnings
 import pytest
 import torch
 
-import engine
-from plugins.dalle.sampling import Settings, sample_codes
+import artengine
+from artengine.plugins.dalle.sampling import Settings, sample_codes
 from tests.test_dalle_helpers import dalle_host, make_checkpoint  # noqa: F401
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -22,7 +22,7 @@ def test_the_captured_steps_draw_the_eager_loops_codes(dalle_host, tmp_path, set
     from dataclasses import replace
 
     make_checkpoint(tmp_path / "model")
-    dalle = engine.load_model(f"dalle:{tmp_path / 'model'}", "cuda")
+    dalle = artengine.load_model(f"dalle:{tmp_path / 'model'}", "cuda")
     text, null = dalle.text(["a red square"]), dalle.text([""])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a failed capture warns and falls back: fail here instead
@@ -32,7 +32,7 @@ def test_the_captured_steps_draw_the_eager_loops_codes(dalle_host, tmp_path, set
 
 
 def test_the_shipped_model_samples_through_a_graph_in_bf16(builtin_plugins):
-    dalle = engine.load_model("dalle:shapes", "cuda")
+    dalle = artengine.load_model("dalle:shapes", "cuda")
     text, null = dalle.text(["a large red circle on the left"]), dalle.text([""])
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -7,18 +7,18 @@ DOC = (Path(__file__).parent.parent / "docs" / "dalle.md").read_text()
 
 
 def test_the_options_table_matches_the_declarations():
-    from engine.cli_inspect import options_table
-    from plugins.dalle import DalleGenerator
+    from artengine.cli_inspect import options_table
+    from artengine.plugins.dalle import DalleGenerator
 
     table = re.search(r"<!-- dalle-options -->\n(.*?)\n<!-- /dalle-options -->", DOC, re.S).group(1)
     assert table == options_table([o.describe() for o in DalleGenerator.options]), (
-        "docs/dalle.md is out of date: paste the table `python -c 'from engine.cli_inspect import options_table; "
-        "from plugins.dalle import DalleGenerator; print(options_table([o.describe() for o in DalleGenerator.options]))'`"
+        "docs/dalle.md is out of date: paste the table `python -c 'from artengine.cli_inspect import options_table; "
+        "from artengine.plugins.dalle import DalleGenerator; print(options_table([o.describe() for o in DalleGenerator.options]))'`"
     )
 
 
 def test_every_training_flag_is_explained():
-    from plugins.dalle.train_command import train_dalle
+    from artengine.plugins.dalle.train_command import train_dalle
 
     for parameter in train_dalle.params:
         flag = parameter.opts[0]

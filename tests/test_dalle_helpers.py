@@ -14,8 +14,8 @@ import pytest
 import torch
 from torch import nn
 
-import engine
-from engine import ModelLoader
+import artengine
+from artengine import ModelLoader
 
 FACTOR = 8
 
@@ -45,14 +45,14 @@ class TinyVQLoader(ModelLoader):
     description = "palette VQ for tests"
 
     def available(self):
-        return [engine.ModelInfo("tinyvq:16", "a 16-colour palette")]
+        return [artengine.ModelInfo("tinyvq:16", "a 16-colour palette")]
 
     def load(self, name, device):
         count, _, seed = name.partition("-s")
         return PaletteVQ(int(count), int(seed or 0)).to(device)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_model_loaders(register):
     register(TinyVQLoader())
 
@@ -66,10 +66,10 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 90, 220)}
 
 @pytest.fixture
 def dalle_host(host):
-    import plugins.dalle
+    import artengine.plugins.dalle
     import tests.test_dalle_helpers as helpers
 
-    host.add(plugins.dalle, name="dalle")
+    host.add(artengine.plugins.dalle, name="dalle")
     host.add(helpers, name="tinyvq")
     return host
 
@@ -92,13 +92,13 @@ def write_pairs(folder: Path, count: int = 12) -> Path:
 def make_checkpoint(folder: Path, vqgan_spec: str = "tinyvq:32", layers: int = 2, width: int = 32,
                     seed: int = 0) -> Path:
     """A random-weight dalle checkpoint folder over `vqgan_spec`, as training would write it."""
-    from plugins.dalle.card import render_card
-    from plugins.dalle.checkpoint import FORMAT, FORMAT_VERSION, save_model, weights_hash
-    from plugins.dalle.layout import Layout
-    from plugins.dalle.model import DalleLM, Shape
-    from plugins.dalle.text import train_tokenizer
+    from artengine.plugins.dalle.card import render_card
+    from artengine.plugins.dalle.checkpoint import FORMAT, FORMAT_VERSION, save_model, weights_hash
+    from artengine.plugins.dalle.layout import Layout
+    from artengine.plugins.dalle.model import DalleLM, Shape
+    from artengine.plugins.dalle.text import train_tokenizer
 
-    vqgan = engine.load_model(vqgan_spec, "cpu")
+    vqgan = artengine.load_model(vqgan_spec, "cpu")
     tokenizer = train_tokenizer(CAPTIONS, 200)
     layout = Layout(tokenizer.get_vocab_size(), vqgan.codebook.shape[0], 10, 8, 8)
     shape = Shape(layers, width, 4)

@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-import engine
-from plugins.dalle.layout import BOS, EOS, PAD, Layout
-from plugins.dalle.model import DalleLM, Shape, weighted_loss
-from plugins.dalle.decoder import CachedDecoder
-from plugins.dalle.sampling import Settings, filter_logits, sample_codes
-from plugins.dalle.text import text_rows, train_tokenizer
+import artengine
+from artengine.plugins.dalle.layout import BOS, EOS, PAD, Layout
+from artengine.plugins.dalle.model import DalleLM, Shape, weighted_loss
+from artengine.plugins.dalle.decoder import CachedDecoder
+from artengine.plugins.dalle.sampling import Settings, filter_logits, sample_codes
+from artengine.plugins.dalle.text import text_rows, train_tokenizer
 from tests.test_dalle_helpers import CAPTIONS, dalle_host, make_checkpoint  # noqa: F401
 
 LAYOUT = Layout(text_vocab=20, n_codes=30, text_length=6, rows=2, cols=3)
@@ -23,7 +23,7 @@ def lm():
 @pytest.fixture
 def dalle(dalle_host, tmp_path):
     make_checkpoint(tmp_path / "model")
-    return engine.load_model(f"dalle:{tmp_path / 'model'}")
+    return artengine.load_model(f"dalle:{tmp_path / 'model'}")
 
 
 def test_the_vocabulary_holds_text_then_codes_then_the_image_marker():
@@ -121,7 +121,7 @@ def test_the_graph_loop_draws_the_same_codes_as_the_eager_loop(dalle, settings):
 
 
 def test_without_a_graph_steps_run_one_by_one_in_order():
-    from plugins.dalle.graphs import run_steps
+    from artengine.plugins.dalle.graphs import run_steps
 
     calls = []
     run_steps(lambda: calls.append("step"), 3, lambda k: calls.append(k), graph=False)
@@ -131,8 +131,8 @@ def test_without_a_graph_steps_run_one_by_one_in_order():
 def test_a_failed_capture_samples_again_without_graphs(monkeypatch):
     from types import SimpleNamespace
 
-    from plugins.dalle import sampling
-    from plugins.dalle.graphs import CaptureFailed
+    from artengine.plugins.dalle import sampling
+    from artengine.plugins.dalle.graphs import CaptureFailed
 
     loops = []
 
@@ -209,9 +209,9 @@ def test_bf16_sampling_works_on_a_bf16_copy_of_the_weights_and_agrees_with_fp32(
 
 
 def test_auto_precision_is_bf16_exactly_where_the_hardware_has_it(monkeypatch):
-    import engine.devices
-    from plugins.dalle.generator import precision
+    import artengine.devices
+    from artengine.plugins.dalle.generator import precision
 
-    monkeypatch.setattr(engine.devices, "native_bf16", lambda device: device == "cuda")
+    monkeypatch.setattr(artengine.devices, "native_bf16", lambda device: device == "cuda")
     assert (precision("auto", "cuda"), precision("auto", "cpu")) == ("bf16", "fp32")
     assert (precision("bf16", "cpu"), precision("fp32", "cuda")) == ("bf16", "fp32")

@@ -8,20 +8,20 @@ from pathlib import Path
 
 import pytest
 
-import engine
-import plugins.clip
-import plugins.dalle
-import plugins.vqgan
+import artengine
+import artengine.plugins.clip
+import artengine.plugins.dalle
+import artengine.plugins.vqgan
 
-SHIPPED = Path(plugins.dalle.__file__).parent / "weights" / "shapes"
-ALL_WEIGHTS = [Path(p.__file__).parent / "weights" for p in (plugins.clip, plugins.dalle, plugins.vqgan)]
+SHIPPED = Path(artengine.plugins.dalle.__file__).parent / "weights" / "shapes"
+ALL_WEIGHTS = [Path(p.__file__).parent / "weights" for p in (artengine.plugins.clip, artengine.plugins.dalle, artengine.plugins.vqgan)]
 
 
 @pytest.fixture(autouse=True)
 def shipped(builtin_plugins):
     try:
-        engine.load_model("dalle:shapes", "cpu")
-    except engine.UsageError as error:
+        artengine.load_model("dalle:shapes", "cpu")
+    except artengine.UsageError as error:
         pytest.skip(f"dalle:shapes missing: {error}")
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import engine
+import artengine
 from tests.test_dalle_helpers import dalle_host, plugin_dir, write_pairs  # noqa: F401
 
 TINY = ("--vqgan", "tinyvq:16", "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "4",
@@ -66,7 +66,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(dalle_host, cli, tmp_pat
     common = ("--data", data, "--steps", "5", "--checkpoint-every", "2", "--null-caption", "0.3")
     assert train(cli, *common, "--out", "straight").exit_code == 0
 
-    from plugins.dalle import train as training
+    from artengine.plugins.dalle import train as training
 
     schedule = training.learning_rate
     raised = []
@@ -102,7 +102,7 @@ def test_webdataset_shards_are_streamed_into_the_cache(dalle_host, cli, tmp_path
 
 
 def test_a_relative_vqgan_path_is_recorded_absolute_but_a_served_name_is_kept(dalle_host, tmp_path, monkeypatch):
-    from plugins.dalle.train import portable_spec
+    from artengine.plugins.dalle.train import portable_spec
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "my-vq").mkdir()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-import engine
+import artengine
 
 CONFIG = Path(__file__).parent.parent / "configs" / "shapes-compare.toml"
 
@@ -14,8 +14,8 @@ CONFIG = Path(__file__).parent.parent / "configs" / "shapes-compare.toml"
 def shipped(builtin_plugins):
     try:
         for spec in ("vqgan:shapes", "clip:shapes", "dalle:shapes"):
-            engine.load_model(spec, "cpu")
-    except engine.UsageError as error:
+            artengine.load_model(spec, "cpu")
+    except artengine.UsageError as error:
         pytest.skip(f"shipped shapes models missing: {error}")
 
 

@@ -8,18 +8,18 @@ import pytest
 
 GENERATOR_PLUGIN = '''
 from PIL import Image
-import engine
+import artengine
 
 __version__ = "{version}"
 
-class {cls}(engine.Generator):
+class {cls}(artengine.Generator):
     name = "{name}"
     description = "Paints grey."
 
     def generate(self, request, progress):
-        return [engine.Candidate(Image.new("RGB", request.size, (128, 128, 128)), s) for s in request.seeds]
+        return [artengine.Candidate(Image.new("RGB", request.size, (128, 128, 128)), s) for s in request.seeds]
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_generators(register):
     register({cls})
 '''
@@ -97,7 +97,7 @@ def test_broken_plugin_gives_one_warning_and_the_rest_works(cli, tmp_path):
 
 
 def test_plugin_raising_inside_a_register_hook_is_isolated(cli, tmp_path):
-    body = "import engine\n@engine.hookimpl\ndef register_generators(register):\n    raise ValueError('oops')\n"
+    body = "import artengine\n@artengine.hookimpl\ndef register_generators(register):\n    raise ValueError('oops')\n"
     plugin_file(tmp_path / "p", "raises", body=body)
     result = cli("--plugins-dir", tmp_path / "p", "list", "generators")
     assert result.exit_code == 0
@@ -137,7 +137,7 @@ def test_registering_a_taken_name_is_an_error_naming_both_plugins(cli, tmp_path)
 
 
 def test_registering_something_that_is_not_a_generator_is_refused(cli, tmp_path):
-    body = "import engine\n@engine.hookimpl\ndef register_generators(register):\n    register(object)\n"
+    body = "import artengine\n@artengine.hookimpl\ndef register_generators(register):\n    register(object)\n"
     plugin_file(tmp_path / "p", "wrong", body=body)
     result = cli("--plugins-dir", tmp_path / "p", "plugins")
     assert "must be a subclass of Generator" in result.stderr

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-import engine.hookspecs
+import artengine.hookspecs
 
 ROOT = Path(__file__).parent.parent
 PLUGINS_DOC = (ROOT / "docs" / "plugins.md").read_text()
-HOOKS = sorted(name for name, value in vars(engine.hookspecs).items() if hasattr(value, "artengine_spec"))
+HOOKS = sorted(name for name, value in vars(artengine.hookspecs).items() if hasattr(value, "artengine_spec"))
 
 
 def test_there_are_hooks():
@@ -21,7 +21,7 @@ def test_there_are_hooks():
 
 @pytest.mark.parametrize("hook", HOOKS)
 def test_every_hook_is_documented_with_its_exact_signature(hook):
-    signature = f"def {hook}{inspect.signature(getattr(engine.hookspecs, hook))}".replace("'", "")
+    signature = f"def {hook}{inspect.signature(getattr(artengine.hookspecs, hook))}".replace("'", "")
     assert f"### {hook}\n" in PLUGINS_DOC, f"docs/plugins.md has no section for {hook}"
     assert signature in PLUGINS_DOC, f"docs/plugins.md lacks the signature: {signature}"
 
@@ -76,15 +76,15 @@ def test_the_documented_loss_is_differentiable(host, tmp_path):
 
 
 def test_every_command_is_in_the_readme_or_docs():
-    import engine.cli
+    import artengine.cli
 
     text = (ROOT / "README.md").read_text() + "".join(p.read_text() for p in (ROOT / "docs").glob("*.md"))
-    for name in engine.cli.cli.commands:
+    for name in artengine.cli.cli.commands:
         assert f"artengine {name}" in text, f"`artengine {name}` is not documented"
 
 
 def test_every_core_setting_is_documented():
-    from engine.config import CORE_OPTIONS
+    from artengine.config import CORE_OPTIONS
 
     text = (ROOT / "docs" / "configuration.md").read_text()
     for option in CORE_OPTIONS:
@@ -92,14 +92,14 @@ def test_every_core_setting_is_documented():
 
 
 def test_core_settings_table_matches_the_declarations():
-    from engine.cli_inspect import options_table
-    from engine.config import CORE_OPTIONS
+    from artengine.cli_inspect import options_table
+    from artengine.config import CORE_OPTIONS
 
     text = (ROOT / "docs" / "configuration.md").read_text()
     table = re.search(r"<!-- core-options -->\n(.*?)\n<!-- /core-options -->", text, re.S).group(1)
     assert table == options_table([o.describe() for o in CORE_OPTIONS]), (
-        "docs/configuration.md is out of date: paste the table `python -c 'from engine.cli_inspect import "
-        "options_table; from engine.config import CORE_OPTIONS; print(options_table([o.describe() for o in CORE_OPTIONS]))'` prints"
+        "docs/configuration.md is out of date: paste the table `python -c 'from artengine.cli_inspect import "
+        "options_table; from artengine.config import CORE_OPTIONS; print(options_table([o.describe() for o in CORE_OPTIONS]))'` prints"
     )
 
 

@@ -61,12 +61,12 @@ def test_debug_shows_the_traceback(cli):
 
 
 def test_an_unexpected_bug_is_still_one_line_without_debug(cli, monkeypatch):
-    import engine.run
+    import artengine.run
 
-    monkeypatch.setattr(engine.run, "prepare", lambda *a: 1 / 0)
-    import engine.cli_run
+    monkeypatch.setattr(artengine.run, "prepare", lambda *a: 1 / 0)
+    import artengine.cli_run
 
-    monkeypatch.setattr(engine.cli_run, "prepare", lambda *a: 1 / 0)
+    monkeypatch.setattr(artengine.cli_run, "prepare", lambda *a: 1 / 0)
     result = cli("generate", "red", "-g", "solid")
     assert result.exit_code == 1
     assert result.stderr.strip() == (

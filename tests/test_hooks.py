@@ -6,15 +6,15 @@ import types
 import click
 import pytest
 
-import engine
-from engine import Dataset, Loss, ModelInfo, ModelLoader, Option, Scorer
-from engine.datasets import open_dataset
+import artengine
+from artengine import Dataset, Loss, ModelInfo, ModelLoader, Option, Scorer
+from artengine.datasets import open_dataset
 
 
 def plugin(name, **hooks):
     module = types.ModuleType(name)
     for hook, function in hooks.items():
-        setattr(module, hook, engine.hookimpl(function))
+        setattr(module, hook, artengine.hookimpl(function))
     return module
 
 
@@ -56,7 +56,7 @@ class Darkness(Loss):
 def test_register_losses_reach_the_generator_through_the_request(cli, host):
     seen = []
 
-    class Recorder(engine.Generator):
+    class Recorder(artengine.Generator):
         name = "recorder"
         description = "Records the losses it was given."
 
@@ -64,7 +64,7 @@ def test_register_losses_reach_the_generator_through_the_request(cli, host):
             from PIL import Image
 
             seen.extend((loss.name, loss.weight, loss.settings) for loss in request.losses)
-            return [engine.Candidate(Image.new("RGB", request.size), s) for s in request.seeds]
+            return [artengine.Candidate(Image.new("RGB", request.size), s) for s in request.seeds]
 
     host.add(plugin("losses", register_losses=lambda register: register(Darkness),
                     register_generators=lambda register: register(Recorder)), name="losses")
@@ -90,16 +90,16 @@ class EchoLoader(ModelLoader):
 
 def test_register_model_loaders_serve_load_model_and_list_models(cli, host):
     host.add(plugin("echo", register_model_loaders=lambda register: register(EchoLoader())), name="echo")
-    assert engine.load_model("echo:hi there", device="cpu") == ("hi there", "cpu")
-    engine.load_model("echo:hi there", device="cpu")
+    assert artengine.load_model("echo:hi there", device="cpu") == ("hi there", "cpu")
+    artengine.load_model("echo:hi there", device="cpu")
     assert EchoLoader.loads == 1  # cached per process
     listing = json.loads(cli("list", "models", "--json").stdout)
     assert listing[0]["spec_forms"] == ["echo:ANYTHING"]
     assert listing[0]["available"] == [{"spec": "echo:hello", "description": "A greeting.", "details": {"size": "0 MB"}}]
-    with pytest.raises(engine.UsageError, match="unknown model loader 'ehco' \\(did you mean 'echo'\\?\\)"):
-        engine.load_model("ehco:x")
-    with pytest.raises(engine.UsageError, match="must look like KIND:NAME"):
-        engine.load_model("no-colon")
+    with pytest.raises(artengine.UsageError, match="unknown model loader 'ehco' \\(did you mean 'echo'\\?\\)"):
+        artengine.load_model("ehco:x")
+    with pytest.raises(artengine.UsageError, match="must look like KIND:NAME"):
+        artengine.load_model("no-colon")
 
 
 class Numbers(Dataset):
@@ -118,7 +118,7 @@ def test_register_datasets_serve_open_dataset(host, tmp_path):
     pairs = open_dataset("numbers", count=3, seed=10, options={"shade": 7})
     assert [captions for _, captions in pairs] == [["number 10"], ["number 11"], ["number 12"]]
     assert pairs[0][0].getpixel((0, 0)) == (7, 7, 7)
-    with pytest.raises(engine.UsageError, match="neither a folder nor a registered dataset"):
+    with pytest.raises(artengine.UsageError, match="neither a folder nor a registered dataset"):
         open_dataset("nope")
 
 

@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from engine.errors import StopRequested
-from engine.progress import Reporter
+from artengine.errors import StopRequested
+from artengine.progress import Reporter
 
 
 def test_reporter_raises_once_a_stop_is_requested():
@@ -104,11 +104,11 @@ def artengine_script(body: str) -> str:
     """Python source for `python -c`: artengine with the test plugins, then `body` (which calls `main()`)."""
     root = str(Path(__file__).parent.parent)
     return f"""
-import sys, engine.plugins
+import sys, artengine.discovery
 sys.path.insert(0, {root!r})
 from tests import plugins_for_tests
-engine.plugins.host.add(plugins_for_tests, name="test-plugins")
-from engine.cli import main
+artengine.discovery.host.add(plugins_for_tests, name="test-plugins")
+from artengine.cli import main
 """ + body
 
 

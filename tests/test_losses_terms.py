@@ -7,13 +7,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import engine
-import plugins.losses as losses
-from plugins.losses.terms import spherical_distance
+import artengine
+import artengine.plugins.losses as losses
+from artengine.plugins.losses.terms import spherical_distance
 
 
 def make(loss_class, weight=1.0, **options):
-    from engine.options import resolve_options
+    from artengine.options import resolve_options
 
     return loss_class(weight, resolve_options(loss_class.options, options, "test"))
 
@@ -52,7 +52,7 @@ def test_palette_is_zero_when_every_pixel_is_a_palette_colour():
 
 
 def test_palette_refuses_unknown_colours_when_chosen():
-    with pytest.raises(engine.UsageError, match="'rouge' is not a colour"):
+    with pytest.raises(artengine.UsageError, match="'rouge' is not a colour"):
         make(losses.PaletteLoss, colours=["red", "rouge"])
 
 
@@ -71,7 +71,7 @@ def test_init_loss_compares_latents_or_pixels_and_needs_an_init_image():
     context = {"latents": latents, "init_latents": latents + 1, "init_images": images}
     assert make(losses.InitLoss)(images, context).item() == pytest.approx(0.5)
     assert make(losses.InitLoss, space="pixels")(images, context).item() == 0
-    with pytest.raises(engine.UsageError, match="init_image"):
+    with pytest.raises(artengine.UsageError, match="init_image"):
         make(losses.InitLoss)(images, {"latents": latents})
 
 
@@ -106,5 +106,5 @@ def test_clip_loss_gradient_moves_the_image_towards_the_prompt():
 
 
 def test_losses_say_what_context_they_lack():
-    with pytest.raises(engine.UsageError, match="needs 'clip'"):
+    with pytest.raises(artengine.UsageError, match="needs 'clip'"):
         make(losses.ClipLoss)(torch.rand(1, 3, 4, 4), {})

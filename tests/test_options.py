@@ -2,9 +2,9 @@
 
 import pytest
 
-from engine import Option
-from engine.errors import UsageError
-from engine.options import resolve_options
+from artengine import Option
+from artengine.errors import UsageError
+from artengine.options import resolve_options
 
 DECLARED = (
     Option("steps", int, 50, "Optimisation steps.", min=1),

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ArtengineError, UsageError
-from engine.outputs import new_run_dir, slugify, write_new
+from artengine.errors import ArtengineError, UsageError
+from artengine.outputs import new_run_dir, slugify, write_new
 
 
 def test_slugs():
@@ -24,7 +24,7 @@ def test_run_folders_are_never_shared(tmp_path):
 
 
 def test_concurrent_processes_get_their_own_folders(tmp_path):
-    code = "import sys; from engine.outputs import new_run_dir; print(new_run_dir(sys.argv[1], 'race'))"
+    code = "import sys; from artengine.outputs import new_run_dir; print(new_run_dir(sys.argv[1], 'race'))"
     processes = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
                  for _ in range(6)]
     folders = {p.communicate()[0].strip() for p in processes}

@@ -2,8 +2,8 @@
 
 import pytest
 
-from engine.errors import UsageError
-from engine.prompts import parse_prompt, read_prompt_file
+from artengine.errors import UsageError
+from artengine.prompts import parse_prompt, read_prompt_file
 
 
 def parts(text):

@@ -4,10 +4,10 @@ import json
 
 from hypothesis import given, settings, strategies as st
 
-from engine.config import apply_set, parse_size, resolve
-from engine.errors import UsageError
-from engine.plugins import PluginHost
-from engine.prompts import parse_prompt
+from artengine.config import apply_set, parse_size, resolve
+from artengine.errors import UsageError
+from artengine.discovery import PluginHost
+from artengine.prompts import parse_prompt
 from tests import plugins_for_tests
 
 REGISTRY = PluginHost(entry_points=False)
@@ -69,8 +69,8 @@ def test_png_metadata_reader_reads_or_says_why(tmp_path_factory, payload):
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    from engine.cli_run import raw_from_metadata
-    from engine.outputs import read_png_metadata
+    from artengine.cli_run import raw_from_metadata
+    from artengine.outputs import read_png_metadata
 
     path = tmp_path_factory.mktemp("png") / "x.png"
     if isinstance(payload, bytes):
@@ -92,7 +92,7 @@ toml_text = st.text(alphabet=st.sampled_from('abnpt =[]{}"\'\n.,:#0123456789-_')
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(toml_text, st.binary(max_size=40)))
 def test_config_files_read_and_resolve_or_say_why(tmp_path_factory, content):
-    from engine.config import read_config_file
+    from artengine.config import read_config_file
 
     path = tmp_path_factory.mktemp("toml") / "run.toml"
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))

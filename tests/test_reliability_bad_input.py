@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import plugins.clip
-import plugins.dalle
-import plugins.losses
-import plugins.vqgan
-import plugins.vqgan_clip
+import artengine.plugins.clip
+import artengine.plugins.dalle
+import artengine.plugins.losses
+import artengine.plugins.vqgan
+import artengine.plugins.vqgan_clip
 from tests.test_dalle_helpers import make_checkpoint
 from tests.test_vqgan_clip_real_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
 
@@ -46,8 +46,8 @@ def models(tmp_path_factory):
 def real_plugins(host):
     import tests.test_dalle_helpers as helpers
 
-    for module, name in [(plugins.vqgan, "vqgan"), (plugins.clip, "clip"), (plugins.vqgan_clip, "vqgan_clip"),
-                         (plugins.losses, "losses"), (plugins.dalle, "dalle"), (helpers, "tinyvq")]:
+    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
+                         (artengine.plugins.losses, "losses"), (artengine.plugins.dalle, "dalle"), (helpers, "tinyvq")]:
         host.add(module, name=name)
     torch.set_num_threads(1)
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import engine
-import plugins.clip
-import plugins.dalle
-import plugins.losses
-import plugins.vqgan
-import plugins.vqgan_clip
-from engine import Candidate, Generator
-from engine.errors import UsageError
-from engine.memory import check_fits, free_bytes, out_of_memory, saved_activation_bytes
+import artengine
+import artengine.plugins.clip
+import artengine.plugins.dalle
+import artengine.plugins.losses
+import artengine.plugins.vqgan
+import artengine.plugins.vqgan_clip
+from artengine import Candidate, Generator
+from artengine.errors import UsageError
+from artengine.memory import check_fits, free_bytes, out_of_memory, saved_activation_bytes
 from tests.test_dalle_helpers import make_checkpoint
 from tests.test_vqgan_clip_real_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
 
@@ -25,8 +25,8 @@ from tests.test_vqgan_clip_real_models import SMALL_CLIP, SMALL_DDCONFIG, write_
 def real_plugins(host):
     import tests.test_dalle_helpers as helpers
 
-    for module, name in [(plugins.vqgan, "vqgan"), (plugins.clip, "clip"), (plugins.vqgan_clip, "vqgan_clip"),
-                         (plugins.losses, "losses"), (plugins.dalle, "dalle"), (helpers, "tinyvq"),
+    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
+                         (artengine.plugins.losses, "losses"), (artengine.plugins.dalle, "dalle"), (helpers, "tinyvq"),
                          (MemoryHungry(), "hungry")]:
         host.add(module, name=name)
     torch.set_num_threads(1)
@@ -92,15 +92,15 @@ def test_a_normal_vqgan_clip_request_passes_the_estimate(cli, models):
 
 
 def test_the_vqgan_clip_estimate_grows_with_size_count_and_cutouts(models):
-    from plugins.vqgan_clip.memory import estimate_bytes
-    from plugins.vqgan_clip.specs import read_settings
+    from artengine.plugins.vqgan_clip.memory import estimate_bytes
+    from artengine.plugins.vqgan_clip.specs import read_settings
 
-    vqgan, clip = engine.load_model(models[0], "cpu"), engine.load_model(models[1], "cpu")
-    options = {option.name: option.default for option in plugins.vqgan_clip.OPTIONS} | {"cutn": 8}
+    vqgan, clip = artengine.load_model(models[0], "cpu"), artengine.load_model(models[1], "cpu")
+    options = {option.name: option.default for option in artengine.plugins.vqgan_clip.OPTIONS} | {"cutn": 8}
 
     def need(size, count, cutn=8):
         settings = read_settings(options | {"cutn": cutn, "vqgan": models[0], "clip": [models[1]]})
-        request = engine.Request(engine.parse_prompt("red"), tuple(range(count)), size, "cpu", options)
+        request = artengine.Request(artengine.parse_prompt("red"), tuple(range(count)), size, "cpu", options)
         return estimate_bytes(request, settings, vqgan, [clip])
 
     base = need((64, 64), 1)
@@ -139,7 +139,7 @@ class Hungry(Generator):
 
 
 class MemoryHungry:
-    @engine.hookimpl
+    @artengine.hookimpl
     def register_generators(self, register):
         register(Hungry)
 

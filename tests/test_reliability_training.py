@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-import plugins.vqgan
-from engine.checkpoints import read_checkpoint
+import artengine.plugins.vqgan
+from artengine.checkpoints import read_checkpoint
 from tests.test_dalle_helpers import plugin_dir, write_pairs
 from tests.test_interrupt import artengine_script
 from tests.test_vqgan_train import TINY, square
@@ -26,7 +26,7 @@ ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 @pytest.fixture(autouse=True)
 def vqgan_plugin(host):
-    host.add(plugins.vqgan, name="vqgan")
+    host.add(artengine.plugins.vqgan, name="vqgan")
 
 
 def squares(folder: Path, count: int = 6) -> Path:
@@ -38,7 +38,7 @@ def squares(folder: Path, count: int = 6) -> Path:
 
 
 def start(args, cwd) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "engine", *map(str, args)], cwd=cwd, env=ENVIRONMENT,
+    return subprocess.Popen([sys.executable, "-m", "artengine", *map(str, args)], cwd=cwd, env=ENVIRONMENT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -87,7 +87,7 @@ def kill_at_random_moments(command, progress, checkpoint_step, rounds: int, long
 
 
 def run_to_the_end(args, cwd) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "engine", *map(str, args)], cwd=cwd, env=ENVIRONMENT,
+    result = subprocess.run([sys.executable, "-m", "artengine", *map(str, args)], cwd=cwd, env=ENVIRONMENT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result
@@ -99,15 +99,15 @@ def run_to_the_end(args, cwd) -> subprocess.CompletedProcess:
 def vqgan_checkpoint_step(run: Path) -> int | None:
     """The step `--resume` would continue from, after checking that nothing is half-written:
     every file present reads whole, and a folder with weights is a loadable model."""
-    import engine
+    import artengine
     from safetensors import safe_open
 
     state_path, weights_path, config_path = run / "training_state.pt", run / "model.safetensors", run / "config.json"
     if weights_path.exists():
         assert state_path.exists() and config_path.exists(), "weights without their config and state"
-        model = engine.load_model(f"vqgan:{run}", "cpu")
+        model = artengine.load_model(f"vqgan:{run}", "cpu")
         assert model.factor == 2
-        engine.models.clear_cache()
+        artengine.models.clear_cache()
         with safe_open(str(weights_path), "pt") as handle:
             weights_step = int(handle.metadata()["step"])
     if config_path.exists():

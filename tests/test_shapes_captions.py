@@ -5,8 +5,8 @@ from dataclasses import replace
 
 import pytest
 
-from engine import UsageError
-from plugins.shapes.world import Scene, SceneObject, caption, parse_caption, realise, sample_scene
+from artengine import UsageError
+from artengine.plugins.shapes.world import Scene, SceneObject, caption, parse_caption, realise, sample_scene
 
 
 def test_one_object_caption_names_every_attribute_in_order():

@@ -5,13 +5,13 @@ import json
 import pytest
 from PIL import Image
 
-import plugins.shapes
-from plugins.shapes.world import parse_caption
+import artengine.plugins.shapes
+from artengine.plugins.shapes.world import parse_caption
 
 
 @pytest.fixture(autouse=True)
 def shapes(host):
-    host.add(plugins.shapes, name="shapes")
+    host.add(artengine.plugins.shapes, name="shapes")
 
 
 def test_it_writes_image_caption_pairs_and_their_attributes(cli, tmp_path):

@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-import plugins.shapes
-from engine import UsageError
-from engine.datasets import open_dataset
-from plugins.shapes.world import parse_caption
+import artengine.plugins.shapes
+from artengine import UsageError
+from artengine.datasets import open_dataset
+from artengine.plugins.shapes.world import parse_caption
 
 
 @pytest.fixture
 def shapes(host):
-    host.add(plugins.shapes, name="shapes")
+    host.add(artengine.plugins.shapes, name="shapes")
 
 
 def same(first, second):
@@ -22,7 +22,7 @@ def test_the_plugin_is_declared_as_an_artengine_entry_point(host):
     from importlib import metadata
 
     (entry_point,) = [e for e in metadata.entry_points(group="artengine") if e.name == "shapes"]
-    assert entry_point.load() is plugins.shapes
+    assert entry_point.load() is artengine.plugins.shapes
     host.add(entry_point.load(), name="shapes")
     assert host.registry.owners["dataset", "shapes"] == "shapes"
 
@@ -82,7 +82,7 @@ def test_the_plugin_imports_without_numpy_pillow_or_torch():
     import subprocess
     import sys
 
-    code = ("import sys, plugins.shapes, plugins.shapes.data_command, plugins.shapes.eval_command; "
+    code = ("import sys, artengine.plugins.shapes, artengine.plugins.shapes.data_command, artengine.plugins.shapes.eval_command; "
             "print(sorted(m for m in ('numpy', 'PIL', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import engine
-import plugins.shapes
-from engine import Candidate, Generator, Scorer
-from plugins.shapes.world import parse_caption, realise, render
+import artengine
+import artengine.plugins.shapes
+from artengine import Candidate, Generator, Scorer
+from artengine.plugins.shapes.world import parse_caption, realise, render
 
 
 def oracle_image(request, seed):
@@ -61,7 +61,7 @@ class StopsAtOnce(Generator):
         progress.request_stop()
         try:
             progress(1, 2)
-        except engine.StopRequested:
+        except artengine.StopRequested:
             return []
         raise AssertionError("progress should have raised StopRequested")
 
@@ -75,19 +75,19 @@ class FewestColours(Scorer):
 
 
 class EvalTestPlugin:
-    @engine.hookimpl
+    @artengine.hookimpl
     def register_generators(self, register):
         for generator in (Oracle, Noise, FirstNoise, StopsAtOnce):
             register(generator)
 
-    @engine.hookimpl
+    @artengine.hookimpl
     def register_scorers(self, register):
         register(FewestColours)
 
 
 @pytest.fixture(autouse=True)
 def plugins_used(host):
-    host.add(plugins.shapes, name="shapes")
+    host.add(artengine.plugins.shapes, name="shapes")
     host.add(EvalTestPlugin(), name="eval-test-plugins")
 
 

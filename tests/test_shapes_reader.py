@@ -9,11 +9,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-import plugins.shapes
-from plugins.shapes.reader import grade, read_attributes
-from plugins.shapes.scene import ONE_OBJECT_KEYS, TWO_OBJECT_KEYS
-from plugins.shapes.vocabulary import BACKGROUNDS, COLOURS, POSITIONS, RELATIONS, SHAPES, SIZES
-from plugins.shapes.world import Scene, SceneObject, parse_caption, realise, render, sample_scene
+import artengine.plugins.shapes
+from artengine.plugins.shapes.reader import grade, read_attributes
+from artengine.plugins.shapes.scene import ONE_OBJECT_KEYS, TWO_OBJECT_KEYS
+from artengine.plugins.shapes.vocabulary import BACKGROUNDS, COLOURS, POSITIONS, RELATIONS, SHAPES, SIZES
+from artengine.plugins.shapes.world import Scene, SceneObject, parse_caption, realise, render, sample_scene
 
 WORDS = {"background": set(BACKGROUNDS), "colour": set(COLOURS), "shape": set(SHAPES), "size": set(SIZES),
          "position": set(POSITIONS), "relation": set(RELATIONS)}
@@ -101,7 +101,7 @@ def test_other_image_modes_are_read_too():
 
 
 def test_the_reader_is_no_scorer_and_no_loss(host):
-    host.add(plugins.shapes, name="shapes")
+    host.add(artengine.plugins.shapes, name="shapes")
     registry = host.registry
     assert not [name for (kind, name), owner in registry.owners.items()
                 if owner == "shapes" and kind in ("scorer", "loss", "generator")]

@@ -5,8 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from plugins.shapes.vocabulary import BACKGROUNDS, COLOURS, PAIR_DISTANCE, POSITIONS, RELATIONS, SIZES
-from plugins.shapes.world import Scene, SceneObject, render, render_array, sample_scene
+from artengine.plugins.shapes.vocabulary import BACKGROUNDS, COLOURS, PAIR_DISTANCE, POSITIONS, RELATIONS, SIZES
+from artengine.plugins.shapes.world import Scene, SceneObject, render, render_array, sample_scene
 
 
 def one(shape, side=26, centre=(32, 32), colour="red", background="black"):

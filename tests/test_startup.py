@@ -10,7 +10,7 @@ HEAVY = ("torch", "transformers", "open_clip", "taming", "numpy")
 
 @pytest.mark.parametrize("args", [["--help"], ["plugins"], ["list", "generators"], ["list", "models"], ["generate", "--help"]])
 def test_fast_commands_import_no_heavy_module(args):
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "engine", *args], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "artengine", *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if line.startswith("import time:")}
     assert not imported & set(HEAVY), f"heavy imports during `artengine {' '.join(args)}`: {imported & set(HEAVY)}"

@@ -3,20 +3,20 @@
 import re
 from pathlib import Path
 
-import plugins.losses
-import plugins.vqgan_clip
-from engine.cli_inspect import options_table
+import artengine.plugins.losses
+import artengine.plugins.vqgan_clip
+from artengine.cli_inspect import options_table
 
 DOC = Path(__file__).parent.parent / "docs" / "vqgan-clip.md"
 
 
 def generator_options() -> str:
-    return options_table([option.describe() for option in plugins.vqgan_clip.OPTIONS])
+    return options_table([option.describe() for option in artengine.plugins.vqgan_clip.OPTIONS])
 
 
 def loss_options() -> str:
     parts = []
-    for loss in plugins.losses.LOSSES:
+    for loss in artengine.plugins.losses.LOSSES:
         parts.append(f"**`{loss.name}`**: {loss.description}")
         if loss.options:
             parts.append(options_table([option.describe() for option in loss.options]))

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageStat
 
-import engine
+import artengine
 from tests.test_vqgan_clip_support import TINY, fast, run_json, use_tiny_models
 
 
@@ -110,8 +110,8 @@ def test_the_init_loss_without_an_init_image_is_refused(cli):
 
 def test_several_clip_models_each_see_cutouts_at_their_own_size(cli, host):
     generate(cli, "red", "--set", 'generator.clip=["clip:tiny:1", "clip:tiny32:0.5"]', steps=2)
-    assert {size for size in engine.load_model("clip:tiny", "cpu").sizes_seen} >= {(16, 16)}
-    assert (32, 32) in engine.load_model("clip:tiny32", "cpu").sizes_seen
+    assert {size for size in artengine.load_model("clip:tiny", "cpu").sizes_seen} >= {(16, 16)}
+    assert (32, 32) in artengine.load_model("clip:tiny32", "cpu").sizes_seen
 
 
 def test_an_image_prompt_is_a_target(cli, tmp_path):
@@ -124,7 +124,7 @@ def test_an_image_prompt_is_a_target(cli, tmp_path):
 
 def test_an_init_image_is_where_the_latents_start(cli, tmp_path):
     from tests.test_vqgan_clip_support import TinyVQGAN
-    from plugins.vqgan_clip.images import load_image, to_tensor
+    from artengine.plugins.vqgan_clip.images import load_image, to_tensor
 
     Image.new("RGB", (64, 64), (200, 30, 30)).save(tmp_path / "init.png")
     image = generate(cli, "blue", "--set", f"generator.init_image={tmp_path / 'init.png'}", "--set", "generator.lr=0",
@@ -145,7 +145,7 @@ def test_init_weight_keeps_the_image_near_the_init_image(cli, tmp_path):
 
 
 def test_learning_rate_decays_exponentially_to_its_last_share():
-    from plugins.vqgan_clip.loop import learning_rate
+    from artengine.plugins.vqgan_clip.loop import learning_rate
     from types import SimpleNamespace
 
     settings = SimpleNamespace(lr=0.2, lr_decay=0.25, steps=5)

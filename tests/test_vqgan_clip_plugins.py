@@ -12,8 +12,8 @@ from tests.test_vqgan_clip_support import TINY, fast, run_json, use_tiny_models
 THIRD_PARTY = '''
 """A loss someone else wrote: darker images, and a record of what the generator offered."""
 import json
-import engine
-from engine import Loss, Option
+import artengine
+from artengine import Loss, Option
 
 
 class Darkness(Loss):
@@ -31,7 +31,7 @@ class Darkness(Loss):
         return images.mean()
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_losses(register):
     register(Darkness)
 '''

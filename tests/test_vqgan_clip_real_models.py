@@ -13,10 +13,10 @@ import json
 import pytest
 import torch
 
-import plugins.clip
-import plugins.losses
-import plugins.vqgan
-import plugins.vqgan_clip
+import artengine.plugins.clip
+import artengine.plugins.losses
+import artengine.plugins.vqgan
+import artengine.plugins.vqgan_clip
 from tests.test_vqgan_clip_support import run_json
 
 SMALL_DDCONFIG = {"double_z": False, "z_channels": 32, "resolution": 64, "in_channels": 3, "out_ch": 3, "ch": 32,
@@ -30,8 +30,8 @@ SMALL_CLIP = {"embed_dim": 32,
 
 @pytest.fixture(autouse=True)
 def real_plugins(host):
-    for module, name in [(plugins.vqgan, "vqgan"), (plugins.clip, "clip"), (plugins.vqgan_clip, "vqgan_clip"),
-                         (plugins.losses, "losses")]:
+    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
+                         (artengine.plugins.losses, "losses")]:
         host.add(module, name=name)
     torch.set_num_threads(1)
 
@@ -88,10 +88,10 @@ def test_a_taming_checkpoint_and_an_open_clip_folder_make_images(cli, small_mode
 
 
 def test_the_taming_decoder_output_goes_through_the_gradient_keeping_clamp(small_models):
-    import engine
-    from plugins.vqgan_clip.latents import decode
+    import artengine
+    from artengine.plugins.vqgan_clip.latents import decode
 
-    model = engine.load_model(small_models[0], "cpu")
+    model = artengine.load_model(small_models[0], "cpu")
     z = model.embed(torch.zeros(1, 4, 4, dtype=torch.long)).clone().requires_grad_(True)
     images = decode(model, z)
     assert torch.allclose(images, model.decode_latents(z), atol=1e-6)

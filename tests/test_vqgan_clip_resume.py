@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-import engine
-from engine import Loss, Option
+import artengine
+from artengine import Loss, Option
 from tests.test_vqgan_clip_support import fast, run_json, use_tiny_models
 
 
@@ -29,7 +29,7 @@ class CtrlC(Loss):
 
 
 class CtrlCPlugin:
-    @engine.hookimpl
+    @artengine.hookimpl
     def register_losses(self, register):
         register(CtrlC)
 

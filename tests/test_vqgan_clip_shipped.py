@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import engine
+import artengine
 
 PROMPT = "a large red circle on the left on a black background"
 
@@ -15,9 +15,9 @@ PROMPT = "a large red circle on the left on a black background"
 @pytest.fixture(autouse=True)
 def shipped(builtin_plugins):
     try:
-        engine.load_model("vqgan:shapes", "cpu")
-        engine.load_model("clip:shapes", "cpu")
-    except engine.UsageError as error:
+        artengine.load_model("vqgan:shapes", "cpu")
+        artengine.load_model("clip:shapes", "cpu")
+    except artengine.UsageError as error:
         pytest.skip(f"shipped shapes models missing: {error}")
 
 
@@ -25,7 +25,7 @@ def shipped(builtin_plugins):
 def test_the_readme_command_makes_the_prompted_image(cli):
     from PIL import Image
 
-    from plugins.shapes.reader import read_attributes
+    from artengine.plugins.shapes.reader import read_attributes
 
     result = cli("generate", PROMPT, "-g", "vqgan-clip", "--seed", "0", "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-import engine
-from engine import ModelLoader
+import artengine
+from artengine import ModelLoader
 
 COLOUR_WORDS = {"red": (1, -1, -1), "green": (-1, 1, -1), "blue": (-1, -1, 1), "white": (1, 1, 1),
                 "black": (-1, -1, -1), "yellow": (1, 1, -1)}
@@ -84,7 +84,7 @@ class TinyVQGANLoader(ModelLoader):
 
     def load(self, name, device):
         if name != "tiny":
-            raise engine.UsageError(f"vqgan:{name}: the test loader only knows vqgan:tiny")
+            raise artengine.UsageError(f"vqgan:{name}: the test loader only knows vqgan:tiny")
         return TinyVQGAN().to(device)
 
 
@@ -96,14 +96,14 @@ class ColourCLIPLoader(ModelLoader):
     def load(self, name, device):
         sizes = {"tiny": 16, "tiny32": 32}
         if name not in sizes:
-            raise engine.UsageError(f"clip:{name}: the test loader only knows clip:tiny and clip:tiny32")
+            raise artengine.UsageError(f"clip:{name}: the test loader only knows clip:tiny and clip:tiny32")
         return ColourCLIP(sizes[name]).to(device)
 
 
 class TinyModels:
     """A plugin object serving the tiny models."""
 
-    @engine.hookimpl
+    @artengine.hookimpl
     def register_model_loaders(self, register):
         register(TinyVQGANLoader())
         register(ColourCLIPLoader())
@@ -111,11 +111,11 @@ class TinyModels:
 
 def use_tiny_models(host):
     """Register the built-in generator and losses plus the tiny models in the test's host."""
-    import plugins.losses
-    import plugins.vqgan_clip
+    import artengine.plugins.losses
+    import artengine.plugins.vqgan_clip
 
-    host.add(plugins.vqgan_clip, name="vqgan_clip")
-    host.add(plugins.losses, name="losses")
+    host.add(artengine.plugins.vqgan_clip, name="vqgan_clip")
+    host.add(artengine.plugins.losses, name="losses")
     host.add(TinyModels(), name="tiny-models")
 
 

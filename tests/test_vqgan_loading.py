@@ -5,9 +5,9 @@ import json
 import pytest
 import torch
 
-import engine
-import plugins.vqgan
-from engine import UsageError
+import artengine
+import artengine.plugins.vqgan
+from artengine import UsageError
 
 TINY = {
     "model": {
@@ -26,12 +26,12 @@ TINY = {
 
 @pytest.fixture(autouse=True)
 def vqgan_plugin(host):
-    host.add(plugins.vqgan, name="vqgan")
+    host.add(artengine.plugins.vqgan, name="vqgan")
 
 
 def tiny_model(config=TINY):
-    from plugins.vqgan.config import config_from_dict
-    from plugins.vqgan.model import VQGAN
+    from artengine.plugins.vqgan.config import config_from_dict
+    from artengine.plugins.vqgan.model import VQGAN
 
     torch.manual_seed(0)
     return VQGAN(config_from_dict(config, "test"))
@@ -50,14 +50,14 @@ def write_folder(folder, config=TINY):
 
 def test_a_trained_model_folder_loads_as_vqgan_dir(tmp_path):
     saved = write_folder(tmp_path / "run")
-    model = engine.load_model(f"vqgan:{tmp_path / 'run'}")
+    model = artengine.load_model(f"vqgan:{tmp_path / 'run'}")
     assert torch.equal(model.codebook, saved.codebook)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
 
 
 def test_loaded_models_are_cached_per_spec(tmp_path):
     write_folder(tmp_path / "run")
-    assert engine.load_model(f"vqgan:{tmp_path / 'run'}") is engine.load_model(f"vqgan:{tmp_path / 'run'}")
+    assert artengine.load_model(f"vqgan:{tmp_path / 'run'}") is artengine.load_model(f"vqgan:{tmp_path / 'run'}")
 
 
 def test_the_interface_encode_embed_decode_fit_together():
@@ -102,7 +102,7 @@ def test_a_ckpt_config_can_be_given_explicitly(tmp_path):
     model = tiny_model()
     torch.save({"state_dict": model.state_dict()}, tmp_path / "weights.ckpt")
     (tmp_path / "elsewhere.yaml").write_text(json.dumps(TINY))  # JSON is YAML
-    loaded = engine.load_model(f"vqgan:{tmp_path / 'weights.ckpt'}@{tmp_path / 'elsewhere.yaml'}")
+    loaded = artengine.load_model(f"vqgan:{tmp_path / 'weights.ckpt'}@{tmp_path / 'elsewhere.yaml'}")
     assert torch.equal(loaded.codebook, model.codebook)
 
 
@@ -110,7 +110,7 @@ def test_a_plain_state_dict_ckpt_with_its_yaml_beside_loads(tmp_path):
     model = tiny_model()
     torch.save(model.state_dict(), tmp_path / "plain.pt")
     (tmp_path / "plain.yaml").write_text(json.dumps(TINY))
-    assert torch.equal(engine.load_model(f"vqgan:{tmp_path / 'plain.pt'}").codebook, model.codebook)
+    assert torch.equal(artengine.load_model(f"vqgan:{tmp_path / 'plain.pt'}").codebook, model.codebook)
 
 
 def bad_config(change):
@@ -135,7 +135,7 @@ def bad_config(change):
 def test_bad_specs_and_files_get_clear_messages(tmp_path, setup, target, expected):
     setup(tmp_path)
     with pytest.raises(UsageError, match=expected):
-        engine.load_model(f"vqgan:{tmp_path / target}")
+        artengine.load_model(f"vqgan:{tmp_path / target}")
 
 
 def test_weights_that_do_not_fit_the_config_are_named(tmp_path):
@@ -143,19 +143,19 @@ def test_weights_that_do_not_fit_the_config_are_named(tmp_path):
     other = bad_config(lambda p: p.update(n_embed=32))
     (tmp_path / "run" / "config.json").write_text(json.dumps(other))
     with pytest.raises(UsageError, match=r"quantize.embedding.weight: \(16, 4\) in the file, \(32, 4\) in the config"):
-        engine.load_model(f"vqgan:{tmp_path / 'run'}")
+        artengine.load_model(f"vqgan:{tmp_path / 'run'}")
 
 
 def test_an_unparsable_config_is_refused(tmp_path):
     write_folder(tmp_path / "run")
     (tmp_path / "run" / "config.json").write_text("{not json")
     with pytest.raises(UsageError, match="could not be parsed"):
-        engine.load_model(f"vqgan:{tmp_path / 'run'}")
+        artengine.load_model(f"vqgan:{tmp_path / 'run'}")
 
 
 def test_an_unknown_name_says_which_forms_exist():
     with pytest.raises(UsageError, match="give 'shapes'"):
-        engine.load_model("vqgan:imagenet")
+        artengine.load_model("vqgan:imagenet")
 
 
 def test_the_cli_reports_a_bad_spec_in_one_line(cli, tmp_path):
@@ -178,7 +178,7 @@ def test_a_decoder_without_group_norm_keeps_taming_names_for_everything_else(tmp
     (tmp_path / "run").mkdir()
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "run" / "model.safetensors"))
     (tmp_path / "run" / "config.json").write_text(json.dumps(plain))
-    loaded = engine.load_model(f"vqgan:{tmp_path / 'run'}")
+    loaded = artengine.load_model(f"vqgan:{tmp_path / 'run'}")
     images = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(loaded.decode(loaded.encode(images)), model.eval().decode(model.encode(images)))
@@ -187,4 +187,4 @@ def test_a_decoder_without_group_norm_keeps_taming_names_for_everything_else(tmp
 def test_an_unknown_norm_is_refused(tmp_path):
     write_folder(tmp_path / "run", bad_config(lambda p: p["ddconfig"].update(decoder_norm="batch")))
     with pytest.raises(UsageError, match="ddconfig.decoder_norm must be one of group, none"):
-        engine.load_model(f"vqgan:{tmp_path / 'run'}")
+        artengine.load_model(f"vqgan:{tmp_path / 'run'}")

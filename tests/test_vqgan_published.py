@@ -1,4 +1,4 @@
-"""Published taming checkpoints load through `engine.load_model("vqgan:PATH.ckpt")`.
+"""Published taming checkpoints load through `artengine.load_model("vqgan:PATH.ckpt")`.
 
 The files are made here in the published Lightning layout, with random weights: the
 model's tensors under `state_dict` beside the loss's (`loss.*`), training bookkeeping, and
@@ -16,8 +16,8 @@ import types
 import pytest
 import torch
 
-import engine
-import plugins.vqgan
+import artengine
+import artengine.plugins.vqgan
 
 IMAGENET_F16_16384_YAML = """\
 model:
@@ -95,7 +95,7 @@ model:
 
 @pytest.fixture(autouse=True)
 def vqgan_plugin(host):
-    host.add(plugins.vqgan, name="vqgan")
+    host.add(artengine.plugins.vqgan, name="vqgan")
 
 
 def taming_state_dict(ddconfig, n_embed, embed_dim, gumbel):
@@ -162,7 +162,7 @@ def write_published(folder, yaml_text, gumbel, name="last"):
 
 def check_published_model_loads(tmp_path, yaml_text, gumbel, factor, n_embed):
     state = write_published(tmp_path, yaml_text, gumbel)
-    model = engine.load_model(f"vqgan:{tmp_path / 'last.ckpt'}")
+    model = artengine.load_model(f"vqgan:{tmp_path / 'last.ckpt'}")
 
     assert "lightning_stand_in" not in sys.modules
     assert model.factor == factor and model.n_embed == n_embed and model.embed_dim == 256

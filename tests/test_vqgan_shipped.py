@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-import engine
-import plugins.vqgan
+import artengine
+import artengine.plugins.vqgan
 
-SHIPPED = Path(plugins.vqgan.__file__).parent / "weights" / "shapes"
+SHIPPED = Path(artengine.plugins.vqgan.__file__).parent / "weights" / "shapes"
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +38,7 @@ def test_list_models_shows_the_shipped_model_with_its_card_figures(cli):
 
 
 def test_the_shipped_model_maps_64x64_images_to_8x8_codes_from_at_most_1024():
-    model = engine.load_model("vqgan:shapes")
+    model = artengine.load_model("vqgan:shapes")
     assert model.factor == 8 and model.n_embed <= 1024
     with torch.no_grad():
         assert model.encode(torch.rand(2, 3, 64, 64)).shape == (2, 8, 8)
@@ -52,7 +52,7 @@ def test_the_card_claims_at_least_30_db_on_1000_fresh_images():
 
 def test_the_shipped_model_reconstructs_100_fresh_shapes_images_at_30_db():
     """The card's claim, at a tenth of its scale, on images no training run saw."""
-    from plugins.vqgan.eval import evaluate
+    from artengine.plugins.vqgan.eval import evaluate
 
     figures = evaluate("vqgan:shapes", "shapes", n=100, seed=7_000_001)
     assert figures["psnr_mean"] >= 30, figures

@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-import engine
-import plugins.vqgan
-from engine import Dataset
+import artengine
+import artengine.plugins.vqgan
+from artengine import Dataset
 
 TINY = ["--image-size", "16", "--ch", "32", "--ch-mult", "1,1", "--num-res-blocks", "1", "--codebook-size", "8",
         "--embed-dim", "4", "--z-channels", "8", "--batch-size", "2", "--device", "cpu", "--threads", "1"]
@@ -31,14 +31,14 @@ class TinySquares(Dataset):
 
 
 class TinySquaresPlugin:
-    @engine.hookimpl
+    @artengine.hookimpl
     def register_datasets(self, register):
         register(TinySquares)
 
 
 @pytest.fixture(autouse=True)
 def plugins_used(host):
-    host.add(plugins.vqgan, name="vqgan")
+    host.add(artengine.plugins.vqgan, name="vqgan")
     host.add(TinySquaresPlugin(), name="tinysquares")
 
 
@@ -74,21 +74,21 @@ def test_training_from_scratch_on_a_folder_writes_a_loadable_model(cli, pairs, t
     assert "step 3/3 loss" in result.stderr
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "model.safetensors", "training_state.pt"]
     assert training(tmp_path / "run")["step"] == 3
-    model = engine.load_model(f"vqgan:{tmp_path / 'run'}")
+    model = artengine.load_model(f"vqgan:{tmp_path / 'run'}")
     assert model.factor == 2 and model.n_embed == 8
     assert model.encode(torch.rand(1, 3, 16, 16)).shape == (1, 8, 8)
 
 
 def test_training_lowers_the_reconstruction_error(cli, tmp_path):
-    from plugins.vqgan.eval import reconstruction_errors
-    from plugins.vqgan.train import Trainer, settings_for
+    from artengine.plugins.vqgan.eval import reconstruction_errors
+    from artengine.plugins.vqgan.train import Trainer, settings_for
 
     common = ["--data", "tinysquares", "--data-count", 8, "--lr", "2e-3", "--lr-schedule", "constant", *TINY]
     assert cli("train", "vqgan", "--out", tmp_path / "short", "--steps", 1, *common).exit_code == 0
     assert cli("train", "vqgan", "--out", tmp_path / "long", "--steps", 40, *common).exit_code == 0
     data = TinySquares({}).pairs(8, 0)
-    before = reconstruction_errors(engine.load_model(f"vqgan:{tmp_path / 'short'}"), data, 16)[0].mean()
-    after = reconstruction_errors(engine.load_model(f"vqgan:{tmp_path / 'long'}"), data, 16)[0].mean()
+    before = reconstruction_errors(artengine.load_model(f"vqgan:{tmp_path / 'short'}"), data, 16)[0].mean()
+    after = reconstruction_errors(artengine.load_model(f"vqgan:{tmp_path / 'long'}"), data, 16)[0].mean()
     assert after < before / 2
 
 
@@ -109,7 +109,7 @@ def test_resuming_continues_from_the_checkpoint_exactly(cli, tmp_path):
 
 
 def test_an_interrupted_run_saves_its_step_and_resumes_to_the_same_weights(cli, tmp_path, monkeypatch):
-    from plugins.vqgan import train
+    from artengine.plugins.vqgan import train
 
     common = ["--data", "tinysquares", "--data-count", 8, "--checkpoint-every", 100, *TINY]
     assert cli("train", "vqgan", "--out", tmp_path / "straight", "--steps", 6, *common).exit_code == 0
@@ -134,7 +134,7 @@ def test_an_interrupted_run_saves_its_step_and_resumes_to_the_same_weights(cli, 
 
 
 def test_the_discriminator_trains_after_its_start_step_and_resumes(cli, tmp_path):
-    from engine.checkpoints import read_checkpoint
+    from artengine.checkpoints import read_checkpoint
 
     common = ["--data", "tinysquares", "--data-count", 8, "--discriminator", "--disc-start", 1, *TINY]
     result = cli("train", "vqgan", "--out", tmp_path / "gan", "--steps", 3, *common)

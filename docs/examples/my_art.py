@@ -4,8 +4,8 @@ import random
 
 from PIL import Image, ImageDraw
 
-import engine
-from engine import Candidate, Generator, Loss, Option
+import artengine
+from artengine import Candidate, Generator, Loss, Option
 
 __version__ = "1.0"
 
@@ -22,7 +22,7 @@ class Stripes(Generator):
 
     def check(self, request):
         if request.size[0] < request.options["bands"]:
-            raise engine.UsageError(f"stripes: {request.options['bands']} bands need a width of at least that")
+            raise artengine.UsageError(f"stripes: {request.options['bands']} bands need a width of at least that")
 
     def generate(self, request, progress):
         words = [w for part in request.prompt.positive for w in part.text.lower().split()]
@@ -55,11 +55,11 @@ class Brightness(Loss):
         return (images.mean() - self.settings["target"]) ** 2  # a differentiable torch scalar
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_generators(register):
     register(Stripes)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_losses(register):
     register(Brightness)

@@ -10,8 +10,8 @@ This module imports neither torch nor open_clip: they load when a model or comma
 
 from __future__ import annotations
 
-import engine
-from engine import ModelInfo, ModelLoader, Option, Scorer
+import artengine
+from artengine import ModelInfo, ModelLoader, Option, Scorer
 
 from . import cards
 
@@ -57,17 +57,17 @@ class ClipScorer(Scorer):
         return self._similarity
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_model_loaders(register):
     register(ClipLoader())
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_scorers(register):
     register(ClipScorer)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_commands(cli):
     from .commands import eval_clip, train_clip
 

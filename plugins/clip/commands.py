@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from engine import UsageError
+from artengine import UsageError
 
 # Settings a resumed run takes from its checkpoint (architecture flags: where in model_cfg).
 FIXED_ON_RESUME = ("data", "data_count", "batch_size", "lr", "weight_decay", "warmup", "hard_negatives", "seed",
@@ -48,8 +48,8 @@ ARCHITECTURE = {"width": ("vision_cfg", "width"), "layers": ("vision_cfg", "laye
 @click.pass_context
 def train_clip(ctx, out, device, resume, threads, **given):
     """Train a small open_clip CLIP on image-caption pairs with open_clip's ClipLoss."""
-    from engine.devices import resolve_device
-    from engine.progress import Reporter, stop_on_signals
+    from artengine.devices import resolve_device
+    from artengine.progress import Reporter, stop_on_signals
 
     from .training import TrainSettings, tiny_model_config, train
 
@@ -79,15 +79,15 @@ def train_clip(ctx, out, device, resume, threads, **given):
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def eval_clip(spec, n, trials, data, seed, device, as_json):
     """Text→image and image→text top-1 retrieval of a CLIP model among N captions and their images."""
-    import engine
-    from engine.cli import emit_json
-    from engine.devices import resolve_device
+    import artengine
+    from artengine.cli import emit_json
+    from artengine.devices import resolve_device
 
     from .evaluation import EVAL_SEED, evaluate
 
     if not spec.startswith("clip:"):
         spec = f"clip:{spec}"
-    model = engine.load_model(spec, resolve_device(device))
+    model = artengine.load_model(spec, resolve_device(device))
     result = evaluate(model, data, n, trials, EVAL_SEED if seed is None else seed)
     if as_json:
         emit_json(result)

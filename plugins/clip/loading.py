@@ -17,8 +17,8 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from engine import UsageError
-from engine.errors import closest
+from artengine import UsageError
+from artengine.errors import closest
 
 from .weights_file import read_state_dict
 

@@ -71,7 +71,7 @@ class ClipModel:
         cut = self.tokens_cut(text) if text not in warned else 0
         if cut:
             warned.add(text)
-            from engine import warn
+            from artengine import warn
 
             length = self.tokenizer.context_length - 2
             shown = text if len(text) <= 40 else text[:37] + "..."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-import engine
+import artengine
 
 from .model import images_to_tensor
 
@@ -18,11 +18,11 @@ class PromptSimilarity:
 
     def __init__(self, specs: list[str], device: str, batch_size: int):
         if not specs:
-            raise engine.UsageError("scorer 'clip': option 'models' is empty; give at least one clip: spec")
+            raise artengine.UsageError("scorer 'clip': option 'models' is empty; give at least one clip: spec")
         bad = [spec for spec in specs if not spec.startswith("clip:")]
         if bad:
-            raise engine.UsageError(f"scorer 'clip': models {bad} are not clip: specs (e.g. clip:shapes)")
-        self.models = [engine.load_model(spec, device) for spec in specs]
+            raise artengine.UsageError(f"scorer 'clip': models {bad} are not clip: specs (e.g. clip:shapes)")
+        self.models = [artengine.load_model(spec, device) for spec in specs]
         self.batch_size = batch_size
         self.text_cache: dict[tuple[str, str], torch.Tensor] = {}
 
@@ -34,7 +34,7 @@ class PromptSimilarity:
         return torch.stack([self.text_cache[model.spec, text] for text in texts])
 
     @torch.no_grad()
-    def __call__(self, images, prompt: engine.Prompt) -> list[float]:
+    def __call__(self, images, prompt: artengine.Prompt) -> list[float]:
         if not images:
             return []
         texts = [part.text for part in prompt.parts]

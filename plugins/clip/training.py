@@ -24,8 +24,8 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from engine import UsageError
-from engine.errors import ArtengineError
+from artengine import UsageError
+from artengine.errors import ArtengineError
 
 from .batches import Batch, BatchMaker
 from .model import build_network, tokenizer_for
@@ -88,7 +88,7 @@ def train(settings: TrainSettings, out: Path, device: str, resume: bool, threads
           should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Train (or continue) the run in `out`; returns a summary. Raises TrainingStopped when
     `should_stop()` turns true, after writing the checkpoint of the current step."""
-    from engine.datasets import open_dataset
+    from artengine.datasets import open_dataset
     from open_clip.loss import ClipLoss
 
     if threads:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine import UsageError
+from artengine import UsageError
 
 
 def read_checkpoint(path: Path) -> dict:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 
-import engine
-from engine import Generator, ModelInfo, ModelLoader, Option, UsageError
+import artengine
+from artengine import Generator, ModelInfo, ModelLoader, Option, UsageError
 
 __version__ = "0.1.0"
 
@@ -81,17 +81,17 @@ class DalleLoader(ModelLoader):
         return load_dalle(name, device)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_generators(register):
     register(DalleGenerator)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_model_loaders(register):
     register(DalleLoader())
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_commands(cli):
     from .train_command import train_dalle  # click only
 

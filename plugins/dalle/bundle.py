@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-import engine
-from engine import UsageError
+import artengine
+from artengine import UsageError
 
 from .checkpoint import WEIGHTS_FILE, image_size, layout_of, load_weights, read_config, resolve_folder, weights_hash
 from .layout import Layout
@@ -44,7 +44,7 @@ class Dalle:
             found = len(caption_ids(self.tokenizer, caption))
             if found > length:
                 shown = caption if len(caption) <= 40 else caption[:37] + "..."
-                engine.warn(f"dalle:{self.folder} reads at most {length} tokens of text; {shown!r} has {found}, "
+                artengine.warn(f"dalle:{self.folder} reads at most {length} tokens of text; {shown!r} has {found}, "
                             f"so its last {found - length} token(s) were cut")
         rows = text_rows(self.tokenizer, captions, self.layout.text_length)
         return torch.tensor(rows, dtype=torch.long, device=self.device)
@@ -53,7 +53,7 @@ class Dalle:
 def load_vqgan_checked(vqgan_config: dict, device: str, where: str):
     """The VQGAN named in a checkpoint's config, refused if its weights are not the recorded ones."""
     spec = vqgan_config["spec"]
-    vqgan = engine.load_model(spec, device)
+    vqgan = artengine.load_model(spec, device)
     found = weights_hash(vqgan)
     if found != vqgan_config["weights_hash"]:
         raise UsageError(

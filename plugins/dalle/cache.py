@@ -96,7 +96,7 @@ def build_cache(folder: Path, key: dict, source: Source, vqgan, device, log=prin
 
 
 def raise_empty(source: Source):
-    from engine import UsageError
+    from artengine import UsageError
 
     raise UsageError(f"--data {source.name!r} gave no image-caption pairs")
 

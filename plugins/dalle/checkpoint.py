@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine import UsageError
+from artengine import UsageError
 
 from .layout import Layout
 

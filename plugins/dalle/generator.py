@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-import engine
-from engine import Candidate, StopRequested, UsageError
+import artengine
+from artengine import Candidate, StopRequested, UsageError
 
 from .sampling import Settings, sample_codes
 
@@ -20,8 +20,8 @@ def conditioning(prompt) -> tuple[str, str]:
 
 def check_loadable(request) -> None:
     """Load the model (cached for `generate`) and read the init image, raising UsageError."""
-    dalle = engine.load_model(request.options["model"], request.device)
-    from engine.memory import check_fits
+    dalle = artengine.load_model(request.options["model"], request.device)
+    from artengine.memory import check_fits
 
     from .memory import estimate_bytes
 
@@ -29,7 +29,7 @@ def check_loadable(request) -> None:
                f"dalle with {min(request.count, request.options['batch_size'])} candidates at once")
     if request.options["init_image"]:
         prime_rows(dalle, request.options)
-        engine.read_image(request.options["init_image"], "generator.init_image")
+        artengine.read_image(request.options["init_image"], "generator.init_image")
 
 
 def prime_rows(dalle, options) -> int:
@@ -49,7 +49,7 @@ def prime_codes(dalle, options, device) -> torch.Tensor | None:
     from PIL import Image
 
     rows = prime_rows(dalle, options)
-    image = engine.read_image(path, "generator.init_image").resize(dalle.image_size, Image.BICUBIC)
+    image = artengine.read_image(path, "generator.init_image").resize(dalle.image_size, Image.BICUBIC)
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     pixels = pixels.view(image.height, image.width, 3).permute(2, 0, 1)[None].float().div(255).to(device)
     codes = dalle.vqgan.encode(pixels).view(1, -1)
@@ -67,14 +67,14 @@ def to_images(vqgan, codes: torch.Tensor, rows: int, cols: int):
 
 def precision(choice: str, device: str) -> str:
     """'auto' is bf16 where the hardware does it natively (measured faster there), else fp32."""
-    from engine.devices import native_bf16
+    from artengine.devices import native_bf16
 
     return choice if choice != "auto" else "bf16" if native_bf16(device) else "fp32"
 
 
 def generate(request, progress) -> list[Candidate]:
     options = request.options
-    dalle = engine.load_model(options["model"], request.device)
+    dalle = artengine.load_model(options["model"], request.device)
     layout = dalle.layout
     settings = Settings(options["temperature"], options["top_k"], options["top_p"], options["guidance"],
                         precision(options["precision"], request.device),

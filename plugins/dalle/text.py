@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from engine import UsageError
+from artengine import UsageError
 
 from .layout import BOS, EOS, PAD, SPECIAL_TOKENS
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-import engine
-from engine import UsageError
+import artengine
+from artengine import UsageError
 
 from .batches import Batches
 from .bundle import load_vqgan_checked
@@ -83,7 +83,7 @@ class TrainSettings:
 
 def train(settings: TrainSettings, log) -> Path:
     """Train (or resume) and return the output folder, a dalle checkpoint folder."""
-    from engine.devices import resolve_device
+    from artengine.devices import resolve_device
 
     world, device = start_world(resolve_device(settings.device))
     try:
@@ -134,7 +134,7 @@ class Trainer:
                 self.log(f"note: --vqgan {self.s.vqgan} ignored; the checkpoint was trained with {recorded['spec']}")
             return load_vqgan_checked(recorded, self.device, f"checkpoint '{self.out}'"), dict(recorded)
         spec = portable_spec(self.s.vqgan)
-        vqgan = engine.load_model(spec, self.device)
+        vqgan = artengine.load_model(spec, self.device)
         for attribute in ("encode", "decode", "codebook", "factor"):
             if not hasattr(vqgan, attribute):
                 raise UsageError(f"--vqgan {spec}: the model has no {attribute!r}; give an image tokenizer (a VQGAN)")
@@ -142,9 +142,9 @@ class Trainer:
                        "n_codes": int(vqgan.codebook.shape[0])}
 
     def _cache(self):
-        from engine import plugins
+        from artengine import discovery
 
-        source = resolve_source(self.s.data, plugins.get_registry().names("dataset"))
+        source = resolve_source(self.s.data, discovery.get_registry().names("dataset"))
         count = self.s.data_count or (50_000 if source.kind == "dataset" else None)
         size = self.s.image_size or (self.previous["vqgan"]["image_size"][0] if self.previous else 0)
         if not size:
@@ -227,7 +227,7 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------
 
     def run(self) -> Path:
-        from engine.progress import Reporter, stop_on_signals
+        from artengine.progress import Reporter, stop_on_signals
 
         s = self.s
         batches = Batches(self.cache.codes, self.text, self.first, self.counts,
@@ -286,7 +286,7 @@ class Trainer:
             self.wall_time += time.perf_counter() - started
             self._checkpoint(window)
         if reporter.stop_requested or self.step < s.steps:
-            from engine.run import Interrupted
+            from artengine.run import Interrupted
 
             raise Interrupted(f"stopped at step {self.step}; continue with the same command and --resume")
         self.log(f"done: {self.out} (load it as dalle:{self.out})")
@@ -359,7 +359,7 @@ class Trainer:
         self.world.barrier()
 
     def _sample_grid(self) -> None:
-        from engine.grid import render_grid
+        from artengine.grid import render_grid
 
         from .generator import to_images
         from .sampling import Settings, sample_codes
@@ -453,14 +453,14 @@ def portable_spec(spec: str) -> str:
 
     Names a loader serves by itself (`vqgan:shapes`) stay as they are, even if a folder of
     that name happens to exist here."""
-    from engine import plugins
+    from artengine import discovery
 
     kind, _, name = spec.partition(":")
     path = Path(name).expanduser()
     if not name or path.is_absolute() or not path.exists():
         return spec
     try:
-        known = {info.spec for info in plugins.get_registry().model_loader(kind).available()}
+        known = {info.spec for info in discovery.get_registry().model_loader(kind).available()}
     except UsageError:
         known = set()
     return spec if spec in known else f"{kind}:{path.resolve()}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from engine import UsageError
+from artengine import UsageError
 
 
 def parse_loss_weights(text: str) -> tuple[float, float]:

@@ -9,8 +9,8 @@ arithmetic lives in `terms.py`.
 
 from __future__ import annotations
 
-import engine
-from engine import Loss, Option, UsageError
+import artengine
+from artengine import Loss, Option, UsageError
 
 from .colours import parse_colours
 
@@ -25,7 +25,7 @@ class ClipLoss(Loss):
 
     def __init__(self, weight, options):
         super().__init__(weight, options)
-        self.prompt = engine.parse_prompt(self.settings["prompt"], "losses.clip.prompt") if self.settings["prompt"] else None
+        self.prompt = artengine.parse_prompt(self.settings["prompt"], "losses.clip.prompt") if self.settings["prompt"] else None
 
     def __call__(self, images, context):
         from .terms import clip_distance
@@ -105,7 +105,7 @@ class InitLoss(Loss):
 LOSSES = (ClipLoss, TotalVariationLoss, SymmetryLoss, PaletteLoss, SaturationLoss, InitLoss)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_losses(register):
     for loss in LOSSES:
         register(loss)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine import UsageError
+from artengine import UsageError
 
 
 def parse_colours(values: list[str], where: str) -> tuple[tuple[float, float, float], ...]:

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn.functional as F
 
-from engine import UsageError
+from artengine import UsageError
 
 
 def spherical_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,8 @@ reading live in sibling modules imported when used.
 
 from __future__ import annotations
 
-import engine
-from engine import Dataset, Option
+import artengine
+from artengine import Dataset, Option
 
 from .vocabulary import OBJECT_CHOICES
 
@@ -29,12 +29,12 @@ class ShapesDataset(Dataset):
         return ShapesPairs(count, seed, objects=self.settings["objects"], omit=self.settings["omit"])
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_datasets(register):
     register(ShapesDataset)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_commands(cli):
     from .data_command import data_shapes
     from .eval_command import eval_shapes

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-from engine.errors import UsageError, closest
+from artengine.errors import UsageError, closest
 
 from .scene import Scene, SceneObject
 from .vocabulary import BACKGROUNDS, COLOURS, POSITIONS, RELATIONS, SHAPES, SIZES
@@ -45,7 +45,7 @@ def parse_caption(text: str) -> Scene:
     """The partial scene a prompt describes; what it leaves out is None.
 
     Case and extra spaces are ignored, and 'an' may stand for 'a' (captions the world writes
-    always say 'a', as the grammar does). Text outside the grammar raises engine.UsageError
+    always say 'a', as the grammar does). Text outside the grammar raises artengine.UsageError
     naming the word that does not fit and what was expected there.
     """
     words = _Words(text)

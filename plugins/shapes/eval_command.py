@@ -30,12 +30,12 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
 @click.option("--out", type=click.Path(), help="Folder for a contact sheet PNG and the JSON results.")
 def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, sets, losses, as_json, out):
     """Measure prompt fidelity on the shapes world: per-attribute accuracy of GENERATOR's images."""
-    from engine import plugins
-    from engine.cli import emit_json
-    from engine.cli_run import PROMPT_KEYS, build_raw
-    from engine.config import resolve
-    from engine.progress import Reporter, stop_on_signals
-    from engine.run import Interrupted, prepare
+    from artengine import discovery
+    from artengine.cli import emit_json
+    from artengine.cli_run import PROMPT_KEYS, build_raw
+    from artengine.config import resolve
+    from artengine.progress import Reporter, stop_on_signals
+    from artengine.run import Interrupted, prepare
 
     from .evaluation import draw_scenes, evaluate, report_text, save_results, summarise
     from .world import caption
@@ -44,7 +44,7 @@ def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, se
     raw = build_raw({}, None, None, flags, losses, sets)
     for key in PROMPT_KEYS:  # the prompts are the world's, never the user's
         raw.pop(key, None)
-    registry = plugins.host.registry
+    registry = discovery.host.registry
     seed = resolve(raw, registry, where="settings").seed  # checks the settings, reads a --set seed=
     scenes = draw_scenes(seed, int(objects), n_prompts)
     raw["prompts"] = [caption(scene) for scene in scenes]

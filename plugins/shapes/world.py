@@ -1,6 +1,6 @@
 """The shapes world in one import: scenes, captions, rendering (docs/shapes-world.md).
 
-    from plugins.shapes.world import sample_scene, caption, render, parse_caption, realise
+    from artengine.plugins.shapes.world import sample_scene, caption, render, parse_caption, realise
     scene = sample_scene(random.Random(0), objects=1)
     image, text = render(scene), caption(scene)
 

@@ -7,8 +7,8 @@ in the sibling modules and is imported when a model is loaded or a command runs.
 
 from __future__ import annotations
 
-import engine
-from engine import ModelInfo, ModelLoader
+import artengine
+from artengine import ModelInfo, ModelLoader
 
 __version__ = "0.1.0"
 
@@ -37,12 +37,12 @@ class VQGANLoader(ModelLoader):
         return load_vqgan(name, device)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_model_loaders(register):
     register(VQGANLoader())
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_commands(cli):
     from .commands import add_commands  # click only: keeps `--help` fast
 

@@ -78,7 +78,7 @@ TRAIN_OPTIONS = [
 
 def eval_command(spec, data, n, seed, device, size, as_json):
     """Measure how well VQGAN SPEC reconstructs N fresh images (PSNR in dB)."""
-    from engine.devices import resolve_device
+    from artengine.devices import resolve_device
 
     from .eval import evaluate
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import UsageError
+from artengine import UsageError
 
 DDCONFIG_INTS = ("ch", "out_ch", "num_res_blocks", "in_channels", "resolution", "z_channels")
 GROUPNORM_GROUPS = 32  # taming's Normalize: every channel count must be a multiple of this

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from engine.datasets import open_dataset
+from artengine.datasets import open_dataset
 
 from . import images as image_tensors
 from .settings import EVAL_SEED
@@ -37,9 +37,9 @@ def psnr(mse: float) -> float:
 
 def evaluate(spec: str, data: str = "shapes", n: int = 1000, seed: int = EVAL_SEED, device: str = "cpu", size: int = 64) -> dict:
     """Figures for `spec` (any vqgan: spec) on `n` images of `data` drawn with `seed`."""
-    import engine
+    import artengine
 
-    model = engine.load_model(spec, device)
+    model = artengine.load_model(spec, device)
     pairs = open_dataset(data, n, seed)
     errors, used = reconstruction_errors(model, pairs, size)
     per_image = torch.tensor([psnr(e) for e in errors.tolist()])

@@ -5,7 +5,7 @@
 - `vqgan:PATH.ckpt`: a published taming checkpoint with PATH.yaml beside it;
 - `vqgan:PATH.ckpt@CONFIG.yaml`: the same with its config given explicitly.
 
-Weights are read through engine.checkpoints, which never runs code from a pickle.
+Weights are read through artengine.checkpoints, which never runs code from a pickle.
 Only this module's functions import torch, and only when called.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine import UsageError
+from artengine import UsageError
 
 from .config import VQGANConfig, read_config
 
@@ -94,7 +94,7 @@ def load_vqgan(name: str, device: str = "cpu"):
 
 def build(config: VQGANConfig, weights: Path):
     """A VQGAN of `config` holding the weights from `weights` (taming's parameter names)."""
-    from engine.checkpoints import read_checkpoint
+    from artengine.checkpoints import read_checkpoint
 
     from .model import VQGAN
 

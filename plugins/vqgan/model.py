@@ -16,7 +16,7 @@ import io
 import torch
 from torch import nn
 
-from engine import UsageError
+from artengine import UsageError
 
 from .config import VQGANConfig
 

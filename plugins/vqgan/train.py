@@ -32,10 +32,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from engine import UsageError
-from engine.checkpoints import read_checkpoint
-from engine.datasets import open_dataset
-from engine.devices import resolve_device
+from artengine import UsageError
+from artengine.checkpoints import read_checkpoint
+from artengine.datasets import open_dataset
+from artengine.devices import resolve_device
 
 from . import images as image_tensors
 from .config import VQGANConfig, config_from_dict

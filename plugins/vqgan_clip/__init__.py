@@ -13,8 +13,8 @@ docs/vqgan-clip.md.
 
 from __future__ import annotations
 
-import engine
-from engine import Generator, Option
+import artengine
+from artengine import Generator, Option
 
 from .specs import AUGMENTATIONS
 
@@ -62,6 +62,6 @@ class VQGANCLIP(Generator):
         return generate(request, progress)
 
 
-@engine.hookimpl
+@artengine.hookimpl
 def register_generators(register):
     register(VQGANCLIP)

@@ -3,8 +3,8 @@ VQGAN cannot make, a missing `clip` loss."""
 
 from __future__ import annotations
 
-import engine
-from engine import UsageError, read_image
+import artengine
+from artengine import UsageError, read_image
 
 from .specs import read_settings
 
@@ -12,8 +12,8 @@ from .specs import read_settings
 def check_request(request) -> None:
     settings = read_settings(request.options)
     main_loss(request)
-    vqgan = engine.load_model(settings.vqgan, request.device)  # cached: generate() reuses them
-    clips = [engine.load_model(spec.value, request.device) for spec in settings.clip]
+    vqgan = artengine.load_model(settings.vqgan, request.device)  # cached: generate() reuses them
+    clips = [artengine.load_model(spec.value, request.device) for spec in settings.clip]
     if settings.init_image:  # read now: a bad file must fail before a run folder exists
         read_image(settings.init_image, "generator.init_image")
     for image in settings.image_prompts:
@@ -25,7 +25,7 @@ def check_request(request) -> None:
             f"size {width}x{height}: {settings.vqgan} makes images in steps of {factor} pixels; use e.g. "
             f"{max(factor, width - width % factor)}x{max(factor, height - height % factor)}"
         )
-    from engine.memory import check_fits
+    from artengine.memory import check_fits
 
     from .memory import estimate_bytes
 
@@ -38,13 +38,13 @@ def main_loss(request):
     for loss in request.losses:
         if loss.name == "clip":
             return loss
-    from engine import plugins
+    from artengine import discovery
 
-    registry = plugins.get_registry()
+    registry = discovery.get_registry()
     if "clip" not in registry.items["loss"]:
         raise UsageError("vqgan-clip needs the 'clip' loss, which no installed plugin registers; "
                          "install artengine's built-in 'losses' plugin")
-    from engine.options import resolve_options
+    from artengine.options import resolve_options
 
     loss = registry.loss("clip")
     return loss(1.0, resolve_options(loss.options, {}, "vqgan-clip", "losses.clip"))

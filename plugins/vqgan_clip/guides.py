@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-import engine
-from engine import UsageError
+import artengine
+from artengine import UsageError
 
 from .images import load_image, to_tensor
 
@@ -46,7 +46,7 @@ class Guide:
 def build_guides(settings, prompt, device: str) -> list[Guide]:
     guides = []
     for spec in settings.clip:
-        model = engine.load_model(spec.value, device)
+        model = artengine.load_model(spec.value, device)
         size = _side(model.image_size, spec.value)
         texts, text_weights = _encode_parts(model, prompt.parts, device)
         images, image_weights = _encode_images(model, settings.image_prompts, size, device, texts.shape[-1])

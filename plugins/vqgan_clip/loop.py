@@ -12,8 +12,8 @@ import math
 
 import torch
 
-import engine
-from engine import Candidate, StopRequested, UsageError
+import artengine
+from artengine import Candidate, StopRequested, UsageError
 
 from .animation import frame_interval, from_png, gif_bytes, png
 from .checks import main_loss
@@ -46,7 +46,7 @@ class Optimisation:
         self.request = request
         self.settings = read_settings(request.options)
         self.device = request.device
-        self.vqgan = engine.load_model(self.settings.vqgan, self.device)
+        self.vqgan = artengine.load_model(self.settings.vqgan, self.device)
         self.guides = build_guides(self.settings, request.prompt, self.device)
         self.losses = chosen_losses(request, self.settings)
         self.codebook = self.vqgan.codebook.detach()
@@ -192,10 +192,10 @@ def chosen_losses(request, settings) -> list:
     if "clip" not in names:
         losses.insert(0, main_loss(request))
     if settings.init_weight > 0 and "init" not in names:
-        from engine import plugins
-        from engine.options import resolve_options
+        from artengine import discovery
+        from artengine.options import resolve_options
 
-        registry = plugins.get_registry()
+        registry = discovery.get_registry()
         if "init" not in registry.items["loss"]:
             raise UsageError("generator.init_weight needs the 'init' loss, which no installed plugin registers")
         loss = registry.loss("init")

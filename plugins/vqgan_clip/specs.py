@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from engine import UsageError
+from artengine import UsageError
 
 AUGMENTATIONS = ("flip", "affine", "perspective", "colour", "noise")
 
@@ -107,7 +107,7 @@ def _image_prompts(values: list[str], where: str) -> tuple[Weighted, ...]:
 def _augmentations(values: list[str], where: str) -> frozenset[str]:
     for value in values:
         if value not in AUGMENTATIONS:
-            from engine.errors import closest
+            from artengine.errors import closest
 
             raise UsageError(f"{where}: unknown augmentation {value!r}{closest(value, AUGMENTATIONS)}; "
                              f"choose from {', '.join(AUGMENTATIONS)}")

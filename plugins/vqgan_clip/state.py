@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from engine import UsageError
+from artengine import UsageError
 
 FORMAT = 1
 FILE_NAME = "vqgan-clip.pt"
@@ -25,7 +25,7 @@ def identity(request, vqgan_spec: str) -> dict:
 
 
 def save_state(folder: Path, state: dict) -> Path:
-    from engine.outputs import replace_file
+    from artengine.outputs import replace_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

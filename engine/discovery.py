@@ -246,7 +246,7 @@ def _plural(kind: str) -> str:
 
 
 host = PluginHost()
-"""The process-wide plugin host the CLI and `engine.load_model` use."""
+"""The process-wide plugin host the CLI and `artengine.load_model` use."""
 
 
 def get_registry() -> Registry:
