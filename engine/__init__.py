@@ -23,6 +23,7 @@ from .images import read_image  # noqa: E402
 from .models import load_model  # noqa: E402
 from .options import Option  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt  # noqa: E402
+from .trainers import Trainer, TrainingRun  # noqa: E402
 
 __all__ = [
     "ArtengineError",
@@ -40,6 +41,8 @@ __all__ = [
     "Request",
     "Scorer",
     "StopRequested",
+    "Trainer",
+    "TrainingRun",
     "UsageError",
     "hookimpl",
     "load_model",

@@ -15,6 +15,7 @@ LIST_KINDS = {
     "losses": "loss",
     "models": "model loader",
     "datasets": "dataset",
+    "trainers": "trainer",
 }
 
 

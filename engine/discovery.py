@@ -35,6 +35,7 @@ REGISTER_HOOKS = {
     "register_losses": "loss",
     "register_model_loaders": "model loader",
     "register_datasets": "dataset",
+    "register_trainers": "trainer",
 }
 
 
@@ -184,6 +185,11 @@ class PluginHost:
         if self._commands is None:
             self.registry  # noqa: B018 - plugins that fail to register add no commands
             commands: dict[str, click.Command] = {}
+            if "train" in shared:  # `train NAME` for each registered trainer, built from its declarations
+                from .cli_train import trainer_command
+
+                for name, trainer in self.registry.items["trainer"].items():
+                    shared["train"].add_command(trainer_command(name, trainer))
             for record in self.loaded():
                 group = click.Group(commands=dict(shared))
                 before = {name: dict(sub.commands) for name, sub in shared.items()}

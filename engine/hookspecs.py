@@ -13,6 +13,7 @@ import click
 import pluggy
 
 from .interfaces import Dataset, Generator, Loss, ModelLoader, Scorer
+from .trainers import Trainer
 
 hookspec = pluggy.HookspecMarker("artengine")
 hookimpl = pluggy.HookimplMarker("artengine")
@@ -41,6 +42,11 @@ def register_model_loaders(register: Callable[[ModelLoader], None]) -> None:
 @hookspec
 def register_datasets(register: Callable[[type[Dataset]], None]) -> None:
     """Register dataset classes: ``register(MyDataset)`` serves ``--data NAME``."""
+
+
+@hookspec
+def register_trainers(register: Callable[[type[Trainer]], None]) -> None:
+    """Register trainer classes: ``register(MyTrainer)`` serves ``artengine train NAME``."""
 
 
 @hookspec

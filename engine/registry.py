@@ -7,6 +7,7 @@ from typing import Any
 
 from .errors import PluginError, UsageError, closest
 from .interfaces import Dataset, Generator, Loss, ModelLoader, Scorer
+from .trainers import Trainer
 
 # kind -> (what a registered object must be, the attribute that names it)
 KINDS: dict[str, tuple[type, str]] = {
@@ -15,6 +16,7 @@ KINDS: dict[str, tuple[type, str]] = {
     "loss": (Loss, "name"),
     "model loader": (ModelLoader, "kind"),
     "dataset": (Dataset, "name"),
+    "trainer": (Trainer, "name"),
 }
 
 

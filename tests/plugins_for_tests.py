@@ -2,16 +2,19 @@
 
 `solid` paints the whole canvas in one colour: the first colour word of the prompt, nudged
 by the seed. `redness` scores images by how red they are. `slow` takes steps and can be
-stopped; `crashing` raises inside generate.
+stopped; `crashing` raises inside generate. The trainer `line` fits a line with a tiny
+network, for the engine's training loop.
 """
 
+import json
 import os
 import random
+import signal
 
 from PIL import Image
 
 import artengine
-from artengine import Candidate, Generator, Option, Scorer
+from artengine import Candidate, Generator, Option, Scorer, Trainer
 
 __version__ = "1.2.3"
 
@@ -114,3 +117,74 @@ def register_generators(register):
 @artengine.hookimpl
 def register_scorers(register):
     register(Redness)
+
+
+class Line(Trainer):
+    """Fits y = 3x - 1 on noisy points. TEST_TRAIN_STOP_AT=K sends itself Ctrl-C after step K."""
+
+    name = "line"
+    description = "Fits a line with a tiny network (for the training loop's tests)."
+    defaults = {"steps": 12, "batch_size": 4, "lr": 0.05, "warmup": 2, "checkpoint_every": 4, "grad_clip": 0.0}
+    fixed = ("points", "hidden")
+    options = (
+        Option("points", int, 24, "Points to fit.", min=1),
+        Option("hidden", int, 8, "Hidden units.", min=1),
+        Option("dropout", float, 0.0, "Dropout between the layers.", min=0.0, max=1.0),
+    )
+
+    def setup(self):
+        import torch
+
+        points = torch.linspace(-1, 1, self.settings["points"])[:, None]
+        self.points, self.targets = points, 3 * points - 1
+        self.seen = torch.zeros(len(points))
+        self.model = torch.nn.Sequential(torch.nn.Linear(1, self.settings["hidden"]), torch.nn.Tanh(),
+                                         torch.nn.Dropout(self.settings["dropout"]),
+                                         torch.nn.Linear(self.settings["hidden"], 1)).to(self.run.device)
+        return self.model
+
+    def optimizer(self, model):
+        import torch
+
+        return torch.optim.AdamW(model.parameters(), lr=self.settings["lr"])
+
+    def examples(self):
+        return len(self.points)
+
+    def batch(self, indices, seed):
+        import torch
+
+        self.seen[indices] += 1
+        noise = 0.01 * torch.randn(len(indices), 1, generator=torch.Generator().manual_seed(seed))
+        return self.points[indices].to(self.run.device), (self.targets[indices] + noise).to(self.run.device)
+
+    def loss(self, model, batch):
+        points, targets = batch
+        loss = (model(points).float() - targets).pow(2).mean()
+        return loss, {"loss": float(loss.detach())}
+
+    def after_step(self, step):
+        if os.environ.get("TEST_TRAIN_STOP_AT") == str(step):
+            signal.raise_signal(signal.SIGINT)
+
+    def state_dict(self):
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state):
+        self.seen = state["seen"]
+
+    def save(self, step, figures):
+        self.run.out.mkdir(parents=True, exist_ok=True)
+        record = {"step": step, "figures": figures, "seen": self.seen.tolist()}
+        (self.run.out / "line.json").write_text(json.dumps(record))
+
+    def sample(self, step):
+        folder = self.run.out / "samples"
+        folder.mkdir(parents=True, exist_ok=True)
+        prediction = self.model(self.points.to(self.run.device)).detach().flatten().tolist()
+        (folder / f"step-{step}.json").write_text(json.dumps(prediction))
+
+
+@artengine.hookimpl
+def register_trainers(register):
+    register(Line)
