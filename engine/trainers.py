@@ -53,6 +53,10 @@ class TrainingRun:
                  log: Callable[[str], None], barrier: Callable[[], None]):
         self.out, self.device, self.rank, self.world_size, self.resumed = out, device, rank, world_size, resumed
         self._log, self.barrier = log, barrier
+        self.wall_time_s = 0.0  # training time so far, up to the last checkpoint (for model cards)
+        self.step = 0  # optimiser steps done before the current one
+        self.autocast: Callable[[], Any] = lambda: __import__("contextlib").nullcontext()
+        """The run's autocast context, for work outside `loss` (a second model's step)."""
 
     @property
     def main(self) -> bool:
@@ -112,8 +116,9 @@ class Trainer(Item):
         Run the forward pass through `model`, the module as the engine prepared it, not
         through your own attribute: that is what averages the gradients across processes."""
 
-    def after_step(self, step: int) -> None:
-        """After each optimiser step (`step` counts from 1): EMA updates, clamps, a second model."""
+    def after_step(self, step: int) -> Mapping[str, float] | None:
+        """After each optimiser step (`step` counts from 1): EMA updates, clamps, a second
+        model's step. May return more figures to show beside the loss's."""
 
     def state_dict(self) -> dict[str, Any]:
         """Trainer state beyond the model and optimiser (tensors, numbers, lists), checkpointed."""

@@ -12,6 +12,7 @@ SIGTERM, on every process at once.
 
 from __future__ import annotations
 
+import datetime
 import math
 import sys
 import time
@@ -102,7 +103,12 @@ def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: boo
     threads = torch.get_num_threads()
     if settings["threads"]:
         torch.set_num_threads(settings["threads"])
-    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=mixed_precision(device, settings["precision"]))
+    from accelerate.utils import InitProcessGroupKwargs
+
+    # rank 0 may prepare data (a code cache) for hours while the others wait at a barrier
+    patience = InitProcessGroupKwargs(timeout=datetime.timedelta(hours=6))
+    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=mixed_precision(device, settings["precision"]),
+                              kwargs_handlers=[patience])
     try:
         reporter = Reporter()
         with stop_on_signals(reporter):
@@ -160,6 +166,7 @@ class Loop:
             raise UsageError(f"--resume: '{self.out}' is already trained to step {self.step}; "
                              "ask for more with --steps N")
         self.wrapped, self.optimizer = self.accelerator.prepare(self.model, self.optimizer)
+        self.run_info.autocast = self.accelerator.autocast
         parameters = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
         self.log(f"train {self.name}: {parameters / 1e6:.2f}M parameters, {self.sampler.size} examples, "
                  f"{self.accelerator.num_processes} process(es) on {self.accelerator.device}, "
@@ -198,6 +205,7 @@ class Loop:
         stopping = False
         self.wrapped.train()
         while self.step < s["steps"] and not stopping:
+            self.run_info.step = self.step
             for group in self.optimizer.param_groups:
                 group["lr"] = group["initial_lr"] * learning_rate_factor(self.step, s)
             loss, figures = self._accumulate()
@@ -207,7 +215,7 @@ class Loop:
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
             self.position += accelerator.num_processes * s["batch_size"] * s["grad_accum"]
-            self.trainer.after_step(self.step)
+            figures = {**figures, **(self.trainer.after_step(self.step) or {})}
             shared = torch.tensor([float(self.reporter.stop_requested), loss], device=accelerator.device)
             shared = accelerator.reduce(shared, "sum") if accelerator.num_processes > 1 else shared
             stopping = bool(shared[0] > 0)
@@ -271,6 +279,7 @@ class Loop:
                 "wall_time_s": round(self.wall_time, 1), "world_size": accelerator.num_processes,
                 "settings": self.s, "figures": self.figures()})
             checkpoints.complete(partial, self.s["keep_checkpoints"])
+            self.run_info.wall_time_s = round(self.wall_time, 1)
             self.trainer.save(self.step, self.figures())
         accelerator.wait_for_everyone()
 

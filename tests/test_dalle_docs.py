@@ -18,8 +18,9 @@ def test_the_options_table_matches_the_declarations():
 
 
 def test_every_training_flag_is_explained():
-    from artengine.plugins.dalle.train_command import train_dalle
+    from artengine.cli_train import trainer_command
+    from artengine.plugins.dalle.train import DalleTrainer
 
-    for parameter in train_dalle.params:
+    for parameter in trainer_command("dalle", DalleTrainer).params:
         flag = parameter.opts[0]
         assert re.search(re.escape(flag) + r"(?![\w-])", DOC), f"docs/dalle.md does not mention {flag}"

@@ -66,22 +66,17 @@ def test_an_interrupted_run_resumes_to_the_same_weights(dalle_host, cli, tmp_pat
     common = ("--data", data, "--steps", "5", "--checkpoint-every", "2", "--null-caption", "0.3")
     assert train(cli, *common, "--out", "straight").exit_code == 0
 
-    from artengine.plugins.dalle import train as training
+    from artengine.plugins.dalle.train import DalleTrainer
 
-    schedule = training.learning_rate
-    raised = []
-
-    def interrupt_during_step_3(step, settings):  # Ctrl-C while the third step runs
-        if step == 2 and not raised:
-            raised.append(step)
+    def ctrl_c_after_step_3(self, step):  # Ctrl-C while the third step runs
+        if step == 3:
             signal.raise_signal(signal.SIGINT)
-        return schedule(step, settings)
 
-    monkeypatch.setattr(training, "learning_rate", interrupt_during_step_3)
+    monkeypatch.setattr(DalleTrainer, "after_step", ctrl_c_after_step_3, raising=False)
     stopped = train(cli, *common, "--out", "resumed")
     assert stopped.exit_code == 130 and "--resume" in stopped.output
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["training"]["step"] == 3
-    monkeypatch.setattr(training, "learning_rate", schedule)
+    monkeypatch.delattr(DalleTrainer, "after_step")  # back to the inherited one
     again = train(cli, *common, "--out", "resumed", "--resume")
     assert again.exit_code == 0, again.output
     assert "resuming from" in again.output

@@ -2,8 +2,9 @@
 
 A GPT-2 (from `transformers`) reads a caption's tokens, then writes an image as a sequence of
 VQGAN codes; many candidates are drawn fast and the core's `--keep K` reranks them with CLIP.
-Registers the generator `dalle`, the model loader for `dalle:` specs and `artengine train
-dalle`. This module stays light: torch and transformers load only inside the sibling modules.
+Registers the generator `dalle`, the model loader for `dalle:` specs and the trainer behind
+`artengine train dalle`. This module stays light: torch and transformers load only inside the
+sibling modules.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def register_model_loaders(register):
 
 
 @artengine.hookimpl
-def register_commands(cli):
-    from .train_command import train_dalle  # click only
+def register_trainers(register):
+    from .train import DalleTrainer  # light: torch loads when training starts
 
-    cli.commands["train"].add_command(train_dalle)
+    register(DalleTrainer)

@@ -1,9 +1,10 @@
-"""Which images and captions make each training batch: a pure function of (seed, step).
+"""A training micro-batch from the images the engine's sampler picked.
 
-Every epoch visits the images in a fresh seeded order; a global batch is split between the
-processes, so each rank reads different images. A caption is drawn at random for each visit,
-and null-caption dropout blanks some (for classifier-free guidance). Because nothing depends
-on state, `--resume` continues with exactly the batches the interrupted run would have read.
+The engine decides which images each process reads (a seeded, resumable order, sharded
+across processes); here a caption is drawn for each image, and null-caption dropout blanks
+some (for classifier-free guidance). Both draws come from the seed the engine hands over,
+which depends only on the position in the data, so `--resume` reads exactly the batches the
+uninterrupted run would have.
 """
 
 from __future__ import annotations
@@ -13,39 +14,15 @@ import torch
 
 
 class Batches:
-    def __init__(self, codes: np.ndarray, captions: np.ndarray, first: np.ndarray, counts: np.ndarray,
-                 null_row: np.ndarray, batch_size: int, accumulation: int, seed: int, rank: int, world: int,
-                 null_caption: float):
-        self.codes, self.captions, self.first, self.counts = codes, captions, first, counts
-        self.null_row = null_row
-        self.batch_size, self.accumulation = batch_size, accumulation
-        self.seed, self.rank, self.world = seed, rank, world
-        self.null_caption = null_caption
-        self._orders: dict[int, np.ndarray] = {}
+    def __init__(self, cache, captions: np.ndarray, null_row: np.ndarray, null_caption: float):
+        self.codes, self.captions, self.null_row, self.null_caption = cache.codes, captions, null_row, null_caption
+        self.counts = np.array([len(texts) for texts in cache.captions], dtype=np.int64)
+        self.first = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
 
-    def order(self, epoch: int) -> np.ndarray:
-        if epoch not in self._orders:
-            if len(self._orders) > 2:  # a batch spans at most two epochs
-                self._orders.pop(min(self._orders))
-            self._orders[epoch] = np.random.default_rng([self.seed, epoch]).permutation(len(self.codes))
-        return self._orders[epoch]
-
-    def images(self, step: int, micro: int) -> np.ndarray:
-        """Indices of the images of this rank's micro-batch `micro` of optimizer step `step`."""
-        draw = (step * self.accumulation + micro) * self.world + self.rank
-        positions = np.arange(draw * self.batch_size, (draw + 1) * self.batch_size)
-        n = len(self.codes)
-        epochs = positions // n
-        images = np.empty_like(positions)
-        for epoch in np.unique(epochs):
-            here = epochs == epoch
-            images[here] = self.order(int(epoch))[positions[here] % n]
-        return images
-
-    def get(self, step: int, micro: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    def get(self, images: list[int], seed: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """(text rows B x T, codes B x N) as long tensors on `device`."""
-        images = self.images(step, micro)
-        rng = np.random.default_rng([self.seed, step, micro, self.rank, 1])
+        images = np.asarray(images, dtype=np.int64)
+        rng = np.random.default_rng(seed)
         chosen = self.first[images] + (rng.random(len(images)) * self.counts[images]).astype(np.int64)
         text = self.captions[chosen].astype(np.int64)
         text[rng.random(len(images)) < self.null_caption] = self.null_row

@@ -1,140 +1,97 @@
 """`artengine train dalle`: cache the codes once, then train the transformer on them.
 
-Runs alone or under `torchrun --nproc_per_node=N` (DistributedDataParallel). Checkpoints:
+The engine's loop does the training (checkpoints in OUT/checkpoints, resume, schedule,
+precision, several processes); this trainer builds the code cache, the tokenizer and the
+model, computes one micro-batch's loss, and keeps OUT a loadable model:
 
-    OUT/checkpoints/step-NNNNNNNN/   model.safetensors (float32), optimizer.pt, state.json;
-                                     written as *.partial and renamed, the last two kept
-    OUT/{config.json, model.safetensors, tokenizer.json, README.md}
-                                     the latest model, loadable as dalle:OUT
-    OUT/samples/step-NNNNNNNN.png    sample grids
+    OUT/{config.json, model.safetensors, tokenizer.json, README.md}   loadable as dalle:OUT
+    OUT/samples/step-NNNNNNNN.png                                      sample grids
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
-import os
 import platform
-import shutil
+import shlex
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
 import artengine
-from artengine import UsageError
-
-from .batches import Batches
-from .bundle import load_vqgan_checked
-from .cache import build_cache, cache_key, open_cache
-from .card import render_card
-from .checkpoint import (CONFIG_FILE, FORMAT, FORMAT_VERSION, read_config, save_model, weights_bytes, weights_hash,
-                         write_atomic)
-from .data import resolve_source
-from .distributed import World, start_world
-from .layout import Layout
-from .model import DalleLM, Shape, weighted_loss
-from .text import TOKENIZER_FILE, caption_ids, load_tokenizer, text_rows, train_tokenizer
+from artengine import Option, Trainer, UsageError
 
 MAX_TEXT_LENGTH = 64
-KEEP_CHECKPOINTS = 2
-DTYPES = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = {"float32": None, "float16": "float16", "bfloat16": "bfloat16"}
 
 
-@dataclass
-class TrainSettings:
-    data: str
-    out: Path
-    vqgan: str | None = None
-    data_count: int | None = None
-    data_seed: int = 0
-    data_options: dict = field(default_factory=dict)
-    image_size: int = 0
-    cache: Path | None = None
-    steps: int = 2000
-    batch_size: int = 32
-    grad_accum: int = 1
-    lr: float = 1e-3
-    warmup: int = 100
-    weight_decay: float = 0.01
-    layers: int = 4
-    width: int = 256
-    heads: int = 8
-    dropout: float = 0.0
-    text_length: int = 0
-    vocab_size: int = 4096
-    loss_weights: tuple[float, float] = (1.0, 7.0)
-    null_caption: float = 0.1
-    checkpoint_every: int = 500
-    sample_every: int = 500
-    log_every: int = 50
-    resume: bool = False
-    device: str = "auto"
-    seed: int = 0
-    threads: int = 0
-    weights_dtype: str = "float32"
-    precision: str = "auto"
-    command: str = ""
+class DalleTrainer(Trainer):
+    name = "dalle"
+    description = "Train a DALL-E-style transformer on image-caption pairs."
+    loads_as = "dalle"
+    defaults = {"out": "runs/dalle", "steps": 2000, "batch_size": 32, "lr": 1e-3, "warmup": 100,
+                "checkpoint_every": 500, "sample_every": 500, "log_every": 50}
+    fixed = ("vqgan", "layers", "width", "heads", "text_length", "vocab_size", "image_size")
+    options = (
+        Option("data", str, "", "Registered dataset (shapes), folder of images + .txt captions, or WebDataset tar "
+               "shards (a .tar, a glob, or a folder of .tar files)."),
+        Option("vqgan", str, "", "Image tokenizer spec, e.g. vqgan:shapes (kept from the checkpoint on --resume)."),
+        Option("weight_decay", float, 0.01, "AdamW weight decay (matrices only).", min=0.0),
+        Option("layers", int, 4, "GPT-2 layers.", min=1),
+        Option("width", int, 256, "GPT-2 width.", min=8),
+        Option("heads", int, 8, "Attention heads.", min=1),
+        Option("dropout", float, 0.0, "GPT-2's three dropouts.", min=0.0, max=1.0),
+        Option("text_length", int, 0, "Text positions; 0 = the longest tokenised caption + 2 (at most 64).", min=0),
+        Option("vocab_size", int, 4096, "Most BPE tokens to learn from the captions.", min=16),
+        Option("loss_weights", str, "1:7", "TEXT:IMAGE weights of the two losses."),
+        Option("null_caption", float, 0.1, "Share of captions blanked, so classifier-free guidance works.",
+               min=0.0, max=1.0),
+        Option("data_count", int, 0, "Pairs to use; 0 = all (50000 from a registered dataset).", min=0),
+        Option("data_seed", int, 0, "Seed of a registered dataset."),
+        Option("data_option", list, [], "Option of a registered dataset, KEY=VALUE, e.g. objects=mixed (repeatable)."),
+        Option("image_size", int, 0, "Side images are squared to; 0 = the first image's.", min=0),
+        Option("cache", str, "", "Folder for the code cache; empty = OUT/codes."),
+        Option("weights_dtype", str, "float32", "Precision of the model.safetensors written for use "
+               "(checkpoints stay float32).", choices=("float32", "float16", "bfloat16")),
+    )
 
-
-def train(settings: TrainSettings, log) -> Path:
-    """Train (or resume) and return the output folder, a dalle checkpoint folder."""
-    from artengine.devices import resolve_device
-
-    world, device = start_world(resolve_device(settings.device))
-    try:
-        return Trainer(settings, world, device, log if world.main else (lambda message: None)).run()
-    finally:
-        world.close()
-
-
-class Trainer:
-    def __init__(self, settings: TrainSettings, world: World, device: str, log):
-        self.s, self.world, self.device, self.log = settings, world, device, log
-        self.out = Path(settings.out)
-        if settings.threads:
-            torch.set_num_threads(settings.threads)
-        torch.manual_seed(settings.seed + world.rank)
-        self.autocast, self.scaler = mixed_precision(device, settings.precision)
-        self.previous = self._previous_config()
-        self.vqgan, self.vqgan_config = self._vqgan()
-        self.cache = self._cache()
-        self.tokenizer = self._tokenizer()
-        self.layout, self.shape, self.text, self.first, self.counts = self._texts()
-        self.lm = DalleLM(self.layout, self.shape).to(device)
-        self.optimizer = self._optimizer()
-        self.step, self.wall_time = 0, 0.0
-        if settings.resume:
-            self._restore()
+    def check(self) -> None:
+        s = self.settings
+        self.loss_weights = parse_loss_weights(s["loss_weights"])
+        self.data_options = parse_data_options(s["data_option"])
+        if s["width"] % s["heads"]:
+            raise UsageError(f"--width {s['width']} must be a multiple of --heads {s['heads']}")
+        if not s["data"]:
+            raise UsageError("train dalle needs --data (a registered dataset, a folder of pairs or tar shards)")
+        if not s["vqgan"] and not self.run.resumed:
+            raise UsageError("train dalle needs --vqgan SPEC (e.g. --vqgan vqgan:shapes): the image tokenizer")
+        self.command = shlex.join(["artengine", *sys.argv[1:]])
 
     # -- setup ----------------------------------------------------------------------
 
-    def _previous_config(self) -> dict | None:
-        exists = (self.out / CONFIG_FILE).is_file()
-        if self.s.resume:
-            if not exists:
-                raise UsageError(f"--resume: '{self.out}' holds no checkpoint yet (no {CONFIG_FILE}); "
-                                 "start without --resume")
-            return read_config(self.out)
-        if exists:
-            raise UsageError(f"'{self.out}' already holds a dalle checkpoint; pass --resume to continue it "
-                             "or choose another --out")
-        if not self.s.vqgan:
-            raise UsageError("train dalle needs --vqgan SPEC (e.g. --vqgan vqgan:shapes): the image tokenizer")
-        return None
+    def setup(self):
+        from .checkpoint import read_config
+        from .model import DalleLM
+
+        self.out, self.device = self.run.out, self.run.device
+        self.previous = read_config(self.out) if self.run.resumed and (self.out / "config.json").is_file() else None
+        self.vqgan, self.vqgan_config = self._vqgan()
+        self.cache = self._cache()
+        self.tokenizer = self._tokenizer()
+        self.layout, self.shape, self.batches = self._texts()
+        self.lm = DalleLM(self.layout, self.shape).to(self.device)
+        parameters = sum(p.numel() for p in self.lm.parameters())
+        self.run.log(f"training a {self.shape.layers}-layer GPT-2 ({parameters / 1e6:.2f}M parameters) on "
+                     f"{len(self.cache)} images, {self.run.world_size} process(es) on {self.device}")
+        return self.lm
 
     def _vqgan(self):
+        from .bundle import load_vqgan_checked
+        from .checkpoint import weights_hash
+
         if self.previous is not None:
             recorded = self.previous["vqgan"]
-            if self.s.vqgan and portable_spec(self.s.vqgan) != recorded["spec"]:
-                self.log(f"note: --vqgan {self.s.vqgan} ignored; the checkpoint was trained with {recorded['spec']}")
-            return load_vqgan_checked(recorded, self.device, f"checkpoint '{self.out}'"), dict(recorded)
-        spec = portable_spec(self.s.vqgan)
-        vqgan = artengine.load_model(spec, self.device)
+            return load_vqgan_checked(recorded, str(self.device), f"checkpoint '{self.out}'"), dict(recorded)
+        spec = portable_spec(self.settings["vqgan"])
+        vqgan = artengine.load_model(spec, str(self.device))
         for attribute in ("encode", "decode", "codebook", "factor"):
             if not hasattr(vqgan, attribute):
                 raise UsageError(f"--vqgan {spec}: the model has no {attribute!r}; give an image tokenizer (a VQGAN)")
@@ -144,168 +101,107 @@ class Trainer:
     def _cache(self):
         from artengine import discovery
 
-        source = resolve_source(self.s.data, discovery.get_registry().names("dataset"))
-        count = self.s.data_count or (50_000 if source.kind == "dataset" else None)
-        size = self.s.image_size or (self.previous["vqgan"]["image_size"][0] if self.previous else 0)
+        from .cache import build_cache, cache_key, open_cache
+        from .data import resolve_source
+
+        s, factor = self.settings, self.vqgan_config["factor"]
+        source = resolve_source(s["data"], discovery.get_registry().names("dataset"))
+        count = s["data_count"] or (50_000 if source.kind == "dataset" else None)
+        size = s["image_size"] or (self.previous["vqgan"]["image_size"][0] if self.previous else 0)
         if not size:
-            side = _first_image_side(source, self.s)
-            size = side - side % self.vqgan_config["factor"]
-        if size % self.vqgan_config["factor"]:
-            raise UsageError(f"--image-size {size} is not a multiple of the VQGAN's factor {self.vqgan_config['factor']}")
-        key = cache_key(source, count, self.s.data_seed, self.s.data_options, size, self.vqgan_config["weights_hash"])
-        folder = Path(self.s.cache) if self.s.cache else self.out / "codes"
-        if self.world.main:
-            cache = open_cache(folder, key)
-            if cache is None:
-                self.log(f"tokenising the images of {source.name} with {self.vqgan_config['spec']} into {folder} (once)")
-                started = time.perf_counter()
-                cache = build_cache(folder, key, source, self.vqgan, self.device, self.log)
-                self.log(f"cached {len(cache)} images as {cache.rows}x{cache.cols} codes "
+            side = _first_image_side(source, s["data"], s["data_seed"], self.data_options)
+            size = side - side % factor
+        if size % factor:
+            raise UsageError(f"--image-size {size} is not a multiple of the VQGAN's factor {factor}")
+        key = cache_key(source, count, s["data_seed"], self.data_options, size, self.vqgan_config["weights_hash"])
+        folder = Path(s["cache"]) if s["cache"] else self.out / "codes"
+        if self.run.main and open_cache(folder, key) is None:
+            self.run.log(f"tokenising the images of {source.name} with {self.vqgan_config['spec']} into {folder} (once)")
+            started = time.perf_counter()
+            cache = build_cache(folder, key, source, self.vqgan, str(self.device), self.run.log)
+            self.run.log(f"cached {len(cache)} images as {cache.rows}x{cache.cols} codes "
                          f"in {time.perf_counter() - started:.0f} s")
-        self.world.barrier()
-        if not self.world.main:
-            cache = open_cache(folder, key)
+        self.run.barrier()  # the others wait for rank 0's cache
         self.vqgan_config["image_size"] = [size, size]
         self.source = source
-        return cache
+        return open_cache(folder, key)
 
     def _tokenizer(self):
-        if self.previous is None and self.world.main:
+        from .checkpoint import write_atomic
+        from .text import TOKENIZER_FILE, load_tokenizer, train_tokenizer
+
+        if self.previous is None and self.run.main:
             self.out.mkdir(parents=True, exist_ok=True)
             captions = (caption for captions in self.cache.captions for caption in captions)
-            tokenizer = train_tokenizer(captions, self.s.vocab_size)
+            tokenizer = train_tokenizer(captions, self.settings["vocab_size"])
             write_atomic(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
-        self.world.barrier()
+        self.run.barrier()
         return load_tokenizer(self.out)
 
     def _texts(self):
+        import numpy as np
+
+        from .batches import Batches
+        from .layout import Layout
+        from .model import Shape
+        from .text import text_rows
+
+        s = self.settings
         flat = [caption for captions in self.cache.captions for caption in captions]
-        counts = np.array([len(captions) for captions in self.cache.captions], dtype=np.int64)
-        first = np.concatenate([[0], np.cumsum(counts)[:-1]])
         if self.previous is not None:
             layout, shape = Layout(**self.previous["layout"]), Shape(**self.previous["model"])
         else:
             longest = max(len(ids) for ids in self.tokenizer.encode_batch(flat)) if flat else 0
-            text_length = self.s.text_length or min(longest + 2, MAX_TEXT_LENGTH)
-            layout = Layout(self.tokenizer.get_vocab_size(), self.vqgan_config["n_codes"], text_length,
-                            self.cache.rows, self.cache.cols)
-            shape = Shape(self.s.layers, self.s.width, self.s.heads, self.s.dropout)
-            if shape.width % shape.heads:
-                raise UsageError(f"--width {shape.width} must be a multiple of --heads {shape.heads}")
+            layout = Layout(self.tokenizer.get_vocab_size(), self.vqgan_config["n_codes"],
+                            s["text_length"] or min(longest + 2, MAX_TEXT_LENGTH), self.cache.rows, self.cache.cols)
+            shape = Shape(s["layers"], s["width"], s["heads"], s["dropout"])
         if (self.cache.rows, self.cache.cols) != (layout.rows, layout.cols):
             raise UsageError(f"the cached codes are {self.cache.rows}x{self.cache.cols} but the checkpoint "
                              f"expects {layout.rows}x{layout.cols}")
         dtype = np.int16 if layout.text_vocab < 2**15 else np.int32
         text = np.array(text_rows(self.tokenizer, flat, layout.text_length), dtype=dtype)
-        return layout, shape, text, first, counts
+        null_row = np.array(text_rows(self.tokenizer, [""], layout.text_length)[0])
+        return layout, shape, Batches(self.cache, text, null_row, s["null_caption"])
 
-    def _optimizer(self):
-        decay = [p for p in self.lm.parameters() if p.dim() >= 2]
-        other = [p for p in self.lm.parameters() if p.dim() < 2]
-        groups = [{"params": decay, "weight_decay": self.s.weight_decay}, {"params": other, "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=self.s.lr, betas=(0.9, 0.95))
+    def optimizer(self, model):
+        import torch
 
-    def _restore(self) -> None:
-        from safetensors.torch import load_file
+        decay = [p for p in model.parameters() if p.dim() >= 2]
+        other = [p for p in model.parameters() if p.dim() < 2]
+        groups = [{"params": decay, "weight_decay": self.settings["weight_decay"]},
+                  {"params": other, "weight_decay": 0.0}]
+        return torch.optim.AdamW(groups, lr=self.settings["lr"], betas=(0.9, 0.95))
 
-        folder = latest_checkpoint(self.out)
-        if folder is None:
-            raise UsageError(f"--resume: '{self.out / 'checkpoints'}' holds no complete checkpoint")
-        try:  # tensors and plain data only: weights_only refuses pickled code
-            state = {k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()}
-            optimizer = torch.load(folder / "optimizer.pt", map_location=self.device, weights_only=True)
-            facts = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-        except Exception as error:  # noqa: BLE001 - any unreadable file gets the same answer
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-            raise UsageError(f"--resume: checkpoint '{folder}' cannot be read safely ({first}); "
-                             "delete that folder to resume from the one before") from None
-        self.lm.load_state_dict(state, strict=False)
-        self.optimizer.load_state_dict(optimizer)
-        self.step, self.wall_time = facts["step"], facts["wall_time_s"]
-        self.log(f"resuming from {folder} (step {self.step})")
+    # -- the step -----------------------------------------------------------------------
 
-    # -- the loop -------------------------------------------------------------------
+    def examples(self) -> int:
+        return len(self.cache)
 
-    def run(self) -> Path:
-        from artengine.progress import Reporter, stop_on_signals
+    def batch(self, indices, seed):
+        return self.batches.get(indices, seed, self.device)
 
-        s = self.s
-        batches = Batches(self.cache.codes, self.text, self.first, self.counts,
-                          np.array(text_rows(self.tokenizer, [""], self.layout.text_length)[0]),
-                          s.batch_size, s.grad_accum, s.seed, self.world.rank, self.world.size, s.null_caption)
-        model = self.lm
-        if self.world.distributed:
-            model = torch.nn.parallel.DistributedDataParallel(self.lm)
-        autocast, scaler = self.autocast, self.scaler
-        parameters = sum(p.numel() for p in self.lm.parameters())
-        self.log(f"training a {self.shape.layers}-layer GPT-2 ({parameters / 1e6:.2f}M parameters) on "
-                 f"{len(self.cache)} images, {self.world.size} process(es) on {self.device}, "
-                 f"steps {self.step}..{s.steps}")
-        window = Window()
-        bar = progress_bar(self.step, s.steps) if self.world.main else None
-        saved_step = self.step
-        reporter = Reporter()
-        started = time.perf_counter()
-        self.lm.train()
-        with stop_on_signals(reporter):  # every rank: a stop anywhere stops all at the same step
-            while self.step < s.steps:
-                for group in self.optimizer.param_groups:
-                    group["lr"] = learning_rate(self.step, s)
-                totals = torch.zeros(2, device=self.device)
-                for micro in range(s.grad_accum):
-                    text, codes = batches.get(self.step, micro, self.device)
-                    sync = micro == s.grad_accum - 1 or not self.world.distributed
-                    with (contextlib.nullcontext() if sync else model.no_sync()), autocast():
-                        text_loss, image_loss = model(text, codes)
-                        loss = weighted_loss(text_loss, image_loss, s.loss_weights) / s.grad_accum
-                    scaler.scale(loss).backward()
-                    totals += torch.stack([text_loss.detach(), image_loss.detach()]).float() / s.grad_accum
-                scaler.unscale_(self.optimizer)
-                torch.nn.utils.clip_grad_norm_(self.lm.parameters(), 1.0)
-                scaler.step(self.optimizer)
-                scaler.update()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.step += 1
-                stop = torch.tensor([float(reporter.stop_requested)], device=self.device)
-                averaged = self.world.mean(torch.cat([totals, stop]))
-                window.add(float(averaged[0]), float(averaged[1]))
-                self._report(bar, window)
-                stopping = bool(averaged[2] > 0)
-                if self.step % s.checkpoint_every == 0 or self.step == s.steps or stopping:
-                    self.wall_time += time.perf_counter() - started
-                    started = time.perf_counter()
-                    self._checkpoint(window)
-                    saved_step = self.step
-                if s.sample_every and self.step % s.sample_every == 0 and self.world.main:
-                    self._sample_grid()
-                if stopping:
-                    break
-        if bar is not None:
-            bar.close()
-        if saved_step != self.step:
-            self.wall_time += time.perf_counter() - started
-            self._checkpoint(window)
-        if reporter.stop_requested or self.step < s.steps:
-            from artengine.run import Interrupted
+    def loss(self, model, batch):
+        from .model import weighted_loss
 
-            raise Interrupted(f"stopped at step {self.step}; continue with the same command and --resume")
-        self.log(f"done: {self.out} (load it as dalle:{self.out})")
-        return self.out
+        text_loss, image_loss = model(*batch)
+        loss = weighted_loss(text_loss, image_loss, self.loss_weights)
+        return loss, {"text loss": float(text_loss.detach()), "image loss": float(image_loss.detach())}
 
-    def _report(self, bar, window) -> None:
-        if bar is None:
-            return
-        text_loss, image_loss = window.means()
-        bar.set_postfix(text=f"{text_loss:.3f}", image=f"{image_loss:.3f}", refresh=False)
-        bar.update(1)
-        if not bar.interactive and (self.step % self.s.log_every == 0 or self.step == self.s.steps):
-            self.log(f"step {self.step}/{self.s.steps}  text loss {text_loss:.4f}  image loss {image_loss:.4f}  "
-                     f"lr {learning_rate(self.step - 1, self.s):.2e}")
+    # -- outputs ------------------------------------------------------------------------
 
-    # -- outputs --------------------------------------------------------------------
+    def save(self, step, figures):
+        from .card import render_card
+        from .checkpoint import save_model
 
-    def config(self, window) -> dict:
-        text_loss, image_loss = window.means()
+        config = self.config(step, figures)
+        dtype = DTYPES[self.settings["weights_dtype"]]
+        save_model(self.out, self.lm, self.tokenizer, config, render_card(config, f"dalle:{self.out.name}"),
+                   None if dtype is None else getattr(__import__("torch"), dtype))
+
+    def config(self, step: int, figures) -> dict:
+        from .checkpoint import FORMAT, FORMAT_VERSION
+
+        s = self.settings
         previous = (self.previous or {}).get("card", {})
         return {
             "format": FORMAT,
@@ -314,55 +210,34 @@ class Trainer:
             "model": self.shape.as_dict(),
             "vqgan": self.vqgan_config,
             "training": {
-                "command": self.s.command,
-                "data": {**self.source.describe(), "images": len(self.cache), "count": self.s.data_count,
-                         "seed": self.s.data_seed, "options": self.s.data_options},
-                "step": self.step,
-                "steps": self.s.steps,
-                "batch_size": self.s.batch_size,
-                "grad_accum": self.s.grad_accum,
-                "world_size": self.world.size,
-                "lr": self.s.lr,
-                "loss_weights": f"{self.s.loss_weights[0]:g}:{self.s.loss_weights[1]:g}",
-                "null_caption": self.s.null_caption,
-                "precision": self.s.precision,
+                "command": self.command,
+                "data": {**self.source.describe(), "images": len(self.cache), "count": s["data_count"] or None,
+                         "seed": s["data_seed"], "options": self.data_options},
+                "step": step,
+                "steps": s["steps"],
+                "batch_size": s["batch_size"],
+                "grad_accum": s["grad_accum"],
+                "world_size": self.run.world_size,
+                "lr": s["lr"],
+                "loss_weights": f"{self.loss_weights[0]:g}:{self.loss_weights[1]:g}",
+                "null_caption": s["null_caption"],
+                "precision": s["precision"],
                 "parameters": sum(p.numel() for p in self.lm.parameters()),
-                "wall_time_s": round(self.wall_time, 1),
-                "hardware": hardware(self.device, self.world.size),
-                "losses": {"text": round(text_loss, 4), "image": round(image_loss, 4)},
+                "wall_time_s": self.run.wall_time_s,
+                "hardware": hardware(str(self.device), self.run.world_size),
+                "losses": {"text": round(figures.get("text loss", float("nan")), 4),
+                           "image": round(figures.get("image loss", float("nan")), 4)},
             },
             "card": previous,
         }
 
-    def _checkpoint(self, window) -> None:
-        if self.world.main:
-            checkpoints = self.out / "checkpoints"
-            folder = checkpoints / f"step-{self.step:08d}"
-            partial = folder.with_name(folder.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
-            (partial / "model.safetensors").write_bytes(weights_bytes(self.lm))
-            torch.save(self.optimizer.state_dict(), partial / "optimizer.pt")
-            (partial / "state.json").write_text(json.dumps({"step": self.step, "wall_time_s": self.wall_time}))
-            for written in partial.iterdir():  # on disk before the rename makes the folder count
-                with open(written, "rb") as handle:
-                    os.fsync(handle.fileno())
-            discard(folder)
-            os.replace(partial, folder)
-            for old in sorted(checkpoints.glob("step-*[0-9]"))[:-KEEP_CHECKPOINTS]:
-                discard(old)
-            for leftover in checkpoints.glob("step-*.deleting"):  # from a run killed while deleting
-                shutil.rmtree(leftover, ignore_errors=True)
-            config = self.config(window)
-            save_model(self.out, self.lm, self.tokenizer, config, render_card(config, f"dalle:{self.out.name}"),
-                       DTYPES[self.s.weights_dtype])
-        self.world.barrier()
-
-    def _sample_grid(self) -> None:
+    def sample(self, step):
+        import torch
         from artengine.grid import render_grid
 
         from .generator import to_images
         from .sampling import Settings, sample_codes
+        from .text import text_rows
 
         captions = [self.cache.captions[i][0] for i in range(min(8, len(self.cache)))]
         null = torch.tensor(text_rows(self.tokenizer, [""], self.layout.text_length), device=self.device)
@@ -374,78 +249,30 @@ class Trainer:
             codes = sample_codes(self.lm, text, null, [number], Settings(guidance=3.0, loop="eager"))
             images += to_images(self.vqgan, codes, self.layout.rows, self.layout.cols)
         self.lm.train()
-        grid = render_grid([(f"step {self.step}", images)], captions, title=str(self.out))
+        grid = render_grid([(f"step {step}", images)], captions, title=str(self.out))
         folder = self.out / "samples"
         folder.mkdir(exist_ok=True)
-        grid.save(folder / f"step-{self.step:08d}.png")
+        grid.save(folder / f"step-{step:08d}.png")
 
 
-class Window:
-    """Mean losses over the last steps, for the progress bar and the model card."""
-
-    def __init__(self, size: int = 50):
-        self.size, self.values = size, []
-
-    def add(self, text_loss: float, image_loss: float) -> None:
-        self.values = (self.values + [(text_loss, image_loss)])[-self.size :]
-
-    def means(self) -> tuple[float, float]:
-        if not self.values:
-            return math.nan, math.nan
-        return tuple(sum(column) / len(self.values) for column in zip(*self.values))
+def parse_loss_weights(text: str) -> tuple[float, float]:
+    try:
+        text_weight, image_weight = (float(part) for part in text.split(":"))
+    except ValueError:
+        raise UsageError(f"--loss-weights {text!r}: write TEXT:IMAGE, e.g. 1:7") from None
+    if text_weight < 0 or image_weight <= 0:
+        raise UsageError(f"--loss-weights {text!r}: the text weight must be >= 0 and the image weight > 0")
+    return text_weight, image_weight
 
 
-def learning_rate(step: int, s: TrainSettings) -> float:
-    """Linear warmup, then cosine decay to a tenth of the peak at the last step."""
-    if step < s.warmup:
-        return s.lr * (step + 1) / s.warmup
-    progress = (step - s.warmup) / max(1, s.steps - s.warmup)
-    return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
-
-
-def mixed_precision(device: str, precision: str = "auto"):
-    """(autocast context factory, grad scaler) for `--precision`.
-
-    auto: bf16 autocast on CUDA (fp16 with loss scaling on GPUs without bf16), float32 elsewhere.
-    bf16 also works on CPUs (fast where they have bf16 instructions); fp16 needs CUDA.
-    """
-    kind = "cuda" if device.startswith("cuda") else "cpu"
-    if precision == "auto":
-        if kind != "cuda":
-            precision = "fp32"
-        else:
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if precision == "fp32":
-        return contextlib.nullcontext, torch.amp.GradScaler(kind, enabled=False)
-    if precision == "fp16" and kind != "cuda":
-        raise UsageError("--precision fp16 needs CUDA; use bf16 or fp32 on this device")
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return (lambda: torch.autocast(kind, dtype=dtype)), torch.amp.GradScaler(kind, enabled=precision == "fp16")
-
-
-def progress_bar(start: int, total: int):
-    from tqdm import tqdm
-
-    interactive = sys.stderr.isatty()
-    bar = tqdm(total=total, initial=start, desc="train dalle", unit="step", disable=not interactive,
-               file=sys.stderr, dynamic_ncols=True)
-    bar.interactive = interactive
-    return bar
-
-
-def discard(folder: Path) -> None:
-    """Delete a checkpoint folder, renaming it first: a kill during the deletion leaves a folder
-    that no longer looks like a checkpoint, never half of one."""
-    if folder.exists():
-        doomed = folder.with_name(folder.name + ".deleting")
-        shutil.rmtree(doomed, ignore_errors=True)
-        os.replace(folder, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    found = sorted((out / "checkpoints").glob("step-*[0-9]"))
-    return found[-1] if found else None
+def parse_data_options(assignments) -> dict:
+    options = {}
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--data-option {assignment!r}: write KEY=VALUE, e.g. objects=mixed")
+        options[key.strip()] = {"true": True, "false": False}.get(value.strip().lower(), value.strip())
+    return options
 
 
 def portable_spec(spec: str) -> str:
@@ -467,6 +294,8 @@ def portable_spec(spec: str) -> str:
 
 
 def hardware(device: str, world_size: int) -> str:
+    import torch
+
     if device.startswith("cuda"):
         name = torch.cuda.get_device_name(torch.device(device))
     else:
@@ -474,9 +303,9 @@ def hardware(device: str, world_size: int) -> str:
     return f"{world_size} x {name}" if world_size > 1 else name
 
 
-def _first_image_side(source, settings) -> int:
+def _first_image_side(source, data: str, seed: int, options: dict) -> int:
     from .data import read_pairs
 
-    for image, _ in read_pairs(source, 1, settings.data_seed, settings.data_options):
+    for image, _ in read_pairs(source, 1, seed, options):
         return min(image.size)
-    raise UsageError(f"--data {settings.data!r} gave no image-caption pairs")
+    raise UsageError(f"--data {data!r} gave no image-caption pairs")

@@ -1,8 +1,8 @@
 """Built-in plugin `vqgan`: taming-transformers VQGAN models, their training and evaluation.
 
-Registers the model loader for `vqgan:` specs and the commands `artengine train vqgan` and
-`artengine eval vqgan`. This module stays light (no torch, no taming): the heavy code lives
-in the sibling modules and is imported when a model is loaded or a command runs.
+Registers the model loader for `vqgan:` specs, the trainer behind `artengine train vqgan` and
+the command `artengine eval vqgan`. This module stays light (no torch, no taming): the heavy
+code lives in the sibling modules and is imported when a model is loaded or a command runs.
 """
 
 from __future__ import annotations
@@ -40,6 +40,13 @@ class VQGANLoader(ModelLoader):
 @artengine.hookimpl
 def register_model_loaders(register):
     register(VQGANLoader())
+
+
+@artengine.hookimpl
+def register_trainers(register):
+    from .train import VQGANTrainer  # light: torch and taming load when training starts
+
+    register(VQGANTrainer)
 
 
 @artengine.hookimpl

@@ -111,6 +111,13 @@ class VQGAN(nn.Module):
         self._check_images(images)
         return self.quant_conv(self.encoder(images * 2 - 1))
 
+    def forward(self, images: torch.Tensor):
+        """The training pass (what DistributedDataParallel runs): images in [0, 1] ->
+        (reconstruction in [-1, 1], the quantizer's loss, latents h, codes)."""
+        h = self.pre_quantization(images)
+        quantized, quantizer_loss, (_, _, codes) = self.quantize(h)
+        return self.decoder(self.post_quant_conv(quantized)), quantizer_loss, h, codes
+
     def nearest_codes(self, h: torch.Tensor) -> torch.Tensor:
         """Index of the nearest codebook vector at each position of latents B x D x h x w."""
         flat = h.permute(0, 2, 3, 1).reshape(-1, h.shape[1])
