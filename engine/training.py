@@ -248,8 +248,9 @@ class Loop:
             start = self.position + (micro * accelerator.num_processes + accelerator.process_index) * s["batch_size"]
             batch = self.trainer.batch(self.sampler.indices(start, s["batch_size"]), self.sampler.seed_at(start))
             last = micro == s["grad_accum"] - 1
-            with (contextlib.nullcontext() if last else accelerator.no_sync(self.wrapped)), accelerator.autocast():
-                loss, figures = self.trainer.loss(self.wrapped, batch)
+            with contextlib.nullcontext() if last else accelerator.no_sync(self.wrapped):
+                with accelerator.autocast():
+                    loss, figures = self.trainer.loss(self.wrapped, batch)
                 accelerator.backward(loss / s["grad_accum"])
             total += float(loss.detach()) / s["grad_accum"]
         return total, figures

@@ -15,7 +15,6 @@ import pytest
 import torch
 
 import artengine.plugins.vqgan
-from artengine.checkpoints import read_checkpoint
 from tests.test_dalle_helpers import plugin_dir, write_pairs
 from tests.test_interrupt import artengine_script
 from tests.test_vqgan_train import TINY, square
@@ -60,10 +59,6 @@ def wait_for_change(read, process: subprocess.Popen, seconds: float = 60) -> Non
         time.sleep(0.02)
 
 
-def mtime(path: Path):
-    return path.stat().st_mtime_ns if path.exists() else None
-
-
 def kill_hard(process: subprocess.Popen) -> None:
     process.kill()  # SIGKILL: nothing of the process's own runs any more
     process.communicate(timeout=30)
@@ -96,15 +91,36 @@ def run_to_the_end(args, cwd) -> subprocess.CompletedProcess:
 # -- train vqgan ---------------------------------------------------------------------------
 
 
+def checkpoint_step(run: Path) -> int | None:
+    """The newest complete checkpoint's step, after checking every checkpoint folder reads whole
+    (and only as tensors and plain data)."""
+    from safetensors.torch import load_file
+
+    folders = sorted((run / "checkpoints").glob("step-*[0-9]")) if (run / "checkpoints").exists() else []
+    for folder in folders:
+        state = json.loads((folder / "state.json").read_text())
+        assert state["step"] == int(folder.name.split("-")[1])
+        assert load_file(str(folder / "model.safetensors"))
+        for name in ("optimizer.pt", "trainer.pt", "rng-0.pt"):
+            torch.load(folder / name, weights_only=True)
+    return json.loads((folders[-1] / "state.json").read_text())["step"] if folders else None
+
+
+def newest(run: Path):
+    found = sorted((run / "checkpoints").glob("step-*")) if (run / "checkpoints").exists() else []
+    return found[-1].name if found else None
+
+
 def vqgan_checkpoint_step(run: Path) -> int | None:
     """The step `--resume` would continue from, after checking that nothing is half-written:
-    every file present reads whole, and a folder with weights is a loadable model."""
+    every checkpoint reads whole, and a folder with weights is a loadable model at most one
+    checkpoint behind."""
     import artengine
     from safetensors import safe_open
 
-    state_path, weights_path, config_path = run / "training_state.pt", run / "model.safetensors", run / "config.json"
+    weights_path, config_path = run / "model.safetensors", run / "config.json"
     if weights_path.exists():
-        assert state_path.exists() and config_path.exists(), "weights without their config and state"
+        assert config_path.exists(), "weights without their config"
         model = artengine.load_model(f"vqgan:{run}", "cpu")
         assert model.factor == 2
         artengine.models.clear_cache()
@@ -112,21 +128,17 @@ def vqgan_checkpoint_step(run: Path) -> int | None:
             weights_step = int(handle.metadata()["step"])
     if config_path.exists():
         json.loads(config_path.read_text())
-    if not state_path.exists():
-        assert not weights_path.exists()
-        return None
-    state = read_checkpoint(state_path)
-    assert set(state["model"]) and isinstance(state["step"], int)
+    step = checkpoint_step(run)
     if weights_path.exists():
-        assert weights_step <= state["step"]  # written after the state: at most one checkpoint behind
-    return state["step"] if config_path.exists() else None
+        assert step is not None and weights_step <= step  # written after the checkpoint
+    return step
 
 
 def test_kill_9_during_vqgan_training_never_leaves_a_half_written_checkpoint(tmp_path):
     data, run = squares(tmp_path / "pairs"), tmp_path / "run"
     train = ["train", "vqgan", "--data", data, "--out", run, "--steps", 100_000, "--checkpoint-every", 2, *TINY]
     last = kill_at_random_moments(lambda resume: train + (["--resume"] if resume else []),
-                                  lambda: mtime(run / "training_state.pt"), lambda: vqgan_checkpoint_step(run),
+                                  lambda: newest(run), lambda: vqgan_checkpoint_step(run),
                                   rounds=4, longest_pause=1.0, cwd=tmp_path)
     run_to_the_end(["train", "vqgan", "--out", run, "--resume", "--steps", last + 2, "--threads", 1], tmp_path)
     assert json.loads((run / "config.json").read_text())["training"]["step"] == last + 2
@@ -144,7 +156,7 @@ def test_sigterm_during_vqgan_training_saves_a_checkpoint_and_exits_non_zero(tmp
     finally:
         process.kill()
     assert process.returncode == 130, err
-    assert "Traceback" not in err and "continue with --resume" in err
+    assert "Traceback" not in err and "continue with the same command and --resume" in err
     step = vqgan_checkpoint_step(run)
     assert json.loads((run / "config.json").read_text())["training"]["step"] == step  # saved where it stopped
     from safetensors import safe_open
@@ -160,24 +172,13 @@ DALLE_TINY = ("--vqgan", "tinyvq:16", "--layers", "1", "--width", "16", "--heads
 
 
 def dalle_checkpoint_step(model: Path) -> int | None:
-    """The newest complete checkpoint's step, after checking every checkpoint folder reads whole."""
+    """The newest complete checkpoint's step; the model folder beside it reads whole."""
     from safetensors.torch import load_file
 
-    folders = sorted((model / "checkpoints").glob("step-*[0-9]")) if (model / "checkpoints").exists() else []
-    for folder in folders:
-        state = json.loads((folder / "state.json").read_text())
-        assert state["step"] == int(folder.name.split("-")[1])
-        assert load_file(str(folder / "model.safetensors"))
-        torch.load(folder / "optimizer.pt", weights_only=True)
     if (model / "model.safetensors").exists():
         assert load_file(str(model / "model.safetensors"))
         json.loads((model / "config.json").read_text())
-    return json.loads((folders[-1] / "state.json").read_text())["step"] if folders else None
-
-
-def dalle_newest(model: Path):
-    found = sorted((model / "checkpoints").glob("step-*")) if (model / "checkpoints").exists() else []
-    return found[-1].name if found else None
+    return checkpoint_step(model)
 
 
 def dalle_command(tmp_path, data, model, *extra):
@@ -190,7 +191,7 @@ def test_kill_9_during_dalle_training_never_leaves_a_half_written_checkpoint(tmp
     last = kill_at_random_moments(
         lambda resume: dalle_command(tmp_path, data, model, "--steps", 100_000, "--checkpoint-every", 2,
                                      *(["--resume"] if resume else [])),
-        lambda: dalle_newest(model), lambda: dalle_checkpoint_step(model), rounds=3, longest_pause=0.6, cwd=tmp_path)
+        lambda: newest(model), lambda: dalle_checkpoint_step(model), rounds=3, longest_pause=0.6, cwd=tmp_path)
     result = run_to_the_end(dalle_command(tmp_path, data, model, "--steps", last + 2, "--resume"), tmp_path)
     assert f"resuming from {model / 'checkpoints'}" in result.stderr
     assert json.loads((model / "config.json").read_text())["training"]["step"] == last + 2
@@ -220,28 +221,21 @@ CLIP_TINY = ["--width", 32, "--layers", 1, "--text-width", 32, "--text-layers", 
 
 
 def clip_checkpoint_step(run: Path) -> int | None:
-    """The state's step, after checking the files present read whole and the weights load."""
-    from safetensors import safe_open
+    """The newest checkpoint's step, after checking the files present read whole and the weights load."""
     from safetensors.torch import load_file
 
-    state_path, weights_path = run / "training_state.safetensors", run / "model.safetensors"
     if (run / "config.json").exists():
         json.loads((run / "config.json").read_text())
-    if weights_path.exists():
-        assert state_path.exists() and load_file(str(weights_path))
-    if not state_path.exists():
-        return None
-    with safe_open(str(state_path), framework="pt") as handle:
-        state = json.loads(handle.metadata()["state"])
-        assert all(handle.get_tensor(key) is not None for key in handle.keys())
-    return state["step"]
+    if (run / "model.safetensors").exists():
+        assert (run / "checkpoints").exists() and load_file(str(run / "model.safetensors"))
+    return checkpoint_step(run)
 
 
 def test_kill_9_during_clip_training_never_leaves_a_half_written_checkpoint(tmp_path):
     data, run = squares(tmp_path / "pairs"), tmp_path / "run"
     train = ["train", "clip", "--data", data, "--out", run, "--steps", 100_000, "--checkpoint-every", 2, *CLIP_TINY]
     last = kill_at_random_moments(lambda resume: train + (["--resume"] if resume else []),
-                                  lambda: mtime(run / "training_state.safetensors"), lambda: clip_checkpoint_step(run),
+                                  lambda: newest(run), lambda: clip_checkpoint_step(run),
                                   rounds=3, longest_pause=0.6, cwd=tmp_path)
     run_to_the_end(["train", "clip", "--out", run, "--resume", "--steps", last + 2, "--threads", 1], tmp_path)
     assert clip_checkpoint_step(run) == last + 2

@@ -6,7 +6,7 @@ also on another number of processes."""
 
 import json
 import os
-import signal
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -159,6 +159,20 @@ def test_the_sampler_visits_every_example_once_an_epoch_whatever_the_sharding():
     two_ranks = [sampler.indices(start, 2) for start in range(0, 10, 2)]
     assert sorted(i for shard in two_ranks for i in shard) == list(range(10))
     assert Sampler(10, seed=3).indices(7, 5) == sampler.indices(0, 20)[7:12]  # a position resumes the stream
+
+
+def test_register_trainers_serves_the_documented_one_file_trainer(cli, tmp_path):
+    example = re.search(r"<!-- example: one-file trainer -->\n```python\n(.*?)```",
+                        (ROOT / "docs" / "plugins.md").read_text(), re.S)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "wave.py").write_text(example.group(1))
+    assert "--hidden" in cli("--plugins-dir", "mine", "train", "wave", "--help").output
+    result = cli("--plugins-dir", "mine", "train", "wave", "--out", "w", "--steps", 6, "--checkpoint-every", 3, *QUIET)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "w" / "wave.json").read_text())["step"] == 6
+    resumed = cli("--plugins-dir", "mine", "train", "wave", "--out", "w", "--resume", "--steps", 8, *QUIET)
+    assert resumed.exit_code == 0, resumed.output
+    assert facts(tmp_path / "w")["step"] == 8
 
 
 PLUGIN = "from tests.plugins_for_tests import register_trainers  # noqa: F401\n"

@@ -3,7 +3,7 @@
 - model loader `clip:` (shipped `clip:shapes`, `clip:MODEL@PRETRAINED`, `clip:MODEL@/path/weights`,
   `clip:PATH`); see docs/clip.md and plugins/clip/model.py for the model interface;
 - scorer `clip`: cosine similarity to the prompt's weighted parts, averaged over models;
-- commands `artengine train clip` and `artengine eval clip`.
+- the trainer behind `artengine train clip`, and the command `artengine eval clip`.
 
 This module imports neither torch nor open_clip: they load when a model or command is used.
 """
@@ -68,8 +68,14 @@ def register_scorers(register):
 
 
 @artengine.hookimpl
-def register_commands(cli):
-    from .commands import eval_clip, train_clip
+def register_trainers(register):
+    from .training import ClipTrainer  # light: torch and open_clip load when training starts
 
-    cli.commands["train"].add_command(train_clip)
+    register(ClipTrainer)
+
+
+@artengine.hookimpl
+def register_commands(cli):
+    from .commands import eval_clip
+
     cli.commands["eval"].add_command(eval_clip)

@@ -1,7 +1,7 @@
 """Training batches from a sequence of (image, captions) pairs.
 
-Batch `step` depends only on (seed, step), so a resumed run sees the same batches as an
-uninterrupted one. One caption is drawn at random per sample. Contrastive loss treats every
+The engine's sampler picks the pairs and hands over a seed that depends only on the position
+in the data, so a resumed run sees the same batches as an uninterrupted one. One caption is drawn at random per sample. Contrastive loss treats every
 other caption in the batch as false for an image, so a sample is left out when its caption and
 one already in the batch could describe the same image: with captions that leave attributes
 out ("a red circle"), that happens often.
@@ -27,20 +27,23 @@ class Batch:
 
 
 class BatchMaker:
-    def __init__(self, pairs: Sequence, batch_size: int, image_size: tuple[int, int], seed: int, hard_negatives: int):
+    def __init__(self, pairs: Sequence, batch_size: int, image_size: tuple[int, int], hard_negatives: int):
         self.pairs = pairs
         self.batch_size = batch_size
         self.image_size = image_size
-        self.seed = seed
         self.hard_negatives = hard_negatives
 
-    def batch(self, step: int) -> Batch:
-        rng = random.Random(f"{self.seed}:{step}")
+    def batch(self, indices: list[int], seed: int) -> Batch:
+        """The pairs at `indices` (the engine's sampler order), each clashing one replaced by a
+        random draw (seeded by `seed`) until the batch is full or the tries run out."""
+        rng = random.Random(seed)
+        drawn = iter(indices)
         images, captions, parsed_captions, negatives = [], [], [], []
         for _ in range(self.batch_size * 20):  # bounded: tiny datasets cannot fill a batch
             if len(images) == self.batch_size:
                 break
-            image, texts = self.pairs[rng.randrange(len(self.pairs))]
+            index = next(drawn, None)
+            image, texts = self.pairs[rng.randrange(len(self.pairs)) if index is None else index]
             if not texts:
                 continue
             caption = rng.choice(texts)

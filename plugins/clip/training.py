@@ -1,13 +1,10 @@
-"""`artengine train clip`: a small open_clip CLIP trained with open_clip's contrastive loss.
+"""`artengine train clip`: a small open_clip CLIP trained with open_clip's contrastive loss,
+on the engine's training loop (checkpoints in OUT/checkpoints, resume, schedule, progress).
 
-The output folder is loadable as `clip:DIR` at every checkpoint:
-    config.json                  open_clip config ({'model_cfg', 'preprocess_cfg'}) + how it was trained
-    model.safetensors            the weights (in --weights-dtype)
-    training_state.safetensors   fp32 weights, AdamW moments and, in its metadata, the settings and
-                                 step as JSON: everything `--resume` needs, read without unpickling
-Each file is replaced atomically (written beside, then os.replace), so an interrupted run always
-leaves a consistent checkpoint. Batch `step` depends only on (seed, step), so a resumed run
-follows the same path as one that was never stopped.
+After each checkpoint the output folder is a loadable model, `clip:OUT`:
+    config.json        open_clip config ({'model_cfg', 'preprocess_cfg'}) + how it was trained
+    model.safetensors  the weights (in --weights-dtype)
+each replaced atomically (written beside, then os.replace).
 """
 
 from __future__ import annotations
@@ -15,50 +12,149 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-import torch
-import torch.nn.functional as F
+from artengine import Option, Trainer, UsageError
 
-from artengine import UsageError
-from artengine.errors import ArtengineError
-
-from .batches import Batch, BatchMaker
-from .model import build_network, tokenizer_for
-
-STATE_FILE = "training_state.safetensors"
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+ARCHITECTURE = {"width": ("vision_cfg", "width"), "layers": ("vision_cfg", "layers"),
+                "patch_size": ("vision_cfg", "patch_size"), "image_size": ("vision_cfg", "image_size"),
+                "text_width": ("text_cfg", "width"), "text_layers": ("text_cfg", "layers"),
+                "context_length": ("text_cfg", "context_length"), "embed_dim": ("embed_dim",)}
 
 
-class TrainingStopped(ArtengineError):
-    """The user stopped training; the checkpoint at that step has been written."""
+class ClipTrainer(Trainer):
+    name = "clip"
+    description = "Train a small open_clip CLIP on image-caption pairs with open_clip's ClipLoss."
+    loads_as = "clip"
+    defaults = {"steps": 1000, "batch_size": 64, "lr": 1e-3, "warmup": 100, "checkpoint_every": 100,
+                "grad_clip": 0.0}
+    fixed = ("data", "data_count", "batch_size", "lr", "weight_decay", "warmup", "hard_negatives", "seed",
+             "weights_dtype", *ARCHITECTURE)
+    options = (
+        Option("data", str, "shapes", "A registered dataset (shapes) or a folder of images with same-named .txt captions."),
+        Option("data_count", int, 20000, "Pairs drawn from --data.", min=1),
+        Option("weight_decay", float, 0.1, "AdamW weight decay.", min=0.0),
+        Option("hard_negatives", int, 4, "Per shapes-world caption, captions with one attribute changed to rank "
+               "below it.", min=0),
+        Option("width", int, 128, "Vision transformer width.", min=8),
+        Option("layers", int, 6, "Vision transformer layers.", min=1),
+        Option("text_width", int, 64, "Text transformer width.", min=8),
+        Option("text_layers", int, 4, "Text transformer layers.", min=1),
+        Option("embed_dim", int, 128, "Shared embedding size.", min=2),
+        Option("context_length", int, 32, "Text tokens, with start and end.", min=4, max=77),
+        Option("patch_size", int, 8, "Vision patch side in pixels.", min=1),
+        Option("image_size", int, 64, "Image side the model sees.", min=8),
+        Option("weights_dtype", str, "float32", "Precision of model.safetensors (checkpoints stay float32).",
+               choices=("float32", "float16", "bfloat16")),
+    )
 
-    exit_code = 130
+    def check(self) -> None:
+        s = self.settings
+        if s["image_size"] % s["patch_size"]:
+            raise UsageError(f"--image-size {s['image_size']} is not a multiple of --patch-size {s['patch_size']}")
+        if s["batch_size"] < 2:
+            raise UsageError("--batch-size must be at least 2: a contrastive loss compares pairs in a batch")
+
+    def setup(self):
+        from artengine.datasets import open_dataset
+        from open_clip.loss import ClipLoss
+
+        from .batches import BatchMaker
+        from .model import build_network, tokenizer_for
+
+        s = self.settings
+        self.model_cfg = tiny_model_config(**{key: s[key] for key in ARCHITECTURE})
+        self.preprocess_cfg = default_preprocess()
+        self.network = build_network(self.model_cfg, self.preprocess_cfg).to(self.run.device).train()
+        pairs = open_dataset(s["data"], count=s["data_count"], seed=s["seed"])
+        self.batches = BatchMaker(pairs, s["batch_size"], (s["image_size"],) * 2, s["hard_negatives"])
+        self.step_loss = LossComputer(self.network, tokenizer_for(self.model_cfg), ClipLoss(), self.run.device)
+        return self.network
+
+    def optimizer(self, model):
+        """AdamW; as in open_clip, gains, biases and the temperature are not decayed."""
+        import torch
+
+        def exempt(name, parameter):
+            return parameter.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
+
+        named = list(model.named_parameters())
+        groups = [
+            {"params": [p for n, p in named if exempt(n, p)], "weight_decay": 0.0},
+            {"params": [p for n, p in named if not exempt(n, p)], "weight_decay": self.settings["weight_decay"]},
+        ]
+        return torch.optim.AdamW(groups, lr=self.settings["lr"], betas=(0.9, 0.98), eps=1e-6)
+
+    def examples(self) -> int:
+        return len(self.batches.pairs)
+
+    def batch(self, indices, seed):
+        return self.batches.batch(indices, seed)
+
+    def loss(self, model, batch):
+        loss = self.step_loss(model, batch)
+        return loss, {"loss": float(loss.detach())}
+
+    def after_step(self, step):
+        import torch
+
+        with torch.no_grad():  # as open_clip does: keep the temperature within 100
+            self.network.logit_scale.clamp_(0, math.log(100))
+
+    def save(self, step, figures):
+        from safetensors.torch import save
+
+        out = self.run.out
+        out.mkdir(parents=True, exist_ok=True)
+        config = {"model_cfg": self.model_cfg, "preprocess_cfg": self.preprocess_cfg,
+                  "trained_with": "artengine train clip", "data": self.settings["data"]}
+        write_atomic(out / CONFIG_FILE, json.dumps(config, indent=2).encode())
+        dtype = getattr(__import__("torch"), self.settings["weights_dtype"])
+        weights = {name: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
+                   for name, value in self.network.state_dict().items()}
+        write_atomic(out / WEIGHTS_FILE, save(weights, metadata={"step": str(step)}))
 
 
-@dataclass
-class TrainSettings:
-    """Everything that defines a training run; saved with each checkpoint."""
+class LossComputer:
+    """open_clip's ClipLoss on the batch, plus a term that ranks each image's caption above
+    its hard negatives (the same caption with one attribute changed)."""
 
-    data: str
-    model_cfg: dict[str, Any]
-    steps: int = 1000
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.1
-    warmup: int = 100
-    hard_negatives: int = 4
-    seed: int = 0
-    data_count: int = 20000
-    checkpoint_every: int = 100
-    weights_dtype: str = "float32"
-    preprocess_cfg: dict[str, Any] = field(default_factory=dict)
+    def __init__(self, network, tokenizer, clip_loss, device):
+        import torch
+
+        self.tokenizer, self.clip_loss, self.device = tokenizer, clip_loss, device
+        cfg = network.visual.preprocess_cfg
+        self.mean = torch.tensor(cfg["mean"], device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(cfg["std"], device=device).view(1, 3, 1, 1)
+
+    def __call__(self, model, batch):
+        import torch
+        import torch.nn.functional as F
+
+        count = len(batch.captions)
+        most = max((len(n) for n in batch.negatives), default=0)
+        texts = batch.captions + [text for negatives in batch.negatives for text in negatives]
+        images = (batch.images.to(self.device) - self.mean) / self.std
+        outputs = model(images, self.tokenizer(texts).to(self.device))  # normalised features, exp(logit_scale)
+        image_features, text_features, scale = outputs[0].float(), outputs[1].float(), outputs[2]
+        loss = self.clip_loss(image_features, text_features[:count], scale)
+        if most == 0:
+            return loss
+        negatives = torch.zeros(count, most, text_features.shape[1], device=self.device)
+        present = torch.zeros(count, most, dtype=torch.bool, device=self.device)
+        position = count
+        for row, row_negatives in enumerate(batch.negatives):
+            negatives[row, : len(row_negatives)] = text_features[position: position + len(row_negatives)]
+            present[row, : len(row_negatives)] = True
+            position += len(row_negatives)
+        positive = (image_features * text_features[:count]).sum(-1, keepdim=True)
+        against = torch.einsum("bd,bkd->bk", image_features, negatives).masked_fill(~present, float("-inf"))
+        logits = scale * torch.cat([positive, against], dim=1)
+        return loss + F.cross_entropy(logits, torch.zeros(count, dtype=torch.long, device=self.device))
 
 
 def tiny_model_config(image_size=64, patch_size=8, width=128, layers=6, text_width=64, text_layers=4,
@@ -81,165 +177,6 @@ def default_preprocess() -> dict[str, Any]:
     return {key: value for key, value in asdict(PreprocessCfg()).items() if key != "size"}
 
 
-# -- the run ----------------------------------------------------------------------------------
-
-
-def train(settings: TrainSettings, out: Path, device: str, resume: bool, threads: int | None = None,
-          should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
-    """Train (or continue) the run in `out`; returns a summary. Raises TrainingStopped when
-    `should_stop()` turns true, after writing the checkpoint of the current step."""
-    from artengine.datasets import open_dataset
-    from open_clip.loss import ClipLoss
-
-    if threads:
-        torch.set_num_threads(threads)
-    state = read_state(out) if resume else None
-    if state is None and (out / STATE_FILE).exists():
-        raise UsageError(f"'{out}' already holds a training run; add --resume to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    if state is not None:
-        settings = TrainSettings(**{**state["settings"], "steps": settings.steps,
-                                    "checkpoint_every": settings.checkpoint_every})
-    settings.preprocess_cfg = settings.preprocess_cfg or default_preprocess()
-
-    torch.manual_seed(settings.seed)
-    network = build_network(settings.model_cfg, settings.preprocess_cfg).to(device).train()
-    optimizer = make_optimizer(network, settings)  # after the move, so its state lives on `device` too
-    start_step, elapsed = 0, 0.0
-    if state is not None:
-        start_step, elapsed = restore(network, optimizer, state)
-    if start_step >= settings.steps:
-        raise UsageError(f"the run in '{out}' already reached step {start_step}; give a larger --steps to continue")
-
-    pairs = open_dataset(settings.data, count=settings.data_count, seed=settings.seed)
-    image_size = tuple(network.visual.image_size) if isinstance(network.visual.image_size, (tuple, list)) \
-        else (network.visual.image_size,) * 2
-    batches = BatchMaker(pairs, settings.batch_size, image_size, settings.seed, settings.hard_negatives)
-    step_loss = LossComputer(network, tokenizer_for(settings.model_cfg), ClipLoss(), device)
-
-    write_config(out, settings)
-    bar = ProgressBar(settings.steps, start_step)
-    started, step, smoothed = time.monotonic(), start_step, None
-    try:
-        while step < settings.steps:
-            set_learning_rate(optimizer, settings, step)
-            loss = step_loss(batches.batch(step))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():  # as open_clip does: keep the temperature within 100
-                network.logit_scale.clamp_(0, math.log(100))
-            step += 1
-            value = float(loss.detach())
-            smoothed = value if smoothed is None else 0.95 * smoothed + 0.05 * value
-            bar.update(step, smoothed)
-            stop = should_stop()
-            if step % settings.checkpoint_every == 0 or step == settings.steps or stop:
-                write_checkpoint(out, network, optimizer, settings, step, elapsed + time.monotonic() - started)
-                if not bar.live:
-                    print(f"clip training: step {step}/{settings.steps}, loss {smoothed:.4f}, checkpoint written",
-                          file=sys.stderr, flush=True)
-            if stop and step < settings.steps:
-                raise TrainingStopped(
-                    f"stopped at step {step} of {settings.steps}; checkpoint saved in '{out}'; "
-                    f"continue with: artengine train clip --out {out} --resume"
-                )
-    finally:
-        bar.close()
-    return {"out": str(out), "steps": step, "loss": smoothed, "wall_time_s": round(elapsed + time.monotonic() - started, 1),
-            "device": device}
-
-
-class LossComputer:
-    """open_clip's ClipLoss on the batch, plus a term that ranks each image's caption above
-    its hard negatives (the same caption with one attribute changed)."""
-
-    def __init__(self, network, tokenizer, clip_loss, device: str):
-        self.network, self.tokenizer, self.clip_loss, self.device = network, tokenizer, clip_loss, device
-        cfg = network.visual.preprocess_cfg
-        self.mean = torch.tensor(cfg["mean"], device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(cfg["std"], device=device).view(1, 3, 1, 1)
-
-    def __call__(self, batch: Batch) -> torch.Tensor:
-        count = len(batch.captions)
-        most = max((len(n) for n in batch.negatives), default=0)
-        texts = batch.captions + [text for negatives in batch.negatives for text in negatives]
-        images = (batch.images.to(self.device) - self.mean) / self.std
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=self.device == "cuda"):
-            image_features = self.network.encode_image(images, normalize=True).float()
-            text_features = self.network.encode_text(self.tokenizer(texts).to(self.device), normalize=True).float()
-        scale = self.network.logit_scale.exp()
-        loss = self.clip_loss(image_features, text_features[:count], scale)
-        if most == 0:
-            return loss
-        negatives = torch.zeros(count, most, text_features.shape[1], device=self.device)
-        present = torch.zeros(count, most, dtype=torch.bool, device=self.device)
-        position = count
-        for row, row_negatives in enumerate(batch.negatives):
-            negatives[row, : len(row_negatives)] = text_features[position: position + len(row_negatives)]
-            present[row, : len(row_negatives)] = True
-            position += len(row_negatives)
-        positive = (image_features * text_features[:count]).sum(-1, keepdim=True)
-        against = torch.einsum("bd,bkd->bk", image_features, negatives).masked_fill(~present, float("-inf"))
-        logits = scale * torch.cat([positive, against], dim=1)
-        return loss + F.cross_entropy(logits, torch.zeros(count, dtype=torch.long, device=self.device))
-
-
-def make_optimizer(network, settings: TrainSettings) -> torch.optim.AdamW:
-    """AdamW; as in open_clip, gains, biases and the temperature are not decayed."""
-    def exempt(name, parameter):
-        return parameter.ndim < 2 or "bn" in name or "ln" in name or "bias" in name or "logit_scale" in name
-
-    named = list(network.named_parameters())
-    groups = [
-        {"params": [p for n, p in named if exempt(n, p)], "weight_decay": 0.0},
-        {"params": [p for n, p in named if not exempt(n, p)], "weight_decay": settings.weight_decay},
-    ]
-    return torch.optim.AdamW(groups, lr=settings.lr, betas=(0.9, 0.98), eps=1e-6)
-
-
-def set_learning_rate(optimizer, settings: TrainSettings, step: int) -> None:
-    """Linear warm-up, then a cosine decay to a tenth of --lr at the last step."""
-    warmup = min(settings.warmup, max(1, settings.steps // 10))
-    if step < warmup:
-        rate = settings.lr * (step + 1) / warmup
-    else:
-        progress = (step - warmup) / max(1, settings.steps - warmup)
-        rate = settings.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-    for group in optimizer.param_groups:
-        group["lr"] = rate
-
-
-class ProgressBar:
-    """`train clip [#####.....] 120/1000 loss 1.2345 0.8 s/step` redrawn on a terminal's stderr
-    (at most ten times a second); `live` is False elsewhere, and then nothing is drawn."""
-
-    def __init__(self, total: int, initial: int, stream=None):
-        self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
-        self.total, self.step, self.first = total, initial, initial
-        self.started = self.drawn = time.monotonic()
-
-    def update(self, step: int, loss: float) -> None:
-        self.step = step
-        now = time.monotonic()
-        if self.live and (now - self.drawn > 0.1 or step >= self.total):
-            self.drawn = now
-            done = int(30 * step / max(self.total, 1))
-            pace = (now - self.started) / max(1, step - self.first)
-            self.stream.write(f"\rtrain clip [{'#' * done}{'.' * (30 - done)}] {step}/{self.total} "
-                              f"loss {loss:.4f} {pace:.2f} s/step")
-            self.stream.flush()
-
-    def close(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-# -- checkpoints ------------------------------------------------------------------------------
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "wb") as handle:
@@ -247,60 +184,3 @@ def write_atomic(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())  # on disk before the rename, so a crash cannot leave it empty
     os.replace(temporary, path)
-
-
-def write_config(out: Path, settings: TrainSettings) -> None:
-    config = {"model_cfg": settings.model_cfg, "preprocess_cfg": settings.preprocess_cfg,
-              "trained_with": "artengine train clip", "data": settings.data}
-    write_atomic(out / CONFIG_FILE, json.dumps(config, indent=2).encode())
-
-
-def write_checkpoint(out: Path, network, optimizer, settings: TrainSettings, step: int, elapsed: float) -> None:
-    from safetensors.torch import save
-
-    weights = {name: value.detach().cpu().contiguous() for name, value in network.state_dict().items()}
-    tensors = {f"model/{name}": value.float() for name, value in weights.items()}
-    optimizer_state = optimizer.state_dict()
-    for index, values in optimizer_state["state"].items():
-        for key, value in values.items():
-            tensors[f"optimizer/{index}/{key}"] = value.detach().cpu().contiguous()
-    groups = [{k: v for k, v in group.items()} for group in optimizer_state["param_groups"]]
-    metadata = {"state": json.dumps({"settings": asdict(settings), "step": step, "elapsed_s": elapsed,
-                                     "param_groups": groups})}
-    write_atomic(out / STATE_FILE, save(tensors, metadata=metadata))
-    dtype = DTYPES[settings.weights_dtype]
-    shipped = {name: value.to(dtype) if value.is_floating_point() else value for name, value in weights.items()}
-    write_atomic(out / WEIGHTS_FILE, save(shipped, metadata={"step": str(step)}))
-
-
-def read_state(out: Path, tensors: bool = True) -> dict[str, Any]:
-    """The saved training state: settings, step and (unless `tensors` is false) the tensors."""
-    from safetensors import safe_open
-
-    path = out / STATE_FILE
-    if not path.is_file():
-        raise UsageError(f"--resume: '{out}' holds no {STATE_FILE} to continue from; drop --resume to start a new run")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            state = json.loads(handle.metadata()["state"])
-            if tensors:
-                state["tensors"] = {key: handle.get_tensor(key) for key in handle.keys()}
-    except Exception as error:  # noqa: BLE001 - a damaged file is the user's to remove
-        raise UsageError(f"--resume: '{path}' cannot be read ({error}); start a new run in another --out") from None
-    return state
-
-
-def saved_settings(out: Path) -> dict[str, Any]:
-    return read_state(out, tensors=False)["settings"]
-
-
-def restore(network, optimizer, state: dict[str, Any]) -> tuple[int, float]:
-    tensors = state["tensors"]
-    network.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
-    optimizer_state: dict[str, Any] = {"state": {}, "param_groups": state["param_groups"]}
-    for key, value in tensors.items():
-        if key.startswith("optimizer/"):
-            _, index, name = key.split("/")
-            optimizer_state["state"].setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict(optimizer_state)
-    return int(state["step"]), float(state["elapsed_s"])
