@@ -10,7 +10,7 @@ gradients, average the losses). Rounds alternate the two, and the ratio is taken
 (benchmarks/pairing.py). `--processes 2` adds the engine on 2 CPU processes (gloo, via torchrun)
 and reports samples/s beside 1 process.
 
-    python benchmarks/train_step.py [--rounds 5] [--steps 8] [--processes 2]
+    python benchmarks/train_step.py [--rounds 5] [--steps 8] [--batch-size 32] [--threads 1] [--processes 2]
 
 Prints one JSON document.
 """
@@ -90,13 +90,15 @@ def bench_trainer():
     return Bench
 
 
-def engine_steps(steps: int, batch_size: int) -> list[float]:
-    """Seconds per step (after the first) of the engine's loop, in this process."""
+def engine_steps(steps: int, batch_size: int, folder: str | None = None) -> list[float]:
+    """Seconds per step (after the first) of the engine's loop in this process, with its run
+    folder in `folder` (shared by the processes of a distributed run) or a temporary one."""
     from artengine.cli_train import declarations
     from artengine.training import train
 
     trainer = bench_trainer()
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = folder or temporary
         os.environ["BENCH_TIMES"] = str(Path(folder) / "times.json")
         settings = {option.name: option.default for option in declarations(trainer)}
         settings.update(out=str(Path(folder) / "run"), steps=steps, batch_size=batch_size, checkpoint_every=0,
@@ -136,16 +138,16 @@ def plain_steps(steps: int, batch_size: int) -> list[float]:
     return [b - a for a, b in zip(times, times[1:])]
 
 
-def distributed(processes: int, steps: int, batch_size: int) -> float:
+def distributed(processes: int, steps: int, batch_size: int, threads: int) -> float:
     """Median seconds per step of the engine's loop on `processes` CPU processes (gloo)."""
     with tempfile.TemporaryDirectory() as folder:
-        times = Path(folder) / "times.json"
-        environment = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) // processes)),
-                       "BENCH_TIMES": str(times), "PYTHONPATH": str(ROOT)}
-        subprocess.run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
-                        "--master_port=29541", __file__, "--worker", "--steps", str(steps),
-                        "--batch-size", str(batch_size)], check=True, env=environment, capture_output=True)
-        stamps = json.loads(times.read_text())
+        environment = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
+        done = subprocess.run([sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}",
+                               "--master_port=29541", __file__, "--worker", folder, "--steps", str(steps),
+                               "--batch-size", str(batch_size), "--threads", str(threads)], env=environment, capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
+        stamps = json.loads((Path(folder) / "times.json").read_text())
     return statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
 
 
@@ -155,12 +157,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=8, help="Steps per method and round (the first is not timed).")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--processes", type=int, default=2, help="Also time the engine on this many processes (0: no).")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per process (1: steady on a shared machine).")
+    parser.add_argument("--worker", metavar="FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args()
     import torch
 
+    torch.set_num_threads(args.threads)
     if args.worker:
-        engine_steps(args.steps, args.batch_size)
+        engine_steps(args.steps, args.batch_size, args.worker)
         return
     engine, plain = [], []
     for _ in range(args.rounds):
@@ -175,8 +179,9 @@ def main() -> None:
         "plain_s_per_step": round(statistics.median(plain), 4),
         "engine_over_plain": round(paired_ratio(engine, plain), 3),
     }
+    print(json.dumps(result), file=sys.stderr, flush=True)  # kept if the distributed part fails
     if args.processes > 1:
-        seconds = distributed(args.processes, args.steps, args.batch_size)
+        seconds = distributed(args.processes, args.steps, args.batch_size, args.threads)
         result[f"samples_per_s_{args.processes}_processes"] = round(args.processes * args.batch_size / seconds, 1)
         result["samples_per_s_1_process"] = round(args.batch_size / statistics.median(engine), 1)
     print(json.dumps(result, indent=2))

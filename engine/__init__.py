@@ -11,6 +11,7 @@ from .interfaces import (  # noqa: E402
     Candidate,
     Dataset,
     Generator,
+    ImageTokenizer,
     Loss,
     LossSpec,
     ModelInfo,
@@ -18,6 +19,7 @@ from .interfaces import (  # noqa: E402
     Progress,
     Request,
     Scorer,
+    TextImageEncoder,
 )
 from .images import read_image  # noqa: E402
 from .models import load_model  # noqa: E402
@@ -30,6 +32,7 @@ __all__ = [
     "Candidate",
     "Dataset",
     "Generator",
+    "ImageTokenizer",
     "Loss",
     "LossSpec",
     "ModelInfo",
@@ -41,6 +44,7 @@ __all__ = [
     "Request",
     "Scorer",
     "StopRequested",
+    "TextImageEncoder",
     "Trainer",
     "TrainingRun",
     "UsageError",

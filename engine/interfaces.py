@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 from .options import Option
 from .prompts import Prompt
@@ -194,3 +194,33 @@ class ModelLoader(ABC):
 
         Raise artengine.errors.UsageError with a clear message when it cannot be loaded.
         """
+
+
+@runtime_checkable
+class ImageTokenizer(Protocol):
+    """What generators need from an image tokenizer (a VQGAN: `load_model("vqgan:...")`).
+
+    Images are B x 3 x H x W floats in [0, 1], H and W multiples of `factor`; codes are
+    B x H/factor x W/factor longs indexing `codebook`."""
+
+    factor: int
+    codebook: "torch.Tensor"
+    """n_codes x dim code vectors."""
+
+    def encode(self, images: "torch.Tensor") -> "torch.Tensor": ...
+
+    def decode(self, codes: "torch.Tensor") -> "torch.Tensor": ...
+
+
+@runtime_checkable
+class TextImageEncoder(Protocol):
+    """What generators and scorers need from a text-image encoder (a CLIP: `load_model("clip:...")`).
+
+    Both encoders return L2-normalised B x D embeddings in one space; `encode_image` takes
+    images B x 3 x H x W in [0, 1] of any size and is differentiable in them."""
+
+    image_size: tuple[int, int]
+
+    def encode_text(self, texts: list[str]) -> "torch.Tensor": ...
+
+    def encode_image(self, images: "torch.Tensor") -> "torch.Tensor": ...

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 import artengine
 import artengine.plugins.clip
-from artengine.plugins.clip.training import ClipTrainer
+from artengine.plugins.clip.train import ClipTrainer
 
 TINY = ["--width", 32, "--layers", 1, "--text-width", 32, "--text-layers", 1, "--embed-dim", 16,
         "--context-length", 16, "--image-size", 32, "--patch-size", 8, "--batch-size", 4, "--warmup", 1]

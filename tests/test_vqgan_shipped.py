@@ -52,7 +52,7 @@ def test_the_card_claims_at_least_30_db_on_1000_fresh_images():
 
 def test_the_shipped_model_reconstructs_100_fresh_shapes_images_at_30_db():
     """The card's claim, at a tenth of its scale, on images no training run saw."""
-    from artengine.plugins.vqgan.eval import evaluate
+    from artengine.plugins.vqgan.evaluation import evaluate
 
     figures = evaluate("vqgan:shapes", "shapes", n=100, seed=7_000_001)
     assert figures["psnr_mean"] >= 30, figures

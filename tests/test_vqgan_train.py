@@ -85,7 +85,7 @@ def test_training_from_scratch_on_a_folder_writes_a_loadable_model(cli, pairs, t
 
 
 def test_training_lowers_the_reconstruction_error(cli, tmp_path):
-    from artengine.plugins.vqgan.eval import reconstruction_errors
+    from artengine.plugins.vqgan.evaluation import reconstruction_errors
 
     common = ["--data", "tinysquares", "--data-count", 8, "--lr", "2e-3", "--lr-schedule", "constant", *TINY]
     assert cli("train", "vqgan", "--out", tmp_path / "short", "--steps", 1, *common).exit_code == 0

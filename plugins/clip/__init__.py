@@ -69,13 +69,13 @@ def register_scorers(register):
 
 @artengine.hookimpl
 def register_trainers(register):
-    from .training import ClipTrainer  # light: torch and open_clip load when training starts
+    from .train import ClipTrainer  # light: torch and open_clip load when training starts
 
     register(ClipTrainer)
 
 
 @artengine.hookimpl
 def register_commands(cli):
-    from .commands import eval_clip
+    from .eval_command import eval_clip
 
     cli.commands["eval"].add_command(eval_clip)

@@ -92,9 +92,9 @@ class DalleTrainer(Trainer):
             return load_vqgan_checked(recorded, str(self.device), f"checkpoint '{self.out}'"), dict(recorded)
         spec = portable_spec(self.settings["vqgan"])
         vqgan = artengine.load_model(spec, str(self.device))
-        for attribute in ("encode", "decode", "codebook", "factor"):
-            if not hasattr(vqgan, attribute):
-                raise UsageError(f"--vqgan {spec}: the model has no {attribute!r}; give an image tokenizer (a VQGAN)")
+        if not isinstance(vqgan, artengine.ImageTokenizer):
+            raise UsageError(f"--vqgan {spec}: the model is not an image tokenizer (encode, decode, codebook, "
+                             "factor); give a VQGAN")
         return vqgan, {"spec": spec, "weights_hash": weights_hash(vqgan), "factor": int(vqgan.factor),
                        "n_codes": int(vqgan.codebook.shape[0])}
 

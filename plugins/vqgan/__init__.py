@@ -51,6 +51,6 @@ def register_trainers(register):
 
 @artengine.hookimpl
 def register_commands(cli):
-    from .commands import add_commands  # click only: keeps `--help` fast
+    from .eval_command import add_commands  # click only: keeps `--help` fast
 
     add_commands(cli)

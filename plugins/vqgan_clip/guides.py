@@ -6,12 +6,10 @@ Text and image-prompt embeddings are computed once per request, not once per ste
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 import torch
 
 import artengine
-from artengine import UsageError
+from artengine import TextImageEncoder, UsageError
 
 from .images import load_image, to_tensor
 
@@ -20,7 +18,7 @@ from .images import load_image, to_tensor
 class Guide:
     """One CLIP model as losses see it (`context["clip"]` is a list of these).
 
-    - `model`: the loaded wrapper (`encode_image`, `encode_text`, `image_size`)
+    - `model`: the loaded wrapper, an `artengine.TextImageEncoder`
     - `weight`: its weight among the guides
     - `image_size`: the side of the square cutouts it is shown
     - `targets`: K x D normalised embeddings (the prompt's parts, then the image prompts)
@@ -30,7 +28,7 @@ class Guide:
 
     spec: str
     weight: float
-    model: Any
+    model: TextImageEncoder
     image_size: int
     targets: torch.Tensor
     target_weights: torch.Tensor

@@ -1,4 +1,4 @@
-"""`artengine eval vqgan`: parse flags, call eval.py (`train vqgan` is built by the engine
+"""`artengine eval vqgan`: parse flags, call evaluation.py (`train vqgan` is built by the engine
 from the trainer's declarations in train.py)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ def eval_command(spec, data, n, seed, device, size, as_json):
     """Measure how well VQGAN SPEC reconstructs N fresh images (PSNR in dB)."""
     from artengine.devices import resolve_device
 
-    from .eval import evaluate
+    from .evaluation import evaluate
 
     if not spec.startswith("vqgan:"):
         spec = f"vqgan:{spec}"

@@ -1,4 +1,4 @@
-"""`artengine eval clip` (`train clip` is built by the engine from training.py's declarations);
+"""`artengine eval clip` (`train clip` is built by the engine from train.py's declarations);
 torch is imported only when it runs."""
 
 from __future__ import annotations
