@@ -89,9 +89,10 @@ def mixed_precision(device: str, precision: str) -> str:
     return {"fp32": "no"}.get(precision, precision)
 
 
-def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: bool, log=None) -> dict[str, Any]:
-    """Train (or continue with `resume`) in `settings["out"]`; returns a summary. Raises
-    TrainingStopped (exit 130) after checkpointing when the user stops it."""
+def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: bool, log=None) -> dict[str, Any] | None:
+    """Train (or continue with `resume`) in `settings["out"]`; returns a summary on the main
+    process (None on the others). Raises TrainingStopped (exit 130) after checkpointing when
+    the user stops it."""
     import torch
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
@@ -149,7 +150,7 @@ class Loop:
 
     # -- setup ---------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> dict[str, Any] | None:
         from accelerate.utils import set_seed
 
         self.trainer.check()
@@ -196,7 +197,7 @@ class Loop:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def _loop(self) -> dict[str, Any]:
+    def _loop(self) -> dict[str, Any] | None:
         import torch
 
         s, accelerator = self.s, self.accelerator
@@ -235,6 +236,8 @@ class Loop:
         if self.step < s["steps"]:
             raise TrainingStopped(f"stopped at step {self.step} of {s['steps']}: checkpoint saved in '{self.out}'; "
                                   "continue with the same command and --resume")
+        if not self.main:
+            return None  # rank 0 reports
         return {"step": self.step, "seconds": round(self.wall_time, 1), "out": str(self.out),
                 "device": str(accelerator.device), "figures": self.figures()}
 

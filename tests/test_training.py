@@ -184,12 +184,13 @@ def test_two_gloo_processes_train_one_checkpoint_that_one_process_resumes(tmp_pa
     (tmp_path / "plugins" / "line_plugin.py").write_text(PLUGIN)
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ARTENGINE_LOAD_PLUGINS": "line_plugin"}
     command = ["--plugins-dir", "plugins", "train", "line", "--out", "run", "--steps", 4, *QUIET]
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533",
-              "-m", "artengine"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--main_process_port", "29533", "-m", "artengine"]  # `accelerate launch`; --device cpu: gloo
     done = subprocess.run([*launch, *map(str, command)], capture_output=True, text=True, timeout=300,
                           env=environment, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stderr.count("train line: 0.00M parameters") == 1  # rank 0 alone reports
+    assert done.stdout.count("trained line to step 4") == 1
     state = facts(tmp_path / "run")
     assert state["world_size"] == 2 and state["position"] == 4 * 4 * 2
     assert sorted(p.name for p in newest(tmp_path / "run").glob("rng-*")) == ["rng-0.pt", "rng-1.pt"]
