@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import discovery
+from . import discovery, sharding
 from .cli import cli, emit_json
 from .compare import configurations, execute_compare, plan_compare, write_grid_and_report
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
@@ -120,7 +120,10 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
     registry = discovery.host.registry
     plan = prepare(resolve(raw, registry, where="settings"), registry)
     reporter = Reporter()
+    shard = sharding.current()  # several processes (torchrun, accelerate launch): a share of the prompts each
     with stop_on_signals(reporter):
+        if shard is not None:
+            return sharding.generate_sharded(shard, plan, reporter, summary(as_json), plan.config.generator)
         run = Run(plan.config.out, plan.config.prompts[0].text, kind="generate")
         finish(run, lambda: execute(plan, run, reporter, configuration=plan.config.generator), summary(as_json))
 
