@@ -182,7 +182,7 @@ class Loop:
             load_model(self.model, str(folder / "model.safetensors"), device=str(self.accelerator.device))
         except Exception as error:  # noqa: BLE001 - truncated file or another architecture
             raise UsageError(f"--resume: '{folder / 'model.safetensors'}' does not fit this run "
-                             f"({checkpoints._first_line(error)})") from None
+                             f"({checkpoints.first_line(error)})") from None
         try:
             self.optimizer.load_state_dict(checkpoints.load_tensors(folder / "optimizer.pt"))
             self.trainer.load_state_dict(checkpoints.load_tensors(folder / "trainer.pt", self.accelerator.device))

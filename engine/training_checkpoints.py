@@ -47,7 +47,7 @@ def read_facts(folder: Path) -> dict[str, Any]:
             raise ValueError("no step recorded")
         return facts
     except (OSError, ValueError) as error:
-        raise UsageError(f"--resume: '{folder / STATE_FILE}' cannot be read ({_first_line(error)}); "
+        raise UsageError(f"--resume: '{folder / STATE_FILE}' cannot be read ({first_line(error)}); "
                          "delete that folder to resume from the one before") from None
 
 
@@ -95,11 +95,11 @@ def load_tensors(path: Path, device: Any = "cpu") -> Any:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as error:
-        raise UsageError(f"--resume: '{path}' holds more than tensors and plain data, which can run code when "
-                         f"loaded, so it was not loaded ({_first_line(error)}); delete that checkpoint folder "
-                         "to resume from the one before") from None
+        raise UsageError(f"--resume: '{path}' cannot be read safely: it holds more than tensors and plain data, "
+                         f"which can run code when loaded, so it was not loaded ({first_line(error)}); delete "
+                         "that checkpoint folder to resume from the one before") from None
     except Exception as error:  # noqa: BLE001 - a truncated or foreign file gets the same answer
-        raise UsageError(f"--resume: '{path}' cannot be read ({_first_line(error)}); delete that checkpoint "
+        raise UsageError(f"--resume: '{path}' cannot be read ({first_line(error)}); delete that checkpoint "
                          "folder to resume from the one before") from None
 
 
@@ -141,6 +141,6 @@ def write_json(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0][:200]}" if text else type(error).__name__
