@@ -107,7 +107,8 @@ def checkpoint_step(run: Path) -> int | None:
 
 
 def newest(run: Path):
-    found = sorted((run / "checkpoints").glob("step-*")) if (run / "checkpoints").exists() else []
+    """The newest complete checkpoint's name: the process has made progress worth killing."""
+    found = sorted((run / "checkpoints").glob("step-*[0-9]")) if (run / "checkpoints").exists() else []
     return found[-1].name if found else None
 
 
