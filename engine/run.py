@@ -17,7 +17,8 @@ from .devices import resolve_device
 from .errors import ArtengineError, StopRequested, UsageError
 from .interfaces import Candidate, Request
 from .memory import out_of_memory
-from .outputs import new_run_dir, parameters_text, png_bytes, slugify, write_json, write_new
+from .infotext import format_parameters
+from .outputs import new_run_dir, png_bytes, slugify, write_json, write_new
 from .progress import Reporter
 from .registry import Registry
 
@@ -238,7 +239,7 @@ def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "defa
                 "plugins": plan.versions,
                 "metadata": candidate.metadata,
             }
-            data = png_bytes(candidate.image, parameters_text(record), record)
+            data = png_bytes(candidate.image, format_parameters(record, plan.generator.options), record)
             name = f"{len(run.images):04d}-{candidate.seed}-{slugify(request.prompt.text)}.png"
             path = write_new(run.dir / name, data)
             for suffix, content in candidate.files.items():

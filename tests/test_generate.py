@@ -34,8 +34,8 @@ def test_png_carries_webui_parameters_and_the_resolved_config(cli):
         parameters = image.text["parameters"]
     assert parameters.splitlines() == [
         "a red circle",
-        "Negative prompt: blue:0.5",
-        'Seed: 3, Size: 32x16, Generator: solid, brightness: 1.0, border: 2, Version: artengine 0.1.0',
+        "Negative prompt: (blue:0.5)",
+        "Seed: 3, Size: 32x16, Generator: solid, Brightness: 1.0, Border: 2, Version: artengine 0.1.0",
     ]
     record = read_png_metadata(path)
     assert record["prompt"] == "a red circle|blue:-0.5" and record["seed"] == 3 and record["rank"] == 1
