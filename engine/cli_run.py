@@ -139,9 +139,10 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
     file_raw = read_config_file(config_file) if config_file else {}
     named = file_raw.pop("configurations", {})
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out)
-    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
+    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets=())
     source = f"config file '{config_file}', " if config_file else ""
-    pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'")
+    pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'",
+                           sets=list(sets), registry=discovery.host.registry)
     plans = plan_compare(pairs, discovery.host.registry, source)
     first = plans[0][1].config
     reporter = Reporter()

@@ -75,3 +75,31 @@ def test_configurations_must_be_tables(cli, tmp_path):
     config.write_text('prompt = "red"\nconfigurations = 3\n')
     result = cli("compare", "--config", config)
     assert result.exit_code == 2 and "'configurations' must hold tables" in result.stderr
+
+
+def test_set_reaches_every_configuration_whose_generator_has_the_option(cli):
+    document, _ = compare(cli, "red", "-g", "solid", "-g", "slow", "--seed", "1",
+                          "--set", "generator.border=3", "--set", "generator.steps=2", "--set", "n=2")
+    solid = [i for i in document["images"] if i["configuration"] == "solid"]
+    slow = [i for i in document["images"] if i["configuration"] == "slow"]
+    assert len(solid) == 2 and len(slow) == 2
+    assert read_png_metadata(solid[0]["path"])["config"]["generator"]["border"] == 3
+    assert read_png_metadata(slow[0]["path"])["config"]["generator"]["steps"] == 2
+
+
+def test_set_reaches_named_configurations_and_axis_sweeps(cli, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('prompt = "red"\nseed = 1\n[configurations.a]\ngenerator = "solid"\n'
+                      '[configurations.b]\ngenerator = { name = "solid", border = 1 }\n')
+    document, _ = compare(cli, "--config", config, "--set", "generator.brightness=0.5",
+                          "--axis", "generator.border=0,2")
+    assert len(document["images"]) == 4
+    assert {read_png_metadata(i["path"])["config"]["generator"]["brightness"] for i in document["images"]} == {0.5}
+
+
+def test_set_that_fits_no_configuration_is_an_error_naming_the_key(cli, tmp_path):
+    result = cli("compare", "red", "-g", "solid", "-g", "slow", "--set", "generator.bordr=3")
+    assert result.exit_code == 2
+    assert "--set generator.bordr: no configuration's generator has an option 'bordr'" in result.stderr
+    assert "solid, slow" in result.stderr
+    assert not (tmp_path / "outputs").exists()
