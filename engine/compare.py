@@ -132,7 +132,8 @@ def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]]) -> None
     for name, config, given in resolved:
         cells = {(r.prompt, r.rank): r for r in run.images if r.configuration == name}
         options = ", ".join(f"{k}={v}" for k, v in given.items())
-        label = "\n".join(filter(None, [name, f"generator: {config.generator}", options]))
+        generator = f"generator: {config.generator}" if config.generator != name else ""
+        label = "\n".join(filter(None, [name, generator, options]))
         rows.append((label, [_open(cells.get(column), Image) for column in columns]))
     if not run.images:
         return

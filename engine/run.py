@@ -224,7 +224,11 @@ def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "defa
         ranked = generate_ranked(plan, request, reporter)
         for candidate, score in ranked.discarded:
             run.document["discarded"].append({"prompt": request.prompt.text, "seed": candidate.seed, "score": score})
-        timings = {"generate_s": round(ranked.generate_s, 4), "score_s": round(ranked.score_s, 4)}
+        # the generator makes a prompt's candidates together: generate_s is that whole batch's
+        # time, per_image_s its share per candidate
+        made = len(ranked.kept) + len(ranked.discarded)
+        timings = {"generate_s": round(ranked.generate_s, 4), "candidates": made,
+                   "per_image_s": round(ranked.generate_s / max(made, 1), 4), "score_s": round(ranked.score_s, 4)}
         for rank, (candidate, score) in enumerate(ranked.kept, start=1):
             record = {
                 "artengine": __version__,

@@ -54,7 +54,9 @@ def test_run_json_records_images_scores_ranks_and_timings(cli):
     best = [image["score"] for image in run["images"]]
     assert best == sorted(best, reverse=True)
     assert all(d["score"] <= min(best) for d in run["discarded"])
-    assert set(run["images"][0]["timings"]) == {"generate_s", "score_s"}
+    timings = run["images"][0]["timings"]
+    assert set(timings) == {"generate_s", "candidates", "per_image_s", "score_s"} and timings["candidates"] == 4
+    assert abs(timings["per_image_s"] - timings["generate_s"] / 4) < 1e-4
     assert run["configurations"]["solid"]["scorer"] == {"name": "redness", "scale": 1.0}
 
 
