@@ -8,6 +8,7 @@ from . import discovery
 from .cli import cli, emit_json
 from .compare import configurations, execute_compare, plan_compare, write_grid_and_report
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
+from .defaults import layered_defaults, under
 from .errors import UsageError
 from .outputs import read_png_metadata
 from .progress import Reporter, stop_on_signals
@@ -63,6 +64,11 @@ def build_raw(file_raw: dict, prompt, prompts_file, flags: dict, losses, sets) -
     return raw
 
 
+def chosen_generator(*choices) -> dict:
+    """The first generator the command line or its --config file picks, as a settings table."""
+    return next(({"generator": choice} for choice in choices if choice is not None), {})
+
+
 def check_file(file_raw: dict, path, generator) -> None:
     """Report mistakes inside the config file with the file's name (before merging flags)."""
     raw = merge(file_raw, {"generator": generator} if generator else {})
@@ -115,9 +121,10 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
     file_raw = read_config_file(config_file) if config_file else {}
     if file_raw:
         check_file(file_raw, config_file, generator)
-    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
-    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
     registry = discovery.host.registry
+    defaults = layered_defaults(registry, chosen_generator(generator, file_raw.get("generator")))
+    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
+    raw = build_raw(under(defaults, file_raw), prompt, prompts_file, flags, losses, sets)
     plan = prepare(resolve(raw, registry, where="settings"), registry)
     reporter = Reporter()
     with stop_on_signals(reporter):
@@ -138,8 +145,12 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
                       *sets, *losses, out, *generators, *axes)
     file_raw = read_config_file(config_file) if config_file else {}
     named = file_raw.pop("configurations", {})
+    tables = named.values() if isinstance(named, dict) else []
+    chosen = chosen_generator(*generators, file_raw.get("generator"),
+                              *(table.get("generator") for table in tables if isinstance(table, dict)))
+    defaults = layered_defaults(discovery.host.registry, chosen)
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out)
-    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets=())
+    raw = build_raw(under(defaults, file_raw), prompt, prompts_file, flags, losses, sets=())
     source = f"config file '{config_file}', " if config_file else ""
     pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'",
                            sets=list(sets), registry=discovery.host.registry)
