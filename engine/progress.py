@@ -175,13 +175,16 @@ def _fitting_progress():
             if not hasattr(self, "live"):  # rich renders once while it is being set up
                 return super().make_tasks_table(tasks)
             room, kept = self.console.width, set()
+            # the label keeps its length, up to a third of the line, before the figures are placed
+            self.least[self.label] = min(self.natural(self.label, tasks), max(MIN_LABEL, room // 3))
             for column in self.priority:
                 width = self.least.get(column) or self.natural(column, tasks)
                 if width + (1 if kept else 0) <= room:
                     room -= width + (1 if kept else 0)
                     kept.add(column)
             # the label gets the room left, up to its own length; the bar, if any, the rest
-            self.label.get_table_column().width = MIN_LABEL + min(room, self.natural(self.label, tasks) - MIN_LABEL)
+            least = self.least[self.label]
+            self.label.get_table_column().width = least + min(room, self.natural(self.label, tasks) - least)
             self.columns = tuple(c for c in self.shown if c in kept)
             return super().make_tasks_table(tasks)
 
