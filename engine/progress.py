@@ -10,6 +10,7 @@ bar is drawn, so commands that draw none stay fast.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -114,6 +115,7 @@ class _Bar:
         self.label, self.counting = label, False
         self.task = self.progress.add_task(f"{label} ({waiting})" if waiting else label, total=None)
         self.progress.start()
+        atexit.register(self.close)  # whatever ends the program, the terminal gets its cursor back
 
     def update(self, step: int, total: int) -> None:
         if not self.counting:  # rate and time left count from the first step, not from loading
@@ -126,6 +128,7 @@ class _Bar:
         self.progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
+        atexit.unregister(self.close)
         self.progress.stop()
 
 
@@ -246,5 +249,6 @@ def stop_on_signals(reporter: Reporter):
     try:
         yield reporter
     finally:
+        reporter.finish()  # an error or a second Ctrl-C must not leave a bar (and a hidden cursor)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
