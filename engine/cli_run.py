@@ -8,13 +8,12 @@ from . import discovery
 from .cli import cli, emit_json
 from .compare import configurations, execute_compare, plan_compare, write_grid_and_report
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
-from .defaults import layered_defaults, under
+from .defaults import PROMPT_KEYS, layered_defaults, under
 from .errors import UsageError
 from .outputs import read_png_metadata
 from .progress import Reporter, stop_on_signals
 from .run import Interrupted, Run, draw_seed, execute, prepare
 
-PROMPT_KEYS = ("prompt", "prompts", "prompts_file")
 LOADING = "checking the settings and loading models"
 
 

@@ -17,7 +17,7 @@ from .registry import Registry
 
 CONFIG_DIR_VARIABLE = "ARTENGINE_CONFIG_DIR"
 CONFIG_FILE = "config.toml"
-PROMPT_KEYS = ("prompt", "prompts", "prompts_file")
+PROMPT_KEYS = ("prompt", "prompts", "prompts_file")  # a prompt given anywhere replaces all of these
 
 
 def config_dir() -> Path:
