@@ -100,7 +100,7 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-from . import cli_inspect, cli_rerank, cli_run  # noqa: E402,F401 - they add their commands to `cli`
+from . import cli_config, cli_inspect, cli_rerank, cli_run  # noqa: E402,F401 - they add their commands to `cli`
 
 
 def main() -> None:

@@ -8,12 +8,13 @@ from . import discovery
 from .cli import cli, emit_json
 from .compare import configurations, execute_compare, plan_compare, write_grid_and_report
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
+from .defaults import PROMPT_KEYS, layered_defaults, under
 from .errors import UsageError
 from .outputs import read_png_metadata
 from .progress import Reporter, stop_on_signals
 from .run import Interrupted, Run, draw_seed, execute, prepare
 
-PROMPT_KEYS = ("prompt", "prompts", "prompts_file")
+LOADING = "checking the settings and loading models"
 
 
 def run_options(command):
@@ -61,6 +62,11 @@ def build_raw(file_raw: dict, prompt, prompts_file, flags: dict, losses, sets) -
     if raw.get("seed", -1) == -1:
         raw["seed"] = draw_seed()  # drawn up front so that it is recorded, and shared by compare
     return raw
+
+
+def chosen_generator(*choices) -> dict:
+    """The first generator the command line or its --config file picks, as a settings table."""
+    return next(({"generator": choice} for choice in choices if choice is not None), {})
 
 
 def check_file(file_raw: dict, path, generator) -> None:
@@ -115,11 +121,13 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
     file_raw = read_config_file(config_file) if config_file else {}
     if file_raw:
         check_file(file_raw, config_file, generator)
-    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
-    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
     registry = discovery.host.registry
-    plan = prepare(resolve(raw, registry, where="settings"), registry)
+    defaults = layered_defaults(registry, chosen_generator(generator, file_raw.get("generator")))
+    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
+    raw = build_raw(under(defaults, file_raw), prompt, prompts_file, flags, losses, sets)
     reporter = Reporter()
+    with reporter.busy(LOADING):  # generators check their models (loading them) here
+        plan = prepare(resolve(raw, registry, where="settings"), registry)
     with stop_on_signals(reporter):
         run = Run(plan.config.out, plan.config.prompts[0].text, kind="generate")
         finish(run, lambda: execute(plan, run, reporter, configuration=plan.config.generator), summary(as_json))
@@ -138,13 +146,19 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
                       *sets, *losses, out, *generators, *axes)
     file_raw = read_config_file(config_file) if config_file else {}
     named = file_raw.pop("configurations", {})
+    tables = named.values() if isinstance(named, dict) else []
+    chosen = chosen_generator(*generators, file_raw.get("generator"),
+                              *(table.get("generator") for table in tables if isinstance(table, dict)))
+    defaults = layered_defaults(discovery.host.registry, chosen)
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out)
-    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
+    raw = build_raw(under(defaults, file_raw), prompt, prompts_file, flags, losses, sets=())
     source = f"config file '{config_file}', " if config_file else ""
-    pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'")
-    plans = plan_compare(pairs, discovery.host.registry, source)
-    first = plans[0][1].config
+    pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'",
+                           sets=list(sets), registry=discovery.host.registry)
     reporter = Reporter()
+    with reporter.busy(LOADING):
+        plans = plan_compare(pairs, discovery.host.registry, source)
+    first = plans[0][1].config
     with stop_on_signals(reporter):
         run = Run(first.out, f"compare-{first.prompts[0].text}", kind="compare")
         run.document["labels"] = {name: given for name, _, given in plans}
@@ -161,15 +175,16 @@ def resume(run_dir, as_json: bool, *other_settings) -> None:
         raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json'")
     registry = discovery.host.registry
     labels = run.document.get("labels", {})
-    plans = [
-        (name, prepare(resolve(dict(resolved), registry, where=f"'{run.dir / 'run.json'}' configuration '{name}'"),
-                       registry), labels.get(name, {}))
-        for name, resolved in run.document["configurations"].items()
-    ]
+    reporter = Reporter()
+    with reporter.busy(LOADING):
+        plans = [
+            (name, prepare(resolve(dict(resolved), registry, where=f"'{run.dir / 'run.json'}' configuration '{name}'"),
+                           registry), labels.get(name, {}))
+            for name, resolved in run.document["configurations"].items()
+        ]
     if not plans:
         raise UsageError(f"--resume '{run_dir}': its run.json records no configuration to continue")
     run.save()  # only now marked running: a mistake above leaves the folder as it was
-    reporter = Reporter()
     after = (lambda: write_grid_and_report(run, plans)) if run.document.get("kind") == "compare" else (lambda: None)
     with stop_on_signals(reporter):
         finish(run, lambda: execute_compare(plans, run, reporter), summary(as_json), after=after)
@@ -191,8 +206,9 @@ def reproduce(image, out, device, as_json):
         raw["device"] = device
     raw["out"] = out
     registry = discovery.host.registry
-    plan = prepare(resolve(raw, registry, where=f"'{image}' metadata"), registry)
     reporter = Reporter()
+    with reporter.busy(LOADING):
+        plan = prepare(resolve(raw, registry, where=f"'{image}' metadata"), registry)
     name = record.get("configuration") if isinstance(record.get("configuration"), str) else plan.config.generator
     with stop_on_signals(reporter):
         run = Run(out, f"reproduce-{plan.config.prompts[0].text}", kind="reproduce")

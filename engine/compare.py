@@ -12,8 +12,8 @@ import io
 import itertools
 from typing import Any
 
-from .config import apply_set, merge, resolve
-from .errors import UsageError
+from .config import DEFAULT_SCORER, apply_set, merge, resolve
+from .errors import UsageError, closest
 from .outputs import write_new
 from .progress import Reporter
 from .registry import Registry
@@ -30,9 +30,11 @@ def parse_axis(text: str) -> tuple[str, list[str]]:
 
 
 def configurations(
-    base: dict[str, Any], named: Any, generators: list[str], axes: list[str], where: str
+    base: dict[str, Any], named: Any, generators: list[str], axes: list[str], where: str,
+    sets: list[str] = (), registry: Registry | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The (name, raw config) pairs to run: named tables, then -g flags, then --axis sweeps."""
+    """The (name, raw config) pairs to run: named tables, then -g flags, then each --set on the
+    configurations it is valid for, then --axis sweeps."""
     if not isinstance(named, dict) or not all(isinstance(v, dict) for v in named.values()):
         raise UsageError(f"{where}: 'configurations' must hold tables, e.g. [configurations.fast]")
     pairs = [(name, merge(base, raw)) for name, raw in named.items()]
@@ -46,6 +48,8 @@ def configurations(
         pairs.append((name, merge(base, {"generator": generator})))
     if not pairs:
         pairs = [(_name_of(base), base)]
+    for assignment in sets:
+        apply_everywhere(pairs, assignment, registry)
     for axis in axes:
         key, values = parse_axis(axis)
         swept = []
@@ -56,6 +60,41 @@ def configurations(
                 swept.append((f"{name} {key.split('.')[-1]}={value}", copy))
         pairs = swept
     return pairs
+
+
+def apply_everywhere(pairs: list[tuple[str, dict[str, Any]]], assignment: str, registry: Registry | None) -> None:
+    """Apply one `--set` to every configuration it is valid for (a generator or scorer option
+    only where that item declares it, any other key everywhere), in place. Configurations come
+    with their own generator tables, so a --set applied only to the shared base would be lost.
+    Valid for none of them is an error naming the key."""
+    key = assignment.partition("=")[0].strip()
+    fitting = [raw for _, raw in pairs if registry is None or _declares(raw, key, registry)]
+    if not fitting:
+        table, _, option = key.partition(".")
+        items = list(dict.fromkeys(_item_name(raw, table) for _, raw in pairs))
+        declared = {o.name for name in items for o in registry.get(table, name).options}
+        raise UsageError(f"--set {key}: no configuration's {table} has an option '{option}'"
+                         f"{closest(option, declared)} ({table}s here: {', '.join(items)}; "
+                         f"see `artengine list {table}s`)")
+    for raw in fitting:
+        apply_set(raw, assignment)
+
+
+def _declares(raw: dict[str, Any], key: str, registry: Registry) -> bool:
+    table, _, option = key.partition(".")
+    if table not in ("generator", "scorer") or not option or "." in option or option == "name":
+        return True  # a core key or a whole table: it means the same in every configuration
+    try:
+        item = registry.get(table, _item_name(raw, table))
+    except UsageError:
+        return True  # an unknown item: resolving the configuration reports it
+    return option in {declared.name for declared in item.options}
+
+
+def _item_name(raw: dict[str, Any], table: str) -> str:
+    value = raw.get(table)
+    name = value.get("name") if isinstance(value, dict) else value
+    return name if isinstance(name, str) else DEFAULT_SCORER if table == "scorer" else ""
 
 
 def _name_of(raw: dict[str, Any]) -> str:
@@ -93,7 +132,8 @@ def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]]) -> None
     for name, config, given in resolved:
         cells = {(r.prompt, r.rank): r for r in run.images if r.configuration == name}
         options = ", ".join(f"{k}={v}" for k, v in given.items())
-        label = "\n".join(filter(None, [name, f"generator: {config.generator}", options]))
+        generator = f"generator: {config.generator}" if config.generator != name else ""
+        label = "\n".join(filter(None, [name, generator, options]))
         rows.append((label, [_open(cells.get(column), Image) for column in columns]))
     if not run.images:
         return

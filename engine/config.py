@@ -1,6 +1,7 @@
 """Run configuration: one nested dict from defaults, a TOML file, flags and ``--set``.
 
-Precedence, lowest first: declared defaults < config file < command-line flags < ``--set``.
+Precedence, lowest first: declared defaults < the shipped defaults file < the user's config
+file (both in defaults.py) < ``--config`` file < command-line flags < ``--set``.
 Everything is checked against declarations (the core's `CORE_OPTIONS`, each plugin item's
 `options`), so an unknown key or a wrong type names the key, the file, and the closest
 valid key.
@@ -164,7 +165,8 @@ def resolve(raw: dict[str, Any], registry: Registry, where: str = "config") -> R
         names = registry.names("generator")
         if len(names) != 1:
             raise UsageError(
-                "no generator chosen: pass -g NAME or set generator.name; available: "
+                "no generator chosen: pass -g NAME, or set a default with `artengine config set generator NAME`; "
+                "available: "
                 + (", ".join(names) or "none (install a generator plugin)")
             )
         generator_name = names[0]

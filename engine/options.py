@@ -21,7 +21,10 @@ class Option:
     """One setting of a generator, scorer, loss or model loader.
 
     `type` is one of int, float, str, bool or list (a list of strings). `choices`
-    restricts the value to a set; `min`/`max` bound numbers (inclusive).
+    restricts the value to a set; `min`/`max` bound numbers (inclusive). `infotext` is the
+    key a PNG's webui-style `parameters` text gives it, for options that mean what a
+    stable-diffusion-webui key means (e.g. "CFG scale"); others get their name in sentence
+    case ("top_k" -> "Top k").
     """
 
     name: str
@@ -31,6 +34,7 @@ class Option:
     choices: tuple | None = None
     min: float | None = None
     max: float | None = None
+    infotext: str = ""
 
     def __post_init__(self):
         if self.type not in TYPES:

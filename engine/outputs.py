@@ -106,50 +106,24 @@ def png_bytes(image: "Image", parameters: str, record: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def parameters_text(record: dict[str, Any]) -> str:
-    """The stable-diffusion-webui `parameters` layout: prompt, negative prompt, then key: value."""
-    from .prompts import parse_prompt
-
-    prompt = parse_prompt(record["prompt"])
-    lines = ["|".join(_part(p.text, p.weight) for p in prompt.positive)]
-    if prompt.negative:
-        lines.append("Negative prompt: " + "|".join(_part(p.text, -p.weight) for p in prompt.negative))
-    config = record["config"]
-    fields = {
-        "Seed": record["seed"],
-        "Size": record["size"],
-        "Generator": record["generator"],
-        **{k: v for k, v in config["generator"].items() if k != "name"},
-    }
-    if record.get("score") is not None:
-        fields["Score"] = f"{record['score']:.4f}"
-        fields["Scorer"] = config["scorer"]["name"]
-    fields["Version"] = f"artengine {record['artengine']}"
-    lines.append(", ".join(f"{key}: {_value(value)}" for key, value in fields.items()))
-    return "\n".join(lines)
-
-
-def _part(text: str, weight: float) -> str:
-    return text if weight == 1 else f"{text}:{weight:g}"
-
-
-def _value(value: Any) -> str:
-    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-    return json.dumps(text) if any(c in text for c in ',:"\n') else text
-
-
 def read_png_metadata(path: str | Path) -> dict[str, Any]:
-    """The `artengine` JSON record of a PNG written by artengine; UsageError otherwise."""
+    """The `artengine` JSON record of a PNG written by artengine (or, lacking it, what its
+    webui-style `parameters` text records); UsageError otherwise."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     try:
         with Image.open(path) as image:
-            text = image.text.get(PNG_JSON_KEY) if hasattr(image, "text") else None
+            texts = image.text if hasattr(image, "text") else {}
+            text, parameters = texts.get(PNG_JSON_KEY), texts.get(PNG_PARAMETERS_KEY)
     except FileNotFoundError:
         raise UsageError(f"'{path}' does not exist") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise UsageError(f"'{path}' is not a readable PNG image: {error}") from None
+    if text is None and parameters:  # a tool that rewrote the PNG may have kept only this text
+        from .infotext import record_from_parameters
+
+        return record_from_parameters(parameters, str(path))
     if text is None:
         raise UsageError(f"'{path}' has no artengine metadata (was it written by `artengine generate`?)")
     try:

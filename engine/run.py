@@ -17,7 +17,8 @@ from .devices import resolve_device
 from .errors import ArtengineError, StopRequested, UsageError
 from .interfaces import Candidate, Request
 from .memory import out_of_memory
-from .outputs import new_run_dir, parameters_text, png_bytes, slugify, write_json, write_new
+from .infotext import format_parameters
+from .outputs import new_run_dir, png_bytes, slugify, write_json, write_new
 from .progress import Reporter
 from .registry import Registry
 
@@ -223,7 +224,11 @@ def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "defa
         ranked = generate_ranked(plan, request, reporter)
         for candidate, score in ranked.discarded:
             run.document["discarded"].append({"prompt": request.prompt.text, "seed": candidate.seed, "score": score})
-        timings = {"generate_s": round(ranked.generate_s, 4), "score_s": round(ranked.score_s, 4)}
+        # the generator makes a prompt's candidates together: generate_s is that whole batch's
+        # time, per_image_s its share per candidate
+        made = len(ranked.kept) + len(ranked.discarded)
+        timings = {"generate_s": round(ranked.generate_s, 4), "candidates": made,
+                   "per_image_s": round(ranked.generate_s / max(made, 1), 4), "score_s": round(ranked.score_s, 4)}
         for rank, (candidate, score) in enumerate(ranked.kept, start=1):
             record = {
                 "artengine": __version__,
@@ -238,7 +243,7 @@ def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "defa
                 "plugins": plan.versions,
                 "metadata": candidate.metadata,
             }
-            data = png_bytes(candidate.image, parameters_text(record), record)
+            data = png_bytes(candidate.image, format_parameters(record, plan.generator.options), record)
             name = f"{len(run.images):04d}-{candidate.seed}-{slugify(request.prompt.text)}.png"
             path = write_new(run.dir / name, data)
             for suffix, content in candidate.files.items():

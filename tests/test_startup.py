@@ -8,7 +8,7 @@ import pytest
 HEAVY = ("torch", "transformers", "open_clip", "taming", "numpy")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["list", "generators"], ["list", "models"], ["generate", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["list", "generators"], ["list", "models"], ["generate", "--help"], ["config", "path"]])
 def test_fast_commands_import_no_heavy_module(args):
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "artengine", *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -29,7 +29,7 @@ class DalleGenerator(Generator):
         Option("top_p", float, 1.0, "Nucleus: the fewest image codes whose probability reaches p; 1 = all.",
                min=0.01, max=1.0),
         Option("guidance", float, 1.0, "Classifier-free guidance scale (1 = off); negative prompt parts are "
-               "what it steers away from.", min=0.0, max=50.0),
+               "what it steers away from.", min=0.0, max=50.0, infotext="CFG scale"),
         Option("init_image", str, "", "Image whose top rows of codes every candidate starts from (priming)."),
         Option("prime_rows", int, 0, "Rows of codes taken from init_image; 0 = half of them.", min=0),
         Option("batch_size", int, 16, "Candidates sampled together.", min=1),
