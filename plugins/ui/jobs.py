@@ -94,6 +94,7 @@ class Jobs:
         self._queues: dict[str, deque[Job]] = {}
         self._workers: dict[str, threading.Thread] = {}
         self._wake = threading.Condition(self._lock)
+        self._closing = False
 
     def submit(self, job: Job) -> Job:
         with self._lock:
@@ -128,6 +129,9 @@ class Jobs:
         for job in list(self.all.values()):
             if job.status in ("queued", "running"):
                 self.stop(job)
+        with self._lock:
+            self._closing = True
+            self._wake.notify_all()
         for worker in list(self._workers.values()):
             worker.join(timeout)
 
@@ -135,8 +139,10 @@ class Jobs:
         while True:
             with self._lock:
                 queue = self._queues[device]
-                while not queue:
+                while not queue and not self._closing:
                     self._wake.wait()
+                if not queue:
+                    return
                 job = queue.popleft()
                 job.status = "running"
             try:

@@ -72,6 +72,8 @@ def field_of(message: str, fields: list[str]) -> str | None:
         pattern = rf"(?<![\w.]){re.escape(key)}(?=[:=' ]|$)" if len(key) > 1 else rf"(?<![\w.]){key}[:=]"
         if re.search(pattern, message):
             return key
+    if "--axis" in message and "axes" in fields:
+        return "axes"
     if re.search(r"\blosses\.|--loss", message):
         return "losses"
     if "prompt" in message:
