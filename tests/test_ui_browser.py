@@ -48,7 +48,7 @@ THIRD_PARTY = textwrap.dedent('''
     def register_generators(register):
         register(Stripes)
 ''')
-DONE = '[data-status="complete"], [data-status="interrupted"], [data-status="failed"]'
+DONE = ':is([data-status="complete"], [data-status="interrupted"], [data-status="failed"])'
 
 
 @pytest.fixture(scope="module")

@@ -211,6 +211,7 @@ def listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(128)  # connections wait from now on, so the printed address works at once
     except OSError as error:
         sock.close()
         raise UsageError(f"--host {host} --port {port}: cannot listen there ({error.strerror or error}); "

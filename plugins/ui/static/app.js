@@ -173,7 +173,7 @@ function renderJob(view, state, form) {
   if (state.status === "queued") line += ` (position ${state.position} in the ${state.device} queue)`;
   const parts = [el("div", {class: `status ${state.status}`, "data-status": state.status, text: `${state.title}: ${line}`})];
   if (state.status === "running" || p.total) {
-    const rate = p.rate ? ` · ${p.rate} steps/s` : "";
+    const rate = p.rate ? ` · ${p.rate.toFixed(p.rate < 10 ? 2 : 1)} steps/s` : "";
     const eta = p.eta_s !== null && p.eta_s !== undefined && !done ? ` · ETA ${Math.round(p.eta_s)} s` : "";
     parts.push(el("progress", {max: p.total || 1, value: p.step || 0}),
       el("div", {class: "progress-text", text: `${p.label || ""} step ${p.step}/${p.total}${rate}${eta}`}));
@@ -331,14 +331,15 @@ async function openRun(name) {
   const doc = data.document;
   const status = doc.status === "interrupted" || doc.status === "failed"
     ? el("button", {type: "button", class: "resume", onclick: () => resumeRun(name), text: "Resume this run"}) : null;
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("h2", {text: name}),
     el("div", {class: `status ${doc.status}`, "data-status": doc.status, text: `${doc.kind}: ${doc.status}${doc.error ? ` (${doc.error})` : ""}`}),
     status,
     data.files["grid.png"] ? el("div", {class: "grid"}, el("img", {src: data.files["grid.png"], alt: "grid"})) : null,
     data.files["index.html"] ? el("a", {href: data.files["index.html"], target: "_blank", text: "report (index.html)"}) : null,
     el("div", {class: "images"}, data.images.map(i => imageFigure(i))),
-    el("details", {}, el("summary", {text: "run.json"}), el("pre", {text: JSON.stringify(doc, null, 2)})));
+    el("details", {}, el("summary", {text: "run.json"}), el("pre", {text: JSON.stringify(doc, null, 2)})),
+  ].filter(part => part !== null));
 }
 
 async function loadModels() {
