@@ -196,3 +196,9 @@ def test_the_gallery_lists_runs_opens_one_and_shows_its_metadata(page):
     expect(page.locator("#details pre")).to_contain_text('"prompt"')
     metadata = json.loads(page.locator("#details pre").inner_text())
     assert metadata["prompt"] == "a red circle" and metadata["config"]["generator"]["name"] == "dalle"
+    page.click("#details button.close")
+    page.locator("#gallery-run figure button.use-settings").first.click()
+    expect(page.locator("#view-generate")).to_be_visible()
+    assert page.input_value("#generate-prompt") == "a red circle"
+    assert page.input_value("#generate-generator") == "dalle"
+    assert field(page, "seed").input_value() == str(metadata["seed"])

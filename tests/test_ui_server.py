@@ -85,6 +85,13 @@ def test_a_run_from_the_ui_is_the_clis_run_folder_and_reproduces(client, out, cl
     assert result.exit_code == 0 and "identical" in result.output
 
 
+def test_two_submissions_at_once_get_two_run_folders(client, out):
+    form = {"prompt": "red", "fields": {"generator": "solid", "seed": "1"}}
+    first, second = (post(client, "/api/generate", form).json()["id"] for _ in range(2))
+    runs = {wait_done(client, first)["run"], wait_done(client, second)["run"]}
+    assert len(runs) == 2 and all(json.loads((out / r / "run.json").read_text())["status"] == "complete" for r in runs)
+
+
 def test_the_gallery_lists_runs_newest_first_and_searches_prompts(client, out):
     for prompt in ("red square", "blue circle"):
         wait_done(client, post(client, "/api/generate", {"prompt": prompt, "fields": {"generator": "solid"}}).json()["id"])
