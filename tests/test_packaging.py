@@ -45,6 +45,11 @@ def test_the_wheel_carries_the_shipped_weights(wheel):
         assert any(n.endswith(".safetensors") for n in shipped), f"{model}:shapes weights are not in the wheel"
 
 
+def test_the_wheel_carries_the_web_uis_page(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"artengine/plugins/ui/static/{name}" for name in ("index.html", "app.js", "style.css")} <= names
+
+
 @pytest.mark.slow
 def test_the_installed_wheel_generates_with_dalle_and_knows_no_bare_names(wheel, tmp_path):
     target = tmp_path / "site"
