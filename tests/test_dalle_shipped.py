@@ -20,12 +20,12 @@ def shipped(builtin_plugins):
 
 
 def card_figures() -> dict:
-    return json.loads((SHIPPED / "config.json").read_text())["card"]["figures"]
+    return json.loads((SHIPPED / "artengine_dalle.json").read_text())["card"]["figures"]
 
 
 def test_the_checkpoint_is_one_self_contained_folder_of_at_most_15_mb():
     files = {path.name: path.stat().st_size for path in SHIPPED.iterdir()}
-    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md"} <= set(files)
+    assert {"config.json", "model.safetensors", "tokenizer.json", "artengine_dalle.json", "README.md"} <= set(files)
     assert sum(files.values()) <= 15 * 1024 * 1024
 
 
@@ -35,7 +35,7 @@ def test_all_shipped_weights_together_stay_within_30_mb():
 
 
 def test_it_was_trained_over_the_shipped_vqgan():
-    config = json.loads((SHIPPED / "config.json").read_text())
+    config = json.loads((SHIPPED / "artengine_dalle.json").read_text())
     assert config["vqgan"]["spec"] == "vqgan:shapes"
 
 

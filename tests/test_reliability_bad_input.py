@@ -231,6 +231,7 @@ DALLE_FILE_CASES = {
     ("config.json", "empty"): "cannot be read",
     ("config.json", "truncated"): "cannot be read",
     ("config.json", "not-a-checkpoint"): "cannot be read",
+    ("artengine_dalle.json", "truncated"): "cannot be read",
     ("tokenizer.json", "missing"): "has no tokenizer.json",
     ("tokenizer.json", "truncated"): "tokenizer.json",
 }
@@ -247,9 +248,9 @@ def test_a_dalle_checkpoint_naming_a_malicious_vqgan_runs_nothing(cli, models, t
     files = copy_models(models, tmp_path)
     malicious(files["vqgan"])
     folder = make_checkpoint(tmp_path / "model")
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "artengine_dalle.json").read_text())
     config["vqgan"]["spec"] = f"vqgan:{files['vqgan']}"
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "artengine_dalle.json").write_text(json.dumps(config))
     assert_one_clear_line(cli(*dalle(folder)), 2, "can run code", tmp_path)
 
 

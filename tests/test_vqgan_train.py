@@ -233,3 +233,25 @@ def test_bf16_autocast_trains_on_the_cpu_too(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert training(tmp_path / "run")["settings"]["precision"] == "bf16"
     assert all(value.dtype == torch.float32 for value in weights(tmp_path / "run").values())
+
+
+def test_a_decoder_without_group_norm_is_written_under_artengines_own_target(cli, tmp_path):
+    common = ["--data", "tinysquares", "--data-count", 4, "--decoder-norm", "none", *TINY]
+    assert cli("train", "vqgan", "--out", tmp_path / "run", "--steps", 1, *common).exit_code == 0
+    config_path = tmp_path / "run" / "config.json"
+    model = json.loads(config_path.read_text())["model"]
+    assert model["target"] == "artengine.plugins.vqgan.model.VQGAN" and model["params"]["ddconfig"]["decoder_norm"] == "none"
+
+    older = json.loads(config_path.read_text())
+    older["model"]["target"] = "taming.models.vqgan.VQModel"  # what older versions wrote
+    config_path.write_text(json.dumps(older))
+    resumed = cli("train", "vqgan", "--out", tmp_path / "run", "--resume", "--steps", 2)
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(config_path.read_text())["model"]["target"] == "artengine.plugins.vqgan.model.VQGAN"
+
+
+def test_a_decoder_with_group_norm_is_written_as_plain_taming(cli, tmp_path):
+    assert cli("train", "vqgan", "--data", "tinysquares", "--data-count", 4, "--out", tmp_path / "run",
+               "--steps", 1, *TINY).exit_code == 0
+    model = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
+    assert model["target"] == "taming.models.vqgan.VQModel" and "decoder_norm" not in model["params"]["ddconfig"]

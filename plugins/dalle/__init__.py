@@ -8,8 +8,6 @@ dalle`. This module stays light: torch and transformers load only inside the sib
 
 from __future__ import annotations
 
-import json
-
 import artengine
 from artengine import Generator, ModelInfo, ModelLoader, Option, UsageError
 
@@ -66,12 +64,12 @@ class DalleLoader(ModelLoader):
     spec_forms = ("dalle:shapes  (shipped: over vqgan:shapes)", "dalle:FOLDER  (a checkpoint from `artengine train dalle`)")
 
     def available(self) -> list[ModelInfo]:
-        from .checkpoint import CONFIG_FILE, SHIPPED, WEIGHTS_FILE
+        from .checkpoint import SHIPPED, WEIGHTS_FILE, read_config
 
         found = []
         for name, folder in SHIPPED.items():
             if (folder / WEIGHTS_FILE).is_file():
-                card = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("card", {})
+                card = read_config(folder).get("card", {})
                 found.append(ModelInfo(f"dalle:{name}", card.get("description", "dalle model"), card.get("figures", {})))
         return found
 
