@@ -14,7 +14,7 @@ from transformers import AutoTokenizer, GPT2LMHeadModel
 import artengine
 import artengine.plugins.dalle
 from artengine.plugins.dalle.checkpoint import FORMAT, weights_bytes
-from tests.test_dalle_helpers import dalle_host, make_checkpoint, write_pairs  # noqa: F401
+from tests.dalle_helpers import make_checkpoint, write_pairs
 
 SHIPPED = Path(artengine.plugins.dalle.__file__).parent / "weights" / "shapes"
 CAPTIONS = ["a red circle", "a small blue square above a large green triangle on a white background", ""]

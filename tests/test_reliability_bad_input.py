@@ -2,7 +2,7 @@
 traceback, nothing left in --out, and no code run from a malicious file.
 
 The models are tiny random-weight files in the published formats, loaded by the real `vqgan`,
-`clip` and `dalle` loaders (see tests/test_vqgan_clip_real_models.py and test_dalle_helpers.py).
+`clip` and `dalle` loaders (see tests/published_models.py and tests/dalle_helpers.py).
 """
 
 import json
