@@ -57,10 +57,16 @@ def prime_codes(dalle, options, device) -> torch.Tensor | None:
 
 
 def to_images(vqgan, codes: torch.Tensor, rows: int, cols: int):
+    """One RGB image per row of `codes`, each decoded alone.
+
+    A candidate's pixels must not depend on the batch it was sampled in: `reproduce` remakes
+    it alone. The sampler's rows are independent, but a convolution over a batch can round
+    differently from one over a single image (one pixel level in a few pixels, measured on
+    vqgan:shapes), so decoding images one by one is what keeps reproduction exact."""
     from PIL import Image
 
     with torch.no_grad():
-        pixels = vqgan.decode(codes.view(-1, rows, cols)).clamp(0, 1)
+        pixels = torch.cat([vqgan.decode(row.view(1, rows, cols)) for row in codes]).clamp(0, 1)
     array = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(a, "RGB") for a in array]
 
