@@ -39,3 +39,19 @@ def warn(message: str) -> None:
     import sys
 
     print(f"artengine: warning: {message}", file=sys.stderr, flush=True)
+
+
+def quote(value, limit: int = 60) -> str:
+    """`value` as an error message quotes it: repr(), shortened to about `limit` characters
+    (head … tail, with the full length) so that a huge input cannot flood the one-line message."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        half = limit // 2
+        return f"{value[:half]!r}…{value[-half:]!r} ({len(value):,} characters)"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}…{text[-(limit // 2):]} ({len(text):,} characters)"

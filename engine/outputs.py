@@ -87,8 +87,41 @@ def replace_file(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
+def _rewrite_in_place(path: Path, data: bytes) -> bool:
+    try:
+        size = path.stat().st_size
+        if len(data) > size:
+            return False
+        with open(path, "r+b") as handle:  # no new file, no new block: works on a full disk
+            handle.write(data + b" " * (size - len(data)))  # trailing blanks: still valid JSON
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+    except OSError:
+        return False
+
+
+SLACK = 1024
+BLOCK = 4096
+
+
 def write_json(path: Path, data: Any) -> None:
-    replace_file(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    """Replace the JSON record `path` (run.json) with `data` (see `safe_io.dump_json`).
+
+    When the atomic replace fails (a full disk has no room for the temporary copy), the file
+    is rewritten in place if the new text fits in its present size: the blocks it holds are
+    reused, so the record can still say how the run ended. For that, the text is padded with
+    blanks (valid JSON) to whole blocks with at least SLACK bytes to spare.
+    """
+    from .safe_io import dump_json
+
+    text = dump_json(data)
+    padded = -(-(len(text) + SLACK) // BLOCK) * BLOCK
+    try:
+        replace_file(path, text + b" " * (padded - len(text)))
+    except (ArtengineError, OSError):
+        if not _rewrite_in_place(path, text):
+            raise
 
 
 # -- PNG metadata ------------------------------------------------------------------------
@@ -140,22 +173,15 @@ def _value(value: Any) -> str:
 
 def read_png_metadata(path: str | Path) -> dict[str, Any]:
     """The `artengine` JSON record of a PNG written by artengine; UsageError otherwise."""
-    from PIL import Image, UnidentifiedImageError
+    from .images import open_image
+    from .safe_io import IMAGE_LIMIT, load_json, read_user_file
 
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            text = image.text.get(PNG_JSON_KEY) if hasattr(image, "text") else None
-    except FileNotFoundError:
-        raise UsageError(f"'{path}' does not exist") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise UsageError(f"'{path}' is not a readable PNG image: {error}") from None
+    data = read_user_file(path, "image", IMAGE_LIMIT)
+    with open_image(data, f"'{path}'", "PNG image") as image:
+        text = image.text.get(PNG_JSON_KEY) if hasattr(image, "text") else None
     if text is None:
         raise UsageError(f"'{path}' has no artengine metadata (was it written by `artengine generate`?)")
-    try:
-        record = json.loads(text)
-    except ValueError:
-        raise UsageError(f"'{path}': its artengine metadata is not valid JSON") from None
+    record = load_json(text, f"'{path}': its artengine metadata")
     if not isinstance(record, dict):
         raise UsageError(f"'{path}': its artengine metadata is not a JSON object")
     return record
