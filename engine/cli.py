@@ -62,6 +62,11 @@ class ArtengineGroup(click.Group):
             _fail("aborted", 130)
         except ArtengineError as error:
             _fail(str(error), error.exit_code, error)
+        except OSError as error:
+            if any(frame.name == "echo" and "click" in frame.filename for frame in traceback.extract_tb(error.__traceback__)):
+                silence_stdout()  # printing the command's output is what failed
+                _fail(f"cannot write to standard output: {error.strerror or error}", 1, error)
+            _fail(f"unexpected OSError: {error} (run with --debug for the traceback)", 1, error)
         except Exception as error:  # noqa: BLE001 - a bug still gets one line, --debug shows more
             _fail(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)", 1, error)
 

@@ -224,6 +224,8 @@ def reproduce(image, out, device, as_json):
     raw = raw_from_metadata(record, image)
     if device:
         raw["device"] = device
+    elif isinstance(raw.get("device"), str):
+        check_recorded_device(raw["device"], image)
     raw["out"] = out
     registry = discovery.host.registry
     with in_metadata_terms(image, flags_given={"--device"} if device else set()):
@@ -272,6 +274,17 @@ def in_metadata_terms(image, flags_given: set[str]):
         if not rewritten.startswith(f"'{image}'"):
             rewritten = f"'{image}' metadata: {rewritten}"
         raise UsageError(rewritten) from None
+
+
+def check_recorded_device(name: str, image) -> None:
+    """The device an image was made on may be missing here: say so, and how to reproduce anyway."""
+    from .devices import resolve_device
+
+    try:
+        resolve_device(name)
+    except UsageError:
+        raise UsageError(f"'{image}': metadata key 'device' is {quote(name)}, which this machine does not have; "
+                         "pass --device cpu (or auto) to reproduce it here") from None
 
 
 def raw_from_metadata(record: dict, where) -> dict:

@@ -268,7 +268,8 @@ def _ctrl_c_seen() -> bool:
 
 
 def _describe(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}".splitlines()[0]
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
     return text if len(text) <= 300 else text[:300] + "…"
 
 

@@ -27,6 +27,9 @@ def read_image(path: str | Path, where: str) -> "Image":
         return image.convert("RGB")  # decodes every pixel, so a truncated file fails here
 
 
+_WARNED: set[str] = set()
+
+
 @contextlib.contextmanager
 def open_image(data: bytes, where: str, kind: str = "image") -> Iterator["Image"]:
     """`data` opened as a PIL image, for a `with` block; one UsageError line (naming `where`)
@@ -44,11 +47,17 @@ def open_image(data: bytes, where: str, kind: str = "image") -> Iterator["Image"
         for warning in caught:
             if issubclass(warning.category, Image.DecompressionBombWarning):
                 pixels = image.size[0] * image.size[1]
-                warn(f"{where} has {pixels:,} pixels, more than the {Image.MAX_IMAGE_PIXELS:,} PIL treats as "
-                     "safe from untrusted sources; reading it anyway (it may take a lot of memory)")
+                message = (f"{where} has {pixels:,} pixels, more than the {Image.MAX_IMAGE_PIXELS:,} PIL treats as "
+                           "safe from untrusted sources; reading it anyway (it may take a lot of memory)")
+                if message not in _WARNED:  # once, though a generator's check and run both read it
+                    _WARNED.add(message)
+                    warn(message)
             else:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         with image:
             yield image
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError:
+        raise UsageError(f"{where} has more than twice the {Image.MAX_IMAGE_PIXELS:,} pixels PIL treats as safe "
+                         "from untrusted sources; refused as a possible decompression bomb") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as error:
         raise UsageError(f"{where} is not a readable {kind} ({str(error)[:200]})") from None

@@ -33,9 +33,11 @@ def slugify(text: str, limit: int = 40) -> str:
 def new_run_dir(out: str | Path, label: str) -> Path:
     """A new, empty folder under `out` named by time and `label`; never an existing one."""
     out = Path(out)
+    made = missing_folders(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
+        remove_empty(made)
         raise UsageError(f"--out '{out}': cannot create the output folder: {error.strerror or error}") from None
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(label)}"
     for attempt in range(1, 10_000):
@@ -46,8 +48,23 @@ def new_run_dir(out: str | Path, label: str) -> Path:
         except FileExistsError:
             continue
         except OSError as error:
+            remove_empty(made)  # e.g. out of inodes: leave no empty --out behind either
             raise UsageError(f"--out '{out}': cannot write there: {error.strerror or error}") from None
     raise ArtengineError(f"--out '{out}': too many runs named {base!r}")
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """`folder` and its parents that do not exist yet, deepest first (what a mkdir -p makes)."""
+    return [path for path in (folder, *folder.parents) if not path.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) while they are empty: undo a mkdir -p that led nowhere."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _write_temp(folder: Path, name: str, data: bytes) -> Path:

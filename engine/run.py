@@ -18,7 +18,8 @@ from .devices import resolve_device
 from .errors import ArtengineError, StopRequested, UsageError, quote
 from .interfaces import Candidate, Request
 from .memory import out_of_memory
-from .outputs import new_run_dir, parameters_text, png_bytes, slugify, write_json, write_new
+from .outputs import (missing_folders, new_run_dir, parameters_text, png_bytes, remove_empty, slugify, write_json,
+                      write_new)
 from .progress import Reporter
 from .registry import Registry
 from .run_record import lock_run_dir
@@ -75,7 +76,7 @@ class Run:
         if existing is not None:
             self._reopen(existing)
             return
-        missing = [folder for folder in (Path(out), *Path(out).parents) if not folder.exists()]
+        missing = missing_folders(Path(out))
         self.dir = new_run_dir(out, label)
         self.lock = lock_run_dir(self.dir)
         self.images: list[ImageRecord] = []
@@ -94,9 +95,7 @@ class Run:
         except BaseException:  # e.g. a full disk: leave no empty folder behind, not even --out
             self.lock.release()
             shutil.rmtree(self.dir, ignore_errors=True)  # made just now, exclusively: ours alone
-            for folder in missing:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+            remove_empty(missing)
             raise
 
     @classmethod

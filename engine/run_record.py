@@ -26,7 +26,7 @@ IMAGE_FIELDS = {"path": str, "prompt": str, "seed": int, "generator": str, "conf
 def read_run_document(run_dir: Path) -> dict[str, Any]:
     """run.json of `run_dir`, with the shape `--resume` relies on checked."""
     where = f"--resume '{run_dir}': its run.json"
-    document = load_json(read_user_text(run_dir / "run.json", f"--resume '{run_dir}': run.json"), f"{where} is unreadable")
+    document = load_json(read_user_text(run_dir / "run.json", "--resume: run.json"), f"{where} is unreadable")
     if not isinstance(document, dict):
         raise UsageError(f"{where} is not a JSON object")
     for key, kind in (("configurations", dict), ("images", list), ("discarded", list), ("partial", list)):

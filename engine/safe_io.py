@@ -175,7 +175,9 @@ def utf8_error(text: str) -> str | None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:
-        return f"character {error.start + 1} is a byte that is not UTF-8 ({text[error.start]!a})"
+        byte = text[error.start].encode("utf-8", "surrogateescape")
+        shown = f"the byte 0x{byte[0]:02x}" if len(byte) == 1 else f"{text[error.start]!a}"
+        return f"character {error.start + 1} is {shown}, which is not UTF-8"
     return None
 
 
