@@ -269,8 +269,6 @@ def in_metadata_terms(image, flags_given: set[str]):
             return flag if flag in flags_given else f"metadata key '{METADATA_KEYS[flag]}'"
 
         rewritten = _FLAG.sub(key, message)
-        if rewritten == message:
-            raise
         if not rewritten.startswith(f"'{image}'"):
             rewritten = f"'{image}' metadata: {rewritten}"
         raise UsageError(rewritten) from None

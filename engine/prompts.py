@@ -58,8 +58,8 @@ def parse_prompt(text: str, where: str = "prompt") -> Prompt:
         weight = 1.0
         match = _WEIGHT_TAIL.match(part)
         if match:
-            # the prompt is quoted once: as a whole when it has several parts, else as the part
-            context = f"{where} {quote(text)}" if "|" in text else where
+            # the input is quoted once: the whole prompt when it has several parts (and is short), and the part
+            context = f"{where} {quote(text)}" if "|" in text and len(text) <= 60 else where
             weight = _parse_weight(match["weight"], part, context)
             part = match["text"].strip()
             if not part:
