@@ -57,7 +57,7 @@ def open_image(data: bytes, where: str, kind: str = "image") -> Iterator["Image"
         with image:
             yield image
     except Image.DecompressionBombError:
-        raise UsageError(f"{where} has more than twice the {Image.MAX_IMAGE_PIXELS:,} pixels PIL treats as safe "
-                         "from untrusted sources; refused as a possible decompression bomb") from None
+        raise UsageError(f"{where} is not a readable {kind}: it claims more than twice the {Image.MAX_IMAGE_PIXELS:,} "
+                         "pixels PIL treats as safe from untrusted sources (a possible decompression bomb)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as error:
         raise UsageError(f"{where} is not a readable {kind} ({str(error)[:200]})") from None
