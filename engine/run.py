@@ -314,6 +314,7 @@ def watch_ctrl_c() -> None:
         _CTRL_C["seen"] = True
         raise KeyboardInterrupt
 
+    _CTRL_C["seen"] = False
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, handler)
 
@@ -403,7 +404,8 @@ def _score(scorer, candidates: list[Candidate], request: Request) -> tuple[list[
     if scorer is None or not candidates:
         return [None] * len(candidates), 0.0
     started = time.perf_counter()
-    scores = [float(s) for s in scorer.score([c.image for c in candidates], request.prompt)]
+    what = f"scorer '{scorer.name}'"
+    scores = [float(s) for s in plugin_call(what, scorer.score, [c.image for c in candidates], request.prompt)]
     if len(scores) != len(candidates):
         raise ArtengineError(f"scorer '{scorer.name}' returned {len(scores)} scores for {len(candidates)} images")
     return scores, (time.perf_counter() - started) / len(candidates)
