@@ -10,6 +10,10 @@ import artengine.models
 import artengine.discovery
 from tests import plugins_for_tests
 
+# Fixtures shared by several test modules live in helper modules (never named test_*.py) and are
+# registered here, so no test module imports a fixture from another.
+pytest_plugins = ("tests.dalle_helpers",)
+
 
 @pytest.fixture(autouse=True)
 def host(monkeypatch):

@@ -7,7 +7,7 @@ import torch
 
 import artengine
 from artengine.plugins.dalle.checkpoint import weights_hash
-from tests.test_dalle_helpers import dalle_host, make_checkpoint  # noqa: F401
+from tests.dalle_helpers import make_checkpoint
 
 
 def test_a_checkpoint_folder_holds_config_weights_tokenizer_and_card(dalle_host, tmp_path):

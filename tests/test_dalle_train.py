@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import artengine
-from tests.test_dalle_helpers import dalle_host, plugin_dir, write_pairs  # noqa: F401
+from tests.dalle_helpers import plugin_dir, write_pairs
 
 TINY = ("--vqgan", "tinyvq:16", "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "4",
         "--sample-every", "0", "--log-every", "1", "--threads", "1")

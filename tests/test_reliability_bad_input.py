@@ -19,8 +19,8 @@ import artengine.plugins.dalle
 import artengine.plugins.losses
 import artengine.plugins.vqgan
 import artengine.plugins.vqgan_clip
-from tests.test_dalle_helpers import make_checkpoint
-from tests.test_vqgan_clip_real_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
+from tests.dalle_helpers import make_checkpoint
+from tests.published_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
 
 MARKER = "pwned-marker"
 
@@ -44,7 +44,7 @@ def models(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def real_plugins(host):
-    import tests.test_dalle_helpers as helpers
+    import tests.dalle_helpers as helpers
 
     for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
                          (artengine.plugins.losses, "losses"), (artengine.plugins.dalle, "dalle"), (helpers, "tinyvq")]:

@@ -16,8 +16,8 @@ import torch
 
 import artengine.plugins.vqgan
 from artengine.checkpoints import read_checkpoint
-from tests.test_dalle_helpers import plugin_dir, write_pairs
-from tests.test_interrupt import artengine_script
+from tests.dalle_helpers import plugin_dir, write_pairs
+from tests.plugins_for_tests import artengine_script
 from tests.test_vqgan_train import TINY, square
 
 ROOT = Path(__file__).parent.parent

@@ -67,7 +67,7 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 90, 220)}
 @pytest.fixture
 def dalle_host(host):
     import artengine.plugins.dalle
-    import tests.test_dalle_helpers as helpers
+    import tests.dalle_helpers as helpers
 
     host.add(artengine.plugins.dalle, name="dalle")
     host.add(helpers, name="tinyvq")
