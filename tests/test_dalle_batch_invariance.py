@@ -6,6 +6,8 @@ codes); these tests hold the decoding of codes into pixels to the same standard,
 shipped VQGAN, whose convolutions over a batch round differently from those over one image.
 """
 
+import json
+
 import pytest
 import torch
 
@@ -18,7 +20,7 @@ def vqgan(builtin_plugins):
     return artengine.load_model("vqgan:shapes", "cpu")
 
 
-@pytest.mark.parametrize("batch, seed", [(2, 0), (3, 1), (6, 2)])
+@pytest.mark.parametrize("batch, seed", [(2, 0), (3, 1), (6, 2), (9, 3)])
 def test_each_image_of_a_batch_equals_the_image_decoded_alone(vqgan, batch, seed):
     rows = cols = 8
     codes = torch.randint(0, vqgan.n_embed, (batch, rows * cols), generator=torch.Generator().manual_seed(seed))
@@ -26,3 +28,12 @@ def test_each_image_of_a_batch_equals_the_image_decoded_alone(vqgan, batch, seed
     for position, row in enumerate(codes):
         (alone,) = to_images(vqgan, row[None], rows, cols)
         assert together[position].tobytes() == alone.tobytes(), f"image {position} of {batch}"
+
+
+def test_the_second_of_two_candidates_reproduces_exactly(cli, builtin_plugins):
+    made = cli("generate", "a red circle", "-g", "dalle", "-n", "2", "--seed", "1", "--scorer", "none", "--json")
+    assert made.exit_code == 0, made.output
+    second = next(image for image in json.loads(made.stdout)["images"] if image["seed"] == 2)
+    again = cli("reproduce", second["path"], "--json")
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["max_difference"] == 0
