@@ -44,7 +44,7 @@ class ArtengineGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
-        from .run import watch_ctrl_c
+        from .errors import watch_ctrl_c
         from .safe_io import env_flag
 
         watch_ctrl_c()

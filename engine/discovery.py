@@ -25,7 +25,7 @@ import click
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, ctrl_c_seen
 from .registry import Registry
 
 GROUP = "artengine"
@@ -140,7 +140,7 @@ class PluginHost:
             self.pm.register(module, name=record.name)
             record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(module) or ())
         except BaseException as error:  # noqa: BLE001 - a broken plugin (even one calling sys.exit) must not take the CLI down
-            if isinstance(error, KeyboardInterrupt) and _ctrl_c_seen():
+            if isinstance(error, KeyboardInterrupt) and ctrl_c_seen():
                 raise
             self._fail(f"plugin '{record.name}' ({record.source}) failed to load: {_describe(error)}", record)
         self._registry = self._commands = None
@@ -182,7 +182,7 @@ class PluginHost:
             )
             names = [(kind, trial.add(kind, obj, record.name)) for kind, obj in staged]
         except BaseException as error:  # noqa: BLE001
-            if isinstance(error, KeyboardInterrupt) and _ctrl_c_seen():
+            if isinstance(error, KeyboardInterrupt) and ctrl_c_seen():
                 raise
             self._fail(f"plugin '{record.name}' failed to register: {_describe(error)}", record)
             return
@@ -215,7 +215,7 @@ class PluginHost:
                             if child in before[name] and before[name][child] is not command:
                                 raise PluginError(f"command '{name} {child}' is already taken")
                 except BaseException as error:  # noqa: BLE001
-                    if isinstance(error, KeyboardInterrupt) and _ctrl_c_seen():
+                    if isinstance(error, KeyboardInterrupt) and ctrl_c_seen():
                         raise
                     for name, sub in shared.items():  # undo what this plugin added
                         sub.commands = before[name]
@@ -259,12 +259,6 @@ def _import_file(path: Path) -> ModuleType:
         del sys.modules[module_name]
         raise
     return module
-
-
-def _ctrl_c_seen() -> bool:
-    from .run import _CTRL_C
-
-    return _CTRL_C["seen"]
 
 
 def _describe(error: BaseException) -> str:

@@ -55,3 +55,26 @@ def quote(value, limit: int = 60) -> str:
     if len(text) <= limit:
         return text
     return f"{text[: limit // 2]}…{text[-(limit // 2):]} ({len(text):,} characters)"
+
+
+_CTRL_C = {"seen": False}
+
+
+def watch_ctrl_c() -> None:
+    """Note each Ctrl-C before raising KeyboardInterrupt as Python does, so that a plugin raising
+    KeyboardInterrupt itself can be told from the user (the CLI calls this as a command starts)."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        _CTRL_C["seen"] = True
+        raise KeyboardInterrupt
+
+    _CTRL_C["seen"] = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+
+
+def ctrl_c_seen() -> bool:
+    """Whether the user has pressed Ctrl-C since `watch_ctrl_c`."""
+    return _CTRL_C["seen"]

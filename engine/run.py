@@ -15,7 +15,7 @@ from typing import Any
 from . import __version__
 from .config import RunConfig, format_size
 from .devices import resolve_device
-from .errors import ArtengineError, StopRequested, UsageError, quote
+from .errors import ArtengineError, StopRequested, UsageError, ctrl_c_seen, quote
 from .interfaces import Candidate, Request
 from .memory import out_of_memory
 from .outputs import (missing_folders, new_run_dir, parameters_text, png_bytes, remove_empty, slugify, write_json,
@@ -301,30 +301,12 @@ def describe(error: BaseException) -> str:
     return text if len(text) <= 300 else text[:300] + "…"
 
 
-_CTRL_C = {"seen": False}
-
-
-def watch_ctrl_c() -> None:
-    """Note each Ctrl-C before raising KeyboardInterrupt as Python does, so that a plugin raising
-    KeyboardInterrupt itself can be told from the user (the CLI calls this once)."""
-    import signal
-    import threading
-
-    def handler(signum, frame):
-        _CTRL_C["seen"] = True
-        raise KeyboardInterrupt
-
-    _CTRL_C["seen"] = False
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
-
-
 def _user_interrupt(error: KeyboardInterrupt) -> bool:
     """Whether a KeyboardInterrupt came from the user's Ctrl-C (see `watch_ctrl_c`, and the second
     Ctrl-C of `stop_on_signals`) rather than from a plugin raising it."""
     import traceback
 
-    return _CTRL_C["seen"] or any(frame.name == "handle" and frame.filename.endswith("progress.py")
+    return ctrl_c_seen() or any(frame.name == "handle" and frame.filename.endswith("progress.py")
                                   for frame in traceback.extract_tb(error.__traceback__))
 
 
