@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 from typing import Any
 
 from .config import DEFAULT_SCORER, apply_set, merge, resolve
-from .errors import UsageError, closest
+from .errors import UsageError, closest, quote
 from .outputs import write_new
 from .progress import Reporter
 from .registry import Registry
 from .report import render_report
 from .run import Plan, Run, execute, prepare
 
+MAX_CONFIGURATIONS = 1000
+"""Configurations one compare may run (its grid has a row for each)."""
+
 
 def parse_axis(text: str) -> tuple[str, list[str]]:
     key, sep, values = text.partition("=")
     items = [v.strip() for v in values.split(",") if v.strip()]
     if not sep or not key.strip() or not items:
-        raise UsageError(f"--axis {text!r}: expected KEY=V1,V2,..., e.g. --axis generator.steps=10,50")
+        raise UsageError(f"--axis {quote(text)}: expected KEY=V1,V2,..., e.g. --axis generator.steps=10,50")
     return key.strip(), items
 
 
@@ -50,8 +54,13 @@ def configurations(
         pairs = [(_name_of(base), base)]
     for assignment in sets:
         apply_everywhere(pairs, assignment, registry)
-    for axis in axes:
-        key, values = parse_axis(axis)
+    parsed = [parse_axis(axis) for axis in axes]
+    count = len(pairs) * math.prod(len(values) for _, values in parsed)
+    if count > MAX_CONFIGURATIONS:  # counted before any is built: a sweep can multiply to millions
+        sizes = " x ".join(str(n) for n in [len(pairs), *(len(values) for _, values in parsed)])
+        raise UsageError(f"compare: {sizes} = {count:,} configurations, more than the {MAX_CONFIGURATIONS:,} "
+                         "one compare may run; sweep fewer values or split the comparison")
+    for key, values in parsed:
         swept = []
         for name, raw in pairs:
             for value in values:
@@ -162,5 +171,6 @@ def _columns(run: Run) -> list[tuple[str, int]]:
 def _open(record, Image):
     if record is None:
         return None
-    with Image.open(record.path) as image:
-        return image.convert("RGB")
+    from .images import read_image
+
+    return read_image(record.path, "run.json image")  # a resumed run's run.json is read as untrusted

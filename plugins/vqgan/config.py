@@ -161,7 +161,9 @@ def read_config(path: Path) -> VQGANConfig:
     """A published taming .yaml or our config.json (same layout)."""
     if not path.is_file():
         raise UsageError(f"VQGAN config '{path}' does not exist")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    import artengine
+
+    text = artengine.read_user_file(path, "VQGAN config").decode("utf-8", errors="replace")
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)
