@@ -124,3 +124,12 @@ def plugin_dir(tmp_path: Path) -> Path:
     folder.mkdir(exist_ok=True)
     shutil.copy(Path(__file__), folder / "tinyvq_plugin.py")
     return folder
+
+
+# flags of a tiny `train dalle` over tinyvq, and the command with them
+TRAIN_TINY = ("--vqgan", "tinyvq:16", "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "4",
+              "--sample-every", "0", "--log-every", "1", "--threads", "1")
+
+
+def train(cli, *args):
+    return cli("train", "dalle", *TRAIN_TINY, *args)

@@ -11,16 +11,7 @@ from pathlib import Path
 import pytest
 
 import artengine
-from tests.dalle_helpers import plugin_dir, write_pairs
-
-TINY = ("--vqgan", "tinyvq:16", "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "4",
-        "--sample-every", "0", "--log-every", "1", "--threads", "1")
-
-
-def train(cli, *args):
-    result = cli("train", "dalle", *TINY, *args)
-    return result
-
+from tests.dalle_helpers import TRAIN_TINY as TINY, plugin_dir, train, write_pairs
 
 def state_of(folder: Path):
     from safetensors.torch import load_file

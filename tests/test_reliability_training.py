@@ -18,7 +18,7 @@ import artengine.plugins.vqgan
 from artengine.checkpoints import read_checkpoint
 from tests.dalle_helpers import plugin_dir, write_pairs
 from tests.plugins_for_tests import artengine_script
-from tests.test_vqgan_train import TINY, square
+from tests.vqgan_helpers import TINY, square
 
 ROOT = Path(__file__).parent.parent
 ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.dalle_helpers import write_pairs
-from tests.test_dalle_train import train as train_dalle
+from tests.dalle_helpers import train as train_dalle
 from tests.vqgan_clip_helpers import fast, use_tiny_models
 
 MARKER = "pwned-marker"
