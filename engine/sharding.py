@@ -61,7 +61,16 @@ def current() -> Shard | None:
 
 class _Share(Run):
     """A run folder that rank 0 made, as another process sees it: it saves images there but
-    leaves run.json to rank 0."""
+    leaves run.json, and the folder's lock, to rank 0 (which holds it for the whole group)."""
+
+    @classmethod
+    def join(cls, run_dir: Path) -> "_Share":
+        from .run_record import RunLock
+
+        share = cls.__new__(cls)
+        share.dir, share.lock, share.images = run_dir, RunLock(None), []
+        share.document = {"configurations": {}, "images": [], "discarded": []}  # only this process's part
+        return share
 
     def save(self) -> None:
         pass
@@ -73,7 +82,7 @@ def generate_sharded(shard: Shard, plan: Plan, reporter, report: Callable[[Run],
     run = Run(plan.config.out, plan.config.prompts[0].text, kind="generate") if shard.main else None
     folder = shard.share(str(run.dir) if run else None)
     if run is None:
-        run = _Share.reopen(Path(folder))
+        run = _Share.join(Path(folder))
     failure: BaseException | None = None
     try:
         execute(replace(plan, requests=shard.mine(plan.requests)), run, reporter, configuration=configuration)

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import signal
+from pathlib import Path
 
 from PIL import Image
 
@@ -188,3 +189,13 @@ class Line(Trainer):
 @artengine.hookimpl
 def register_trainers(register):
     register(Line)
+def artengine_script(body: str) -> str:
+    """Python source for `python -c`: artengine with the test plugins, then `body` (which calls `main()`)."""
+    root = str(Path(__file__).parent.parent)
+    return f"""
+import sys, artengine.discovery
+sys.path.insert(0, {root!r})
+from tests import plugins_for_tests
+artengine.discovery.host.add(plugins_for_tests, name="test-plugins")
+from artengine.cli import main
+""" + body

@@ -4,7 +4,7 @@ text-image encoder, satisfied by the built-in vqgan and clip models."""
 import artengine
 import artengine.plugins.clip
 from artengine import ImageTokenizer, TextImageEncoder
-from tests.test_clip_loading import save_folder
+from tests.clip_helpers import tiny_model
 
 
 def test_a_trained_vqgan_is_an_image_tokenizer_and_a_clip_a_text_image_encoder(host, tmp_path):
@@ -15,8 +15,7 @@ def test_a_trained_vqgan_is_an_image_tokenizer_and_a_clip_a_text_image_encoder(h
     settings = {"z_channels": 8, "image_size": 16, "ch": 32, "ch_mult": "1,1", "num_res_blocks": 1,
                 "decoder_norm": "group", "codebook_size": 8, "embed_dim": 4}
     vqgan = VQGAN(model_config(settings))
-    save_folder(tmp_path / "clip")
-    clip = artengine.load_model(f"clip:{tmp_path / 'clip'}")
+    clip = artengine.load_model(tiny_model(tmp_path / "clip", seed=0))
     assert isinstance(vqgan, ImageTokenizer) and not isinstance(vqgan, TextImageEncoder)
     assert isinstance(clip, TextImageEncoder) and not isinstance(clip, ImageTokenizer)
 

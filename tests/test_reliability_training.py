@@ -15,9 +15,9 @@ import pytest
 import torch
 
 import artengine.plugins.vqgan
-from tests.test_dalle_helpers import plugin_dir, write_pairs
-from tests.test_interrupt import artengine_script
-from tests.test_vqgan_train import TINY, square
+from tests.dalle_helpers import plugin_dir, write_pairs
+from tests.plugins_for_tests import artengine_script
+from tests.vqgan_helpers import TINY, square
 
 ROOT = Path(__file__).parent.parent
 ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -178,6 +178,7 @@ def dalle_checkpoint_step(model: Path) -> int | None:
 
     if (model / "model.safetensors").exists():
         assert load_file(str(model / "model.safetensors"))
+        json.loads((model / "artengine_dalle.json").read_text())
         json.loads((model / "config.json").read_text())
     return checkpoint_step(model)
 
@@ -195,7 +196,7 @@ def test_kill_9_during_dalle_training_never_leaves_a_half_written_checkpoint(tmp
         lambda: newest(model), lambda: dalle_checkpoint_step(model), rounds=3, longest_pause=0.6, cwd=tmp_path)
     result = run_to_the_end(dalle_command(tmp_path, data, model, "--steps", last + 2, "--resume"), tmp_path)
     assert f"resuming from {model / 'checkpoints'}" in result.stderr
-    assert json.loads((model / "config.json").read_text())["training"]["step"] == last + 2
+    assert json.loads((model / "artengine_dalle.json").read_text())["training"]["step"] == last + 2
 
 
 def test_ctrl_c_during_dalle_training_saves_a_checkpoint_and_exits_130(tmp_path):
@@ -211,7 +212,7 @@ def test_ctrl_c_during_dalle_training_saves_a_checkpoint_and_exits_130(tmp_path)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "continue with the same command and --resume" in err
     step = dalle_checkpoint_step(model)
-    assert step and json.loads((model / "config.json").read_text())["training"]["step"] == step
+    assert step and json.loads((model / "artengine_dalle.json").read_text())["training"]["step"] == step
 
 
 # -- train clip ----------------------------------------------------------------------------
@@ -225,10 +226,10 @@ def clip_checkpoint_step(run: Path) -> int | None:
     """The newest checkpoint's step, after checking the files present read whole and the weights load."""
     from safetensors.torch import load_file
 
-    if (run / "config.json").exists():
-        json.loads((run / "config.json").read_text())
-    if (run / "model.safetensors").exists():
-        assert (run / "checkpoints").exists() and load_file(str(run / "model.safetensors"))
+    if (run / "open_clip_config.json").exists():
+        json.loads((run / "open_clip_config.json").read_text())
+    if (run / "open_clip_model.safetensors").exists():
+        assert (run / "checkpoints").exists() and load_file(str(run / "open_clip_model.safetensors"))
     return checkpoint_step(run)
 
 

@@ -2,7 +2,6 @@
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -29,10 +28,9 @@ frame.onload = () => setTimeout(() => {
 
 def chromium():
     found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is required in CI (.ci/run installs it)")
-        pytest.skip("no chromium on this machine")
+    if found is None:  # a missing browser fails: a skip would pass a broken report unseen
+        pytest.fail("the report test opens a real browser: install chromium (apt-get install chromium), "
+                    "or leave out the end-to-end tests with -m 'not slow'")
     return found
 
 

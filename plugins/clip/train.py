@@ -1,9 +1,10 @@
 """`artengine train clip`: a small open_clip CLIP trained with open_clip's contrastive loss,
 on the engine's training loop (checkpoints in OUT/checkpoints, resume, schedule, progress).
 
-After each checkpoint the output folder is a loadable model, `clip:OUT`:
-    config.json        open_clip config ({'model_cfg', 'preprocess_cfg'}) + how it was trained
-    model.safetensors  the weights (in --weights-dtype)
+After each checkpoint the output folder is a loadable model, `clip:OUT`, and plain open_clip loads
+it as `open_clip.create_model_and_transforms("local-dir:OUT")` (open_clip's hub layout):
+    open_clip_config.json        open_clip config ({'model_cfg', 'preprocess_cfg'}) + how it was trained
+    open_clip_model.safetensors  the weights (in --weights-dtype)
 each replaced atomically (written beside, then os.replace).
 """
 
@@ -18,8 +19,9 @@ from typing import Any
 
 from artengine import Option, Trainer, UsageError
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+CONFIG_FILE = "open_clip_config.json"
+LEGACY_FILES = ("model.safetensors", "config.json")  # what older versions wrote; a resumed run drops them
 ARCHITECTURE = {"width": ("vision_cfg", "width"), "layers": ("vision_cfg", "layers"),
                 "patch_size": ("vision_cfg", "patch_size"), "image_size": ("vision_cfg", "image_size"),
                 "text_width": ("text_cfg", "width"), "text_layers": ("text_cfg", "layers"),
@@ -48,7 +50,7 @@ class ClipTrainer(Trainer):
         Option("context_length", int, 32, "Text tokens, with start and end.", min=4, max=77),
         Option("patch_size", int, 8, "Vision patch side in pixels.", min=1),
         Option("image_size", int, 64, "Image side the model sees.", min=8),
-        Option("weights_dtype", str, "float32", "Precision of model.safetensors (checkpoints stay float32).",
+        Option("weights_dtype", str, "float32", "Precision of open_clip_model.safetensors (checkpoints stay float32).",
                choices=("float32", "float16", "bfloat16")),
     )
 
@@ -117,6 +119,8 @@ class ClipTrainer(Trainer):
         weights = {name: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
                    for name, value in self.network.state_dict().items()}
         write_atomic(out / WEIGHTS_FILE, save(weights, metadata={"step": str(step)}))
+        for legacy in LEGACY_FILES:  # a run begun by an older version: its files would now be stale copies
+            (out / legacy).unlink(missing_ok=True)
 
 
 class LossComputer:

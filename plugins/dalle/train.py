@@ -4,8 +4,11 @@ The engine's loop does the training (checkpoints in OUT/checkpoints, resume, sch
 precision, several processes); this trainer builds the code cache, the tokenizer and the
 model, computes one micro-batch's loss, and keeps OUT a loadable model:
 
-    OUT/{config.json, model.safetensors, tokenizer.json, README.md}   loadable as dalle:OUT
-    OUT/samples/step-NNNNNNNN.png                                      sample grids
+    OUT/{config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+         artengine_dalle.json, README.md}
+                                     the latest model, loadable as dalle:OUT and by transformers'
+                                     GPT2LMHeadModel.from_pretrained(OUT) (see checkpoint.py)
+    OUT/samples/step-NNNNNNNN.png    sample grids
 """
 
 from __future__ import annotations
@@ -151,7 +154,7 @@ class DalleTrainer(Trainer):
         if self.previous is not None:
             layout, shape = Layout(**self.previous["layout"]), Shape(**self.previous["model"])
         else:
-            longest = max(len(ids) for ids in self.tokenizer.encode_batch(flat)) if flat else 0
+            longest = max(len(ids) for ids in self.tokenizer.encode_batch(flat, add_special_tokens=False)) if flat else 0
             layout = Layout(self.tokenizer.get_vocab_size(), self.vqgan_config["n_codes"],
                             s["text_length"] or min(longest + 2, MAX_TEXT_LENGTH), self.cache.rows, self.cache.cols)
             shape = Shape(s["layers"], s["width"], s["heads"], s["dropout"])

@@ -201,7 +201,7 @@ class VQGANTrainer(Trainer):
 
 
 def model_config(settings: dict):
-    from .config import config_from_dict
+    from .config import TAMING_VQ, VARIANT, config_from_dict
 
     ddconfig = {
         "double_z": False, "z_channels": settings["z_channels"], "resolution": settings["image_size"],
@@ -210,7 +210,8 @@ def model_config(settings: dict):
         "decoder_norm": settings["decoder_norm"],
     }
     params = {"n_embed": settings["codebook_size"], "embed_dim": settings["embed_dim"], "ddconfig": ddconfig}
-    config = config_from_dict({"model": {"params": params}}, "train vqgan")
+    target = TAMING_VQ if settings["decoder_norm"] == "group" else VARIANT  # taming builds only the first as written
+    config = config_from_dict({"model": {"target": target, "params": params}}, "train vqgan")
     if settings["image_size"] % config.factor:
         raise UsageError(f"--image-size {settings['image_size']} must be a multiple of the factor {config.factor} "
                          "(from --ch-mult)")
