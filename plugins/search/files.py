@@ -113,6 +113,8 @@ def decode(data: bytes, transform):
             rgb = image.convert("RGB")  # decodes every pixel: a truncated file fails here
     except SkipImage:
         raise
+    except Image.DecompressionBombError as error:
+        raise SkipImage(f"too large ({error})") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise SkipImage(f"not a readable image ({error})") from None
     return transform(rgb), width, height

@@ -237,7 +237,7 @@ class Index:
             weights += [part.weight for part in prompt.parts]
         if image is not None:
             picture = artengine.read_image(image, "--image") if isinstance(image, (str, Path)) else image
-            parts.append(ImageEncoder(model).encode_images([picture]))
+            parts.append(ImageEncoder(model, precision="float32").encode_images([picture]))
             weights.append(1.0)
         if not parts:
             raise UsageError("search: give a text, an --image, or both")

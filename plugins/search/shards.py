@@ -42,7 +42,7 @@ def embed_shard(entries, rank: int, world_size: int, model, settings, partial: P
     rows: list[dict] = []
     embeddings: list[np.ndarray] = []
     written, last_flush, done = 0, time.monotonic(), 0
-    stamp = f"{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-r{rank}"
+    stamp = f"{time.time_ns()}-{os.getpid()}-r{rank}"  # unique per run, so no chunk is ever replaced
 
     def flush():
         nonlocal rows, embeddings, written, last_flush
