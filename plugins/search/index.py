@@ -115,6 +115,9 @@ class Index:
             raise UsageError(f"--out '{folder}' exists and is not an index; choose a new folder (nothing is overwritten)")
         if not roots:
             raise UsageError("give at least one folder of images to index")
+        for root in roots:
+            if not Path(root).expanduser().exists():
+                raise UsageError(f"folder '{root}' does not exist")
         return cls._make(folder, [str(Path(r).expanduser().resolve()) for r in roots], model, None,
                          settings or Settings(), progress, should_stop)
 
