@@ -9,8 +9,8 @@ from artengine.plugins.search import vectors
 @pytest.mark.parametrize("count, factory, nprobe", [
     (10, "Flat", None),
     (100_000, "Flat", None),
-    (1_000_000, "IVF4096,SQ8", 64),
-    (5_000_000, "IVF8192,SQ8", 128),
+    (1_000_000, "IVF2048,SQ8", 32),
+    (5_000_000, "IVF4096,SQ8", 64),
     (100_000_000, "IVF131072_HNSW32,PQ64", 512),
 ])
 def test_the_index_type_follows_the_collection_size(count, factory, nprobe):

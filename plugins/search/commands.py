@@ -142,6 +142,8 @@ def run_job(job, batch_size, workers, precision, device, as_json):
                                 should_stop=lambda: reporter.stop_requested)
         finally:
             reporter.finish()
+    if index is None:  # a process other than rank 0 of a `torchrun` job: rank 0 reports
+        return
     for item in report.skipped[:SHOWN_SKIPS]:
         warn(f"skipped '{item['path']}': {item['reason']}")
     if len(report.skipped) > SHOWN_SKIPS:

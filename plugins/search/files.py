@@ -115,6 +115,8 @@ def decode(data: bytes, transform):
         raise
     except Image.DecompressionBombError as error:
         raise SkipImage(f"too large ({error})") from None
+    except UnidentifiedImageError:
+        raise SkipImage("not a readable image (no image format Pillow knows)") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         raise SkipImage(f"not a readable image ({error})") from None
     return transform(rgb), width, height

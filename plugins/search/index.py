@@ -25,7 +25,7 @@ import numpy as np
 import artengine
 from artengine import ArtengineError, UsageError
 
-from . import store, vectors
+from . import distributed, store, vectors
 from .files import FileEntry, find_images
 
 PROBE_TEXT = "a photo"
@@ -143,11 +143,17 @@ class Index:
         if not entries and previous is None:
             raise UsageError(f"no images under {', '.join(repr(r) for r in roots)} "
                              "(looked for .png, .jpg, .jpeg, .webp, .bmp, .gif, .tif, .tiff)")
-        model = load_model(spec, settings.device)
+        model = load_model(spec, distributed.local_device(settings.device))
         identity = {"spec": spec, "probe": probe(model)}
         if previous is not None:
             check_probe(previous.manifest, identity, previous.folder)
-        folder.mkdir(parents=True, exist_ok=True)
+        rank, world_size = distributed.rank_and_size()
+        if world_size > 1:
+            distributed.start()
+        if rank == 0:
+            folder.mkdir(parents=True, exist_ok=True)
+            store.partial_dir(folder, identity)
+        distributed.barrier()
         partial = store.partial_dir(folder, identity)
         report = Report(str(folder))
 
@@ -157,12 +163,17 @@ class Index:
         old_by_path = {row["path"]: i for i, row in enumerate(old_rows)}
         old_by_hash = {row["hash"]: i for i, row in enumerate(old_rows)}
         resumed = set(store.read_chunks(partial)[0])
+        distributed.barrier()  # every rank has seen the earlier chunks before any writes new ones
         unchanged = {entry.path: old_by_path[entry.path] for entry in entries
                      if entry.path in old_by_path and same_file(old_rows[old_by_path[entry.path]], entry)}
         to_read = [entry for entry in entries if entry.path not in unchanged]
-        embed_shard(to_read, 0, 1, model, settings, partial, set(old_by_hash) | resumed, progress, should_stop,
-                    CHUNK_ROWS, CHUNK_SECONDS)
-        shards, chunk_rows, chunk_embeddings = merge_shards(partial, 1)
+        embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
+                    should_stop, CHUNK_ROWS, CHUNK_SECONDS)
+        distributed.barrier()  # every shard is written
+        if rank != 0:
+            distributed.finish()
+            return None, None  # rank 0 writes the index
+        shards, chunk_rows, chunk_embeddings = merge_shards(partial, world_size)
 
         rows, embedding_rows = [], []
         for entry in entries:
@@ -209,6 +220,7 @@ class Index:
                                        faiss_index, manifest)
         report.faiss = choice.factory
         report.seconds = round(time.monotonic() - started, 3)
+        distributed.finish()
         index = cls.open(folder)
         index._model = model
         return index, report

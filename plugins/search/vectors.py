@@ -2,7 +2,7 @@
 
     up to 100,000 vectors     Flat          exact inner product (cosine on unit vectors); a
                                             query scans everything: ~10 ms per 100k x 512
-    up to 5,000,000           IVF{k},SQ8    k ~ 4 sqrt(N) inverted lists, vectors as 8-bit
+    up to 5,000,000           IVF{k},SQ8    k ~ 2 sqrt(N) inverted lists, vectors as 8-bit
                                             scalars (D bytes each); `nprobe` lists scanned
     more                      IVF{k}_HNSW32,PQ{D/8}   k ~ 16 sqrt(N) lists found through an
                                             HNSW graph, vectors as D/8-byte PQ codes
@@ -33,7 +33,7 @@ def choose(count: int, dim: int) -> Choice:
     if count <= EXACT_UP_TO:
         return Choice("Flat", None)
     if count <= SQ8_UP_TO:
-        lists = power_of_two(4 * math.sqrt(count))
+        lists = power_of_two(2 * math.sqrt(count))  # quick to train on a few cores
         return Choice(f"IVF{lists},SQ8", max(1, lists // 64))
     lists = power_of_two(16 * math.sqrt(count))
     return Choice(f"IVF{lists}_HNSW32,PQ{max(1, dim // 8)}", max(1, lists // 256))
