@@ -139,6 +139,8 @@ class Index:
         missing = [root for root in roots if not Path(root).exists()]
         if missing and previous is None:
             raise UsageError(f"folder '{missing[0]}' does not exist")
+        for root in missing:
+            artengine.warn(f"folder '{root}' no longer exists; its images leave the index")
         entries = find_images([root for root in roots if Path(root).exists()], exclude=folder)
         if not entries and previous is None:
             raise UsageError(f"no images under {', '.join(repr(r) for r in roots)} "
@@ -266,6 +268,8 @@ class Index:
         from .where import mask
 
         query = self.query_vector(text, image, device).astype(np.float32)
+        if len(self) == 0:
+            return []
         if where:
             candidates = np.flatnonzero(mask(where, self.table))
         elif self.manifest["faiss"]["factory"] == "Flat":
