@@ -7,8 +7,8 @@ from artengine.plugins.search import vectors
 
 
 @pytest.mark.parametrize("count, factory, nprobe", [
-    (10, "Flat", None),
-    (100_000, "Flat", None),
+    (10, "SQfp16", None),
+    (100_000, "SQfp16", None),
     (1_000_000, "IVF2048,SQ8", 32),
     (5_000_000, "IVF4096,SQ8", 64),
     (100_000_000, "IVF131072_HNSW32,PQ64", 512),
@@ -26,7 +26,7 @@ def clustered(count, dim, seed):
 
 def test_an_approximate_index_finds_what_the_exact_one_finds():
     data = clustered(4000, 32, 0)
-    exact = vectors.build(data, vectors.Choice("Flat", None))
+    exact = vectors.build(data, vectors.Choice("SQfp16", None))
     approximate = vectors.build(data, vectors.Choice("IVF32,SQ8", 16))
     queries = clustered(50, 32, 1)
     _, truth = vectors.search(exact, queries, 10)

@@ -272,7 +272,7 @@ class Index:
             return []
         if where:
             candidates = np.flatnonzero(mask(where, self.table))
-        elif self.manifest["faiss"]["factory"] == "Flat":
+        elif self.manifest["faiss"]["factory"] == vectors.EXACT:
             candidates = None
         else:
             vectors.set_nprobe(self.faiss_index, nprobe or self.manifest["faiss"]["nprobe"])
