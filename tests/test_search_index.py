@@ -215,3 +215,14 @@ def test_build_refuses_folders_it_would_overwrite_or_that_hold_nothing(images, t
         build(tmp_path / "empty", tmp_path / "idx2", model)
     with pytest.raises(UsageError, match="does not exist"):
         build(tmp_path / "nowhere", tmp_path / "idx3", model)
+
+
+def test_a_progress_reporter_that_says_stop_stops_the_build_with_its_work_kept(images, tmp_path, model):
+    def reporter(step, total):  # artengine's Reporter raises StopRequested after Ctrl-C
+        raise artengine.StopRequested()
+
+    with pytest.raises(Interrupted):
+        build(images, tmp_path / "idx", model, progress=reporter)
+    assert list((tmp_path / "idx" / ".partial").glob("chunk-*.parquet"))
+    _, report = build(images, tmp_path / "idx", model)
+    assert report.resumed == 4 and report.count == 10

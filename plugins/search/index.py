@@ -323,4 +323,4 @@ def check_probe(manifest: dict, identity: dict, folder: Path) -> None:
     now = np.asarray(identity["probe"], np.float32)
     if saved.shape != now.shape or float(saved @ now) < 0.99:
         raise UsageError(f"index '{folder}' was built with a different model than the one {identity['spec']} "
-                         "loads now (its embeddings would not compare); rebuild it with `artengine index build`")
+                         "loads now (its embeddings would not compare); " + store.rebuild(folder))

@@ -19,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from artengine import StopRequested
+
 from . import store
 
 
@@ -64,12 +66,15 @@ def embed_shard(entries, rank: int, world_size: int, model, settings, partial: P
         if embedded:
             embeddings.append(batch_embeddings)
         done += len(batch)
-        if progress is not None:
-            progress(done, len(shard))
-        if len(rows) >= chunk_rows or time.monotonic() - last_flush >= chunk_seconds:
+        stopping = should_stop is not None and should_stop()
+        try:
+            if progress is not None:
+                progress(done, len(shard))
+        except StopRequested:  # artengine's progress reporter says stop by raising
+            stopping = True
+        if stopping or len(rows) >= chunk_rows or time.monotonic() - last_flush >= chunk_seconds:
             flush()
-        if should_stop is not None and should_stop():
-            flush()
+        if stopping:
             raise Interrupted(f"indexing stopped; the {sum(1 for _ in partial.glob('*.parquet'))} chunk(s) of embeddings made "
                               f"so far are kept in '{partial}': run the same command again to go on from there")
     flush()

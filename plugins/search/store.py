@@ -43,6 +43,11 @@ def table_schema():
     ])
 
 
+def rebuild(folder: Path) -> str:
+    """How to get a working index back: the index is made from the images, so it can go."""
+    return f"rebuild it: delete '{folder}' and run `artengine index build FOLDER… --out {folder}` again"
+
+
 def is_index(folder: Path) -> bool:
     return (folder / MANIFEST).is_file()
 
@@ -57,9 +62,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise UsageError(f"index '{folder}': cannot read {MANIFEST} ({error}); rebuild it with `artengine index build`") from None
+        raise UsageError(f"index '{folder}': cannot read {MANIFEST} ({error}); " + rebuild(folder)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UsageError(f"index '{folder}': {MANIFEST} is not in the {FORMAT} format; rebuild it with `artengine index build`")
+        raise UsageError(f"index '{folder}': {MANIFEST} is not in the {FORMAT} format; " + rebuild(folder))
     return manifest
 
 
@@ -71,10 +76,10 @@ def data_path(folder: Path, manifest: dict, kind: str) -> Path:
     try:
         size = path.stat().st_size
     except OSError:
-        raise UsageError(f"index '{folder}': {entry['name']} is missing; rebuild the index with `artengine index build`") from None
+        raise UsageError(f"index '{folder}': {entry['name']} is missing; " + rebuild(folder)) from None
     if size != entry["bytes"]:
         raise UsageError(f"index '{folder}': {entry['name']} has {size} bytes, not the {entry['bytes']} written "
-                         "(truncated or changed); rebuild the index with `artengine index build`")
+                         "(truncated or changed); " + rebuild(folder))
     return path
 
 
@@ -90,10 +95,10 @@ def load(folder: Path, manifest: dict):
     except UsageError:
         raise
     except Exception as error:  # noqa: BLE001 - numpy, arrow and faiss each raise their own kinds
-        raise UsageError(f"index '{folder}': a data file is damaged ({error}); rebuild it with `artengine index build`") from None
+        raise UsageError(f"index '{folder}': a data file is damaged ({error}); " + rebuild(folder)) from None
     count = manifest["count"]
     if embeddings.shape != (count, manifest["dim"]) or table.num_rows != count or vectors.ntotal != count:
-        raise UsageError(f"index '{folder}': its files disagree on the number of images; rebuild it with `artengine index build`")
+        raise UsageError(f"index '{folder}': its files disagree on the number of images; " + rebuild(folder))
     return embeddings, table, vectors
 
 
