@@ -177,35 +177,13 @@ class Index:
             return None, None  # rank 0 writes the index
         shards, chunk_rows, chunk_embeddings = merge_shards(partial, world_size)
 
-        rows, embedding_rows = [], []
-        for entry in entries:
-            if entry.path in unchanged:
-                i = unchanged[entry.path]
-                rows.append(old_rows[i])
-                embedding_rows.append(previous.embeddings[i])
-                report.kept += 1
-                continue
-            content = shards.hashes.get(entry.path)
-            if content is None:
-                continue  # skipped
-            file_fields = {"path": entry.path, "hash": content, "size": entry.size, "mtime": entry.mtime}
-            if content in chunk_rows:
-                source_row, embedding = chunk_rows[content], chunk_embeddings[content]
-                if content in resumed:
-                    report.resumed += 1
-                else:
-                    report.embedded += 1
-            else:
-                i = old_by_hash[content]
-                source_row, embedding = old_rows[i], previous.embeddings[i]
-                report.kept += 1
-            rows.append({**source_row, **file_fields})
-            embedding_rows.append(embedding)
+        rows, embedding_rows = assemble(entries, unchanged, previous, old_rows, old_by_hash, shards.hashes,
+                                        chunk_rows, chunk_embeddings, resumed, report)
         skipped = shards.skipped
         report.count = len(rows)
         report.dropped = len(set(old_by_path) - {row["path"] for row in rows})
         report.skipped = skipped
-        dim = int(model_dim(model))
+        dim = len(identity["probe"])
         embeddings = np.stack(embedding_rows).astype(np.float16) if embedding_rows else np.zeros((0, dim), np.float16)
         choice = vectors.choose(len(embeddings), dim)
         faiss_index = vectors.build(embeddings, choice)
@@ -289,6 +267,36 @@ class Index:
         return [Hit(rank, score, row["path"], row) for rank, ((score, _), row) in enumerate(zip(found, rows), 1)]
 
 
+def assemble(entries, unchanged, previous, old_rows, old_by_hash, hashes, chunk_rows, chunk_embeddings, resumed, report):
+    """The new version's rows and embeddings, in the entries' order, each from where it is known:
+    the previous version (same file, or same content elsewhere) or the chunks (made now or by an
+    interrupted run); counts go to `report`. Files that were skipped have no hash and no row."""
+    rows, embeddings = [], []
+    for entry in entries:
+        if entry.path in unchanged:
+            i = unchanged[entry.path]
+            rows.append(old_rows[i])
+            embeddings.append(previous.embeddings[i])
+            report.kept += 1
+            continue
+        content = hashes.get(entry.path)
+        if content is None:
+            continue
+        if content in chunk_rows:
+            source_row, embedding = chunk_rows[content], chunk_embeddings[content]
+            if content in resumed:
+                report.resumed += 1
+            else:
+                report.embedded += 1
+        else:
+            i = old_by_hash[content]
+            source_row, embedding = old_rows[i], previous.embeddings[i]
+            report.kept += 1
+        rows.append({**source_row, "path": entry.path, "hash": content, "size": entry.size, "mtime": entry.mtime})
+        embeddings.append(embedding)
+    return rows, embeddings
+
+
 def exact_scores(embeddings: np.ndarray, rows: np.ndarray, query: np.ndarray, chunk: int = 262_144) -> np.ndarray:
     """Inner products of the chosen rows of (memory-mapped, float16) embeddings with the query."""
     out = np.empty(len(rows), np.float32)
@@ -308,10 +316,6 @@ def load_model(spec: str, device: str):
     if not spec.startswith("clip:"):
         raise UsageError(f"--model {spec}: search and classify need a clip: model (e.g. clip:shapes)")
     return artengine.load_model(spec, resolve_device(device))
-
-
-def model_dim(model) -> int:
-    return int(model.encode_text([PROBE_TEXT]).shape[-1])
 
 
 def probe(model) -> list[float]:
