@@ -1,4 +1,4 @@
-# The two commands of the README: `make demo` (the main job) and `make test`.
+# The commands of the README: `make demo` (the main job), `make ui` (the web UI) and `make test`.
 # Each creates .venv and installs the project into it when needed.
 VENV ?= .venv
 PYTHON ?= python3
@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 # The torch build to install first; these releases lie on the project's machines' disks.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test install clean
+.PHONY: demo ui test install clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install $(TORCH)
-	$(BIN)/python -m pip install -e '.[test]'
+	$(BIN)/python -m pip install -e '.[ui,test]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -22,6 +22,10 @@ install: $(BIN)/.installed
 demo: $(BIN)/.installed
 	$(BIN)/artengine list models
 	$(BIN)/artengine compare --config configs/shapes-compare.toml
+
+# The web UI on http://127.0.0.1:7860/ (docs/ui.md); runs land in outputs/.
+ui: $(BIN)/.installed
+	$(BIN)/artengine ui
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

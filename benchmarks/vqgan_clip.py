@@ -3,7 +3,7 @@
     python benchmarks/vqgan_clip.py                  # the CPU configuration, and CUDA when present
     python benchmarks/vqgan_clip.py --config cpu --steps 30
 
-Configurations (as issue 4 states them):
+Configurations:
 - cpu:  vqgan:shapes + clip:shapes, 64x64, 16 cutouts, on the CPU;
 - cuda: the imagenet f16-16384 VQGAN and open_clip ViT-B-32 architectures (random weights,
         written to a temporary folder: nothing is downloaded), 256x256, 32 cutouts, on CUDA.
@@ -155,12 +155,11 @@ def artengine(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str
 def loops(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str) -> dict:
     import torch
 
-    import artengine
-    from artengine import discovery
+    from artengine import discovery, load_model
 
     discovery.host.load()
     torch.manual_seed(0)
-    vqgan, clip = artengine.load_model(vqgan_spec, device), artengine.load_model(clip_spec, device)
+    vqgan, clip = load_model(vqgan_spec, device), load_model(clip_spec, device)
     return {"textbook": textbook(vqgan, clip, size, cutn, device),
             "artengine": artengine(vqgan_spec, clip_spec, size, cutn, device)}
 

@@ -23,6 +23,7 @@ from .images import read_image  # noqa: E402
 from .models import load_model  # noqa: E402
 from .options import Option  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt  # noqa: E402
+from .safe_io import check_regular, read_user_file  # noqa: E402
 
 __all__ = [
     "ArtengineError",
@@ -41,9 +42,11 @@ __all__ = [
     "Scorer",
     "StopRequested",
     "UsageError",
+    "check_regular",
     "hookimpl",
     "load_model",
     "parse_prompt",
     "read_image",
+    "read_user_file",
     "warn",
 ]

@@ -186,7 +186,9 @@ def _restricted_pickle_module():
 
 
 def trusted_by_environment() -> bool:
-    return os.environ.get(TRUST_VARIABLE, "").lower() in ("1", "true", "yes")
+    from .safe_io import env_flag
+
+    return env_flag(TRUST_VARIABLE)
 
 
 def read_checkpoint(path: str | os.PathLike, trust: bool | None = None) -> dict:
@@ -195,11 +197,9 @@ def read_checkpoint(path: str | os.PathLike, trust: bool | None = None) -> dict:
     `trust=None` follows ARTENGINE_TRUST_CHECKPOINTS. Raises UsageError for a missing,
     empty, truncated or foreign file, and for one that cannot be read safely.
     """
-    path = Path(path).expanduser()
-    if not path.exists():
-        raise UsageError(f"checkpoint '{path}' does not exist")
-    if path.is_dir():
-        raise UsageError(f"checkpoint '{path}' is a directory, not a file")
+    from .safe_io import check_regular
+
+    path = check_regular(Path(path).expanduser(), "checkpoint")  # a FIFO or device would block or never end
     if path.stat().st_size == 0:
         raise UsageError(f"checkpoint '{path}' is empty (0 bytes); it was probably not written completely")
     if trust is None:

@@ -5,6 +5,7 @@ Nothing here imports torch: `--help`, `plugins` and `list` stay fast.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -15,7 +16,10 @@ import click
 from . import __version__, discovery
 from .errors import ArtengineError
 
-DEBUG = {"on": os.environ.get("ARTENGINE_DEBUG", "") not in ("", "0")}
+DEBUG = {"on": False}  # ARTENGINE_DEBUG or --debug; read when a command starts
+MESSAGE_LIMIT = 1000
+"""An error line longer than this is cut in the middle: messages quote inputs shortened
+(errors.quote), and this is the backstop for any that do not."""
 
 
 class ArtengineGroup(click.Group):
@@ -40,8 +44,14 @@ class ArtengineGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
+        from .errors import watch_ctrl_c
+        from .safe_io import env_flag
+
+        watch_ctrl_c()
         try:
+            DEBUG["on"] = env_flag("ARTENGINE_DEBUG")
             result = super().main(args, prog_name, standalone_mode=False, **extra)
+            _flush_stdout()
             sys.exit(result if isinstance(result, int) else 0)
         except click.exceptions.Exit as done:
             sys.exit(done.exit_code)
@@ -52,6 +62,11 @@ class ArtengineGroup(click.Group):
             _fail("aborted", 130)
         except ArtengineError as error:
             _fail(str(error), error.exit_code, error)
+        except OSError as error:
+            if any(frame.name == "echo" and "click" in frame.filename for frame in traceback.extract_tb(error.__traceback__)):
+                silence_stdout()  # printing the command's output is what failed
+                _fail(f"cannot write to standard output: {error.strerror or error}", 1, error)
+            _fail(f"unexpected OSError: {error} (run with --debug for the traceback)", 1, error)
         except Exception as error:  # noqa: BLE001 - a bug still gets one line, --debug shows more
             _fail(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)", 1, error)
 
@@ -71,8 +86,33 @@ def shared_groups() -> dict[str, click.Group]:
 def _fail(message: str, code: int, error: BaseException | None = None) -> None:
     if DEBUG["on"] and error is not None:
         traceback.print_exception(error, file=sys.stderr)
+    message = " ".join(message.splitlines())
+    if len(message) > MESSAGE_LIMIT:
+        half = MESSAGE_LIMIT // 2
+        message = f"{message[:half]} […] {message[-half:]}"
     click.echo(f"artengine: error: {message}", err=True)
     sys.exit(code)
+
+
+def _flush_stdout() -> None:
+    """Flush stdout now, so that a stdout that cannot be written (`> /dev/full`) is one error line
+    rather than Python's 'Exception ignored' at exit."""
+    try:
+        sys.stdout.flush()
+    except OSError as error:
+        silence_stdout()
+        _fail(f"cannot write to standard output: {error.strerror or error}", 1)
+
+
+def silence_stdout() -> None:
+    """Send the rest of stdout (what is still buffered, too) to the null device: it cannot be
+    written, and the error saying so has been or will be printed on stderr."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # not a real file (tests)
+        pass
 
 
 @click.group(name="artengine", cls=ArtengineGroup)
@@ -100,7 +140,7 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-from . import cli_inspect, cli_rerank, cli_run  # noqa: E402,F401 - they add their commands to `cli`
+from . import cli_config, cli_inspect, cli_rerank, cli_run  # noqa: E402,F401 - they add their commands to `cli`
 
 
 def main() -> None:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
+import sys
+
 import click
 
 from . import discovery
-from .cli import cli, emit_json
+from .cli import cli, emit_json, silence_stdout
 from .compare import configurations, execute_compare, plan_compare, write_grid_and_report
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
-from .errors import UsageError
+from .defaults import PROMPT_KEYS, layered_defaults, under
+from .errors import ArtengineError, UsageError, quote
 from .outputs import read_png_metadata
 from .progress import Reporter, stop_on_signals
 from .run import Interrupted, Run, draw_seed, execute, prepare
+from .run_record import SEED_LIMIT
 
-PROMPT_KEYS = ("prompt", "prompts", "prompts_file")
+LOADING = "checking the settings and loading models"
 
 
 def run_options(command):
@@ -63,6 +69,11 @@ def build_raw(file_raw: dict, prompt, prompts_file, flags: dict, losses, sets) -
     return raw
 
 
+def chosen_generator(*choices) -> dict:
+    """The first generator the command line or its --config file picks, as a settings table."""
+    return next(({"generator": choice} for choice in choices if choice is not None), {})
+
+
 def check_file(file_raw: dict, path, generator) -> None:
     """Report mistakes inside the config file with the file's name (before merging flags)."""
     raw = merge(file_raw, {"generator": generator} if generator else {})
@@ -74,33 +85,59 @@ def finish(run: Run, action, report, after=lambda: None) -> None:
     """Run `action`, record how it ended in run.json, call `after`, report; re-raise any failure.
 
     Call it inside `stop_on_signals`, entered before the run folder is made, so that a
-    Ctrl-C at any moment finds the handler in place.
+    Ctrl-C at any moment finds the handler in place. `after` (the grid of a compare) runs
+    before run.json is finished, also after a failure; the first failure is what is reported.
     """
+    failure: BaseException | None = None
     try:
         action()
-    except BaseException as error:
-        run.finish("interrupted" if isinstance(error, Interrupted) else "failed", str(error) or type(error).__name__)
+    except BaseException as error:  # noqa: BLE001 - recorded in run.json, then raised again
+        failure = error
+    try:
         after()
+    except Exception as error:  # noqa: BLE001
+        failure = failure or error
+    if failure is None:
+        run.finish("complete")
+    else:
+        run.finish("interrupted" if isinstance(failure, Interrupted) else "failed",
+                   str(failure) or type(failure).__name__)
+    try:
         report(run)
-        raise
-    run.finish("complete")
-    after()
-    report(run)
+    except ArtengineError:
+        if failure is None:
+            raise
+    if failure is not None:
+        raise failure
 
 
 def summary(as_json: bool):
     """How a finished run is reported: the JSON document, or one line per image."""
 
     def report(run: Run) -> None:
-        if as_json:
-            emit_json(run.summary())
-            return
-        for record in run.images:
-            score = "" if record.score is None else f"  score {record.score:.4f}"
-            click.echo(f"{record.path}  seed {record.seed}  rank {record.rank}{score}")
+        with saved_if_stdout_fails(run):
+            if as_json:
+                emit_json(run.summary())
+                return
+            for record in run.images:
+                score = "" if record.score is None else f"  score {record.score:.4f}"
+                click.echo(f"{record.path}  seed {record.seed}  rank {record.rank}{score}")
         click.echo(f"{len(run.images)} image(s) in {run.dir} ({run.document['status']})", err=True)
 
     return report
+
+
+@contextlib.contextmanager
+def saved_if_stdout_fails(run: Run):
+    """Report a stdout that cannot be written (`> /dev/full`, a closed pipe) after the run has
+    ended as one error line that says what was saved."""
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as error:
+        silence_stdout()
+        raise ArtengineError(f"cannot write to standard output ({error.strerror or error}); the run itself is "
+                             f"{run.document['status']}: {len(run.images)} image(s) saved in {run.dir}") from None
 
 
 @cli.command()
@@ -115,11 +152,13 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
     file_raw = read_config_file(config_file) if config_file else {}
     if file_raw:
         check_file(file_raw, config_file, generator)
-    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
-    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
     registry = discovery.host.registry
-    plan = prepare(resolve(raw, registry, where="settings"), registry)
+    defaults = layered_defaults(registry, chosen_generator(generator, file_raw.get("generator")))
+    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
+    raw = build_raw(under(defaults, file_raw), prompt, prompts_file, flags, losses, sets)
     reporter = Reporter()
+    with reporter.busy(LOADING):  # generators check their models (loading them) here
+        plan = prepare(resolve(raw, registry, where="settings"), registry)
     with stop_on_signals(reporter):
         run = Run(plan.config.out, plan.config.prompts[0].text, kind="generate")
         finish(run, lambda: execute(plan, run, reporter, configuration=plan.config.generator), summary(as_json))
@@ -138,13 +177,19 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
                       *sets, *losses, out, *generators, *axes)
     file_raw = read_config_file(config_file) if config_file else {}
     named = file_raw.pop("configurations", {})
+    tables = named.values() if isinstance(named, dict) else []
+    chosen = chosen_generator(*generators, file_raw.get("generator"),
+                              *(table.get("generator") for table in tables if isinstance(table, dict)))
+    defaults = layered_defaults(discovery.host.registry, chosen)
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out)
-    raw = build_raw(file_raw, prompt, prompts_file, flags, losses, sets)
+    raw = build_raw(under(defaults, file_raw), prompt, prompts_file, flags, losses, sets=())
     source = f"config file '{config_file}', " if config_file else ""
-    pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'")
-    plans = plan_compare(pairs, discovery.host.registry, source)
-    first = plans[0][1].config
+    pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'",
+                           sets=list(sets), registry=discovery.host.registry)
     reporter = Reporter()
+    with reporter.busy(LOADING):
+        plans = plan_compare(pairs, discovery.host.registry, source)
+    first = plans[0][1].config
     with stop_on_signals(reporter):
         run = Run(first.out, f"compare-{first.prompts[0].text}", kind="compare")
         run.document["labels"] = {name: given for name, _, given in plans}
@@ -157,19 +202,25 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
 def resume(run_dir, as_json: bool, *other_settings) -> None:
     """Continue an interrupted generate or compare run in its own folder, from its run.json."""
     run = Run.reopen(run_dir)  # first: a wrong folder is the more basic mistake
-    if any(value is not None for value in other_settings):
-        raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json'")
-    registry = discovery.host.registry
-    labels = run.document.get("labels", {})
-    plans = [
-        (name, prepare(resolve(dict(resolved), registry, where=f"'{run.dir / 'run.json'}' configuration '{name}'"),
-                       registry), labels.get(name, {}))
-        for name, resolved in run.document["configurations"].items()
-    ]
-    if not plans:
-        raise UsageError(f"--resume '{run_dir}': its run.json records no configuration to continue")
+    try:
+        if any(value is not None for value in other_settings):
+            raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json'")
+        registry = discovery.host.registry
+        labels = run.document.get("labels", {})
+        reporter = Reporter()
+        with reporter.busy(LOADING):
+            plans = [
+                (name, prepare(resolve(dict(resolved), registry,
+                                       where=f"'{run.dir / 'run.json'}' configuration {quote(name)}"),
+                               registry), labels.get(name, {}))
+                for name, resolved in run.document["configurations"].items()
+            ]
+        if not plans:
+            raise UsageError(f"--resume '{run_dir}': its run.json records no configuration to continue")
+    except BaseException:
+        run.lock.release()  # the folder is left as it was, for another try
+        raise
     run.save()  # only now marked running: a mistake above leaves the folder as it was
-    reporter = Reporter()
     after = (lambda: write_grid_and_report(run, plans)) if run.document.get("kind") == "compare" else (lambda: None)
     with stop_on_signals(reporter):
         finish(run, lambda: execute_compare(plans, run, reporter), summary(as_json), after=after)
@@ -189,23 +240,65 @@ def reproduce(image, out, device, as_json):
     raw = raw_from_metadata(record, image)
     if device:
         raw["device"] = device
+    elif isinstance(raw.get("device"), str):
+        check_recorded_device(raw["device"], image)
     raw["out"] = out
     registry = discovery.host.registry
-    plan = prepare(resolve(raw, registry, where=f"'{image}' metadata"), registry)
     reporter = Reporter()
+    with reporter.busy(LOADING), in_metadata_terms(image, flags_given={"--device"} if device else set()):
+        plan = prepare(resolve(raw, registry, where=f"'{image}' metadata"), registry)
     name = record.get("configuration") if isinstance(record.get("configuration"), str) else plan.config.generator
     with stop_on_signals(reporter):
         run = Run(out, f"reproduce-{plan.config.prompts[0].text}", kind="reproduce")
         finish(run, lambda: execute(plan, run, reporter, configuration=name), lambda run: None)
     difference = pixel_difference(image, run.images[0].path)
     same = difference == 0
-    if as_json:
-        emit_json({"identical": same, "max_difference": difference, "original": str(image),
-                   "reproduced": str(run.images[0].path.resolve())})
-    else:
-        click.echo(("identical" if same else f"different (largest pixel difference {difference})")
-                   + f": {run.images[0].path} vs {image}")
+    with saved_if_stdout_fails(run):
+        if as_json:
+            emit_json({"identical": same, "max_difference": difference, "original": str(image),
+                       "reproduced": str(run.images[0].path.resolve())})
+        else:
+            click.echo(("identical" if same else f"different (largest pixel difference {difference})")
+                       + f": {run.images[0].path} vs {image}")
     return 0 if same else 1
+
+
+# The flags whose settings a PNG's metadata supplies to `reproduce`: an error about one of them
+# names the metadata key, since the user typed no such flag.
+METADATA_KEYS = {"--seed": "seed", "--size": "size", "--device": "device", "-n": "n", "--keep": "keep",
+                 "--scorer": "scorer", "--loss": "losses", "-g": "generator", "--generator": "generator",
+                 "--prompts": "prompts_file", "--set": "config", "--config": "config"}
+_FLAG = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, METADATA_KEYS), key=len, reverse=True)) + r")(?![\w-])")
+
+
+@contextlib.contextmanager
+def in_metadata_terms(image, flags_given: set[str]):
+    """Re-raise a UsageError about settings read from `image`'s metadata with the metadata key
+    named instead of a command-line flag the user never typed (those in `flags_given` stay)."""
+    try:
+        yield
+    except UsageError as error:
+        message = str(error)
+
+        def key(match: re.Match) -> str:
+            flag = match.group(1)
+            return flag if flag in flags_given else f"metadata key '{METADATA_KEYS[flag]}'"
+
+        rewritten = _FLAG.sub(key, message)
+        if not rewritten.startswith(f"'{image}'"):
+            rewritten = f"'{image}' metadata: {rewritten}"
+        raise UsageError(rewritten) from None
+
+
+def check_recorded_device(name: str, image) -> None:
+    """The device an image was made on may be missing here: say so, and how to reproduce anyway."""
+    from .devices import resolve_device
+
+    try:
+        resolve_device(name)
+    except UsageError:
+        raise UsageError(f"'{image}': metadata key 'device' is {quote(name)}, which this machine does not have; "
+                         "pass --device cpu (or auto) to reproduce it here") from None
 
 
 def raw_from_metadata(record: dict, where) -> dict:
@@ -217,14 +310,20 @@ def raw_from_metadata(record: dict, where) -> dict:
     prompt, seed = record.get("prompt"), record.get("seed")
     if not isinstance(config, dict) or not isinstance(prompt, str) or type(seed) is not int:
         raise UsageError(f"'{where}': its artengine metadata lacks a valid config, prompt or seed")
+    if not 0 <= seed < SEED_LIMIT:  # a run draws seeds in this range; -1 ("draw one") cannot reproduce
+        raise UsageError(f"'{where}': metadata key 'seed' is {quote(seed)}; an image's seed is 0..{SEED_LIMIT - 1}")
     raw = {k: v for k, v in config.items() if k not in ("out", *PROMPT_KEYS)}
     return raw | {"prompt": prompt, "seed": seed, "n": 1, "keep": 0}
 
 
 def pixel_difference(first, second) -> int:
-    from PIL import Image, ImageChops
+    from PIL import ImageChops
 
-    with Image.open(first) as a, Image.open(second) as b:
+    from .images import open_image
+    from .safe_io import IMAGE_LIMIT, read_user_file
+
+    with (open_image(read_user_file(first, "image", IMAGE_LIMIT), f"'{first}'") as a,
+          open_image(read_user_file(second, "image", IMAGE_LIMIT), f"'{second}'") as b):
         a, b = a.convert("RGB"), b.convert("RGB")
         if a.size != b.size:
             return 255

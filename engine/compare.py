@@ -10,29 +10,35 @@ from __future__ import annotations
 
 import io
 import itertools
+import math
 from typing import Any
 
-from .config import apply_set, merge, resolve
-from .errors import UsageError
+from .config import DEFAULT_SCORER, apply_set, merge, resolve
+from .errors import UsageError, closest, quote
 from .outputs import write_new
 from .progress import Reporter
 from .registry import Registry
 from .report import render_report
 from .run import Plan, Run, execute, prepare
 
+MAX_CONFIGURATIONS = 1000
+"""Configurations one compare may run (its grid has a row for each)."""
+
 
 def parse_axis(text: str) -> tuple[str, list[str]]:
     key, sep, values = text.partition("=")
     items = [v.strip() for v in values.split(",") if v.strip()]
     if not sep or not key.strip() or not items:
-        raise UsageError(f"--axis {text!r}: expected KEY=V1,V2,..., e.g. --axis generator.steps=10,50")
+        raise UsageError(f"--axis {quote(text)}: expected KEY=V1,V2,..., e.g. --axis generator.steps=10,50")
     return key.strip(), items
 
 
 def configurations(
-    base: dict[str, Any], named: Any, generators: list[str], axes: list[str], where: str
+    base: dict[str, Any], named: Any, generators: list[str], axes: list[str], where: str,
+    sets: list[str] = (), registry: Registry | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The (name, raw config) pairs to run: named tables, then -g flags, then --axis sweeps."""
+    """The (name, raw config) pairs to run: named tables, then -g flags, then each --set on the
+    configurations it is valid for, then --axis sweeps."""
     if not isinstance(named, dict) or not all(isinstance(v, dict) for v in named.values()):
         raise UsageError(f"{where}: 'configurations' must hold tables, e.g. [configurations.fast]")
     pairs = [(name, merge(base, raw)) for name, raw in named.items()]
@@ -46,8 +52,15 @@ def configurations(
         pairs.append((name, merge(base, {"generator": generator})))
     if not pairs:
         pairs = [(_name_of(base), base)]
-    for axis in axes:
-        key, values = parse_axis(axis)
+    for assignment in sets:
+        apply_everywhere(pairs, assignment, registry)
+    parsed = [parse_axis(axis) for axis in axes]
+    count = len(pairs) * math.prod(len(values) for _, values in parsed)
+    if count > MAX_CONFIGURATIONS:  # counted before any is built: a sweep can multiply to millions
+        sizes = " x ".join(str(n) for n in [len(pairs), *(len(values) for _, values in parsed)])
+        raise UsageError(f"compare: {sizes} = {count:,} configurations, more than the {MAX_CONFIGURATIONS:,} "
+                         "one compare may run; sweep fewer values or split the comparison")
+    for key, values in parsed:
         swept = []
         for name, raw in pairs:
             for value in values:
@@ -56,6 +69,41 @@ def configurations(
                 swept.append((f"{name} {key.split('.')[-1]}={value}", copy))
         pairs = swept
     return pairs
+
+
+def apply_everywhere(pairs: list[tuple[str, dict[str, Any]]], assignment: str, registry: Registry | None) -> None:
+    """Apply one `--set` to every configuration it is valid for (a generator or scorer option
+    only where that item declares it, any other key everywhere), in place. Configurations come
+    with their own generator tables, so a --set applied only to the shared base would be lost.
+    Valid for none of them is an error naming the key."""
+    key = assignment.partition("=")[0].strip()
+    fitting = [raw for _, raw in pairs if registry is None or _declares(raw, key, registry)]
+    if not fitting:
+        table, _, option = key.partition(".")
+        items = list(dict.fromkeys(_item_name(raw, table) for _, raw in pairs))
+        declared = {o.name for name in items for o in registry.get(table, name).options}
+        raise UsageError(f"--set {key}: no configuration's {table} has an option '{option}'"
+                         f"{closest(option, declared)} ({table}s here: {', '.join(items)}; "
+                         f"see `artengine list {table}s`)")
+    for raw in fitting:
+        apply_set(raw, assignment)
+
+
+def _declares(raw: dict[str, Any], key: str, registry: Registry) -> bool:
+    table, _, option = key.partition(".")
+    if table not in ("generator", "scorer") or not option or "." in option or option == "name":
+        return True  # a core key or a whole table: it means the same in every configuration
+    try:
+        item = registry.get(table, _item_name(raw, table))
+    except UsageError:
+        return True  # an unknown item: resolving the configuration reports it
+    return option in {declared.name for declared in item.options}
+
+
+def _item_name(raw: dict[str, Any], table: str) -> str:
+    value = raw.get(table)
+    name = value.get("name") if isinstance(value, dict) else value
+    return name if isinstance(name, str) else DEFAULT_SCORER if table == "scorer" else ""
 
 
 def _name_of(raw: dict[str, Any]) -> str:
@@ -93,7 +141,8 @@ def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]]) -> None
     for name, config, given in resolved:
         cells = {(r.prompt, r.rank): r for r in run.images if r.configuration == name}
         options = ", ".join(f"{k}={v}" for k, v in given.items())
-        label = "\n".join(filter(None, [name, f"generator: {config.generator}", options]))
+        generator = f"generator: {config.generator}" if config.generator != name else ""
+        label = "\n".join(filter(None, [name, generator, options]))
         rows.append((label, [_open(cells.get(column), Image) for column in columns]))
     if not run.images:
         return
@@ -122,5 +171,6 @@ def _columns(run: Run) -> list[tuple[str, int]]:
 def _open(record, Image):
     if record is None:
         return None
-    with Image.open(record.path) as image:
-        return image.convert("RGB")
+    from .images import read_image
+
+    return read_image(record.path, "run.json image")  # a resumed run's run.json is read as untrusted

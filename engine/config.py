@@ -1,6 +1,7 @@
 """Run configuration: one nested dict from defaults, a TOML file, flags and ``--set``.
 
-Precedence, lowest first: declared defaults < config file < command-line flags < ``--set``.
+Precedence, lowest first: declared defaults < the shipped defaults file < the user's config
+file (both in defaults.py) < ``--config`` file < command-line flags < ``--set``.
 Everything is checked against declarations (the core's `CORE_OPTIONS`, each plugin item's
 `options`), so an unknown key or a wrong type names the key, the file, and the closest
 valid key.
@@ -21,11 +22,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, closest
+from .errors import UsageError, closest, quote
 from .interfaces import LossSpec
 from .options import Option, resolve_options
 from .prompts import Prompt, parse_prompt, read_prompt_file
 from .registry import Registry
+from .safe_io import MAX_DEPTH, check_depth, check_path, load_toml, read_user_text
 
 MAX_SIDE = 8192
 DEFAULT_SCORER = "clip"
@@ -84,17 +86,8 @@ class RunConfig:
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"config file '{path}' does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"config file '{path}' cannot be read: {error}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"config file '{path}' is not valid TOML: {error}") from None
+    path = check_path(path, "config file")
+    data = load_toml(read_user_text(path, "config file"), f"config file '{path}'")
     if isinstance(data.get("prompts_file"), str):  # relative to the config file, not to where it is run from
         data["prompts_file"] = str(path.parent / data["prompts_file"])
     return data
@@ -105,8 +98,10 @@ def apply_set(raw: dict[str, Any], assignment: str) -> None:
     key, sep, value = assignment.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise UsageError(f"--set {assignment!r}: expected KEY=VALUE, e.g. --set generator.steps=50")
+        raise UsageError(f"--set {quote(assignment)}: expected KEY=VALUE, e.g. --set generator.steps=50")
     *tables, leaf = key.split(".")
+    if len(tables) >= MAX_DEPTH:
+        raise UsageError(f"--set {quote(key)}: tables are nested more than {MAX_DEPTH} deep")
     target = raw
     for depth, table in enumerate(tables):
         current = target.get(table)
@@ -115,17 +110,20 @@ def apply_set(raw: dict[str, Any], assignment: str) -> None:
         elif current is None:
             current = target[table] = {}
         elif not isinstance(current, dict):
-            raise UsageError(f"--set {key}: '{'.'.join(tables[: depth + 1])}' is not a table")
+            raise UsageError(f"--set {quote(key)}: {quote('.'.join(tables[: depth + 1]))} is not a table")
         target = current
-    target[leaf] = _toml_value(value.strip())
+    target[leaf] = _toml_value(value.strip(), f"--set {quote(key)}")
 
 
-def _toml_value(text: str) -> Any:
+def _toml_value(text: str, where: str) -> Any:
     """`--set` values are TOML literals (50, 0.5, true, ["a", "b"]); anything else is a string."""
     try:
-        return tomllib.loads(f"value = {text}")["value"]
+        value = tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise UsageError(f"{where}: arrays or tables are nested more than {MAX_DEPTH} deep") from None
+    return check_depth(value, where)
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +154,7 @@ def resolve(raw: dict[str, Any], registry: Registry, where: str = "config") -> R
     known = [o.name for o in CORE_OPTIONS] + list(TABLE_KEYS)
     for key in raw:
         if key not in known:
-            raise UsageError(f"{where}: unknown key '{key}'{closest(key, known)}; valid keys: {', '.join(known)}")
+            raise UsageError(f"{where}: unknown key {quote(key)}{closest(key, known)}; valid keys: {', '.join(known)}")
     core = resolve_options(CORE_OPTIONS, {k: v for k, v in raw.items() if k not in TABLE_KEYS}, where)
 
     generator_name, generator_given = _table(raw.get("generator"), "generator", where)
@@ -164,7 +162,8 @@ def resolve(raw: dict[str, Any], registry: Registry, where: str = "config") -> R
         names = registry.names("generator")
         if len(names) != 1:
             raise UsageError(
-                "no generator chosen: pass -g NAME or set generator.name; available: "
+                "no generator chosen: pass -g NAME, or set a default with `artengine config set generator NAME`; "
+                "available: "
                 + (", ".join(names) or "none (install a generator plugin)")
             )
         generator_name = names[0]
@@ -219,11 +218,11 @@ def _table(value: Any, key: str, where: str) -> tuple[str | None, dict[str, Any]
     if isinstance(value, str):
         return value, {}
     if not isinstance(value, dict):
-        raise UsageError(f"{where}: '{key}' must be a name or a table with a 'name', got {value!r}")
+        raise UsageError(f"{where}: '{key}' must be a name or a table with a 'name', got {quote(value)}")
     options = dict(value)
     name = options.pop("name", None)
     if name is not None and not isinstance(name, str):
-        raise UsageError(f"{where}: '{key}.name' must be a string, got {name!r}")
+        raise UsageError(f"{where}: '{key}.name' must be a string, got {quote(name)}")
     if name is None and options:
         raise UsageError(f"{where}: '{key}' has options but no 'name'")
     return name, options
@@ -256,13 +255,13 @@ def parse_loss_flag(text: str) -> tuple[str, float]:
     name, sep, weight = text.partition(":")
     name = name.strip()
     if not name:
-        raise UsageError(f"--loss {text!r}: expected NAME or NAME:WEIGHT, e.g. --loss tv:0.1")
+        raise UsageError(f"--loss {quote(text)}: expected NAME or NAME:WEIGHT, e.g. --loss tv:0.1")
     if not sep:
         return name, 1.0
     try:
         return name, float(weight)
     except ValueError:
-        raise UsageError(f"--loss {text!r}: weight {weight!r} is not a number") from None
+        raise UsageError(f"--loss {quote(text)}: weight {quote(weight, 20)} is not a number") from None
 
 
 def parse_size(text: str, where: str = "--size") -> tuple[int, int]:
@@ -273,9 +272,9 @@ def parse_size(text: str, where: str = "--size") -> tuple[int, int]:
         if not sep:
             raise ValueError
     except ValueError:
-        raise UsageError(f"{where}: {text!r} is not a size; write WIDTHxHEIGHT, e.g. 256x256") from None
+        raise UsageError(f"{where}: {quote(text)} is not a size; write WIDTHxHEIGHT, e.g. 256x256") from None
     if min(size) < 1 or max(size) > MAX_SIDE:
-        raise UsageError(f"{where}: {text!r}: each side must be between 1 and {MAX_SIDE} pixels")
+        raise UsageError(f"{where}: {quote(text)}: each side must be between 1 and {MAX_SIDE} pixels")
     return size
 
 

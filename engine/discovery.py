@@ -25,7 +25,7 @@ import click
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, ctrl_c_seen
 from .registry import Registry
 
 GROUP = "artengine"
@@ -63,7 +63,9 @@ class PluginRecord:
 
 
 def strict() -> bool:
-    return os.environ.get("ARTENGINE_STRICT_PLUGINS", "").lower() in ("1", "true", "yes")
+    from .safe_io import env_flag
+
+    return env_flag("ARTENGINE_STRICT_PLUGINS")
 
 
 def wanted(name: str) -> bool:
@@ -113,8 +115,7 @@ class PluginHost:
             return
         for path in sorted(directory.glob("*.py")):
             record = PluginRecord(path.stem, "unknown", "directory", str(path.resolve()))
-            if record.name not in self.records:
-                self._guarded(record, lambda: _import_file(path))
+            self._guarded(record, lambda: _import_file(path))
 
     def add(self, module: object, name: str | None = None, source: str = "registered") -> None:
         """Register an already-imported plugin object (tests and embedding code use this)."""
@@ -123,7 +124,14 @@ class PluginHost:
         self._guarded(record, lambda: module)
 
     def _guarded(self, record: PluginRecord, load) -> None:
-        if not wanted(record.name) or record.name in self.records:
+        if not wanted(record.name):
+            return
+        taken = self.records.get(record.name)
+        if taken is not None:
+            if (taken.source, taken.location) != (record.source, record.location):  # not the same one again
+                self._warn_once(f"plugin '{record.name}' ({record.source}, {record.location}) is not loaded: "
+                                f"its name is taken by the {taken.source} plugin '{record.name}' "
+                                f"({taken.location}); rename it")
             return
         self.records[record.name] = record
         try:
@@ -131,9 +139,15 @@ class PluginHost:
             record.version = getattr(module, "__version__", None) or record.version
             self.pm.register(module, name=record.name)
             record.hooks = sorted(caller.name for caller in self.pm.get_hookcallers(module) or ())
-        except Exception as error:  # noqa: BLE001 - a broken plugin must not take the CLI down
+        except BaseException as error:  # noqa: BLE001 - a broken plugin (even one calling sys.exit) must not take the CLI down
+            if isinstance(error, KeyboardInterrupt) and ctrl_c_seen():
+                raise
             self._fail(f"plugin '{record.name}' ({record.source}) failed to load: {_describe(error)}", record)
         self._registry = self._commands = None
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
 
     def _fail(self, message: str, record: PluginRecord | None = None) -> None:
         if record is not None:
@@ -167,7 +181,9 @@ class PluginHost:
                 {kind: dict(names) for kind, names in registry.items.items()}, dict(registry.owners)
             )
             names = [(kind, trial.add(kind, obj, record.name)) for kind, obj in staged]
-        except Exception as error:  # noqa: BLE001
+        except BaseException as error:  # noqa: BLE001
+            if isinstance(error, KeyboardInterrupt) and ctrl_c_seen():
+                raise
             self._fail(f"plugin '{record.name}' failed to register: {_describe(error)}", record)
             return
         for kind, obj in staged:
@@ -198,7 +214,9 @@ class PluginHost:
                         for child, command in sub.commands.items():
                             if child in before[name] and before[name][child] is not command:
                                 raise PluginError(f"command '{name} {child}' is already taken")
-                except Exception as error:  # noqa: BLE001
+                except BaseException as error:  # noqa: BLE001
+                    if isinstance(error, KeyboardInterrupt) and ctrl_c_seen():
+                        raise
                     for name, sub in shared.items():  # undo what this plugin added
                         sub.commands = before[name]
                     self._fail(f"plugin '{record.name}' failed to add commands: {_describe(error)}", record)
@@ -225,12 +243,18 @@ def _impls(pm: pluggy.PluginManager, hook_name: str, plugin: object) -> list:
 
 
 def _import_file(path: Path) -> ModuleType:
+    """Import the plugin file `path`. Its source is read like any file a user names (a FIFO, a
+    device or a directory called *.py is refused, and so is a huge file) and then compiled."""
+    from .safe_io import read_user_file
+
+    source = read_user_file(path, "plugin file")
     module_name = f"artengine_plugin_{path.stem}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
+    spec = importlib.util.spec_from_loader(module_name, loader=None, origin=str(path))
     module = importlib.util.module_from_spec(spec)
+    module.__file__ = str(path)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - loading plugins the user named
     except BaseException:
         del sys.modules[module_name]
         raise
@@ -238,7 +262,9 @@ def _import_file(path: Path) -> ModuleType:
 
 
 def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}".splitlines()[0]
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= 300 else text[:300] + "…"
 
 
 def _plural(kind: str) -> str:

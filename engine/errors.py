@@ -39,3 +39,42 @@ def warn(message: str) -> None:
     import sys
 
     print(f"artengine: warning: {message}", file=sys.stderr, flush=True)
+
+
+def quote(value, limit: int = 60) -> str:
+    """`value` as an error message quotes it: repr(), shortened to about `limit` characters
+    (head … tail, with the full length) so that a huge input cannot flood the one-line message."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        half = limit // 2
+        return f"{value[:half]!r}…{value[-half:]!r} ({len(value):,} characters)"
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}…{text[-(limit // 2):]} ({len(text):,} characters)"
+
+
+_CTRL_C = {"seen": False}
+
+
+def watch_ctrl_c() -> None:
+    """Note each Ctrl-C before raising KeyboardInterrupt as Python does, so that a plugin raising
+    KeyboardInterrupt itself can be told from the user (the CLI calls this as a command starts)."""
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        _CTRL_C["seen"] = True
+        raise KeyboardInterrupt
+
+    _CTRL_C["seen"] = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+
+
+def ctrl_c_seen() -> bool:
+    """Whether the user has pressed Ctrl-C since `watch_ctrl_c`."""
+    return _CTRL_C["seen"]

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .errors import UsageError, closest
+from .errors import UsageError, closest, quote
 
 TYPES = {int: "int", float: "float", str: "str", bool: "bool", list: "list"}
 
@@ -21,7 +21,10 @@ class Option:
     """One setting of a generator, scorer, loss or model loader.
 
     `type` is one of int, float, str, bool or list (a list of strings). `choices`
-    restricts the value to a set; `min`/`max` bound numbers (inclusive).
+    restricts the value to a set; `min`/`max` bound numbers (inclusive). `infotext` is the
+    key a PNG's webui-style `parameters` text gives it, for options that mean what a
+    stable-diffusion-webui key means (e.g. "CFG scale"); others get their name in sentence
+    case ("top_k" -> "Top k").
     """
 
     name: str
@@ -31,6 +34,7 @@ class Option:
     choices: tuple | None = None
     min: float | None = None
     max: float | None = None
+    infotext: str = ""
 
     def __post_init__(self):
         if self.type not in TYPES:
@@ -60,15 +64,18 @@ class Option:
         if self.type is list and isinstance(value, str):
             value = [item.strip() for item in value.split(",") if item.strip()]
         value = _check_type(value, self.type, where)
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                _check_text(text, where)
         if self.choices and value not in self.choices:
             raise UsageError(
-                f"{where}: {value!r} is not one of {', '.join(map(repr, self.choices))}"
+                f"{where}: {quote(value)} is not one of {', '.join(map(repr, self.choices))}"
                 + closest(str(value), map(str, self.choices))
             )
         if self.min is not None and value < self.min:
-            raise UsageError(f"{where}: {value} is below the minimum {self.min}")
+            raise UsageError(f"{where}: {quote(value)} is below the minimum {self.min}")
         if self.max is not None and value > self.max:
-            raise UsageError(f"{where}: {value} is above the maximum {self.max}")
+            raise UsageError(f"{where}: {quote(value)} is above the maximum {self.max}")
         return value
 
 
@@ -82,7 +89,20 @@ def _check_type(value: Any, kind: type, where: str) -> Any:
             raise UsageError(f"{where}: expected a finite number, got {value}")
         return value
     wanted = "list of strings" if kind is list else TYPES[kind]
-    raise UsageError(f"{where}: expected {wanted}, got {type(value).__name__} {value!r}")
+    raise UsageError(f"{where}: expected {wanted}, got {type(value).__name__} {quote(value)}")
+
+
+def _check_text(text: str, where: str) -> None:
+    """Every setting is recorded as UTF-8 (run.json, PNG metadata) and many are file names: a NUL
+    byte, or bytes from the OS that are not UTF-8, are refused here, before any work starts."""
+    from .safe_io import utf8_error
+
+    if "\0" in text:
+        raise UsageError(f"{where}: {quote(text)} contains a NUL byte, which no setting or file name can hold")
+    problem = utf8_error(text)
+    if problem:
+        raise UsageError(f"{where}: {quote(text)} is not UTF-8 text: {problem}; artengine records "
+                         "settings as UTF-8, so rename the file or folder, or retype the text")
 
 
 def resolve_options(
@@ -98,7 +118,7 @@ def resolve_options(
         if name not in by_name:
             valid = ", ".join(by_name) or "none"
             hint = closest(name, by_name).replace("'", f"'{prefix}", 1)
-            raise UsageError(f"{where}: unknown option '{prefix}{name}'{hint}; valid: {valid}")
+            raise UsageError(f"{where}: unknown option {quote(prefix + str(name))}{hint}; valid: {valid}")
     return {
         name: option.convert(given[name], f"{where}: {prefix}{name}") if name in given else option.default
         for name, option in by_name.items()

@@ -33,9 +33,11 @@ def slugify(text: str, limit: int = 40) -> str:
 def new_run_dir(out: str | Path, label: str) -> Path:
     """A new, empty folder under `out` named by time and `label`; never an existing one."""
     out = Path(out)
+    made = missing_folders(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
+        remove_empty(made)
         raise UsageError(f"--out '{out}': cannot create the output folder: {error.strerror or error}") from None
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{slugify(label)}"
     for attempt in range(1, 10_000):
@@ -46,8 +48,23 @@ def new_run_dir(out: str | Path, label: str) -> Path:
         except FileExistsError:
             continue
         except OSError as error:
+            remove_empty(made)  # e.g. out of inodes: leave no empty --out behind either
             raise UsageError(f"--out '{out}': cannot write there: {error.strerror or error}") from None
     raise ArtengineError(f"--out '{out}': too many runs named {base!r}")
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """`folder` and its parents that do not exist yet, deepest first (what a mkdir -p makes)."""
+    return [path for path in (folder, *folder.parents) if not path.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (deepest first) while they are empty: undo a mkdir -p that led nowhere."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _write_temp(folder: Path, name: str, data: bytes) -> Path:
@@ -87,8 +104,41 @@ def replace_file(path: Path, data: bytes) -> None:
     os.replace(temp, path)
 
 
+def _rewrite_in_place(path: Path, data: bytes) -> bool:
+    try:
+        size = path.stat().st_size
+        if len(data) > size:
+            return False
+        with open(path, "r+b") as handle:  # no new file, no new block: works on a full disk
+            handle.write(data + b" " * (size - len(data)))  # trailing blanks: still valid JSON
+            handle.flush()
+            os.fsync(handle.fileno())
+        return True
+    except OSError:
+        return False
+
+
+SLACK = 1024
+BLOCK = 4096
+
+
 def write_json(path: Path, data: Any) -> None:
-    replace_file(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode())
+    """Replace the JSON record `path` (run.json) with `data` (see `safe_io.dump_json`).
+
+    When the atomic replace fails (a full disk has no room for the temporary copy), the file
+    is rewritten in place if the new text fits in its present size: the blocks it holds are
+    reused, so the record can still say how the run ended. For that, the text is padded with
+    blanks (valid JSON) to whole blocks with at least SLACK bytes to spare.
+    """
+    from .safe_io import dump_json
+
+    text = dump_json(data)
+    padded = -(-(len(text) + SLACK) // BLOCK) * BLOCK
+    try:
+        replace_file(path, text + b" " * (padded - len(text)))
+    except (ArtengineError, OSError):
+        if not _rewrite_in_place(path, text):
+            raise
 
 
 # -- PNG metadata ------------------------------------------------------------------------
@@ -106,56 +156,23 @@ def png_bytes(image: "Image", parameters: str, record: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-def parameters_text(record: dict[str, Any]) -> str:
-    """The stable-diffusion-webui `parameters` layout: prompt, negative prompt, then key: value."""
-    from .prompts import parse_prompt
-
-    prompt = parse_prompt(record["prompt"])
-    lines = ["|".join(_part(p.text, p.weight) for p in prompt.positive)]
-    if prompt.negative:
-        lines.append("Negative prompt: " + "|".join(_part(p.text, -p.weight) for p in prompt.negative))
-    config = record["config"]
-    fields = {
-        "Seed": record["seed"],
-        "Size": record["size"],
-        "Generator": record["generator"],
-        **{k: v for k, v in config["generator"].items() if k != "name"},
-    }
-    if record.get("score") is not None:
-        fields["Score"] = f"{record['score']:.4f}"
-        fields["Scorer"] = config["scorer"]["name"]
-    fields["Version"] = f"artengine {record['artengine']}"
-    lines.append(", ".join(f"{key}: {_value(value)}" for key, value in fields.items()))
-    return "\n".join(lines)
-
-
-def _part(text: str, weight: float) -> str:
-    return text if weight == 1 else f"{text}:{weight:g}"
-
-
-def _value(value: Any) -> str:
-    text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-    return json.dumps(text) if any(c in text for c in ',:"\n') else text
-
-
 def read_png_metadata(path: str | Path) -> dict[str, Any]:
-    """The `artengine` JSON record of a PNG written by artengine; UsageError otherwise."""
-    from PIL import Image, UnidentifiedImageError
+    """The `artengine` JSON record of a PNG written by artengine (or, lacking it, what its
+    webui-style `parameters` text records); UsageError otherwise."""
+    from .images import open_image
+    from .safe_io import IMAGE_LIMIT, load_json, read_user_file
 
-    path = Path(path)
-    try:
-        with Image.open(path) as image:
-            text = image.text.get(PNG_JSON_KEY) if hasattr(image, "text") else None
-    except FileNotFoundError:
-        raise UsageError(f"'{path}' does not exist") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise UsageError(f"'{path}' is not a readable PNG image: {error}") from None
+    data = read_user_file(path, "image", IMAGE_LIMIT)
+    with open_image(data, f"'{path}'", "PNG image") as image:
+        texts = image.text if hasattr(image, "text") else {}
+        text, parameters = texts.get(PNG_JSON_KEY), texts.get(PNG_PARAMETERS_KEY)
+    if text is None and parameters:  # a tool that rewrote the PNG may have kept only this text
+        from .infotext import record_from_parameters
+
+        return record_from_parameters(parameters, str(path))
     if text is None:
         raise UsageError(f"'{path}' has no artengine metadata (was it written by `artengine generate`?)")
-    try:
-        record = json.loads(text)
-    except ValueError:
-        raise UsageError(f"'{path}': its artengine metadata is not valid JSON") from None
+    record = load_json(text, f"'{path}': its artengine metadata")
     if not isinstance(record, dict):
         raise UsageError(f"'{path}': its artengine metadata is not a JSON object")
     return record

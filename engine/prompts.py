@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import UsageError, quote
 
 # The tail after the last colon, when it has no whitespace: a weight, or a mistake.
 _WEIGHT_TAIL = re.compile(r"^(?P<text>.*):(?P<weight>\S*)$", re.DOTALL)
@@ -53,29 +53,31 @@ def parse_prompt(text: str, where: str = "prompt") -> Prompt:
         part = raw.strip()
         if not part:
             raise UsageError(
-                f"{where} {text!r}: part {number} is empty; separate parts with a single '|'"
+                f"{where} {quote(text)}: part {number} is empty; separate parts with a single '|'"
             )
         weight = 1.0
         match = _WEIGHT_TAIL.match(part)
         if match:
-            weight = _parse_weight(match["weight"], part, text, where)
+            # the input is quoted once: the whole prompt when it has several parts (and is short), and the part
+            context = f"{where} {quote(text)}" if "|" in text and len(text) <= 60 else where
+            weight = _parse_weight(match["weight"], part, context)
             part = match["text"].strip()
             if not part:
-                raise UsageError(f"{where} {text!r}: part {number} has a weight but no text")
+                raise UsageError(f"{where} {quote(text)}: part {number} has a weight but no text")
         parts.append(PromptPart(part, weight))
     if not any(p.weight > 0 for p in parts):
-        raise UsageError(f"{where} {text!r}: needs at least one part with a positive weight")
+        raise UsageError(f"{where} {quote(text)}: needs at least one part with a positive weight")
     return Prompt(text, tuple(parts))
 
 
-def _parse_weight(raw: str, part: str, text: str, where: str) -> float:
+def _parse_weight(raw: str, part: str, context: str) -> float:
     try:
         weight = float(raw)
     except ValueError:
         weight = math.nan
     if not math.isfinite(weight) or weight == 0:
         raise UsageError(
-            f"{where} {text!r}: bad weight {raw!r} in {part!r}; a weight is a non-zero number "
+            f"{context}: bad weight {quote(raw, 20)} in {quote(part)}; a weight is a non-zero number "
             "like 'text:0.5' or 'text:-1' (to keep a colon in the text, follow it with a space)"
         )
     return weight
@@ -83,18 +85,14 @@ def _parse_weight(raw: str, part: str, text: str, where: str) -> float:
 
 def read_prompt_file(path: str | Path) -> list[Prompt]:
     """One prompt per line; blank lines and lines starting with '#' are skipped."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UsageError(f"prompt file {str(path)!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"prompt file {str(path)!r} cannot be read: {error}") from None
+    from .safe_io import read_user_text
+
+    lines = read_user_text(path, "prompt file").splitlines()
     prompts = [
         parse_prompt(line, where=f"{path}:{number}")
         for number, line in enumerate(lines, start=1)
         if line.strip() and not line.lstrip().startswith("#")
     ]
     if not prompts:
-        raise UsageError(f"prompt file {str(path)!r} has no prompts (only blank lines or comments)")
+        raise UsageError(f"prompt file '{path}' has no prompts (only blank lines or comments)")
     return prompts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import PluginError, UsageError, closest
+from .errors import PluginError, UsageError, closest, quote
 from .interfaces import Dataset, Generator, Loss, ModelLoader, Scorer
 
 # kind -> (what a registered object must be, the attribute that names it)
@@ -54,7 +54,7 @@ class Registry:
         if found is None:
             known = self.names(kind)
             listing = ", ".join(known) if known else "none are installed"
-            raise UsageError(f"unknown {kind} '{name}'{closest(name, known)}; available: {listing}")
+            raise UsageError(f"unknown {kind} {quote(name)}{closest(name, known)}; available: {listing}")
         return found
 
     def generator(self, name: str) -> type[Generator]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any
 
 
 def render_report(run, resolved, columns: list[tuple[str, int]], grid_name: str) -> str:
@@ -22,7 +21,7 @@ def render_report(run, resolved, columns: list[tuple[str, int]], grid_name: str)
             figures.append(
                 f'<figure><img src="{esc(record.path.name)}" alt="{esc(prompt)}" width="192">'
                 f"<figcaption>{esc(prompt)}<br>seed {record.seed} · rank {record.rank} · score {score}"
-                f" · {record.timings.get('generate_s', 0):.2f} s</figcaption></figure>"
+                f" · {esc(_timing(record.timings))}</figcaption></figure>"
             )
         options = "".join(
             f"<tr><th>{esc(k)}</th><td>{esc(json.dumps(v))}</td></tr>"
@@ -54,3 +53,12 @@ Run data: <a href="run.json">run.json</a></p>
 {''.join(sections)}
 </body></html>
 """
+
+
+def _timing(timings: dict) -> str:
+    """The image's share of its batch's time, saying so: candidates of a prompt are made together."""
+    batch = timings.get("generate_s", 0.0)
+    if "per_image_s" not in timings:  # run.json from before the share was recorded
+        return f"{batch:.2f} s for the prompt's candidates together"
+    count = timings.get("candidates", 1)
+    return f"{timings['per_image_s']:.2f} s per image" + (f" ({count} made in {batch:.2f} s)" if count > 1 else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import secrets
 import shutil
@@ -14,12 +15,14 @@ from typing import Any
 from . import __version__
 from .config import RunConfig, format_size
 from .devices import resolve_device
-from .errors import ArtengineError, StopRequested, UsageError
+from .errors import ArtengineError, StopRequested, UsageError, ctrl_c_seen, quote
 from .interfaces import Candidate, Request
 from .memory import out_of_memory
-from .outputs import new_run_dir, parameters_text, png_bytes, slugify, write_json, write_new
+from .infotext import format_parameters
+from .outputs import missing_folders, new_run_dir, png_bytes, remove_empty, slugify, write_json, write_new
 from .progress import Reporter
 from .registry import Registry
+from .run_record import lock_run_dir
 
 
 class Interrupted(ArtengineError):
@@ -44,6 +47,11 @@ class ImageRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], run_dir: Path) -> "ImageRecord":
+        """The record `data` of a run.json in `run_dir`, checked: its path must name a file inside
+        the run folder. Raises UsageError naming the key that is wrong."""
+        from .run_record import check_image_record
+
+        check_image_record(data, run_dir)
         fields = {k: data[k] for k in ("prompt", "seed", "generator", "score", "rank", "configuration")}
         return cls(run_dir / data["path"], **fields, timings=data.get("timings", {}), metadata=data.get("metadata", {}))
 
@@ -68,7 +76,9 @@ class Run:
         if existing is not None:
             self._reopen(existing)
             return
+        missing = missing_folders(Path(out))
         self.dir = new_run_dir(out, label)
+        self.lock = lock_run_dir(self.dir)
         self.images: list[ImageRecord] = []
         self.document: dict[str, Any] = {
             "artengine": __version__,
@@ -80,7 +90,13 @@ class Run:
             "images": [],
             "discarded": [],
         }
-        self.save()
+        try:
+            self.save()
+        except BaseException:  # e.g. a full disk: leave no empty folder behind, not even --out
+            self.lock.release()
+            shutil.rmtree(self.dir, ignore_errors=True)  # made just now, exclusively: ours alone
+            remove_empty(missing)
+            raise
 
     @classmethod
     def reopen(cls, run_dir: str | Path) -> "Run":
@@ -88,18 +104,19 @@ class Run:
         return cls("", "", "", existing=Path(run_dir))
 
     def _reopen(self, run_dir: Path) -> None:
-        import json
+        from .run_record import read_run_document
 
+        if not (run_dir / "run.json").exists() and not (run_dir / "run.json").is_symlink():
+            raise UsageError(f"--resume '{run_dir}': no run.json there; give a run folder made by artengine")
+        self.lock = lock_run_dir(run_dir, f"--resume '{run_dir}'")
         try:
-            document = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+            document = read_run_document(run_dir)
             images = [ImageRecord.from_dict(d, run_dir) for d in document["images"]]
-            document["configurations"].items()
-        except FileNotFoundError:
-            raise UsageError(f"--resume '{run_dir}': no run.json there; give a run folder made by artengine") from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            raise UsageError(f"--resume '{run_dir}': its run.json is unreadable ({error})") from None
-        if document.get("status") == "complete":
-            raise UsageError(f"--resume '{run_dir}': that run is already complete")
+            if document.get("status") == "complete":
+                raise UsageError(f"--resume '{run_dir}': that run is already complete")
+        except BaseException:
+            self.lock.release()
+            raise
         self.dir = run_dir
         # images saved when the run was stopped are superseded by the resumed ones
         self.images = [r for r in images if not r.metadata.get("interrupted")]
@@ -116,13 +133,20 @@ class Run:
         write_json(self.dir / "run.json", self.document)
 
     def finish(self, status: str, error: str | None = None) -> None:
+        """Record how the run ended and let go of the folder (another process may resume it)."""
         self.document.update(status=status, finished=_now())
         self.document.pop("error", None)
         if error:
-            self.document["error"] = error
-        self.save()
-        if status == "complete":  # resumable state is only worth keeping while unfinished
-            shutil.rmtree(self.dir / "state", ignore_errors=True)
+            self.document["error"] = error[:500]  # bounded: on a full disk it must fit in place
+        try:
+            self.save()
+        finally:
+            if status == "complete":  # resumable state is only worth keeping while unfinished
+                shutil.rmtree(self.dir / "state", ignore_errors=True)
+            for folder in ("previews", "state"):  # an empty one is litter (e.g. its first write failed)
+                with contextlib.suppress(OSError):
+                    (self.dir / folder).rmdir()
+            self.lock.release()
 
     def summary(self) -> dict[str, Any]:
         """The `--json` document."""
@@ -161,16 +185,18 @@ def prepare(config: RunConfig, registry: Registry) -> Plan:
     if config.seed < 0:
         raise ValueError("prepare() needs a drawn seed; see draw_seed()")
     device = resolve_device(config.device)
-    generator = registry.generator(config.generator)()
+    generator = plugin_call(f"generator '{config.generator}'", registry.generator(config.generator))
     size = config.size or tuple(generator.default_size)
     seeds = tuple((config.seed + i) % 2**32 for i in range(config.n))
     losses = tuple(registry.loss(spec.name)(spec.weight, spec.options) for spec in config.losses)
     requests = [Request(p, seeds, size, device, config.generator_options, losses) for p in config.prompts]
     for request in requests:
-        generator.check(request)
-    scorer = registry.scorer(config.scorer)(config.scorer_options, device) if config.scorer else None
-    if scorer is not None:
-        scorer.check()
+        plugin_call(f"generator '{config.generator}'", generator.check, request)
+    scorer = None
+    if config.scorer:
+        what = f"scorer '{config.scorer}'"
+        scorer = plugin_call(what, registry.scorer(config.scorer), config.scorer_options, device)
+        plugin_call(what, scorer.check)
     owners = {registry.owners[kind, name] for kind, name in _used_items(config)}
     versions = {"artengine": __version__} | {
         name: version for name, version in _plugin_versions().items() if name in owners
@@ -223,7 +249,11 @@ def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "defa
         ranked = generate_ranked(plan, request, reporter)
         for candidate, score in ranked.discarded:
             run.document["discarded"].append({"prompt": request.prompt.text, "seed": candidate.seed, "score": score})
-        timings = {"generate_s": round(ranked.generate_s, 4), "score_s": round(ranked.score_s, 4)}
+        # the generator makes a prompt's candidates together: generate_s is that whole batch's
+        # time, per_image_s its share per candidate
+        made = len(ranked.kept) + len(ranked.discarded)
+        timings = {"generate_s": round(ranked.generate_s, 4), "candidates": made,
+                   "per_image_s": round(ranked.generate_s / max(made, 1), 4), "score_s": round(ranked.score_s, 4)}
         for rank, (candidate, score) in enumerate(ranked.kept, start=1):
             record = {
                 "artengine": __version__,
@@ -238,20 +268,50 @@ def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "defa
                 "plugins": plan.versions,
                 "metadata": candidate.metadata,
             }
-            data = png_bytes(candidate.image, parameters_text(record), record)
+            data = png_bytes(candidate.image, format_parameters(record, plan.generator.options), record)
             name = f"{len(run.images):04d}-{candidate.seed}-{slugify(request.prompt.text)}.png"
             path = write_new(run.dir / name, data)
-            for suffix, content in candidate.files.items():
-                write_new(run.dir / f"{path.stem}-{Path(suffix).name}", content)
-            run.images.append(
+            run.images.append(  # recorded as soon as it is on disk, before anything else can fail
                 ImageRecord(path, request.prompt.text, candidate.seed, plan.config.generator, score, rank,
                             configuration, timings, candidate.metadata)
             )
             saved.append(run.images[-1])
+            for suffix, content in candidate.files.items():
+                write_new(run.dir / f"{path.stem}-{Path(suffix).name}", content)
+            run.save()
         run.save()
         if ranked.stop is not None:
             raise Interrupted(f"stopped by the user; {len(run.images)} image(s) saved in {run.dir}") from ranked.stop
     return saved
+
+
+def plugin_call(what: str, function, *args):
+    """`function(*args)` from a plugin, with anything it raises or exits with, other than an
+    ArtengineError or the user's Ctrl-C, reported as "WHAT failed: ..." (exit code 1)."""
+    try:
+        return function(*args)
+    except (ArtengineError, StopRequested):
+        raise
+    except BaseException as error:  # noqa: BLE001 - sys.exit() or a bare BaseException in a plugin too
+        if isinstance(error, KeyboardInterrupt) and _user_interrupt(error):
+            raise
+        raise ArtengineError(f"{what} failed: {describe(error)}") from error
+
+
+def describe(error: BaseException) -> str:
+    """'Type: first line of the message', shortened: how a plugin's failure is quoted."""
+    lines = str(error).strip().splitlines()
+    text = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _user_interrupt(error: KeyboardInterrupt) -> bool:
+    """Whether a KeyboardInterrupt came from the user's Ctrl-C (see `watch_ctrl_c`, and the second
+    Ctrl-C of `stop_on_signals`) rather than from a plugin raising it."""
+    import traceback
+
+    return ctrl_c_seen() or any(frame.name == "handle" and frame.filename.endswith("progress.py")
+                                  for frame in traceback.extract_tb(error.__traceback__))
 
 
 def _generate(generator, name: str, request: Request, reporter: Reporter):
@@ -261,21 +321,26 @@ def _generate(generator, name: str, request: Request, reporter: Reporter):
         stop = None
         if reporter.stop_requested:  # it returned early after catching StopRequested
             stop = StopRequested()
-    except (StopRequested, KeyboardInterrupt) as error:
+    except StopRequested as error:
         return [], error
+    except KeyboardInterrupt as error:
+        if reporter.stop_requested or _user_interrupt(error):
+            return [], error
+        raise ArtengineError(f"generator '{name}' failed on prompt {quote(request.prompt.text)}: "
+                             f"{describe(error)}") from error
     except ArtengineError:
         raise
-    except Exception as error:  # noqa: BLE001 - a plugin's bug must not lose the images so far
+    except BaseException as error:  # noqa: BLE001 - a plugin's bug (or its sys.exit) must not lose the images so far
         if out_of_memory(error):
             _release_cached_memory()
             hint = getattr(generator, "memory_hint", "")
             lower = f"--size, -n or {hint}" if hint else "--size or -n"
             raise ArtengineError(
-                f"{request.device} ran out of memory in generator '{name}' on prompt {request.prompt.text!r} "
+                f"{request.device} ran out of memory in generator '{name}' on prompt {quote(request.prompt.text)} "
                 f"(images made before it are saved); lower {lower}"
             ) from error
         raise ArtengineError(
-            f"generator '{name}' failed on prompt {request.prompt.text!r}: {type(error).__name__}: {error}"
+            f"generator '{name}' failed on prompt {quote(request.prompt.text)}: {describe(error)}"
         ) from error
     return _check_candidates(candidates, name, request, partial=stop is not None), stop
 
@@ -296,14 +361,37 @@ def _check_candidates(candidates, name: str, request: Request, partial: bool) ->
         raise ArtengineError(f"generator '{name}' returned {type(candidates).__name__}, not a list of Candidates with PIL images")
     if len(candidates) != request.count and not partial:
         raise ArtengineError(f"generator '{name}' returned {len(candidates)} candidates, {request.count} were asked for")
+    for candidate in candidates:  # it goes into PNG metadata and run.json: JSON, UTF-8, not too deep
+        problem = metadata_problem(candidate.metadata)
+        if problem:
+            raise ArtengineError(f"generator '{name}' failed on prompt {quote(request.prompt.text)}: "
+                                 f"the metadata of its candidate (seed {candidate.seed}) {problem}")
     return candidates
+
+
+def metadata_problem(metadata) -> str | None:
+    """Why a candidate's metadata cannot be recorded, or None."""
+    import json
+
+    from .safe_io import MAX_DEPTH, depth
+
+    if not isinstance(metadata, dict):
+        return f"is a {type(metadata).__name__}, not a dict"
+    if depth(metadata) > MAX_DEPTH:
+        return f"nests more than {MAX_DEPTH} deep"
+    try:
+        json.dumps(metadata, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as error:  # UnicodeEncodeError is a ValueError
+        return f"cannot be written as JSON ({describe(error)})"
+    return None
 
 
 def _score(scorer, candidates: list[Candidate], request: Request) -> tuple[list[float | None], float]:
     if scorer is None or not candidates:
         return [None] * len(candidates), 0.0
     started = time.perf_counter()
-    scores = [float(s) for s in scorer.score([c.image for c in candidates], request.prompt)]
+    what = f"scorer '{scorer.name}'"
+    scores = [float(s) for s in plugin_call(what, scorer.score, [c.image for c in candidates], request.prompt)]
     if len(scores) != len(candidates):
         raise ArtengineError(f"scorer '{scorer.name}' returned {len(scores)} scores for {len(candidates)} images")
     return scores, (time.perf_counter() - started) / len(candidates)

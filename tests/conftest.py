@@ -10,17 +10,23 @@ import artengine.models
 import artengine.discovery
 from tests import plugins_for_tests
 
+# Fixtures shared by several test modules live in helper modules (never named test_*.py) and are
+# registered here, so no test module imports a fixture from another.
+pytest_plugins = ("tests.dalle_helpers",)
+
 
 @pytest.fixture(autouse=True)
-def host(monkeypatch):
-    """A fresh plugin host holding only the test plugins.
+def host(monkeypatch, tmp_path):
+    """A fresh plugin host holding only the test plugins, and an empty user config folder.
 
     Installed plugins (the built-ins included) stay out, so that tests do not depend on what
-    else is installed; use the `builtin_plugins` fixture to let them in.
+    else is installed; use the `builtin_plugins` fixture to let them in. Nor does the config
+    file of whoever runs the tests reach them.
     """
     for variable in ("ARTENGINE_LOAD_PLUGINS", "ARTENGINE_PLUGINS_DIR", "ARTENGINE_STRICT_PLUGINS",
-                     "ARTENGINE_DEBUG", "ARTENGINE_TRUST_CHECKPOINTS"):
+                     "ARTENGINE_DEBUG", "ARTENGINE_TRUST_CHECKPOINTS", "ARTENGINE_PROGRESS"):
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("ARTENGINE_CONFIG_DIR", str(tmp_path / "user-config"))
     return use_host(monkeypatch, artengine.discovery.PluginHost(entry_points=False))
 
 

@@ -7,6 +7,7 @@ stopped; `crashing` raises inside generate.
 
 import os
 import random
+from pathlib import Path
 
 from PIL import Image
 
@@ -114,3 +115,15 @@ def register_generators(register):
 @artengine.hookimpl
 def register_scorers(register):
     register(Redness)
+
+
+def artengine_script(body: str) -> str:
+    """Python source for `python -c`: artengine with the test plugins, then `body` (which calls `main()`)."""
+    root = str(Path(__file__).parent.parent)
+    return f"""
+import sys, artengine.discovery
+sys.path.insert(0, {root!r})
+from tests import plugins_for_tests
+artengine.discovery.host.add(plugins_for_tests, name="test-plugins")
+from artengine.cli import main
+""" + body

@@ -9,7 +9,7 @@ from PIL import Image
 import artengine
 import artengine.plugins.clip
 from artengine.plugins.clip.evaluation import retrieval_accuracy
-from tests.test_clip_scorer import tiny_model
+from tests.clip_helpers import tiny_model
 
 
 @pytest.fixture(autouse=True)

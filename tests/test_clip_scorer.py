@@ -1,36 +1,18 @@
 """The `clip` scorer: weighted cosine similarity to the prompt's parts, averaged over models."""
 
-import json
-
 import pytest
-import torch
 from PIL import Image
 
 import artengine
 import artengine.plugins.clip
-from artengine.plugins.clip.model import build_network, images_to_tensor
+from artengine.plugins.clip.model import images_to_tensor
+from tests.clip_helpers import tiny_model
 
-TINY_CFG = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 32, "layers": 1, "head_width": 16},
-    "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
 
 
 @pytest.fixture(autouse=True)
 def clip_plugin(host):
     host.add(artengine.plugins.clip, name="clip")
-
-
-def tiny_model(folder, seed):
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True)
-    torch.manual_seed(seed)
-    network = build_network(TINY_CFG)
-    (folder / "config.json").write_text(json.dumps({"model_cfg": TINY_CFG}))
-    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(folder / "model.safetensors"))
-    return f"clip:{folder}"
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ def shapes_world(builtin_plugins):
 
 
 def test_the_shipped_weights_are_small_and_safetensors():
-    assert (SHIPPED / "model.safetensors").stat().st_size <= 10 * 1024 * 1024
-    assert json.loads((SHIPPED / "config.json").read_text())["model_cfg"]["vision_cfg"]["image_size"] == 64
+    assert (SHIPPED / "open_clip_model.safetensors").stat().st_size <= 10 * 1024 * 1024
+    assert json.loads((SHIPPED / "open_clip_config.json").read_text())["model_cfg"]["vision_cfg"]["image_size"] == 64
 
 
 def test_the_card_states_how_it_was_made_and_what_it_scores():

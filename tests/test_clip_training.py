@@ -39,7 +39,7 @@ def pairs_folder(tmp_path):
 
 
 def weights(folder):
-    return load_file(str(folder / "model.safetensors"))
+    return load_file(str(folder / "open_clip_model.safetensors"))
 
 
 def test_training_from_scratch_writes_a_loadable_model(cli, pairs_folder, tmp_path):
@@ -48,8 +48,8 @@ def test_training_from_scratch_writes_a_loadable_model(cli, pairs_folder, tmp_pa
 
     assert result.exit_code == 0, result.output
     assert f"load it as clip:{out}" in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors", "training_state.safetensors"]
-    config = json.loads((out / "config.json").read_text())
+    assert sorted(p.name for p in out.iterdir()) == ["open_clip_config.json", "open_clip_model.safetensors", "training_state.safetensors"]
+    config = json.loads((out / "open_clip_config.json").read_text())
     assert config["model_cfg"]["vision_cfg"]["width"] == 32 and "mean" in config["preprocess_cfg"]
     model = artengine.load_model(f"clip:{out}")
     assert model.encode_image(torch.rand(2, 3, 48, 48)).shape == (2, 16)

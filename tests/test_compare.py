@@ -56,9 +56,26 @@ def test_grid_has_a_row_per_configuration_and_a_column_per_prompt_and_candidate(
     _, run_dir = compare(cli, "red", "-g", "solid", "--axis", "generator.border=0,8", "-n", "3", "--seed", "1")
     with Image.open(run_dir / "grid.png") as grid:
         width, height = grid.size
-    # 64 px images are shown at 128 px; 3 columns and 2 rows
-    assert width >= 240 + 3 * 128 and height >= 2 * 128
-    assert width < 240 + 4 * 128 + 40 and height < 3 * 128 + 80
+        top = next(y for y in range(height) if len(set(grid.getpixel((width - 10, y)))) > 1)
+        first_image = first_coloured_x(grid, y=top + 64)  # in the first row, which has no border
+        label_text_end = rightmost_dark_x(grid, 0, first_image)
+    # 64 px images are shown at 128 px; 3 columns and 2 rows, after a label column as wide as its text
+    assert width - first_image == 3 * (128 + 6) and 2 * 128 <= height < 3 * 128 + 80
+    assert 0 < first_image - label_text_end <= 3 * 6
+
+
+def first_coloured_x(image, y):
+    return next(x for x in range(image.width) if len(set(image.getpixel((x, y)))) > 1)
+
+
+def rightmost_dark_x(image, left, right):
+    return max(x for x in range(left, right) for y in range(image.height) if sum(image.getpixel((x, y))) < 300)
+
+
+def test_report_gives_each_image_its_share_of_the_batch_time(cli):
+    _, run_dir = compare(cli, "red", "-g", "solid", "-n", "3", "--seed", "1")
+    html = (run_dir / "index.html").read_text()
+    assert html.count(" s per image (3 made in ") == 3
 
 
 def test_a_typo_in_any_configuration_fails_before_any_work(cli, tmp_path):
@@ -75,3 +92,31 @@ def test_configurations_must_be_tables(cli, tmp_path):
     config.write_text('prompt = "red"\nconfigurations = 3\n')
     result = cli("compare", "--config", config)
     assert result.exit_code == 2 and "'configurations' must hold tables" in result.stderr
+
+
+def test_set_reaches_every_configuration_whose_generator_has_the_option(cli):
+    document, _ = compare(cli, "red", "-g", "solid", "-g", "slow", "--seed", "1",
+                          "--set", "generator.border=3", "--set", "generator.steps=2", "--set", "n=2")
+    solid = [i for i in document["images"] if i["configuration"] == "solid"]
+    slow = [i for i in document["images"] if i["configuration"] == "slow"]
+    assert len(solid) == 2 and len(slow) == 2
+    assert read_png_metadata(solid[0]["path"])["config"]["generator"]["border"] == 3
+    assert read_png_metadata(slow[0]["path"])["config"]["generator"]["steps"] == 2
+
+
+def test_set_reaches_named_configurations_and_axis_sweeps(cli, tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text('prompt = "red"\nseed = 1\n[configurations.a]\ngenerator = "solid"\n'
+                      '[configurations.b]\ngenerator = { name = "solid", border = 1 }\n')
+    document, _ = compare(cli, "--config", config, "--set", "generator.brightness=0.5",
+                          "--axis", "generator.border=0,2")
+    assert len(document["images"]) == 4
+    assert {read_png_metadata(i["path"])["config"]["generator"]["brightness"] for i in document["images"]} == {0.5}
+
+
+def test_set_that_fits_no_configuration_is_an_error_naming_the_key(cli, tmp_path):
+    result = cli("compare", "red", "-g", "solid", "-g", "slow", "--set", "generator.bordr=3")
+    assert result.exit_code == 2
+    assert "--set generator.bordr: no configuration's generator has an option 'bordr'" in result.stderr
+    assert "solid, slow" in result.stderr
+    assert not (tmp_path / "outputs").exists()

@@ -7,13 +7,14 @@ import torch
 
 import artengine
 from artengine.plugins.dalle.checkpoint import weights_hash
-from tests.test_dalle_helpers import dalle_host, make_checkpoint  # noqa: F401
+from tests.dalle_helpers import make_checkpoint
 
 
-def test_a_checkpoint_folder_holds_config_weights_tokenizer_and_card(dalle_host, tmp_path):
+def test_a_checkpoint_folder_holds_config_weights_tokenizer_settings_and_card(dalle_host, tmp_path):
     folder = make_checkpoint(tmp_path / "model")
-    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "model.safetensors", "tokenizer.json"]
-    config = json.loads((folder / "config.json").read_text())
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md", "artengine_dalle.json", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+    config = json.loads((folder / "artengine_dalle.json").read_text())
     assert config["vqgan"]["spec"] == "tinyvq:32" and len(config["vqgan"]["weights_hash"]) == 64
     assert "## Model" in (folder / "README.md").read_text()
 
@@ -38,16 +39,17 @@ def test_weights_hash_is_stable_and_sees_any_change():
 
 def test_a_checkpoint_whose_vqgan_weights_changed_is_refused(dalle_host, tmp_path):
     folder = make_checkpoint(tmp_path / "model", vqgan_spec="tinyvq:32")
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "artengine_dalle.json").read_text())
     config["vqgan"]["spec"] = "tinyvq:32-s7"  # same shape, other weights
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "artengine_dalle.json").write_text(json.dumps(config))
     with pytest.raises(artengine.UsageError, match="was trained on the codes of VQGAN 'tinyvq:32-s7'"):
         artengine.load_model(f"dalle:{folder}")
 
 
 @pytest.mark.parametrize("damage, message", [
     (lambda f: (f / "model.safetensors").write_bytes(b"not safetensors"), "not a readable safetensors"),
-    (lambda f: (f / "config.json").write_text('{"format": "other"}'), "not a dalle checkpoint config"),
+    (lambda f: (f / "artengine_dalle.json").write_text('{"format": "other"}'), "not a dalle checkpoint config"),
+    (lambda f: (f / "config.json").write_text('{"model_type": "bert"}'), "not a transformers GPT-2 config"),
     (lambda f: (f / "tokenizer.json").unlink(), "has no tokenizer.json"),
 ])
 def test_damaged_checkpoints_fail_with_a_clear_message(dalle_host, tmp_path, damage, message):

@@ -11,7 +11,7 @@ import torch
 
 import artengine
 from artengine.plugins.dalle.sampling import Settings, sample_codes
-from tests.test_dalle_helpers import dalle_host, make_checkpoint  # noqa: F401
+from tests.dalle_helpers import make_checkpoint
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 

@@ -4,7 +4,7 @@ import json
 
 from PIL import Image
 
-from tests.test_dalle_helpers import dalle_host, make_checkpoint  # noqa: F401
+from tests.dalle_helpers import make_checkpoint
 
 
 def model_flag(tmp_path):

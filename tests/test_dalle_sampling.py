@@ -9,7 +9,7 @@ from artengine.plugins.dalle.model import DalleLM, Shape, weighted_loss
 from artengine.plugins.dalle.decoder import CachedDecoder
 from artengine.plugins.dalle.sampling import Settings, filter_logits, sample_codes
 from artengine.plugins.dalle.text import text_rows, train_tokenizer
-from tests.test_dalle_helpers import CAPTIONS, dalle_host, make_checkpoint  # noqa: F401
+from tests.dalle_helpers import CAPTIONS, make_checkpoint
 
 LAYOUT = Layout(text_vocab=20, n_codes=30, text_length=6, rows=2, cols=3)
 

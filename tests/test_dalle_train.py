@@ -11,16 +11,7 @@ from pathlib import Path
 import pytest
 
 import artengine
-from tests.test_dalle_helpers import dalle_host, plugin_dir, write_pairs  # noqa: F401
-
-TINY = ("--vqgan", "tinyvq:16", "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "4",
-        "--sample-every", "0", "--log-every", "1", "--threads", "1")
-
-
-def train(cli, *args):
-    result = cli("train", "dalle", *TINY, *args)
-    return result
-
+from tests.dalle_helpers import TRAIN_TINY as TINY, plugin_dir, train, write_pairs
 
 def state_of(folder: Path):
     from safetensors.torch import load_file
@@ -35,7 +26,7 @@ def test_training_on_a_folder_writes_a_checkpoint_that_generates(dalle_host, cli
     assert result.exit_code == 0, result.output
     assert "step 3/3  text loss" in result.output
     model = tmp_path / "model"
-    config = json.loads((model / "config.json").read_text())
+    config = json.loads((model / "artengine_dalle.json").read_text())
     assert config["training"]["step"] == 3 and config["training"]["data"]["images"] == 12
     assert config["layout"]["rows"] == 8 and config["vqgan"]["spec"] == "tinyvq:16"
     assert sorted(p.name for p in (model / "checkpoints").iterdir()) == ["step-00000002", "step-00000003"]
@@ -48,7 +39,7 @@ def test_bf16_autocast_trains_on_the_cpu(dalle_host, cli, tmp_path):
     data = write_pairs(tmp_path / "pairs", count=4)
     result = train(cli, "--data", data, "--out", "model", "--steps", "2", "--precision", "bf16", "--device", "cpu")
     assert result.exit_code == 0, result.output
-    losses = json.loads((tmp_path / "model" / "config.json").read_text())["training"]["losses"]
+    losses = json.loads((tmp_path / "model" / "artengine_dalle.json").read_text())["training"]["losses"]
     assert 0 < losses["image"] < 10 and 0 < losses["text"] < 10
 
 
@@ -58,7 +49,7 @@ def test_the_code_cache_is_built_once_and_rebuilt_when_the_data_changes(dalle_ho
     assert "tokenising the images" in train(cli, *args, "--out", "a").output
     assert "tokenising the images" not in train(cli, *args, "--out", "b").output
     assert "tokenising the images" in train(cli, *args, "--out", "c", "--data-count", "5").output
-    assert json.loads((tmp_path / "c" / "config.json").read_text())["training"]["data"]["images"] == 5
+    assert json.loads((tmp_path / "c" / "artengine_dalle.json").read_text())["training"]["data"]["images"] == 5
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(dalle_host, cli, tmp_path, monkeypatch):
@@ -80,7 +71,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(dalle_host, cli, tmp_pat
     monkeypatch.setattr(training, "learning_rate", interrupt_during_step_3)
     stopped = train(cli, *common, "--out", "resumed")
     assert stopped.exit_code == 130 and "--resume" in stopped.output
-    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["training"]["step"] == 3
+    assert json.loads((tmp_path / "resumed" / "artengine_dalle.json").read_text())["training"]["step"] == 3
     monkeypatch.setattr(training, "learning_rate", schedule)
     again = train(cli, *common, "--out", "resumed", "--resume")
     assert again.exit_code == 0, again.output
@@ -98,7 +89,7 @@ def test_webdataset_shards_are_streamed_into_the_cache(dalle_host, cli, tmp_path
                     shard.add(pairs / f"{name}{suffix}", arcname=f"sample{name}{suffix}")
     result = train(cli, "--data", str(tmp_path / "shard-*.tar"), "--out", "model", "--steps", "1")
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "model" / "config.json").read_text())["training"]["data"]["images"] == 6
+    assert json.loads((tmp_path / "model" / "artengine_dalle.json").read_text())["training"]["data"]["images"] == 6
 
 
 def test_a_relative_vqgan_path_is_recorded_absolute_but_a_served_name_is_kept(dalle_host, tmp_path, monkeypatch):
@@ -144,6 +135,6 @@ def test_torchrun_with_two_cpu_processes_trains_one_checkpoint(tmp_path):
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    config = json.loads((tmp_path / "model" / "artengine_dalle.json").read_text())
     assert config["training"]["world_size"] == 2 and config["training"]["step"] == 3
     assert done.stderr.count("training a 1-layer GPT-2") == 1  # rank 0 alone reports

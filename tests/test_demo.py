@@ -12,11 +12,8 @@ CONFIG = Path(__file__).parent.parent / "configs" / "shapes-compare.toml"
 
 @pytest.fixture(autouse=True)
 def shipped(builtin_plugins):
-    try:
-        for spec in ("vqgan:shapes", "clip:shapes", "dalle:shapes"):
-            artengine.load_model(spec, "cpu")
-    except artengine.UsageError as error:
-        pytest.skip(f"shipped shapes models missing: {error}")
+    for spec in ("vqgan:shapes", "clip:shapes", "dalle:shapes"):
+        artengine.load_model(spec, "cpu")  # missing weights are a packaging mistake: the test fails
 
 
 @pytest.mark.slow

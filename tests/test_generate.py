@@ -34,8 +34,8 @@ def test_png_carries_webui_parameters_and_the_resolved_config(cli):
         parameters = image.text["parameters"]
     assert parameters.splitlines() == [
         "a red circle",
-        "Negative prompt: blue:0.5",
-        'Seed: 3, Size: 32x16, Generator: solid, brightness: 1.0, border: 2, Version: artengine 0.1.0',
+        "Negative prompt: (blue:0.5)",
+        "Seed: 3, Size: 32x16, Generator: solid, Brightness: 1.0, Border: 2, Version: artengine 0.1.0",
     ]
     record = read_png_metadata(path)
     assert record["prompt"] == "a red circle|blue:-0.5" and record["seed"] == 3 and record["rank"] == 1
@@ -54,7 +54,9 @@ def test_run_json_records_images_scores_ranks_and_timings(cli):
     best = [image["score"] for image in run["images"]]
     assert best == sorted(best, reverse=True)
     assert all(d["score"] <= min(best) for d in run["discarded"])
-    assert set(run["images"][0]["timings"]) == {"generate_s", "score_s"}
+    timings = run["images"][0]["timings"]
+    assert set(timings) == {"generate_s", "candidates", "per_image_s", "score_s"} and timings["candidates"] == 4
+    assert abs(timings["per_image_s"] - timings["generate_s"] / 4) < 1e-4
     assert run["configurations"]["solid"]["scorer"] == {"name": "redness", "scale": 1.0}
 
 

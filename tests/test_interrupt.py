@@ -10,6 +10,7 @@ from pathlib import Path
 
 from artengine.errors import StopRequested
 from artengine.progress import Reporter
+from tests.plugins_for_tests import artengine_script
 
 
 def test_reporter_raises_once_a_stop_is_requested():
@@ -98,18 +99,6 @@ def test_crashing_generator_keeps_earlier_images_and_reports_one_line(cli, tmp_p
     document = json.loads(result.stdout)
     assert document["status"] == "failed" and len(document["images"]) == 1
     assert (Path(document["run_dir"]) / "grid.png").is_file()
-
-
-def artengine_script(body: str) -> str:
-    """Python source for `python -c`: artengine with the test plugins, then `body` (which calls `main()`)."""
-    root = str(Path(__file__).parent.parent)
-    return f"""
-import sys, artengine.discovery
-sys.path.insert(0, {root!r})
-from tests import plugins_for_tests
-artengine.discovery.host.add(plugins_for_tests, name="test-plugins")
-from artengine.cli import main
-""" + body
 
 
 SCRIPT = artengine_script("""

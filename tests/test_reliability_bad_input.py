@@ -2,7 +2,7 @@
 traceback, nothing left in --out, and no code run from a malicious file.
 
 The models are tiny random-weight files in the published formats, loaded by the real `vqgan`,
-`clip` and `dalle` loaders (see tests/test_vqgan_clip_real_models.py and test_dalle_helpers.py).
+`clip` and `dalle` loaders (see tests/published_models.py and tests/dalle_helpers.py).
 """
 
 import json
@@ -19,8 +19,8 @@ import artengine.plugins.dalle
 import artengine.plugins.losses
 import artengine.plugins.vqgan
 import artengine.plugins.vqgan_clip
-from tests.test_dalle_helpers import make_checkpoint
-from tests.test_vqgan_clip_real_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
+from tests.dalle_helpers import make_checkpoint
+from tests.published_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
 
 MARKER = "pwned-marker"
 
@@ -44,7 +44,7 @@ def models(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def real_plugins(host):
-    import tests.test_dalle_helpers as helpers
+    import tests.dalle_helpers as helpers
 
     for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
                          (artengine.plugins.losses, "losses"), (artengine.plugins.dalle, "dalle"), (helpers, "tinyvq")]:
@@ -231,6 +231,7 @@ DALLE_FILE_CASES = {
     ("config.json", "empty"): "cannot be read",
     ("config.json", "truncated"): "cannot be read",
     ("config.json", "not-a-checkpoint"): "cannot be read",
+    ("artengine_dalle.json", "truncated"): "cannot be read",
     ("tokenizer.json", "missing"): "has no tokenizer.json",
     ("tokenizer.json", "truncated"): "tokenizer.json",
 }
@@ -247,9 +248,9 @@ def test_a_dalle_checkpoint_naming_a_malicious_vqgan_runs_nothing(cli, models, t
     files = copy_models(models, tmp_path)
     malicious(files["vqgan"])
     folder = make_checkpoint(tmp_path / "model")
-    config = json.loads((folder / "config.json").read_text())
+    config = json.loads((folder / "artengine_dalle.json").read_text())
     config["vqgan"]["spec"] = f"vqgan:{files['vqgan']}"
-    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "artengine_dalle.json").write_text(json.dumps(config))
     assert_one_clear_line(cli(*dalle(folder)), 2, "can run code", tmp_path)
 
 

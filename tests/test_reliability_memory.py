@@ -17,13 +17,13 @@ import artengine.plugins.vqgan_clip
 from artengine import Candidate, Generator
 from artengine.errors import UsageError
 from artengine.memory import check_fits, free_bytes, out_of_memory, saved_activation_bytes
-from tests.test_dalle_helpers import make_checkpoint
-from tests.test_vqgan_clip_real_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
+from tests.dalle_helpers import make_checkpoint
+from tests.published_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
 
 
 @pytest.fixture(autouse=True)
 def real_plugins(host):
-    import tests.test_dalle_helpers as helpers
+    import tests.dalle_helpers as helpers
 
     for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
                          (artengine.plugins.losses, "losses"), (artengine.plugins.dalle, "dalle"), (helpers, "tinyvq"),

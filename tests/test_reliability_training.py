@@ -16,9 +16,9 @@ import torch
 
 import artengine.plugins.vqgan
 from artengine.checkpoints import read_checkpoint
-from tests.test_dalle_helpers import plugin_dir, write_pairs
-from tests.test_interrupt import artengine_script
-from tests.test_vqgan_train import TINY, square
+from tests.dalle_helpers import plugin_dir, write_pairs
+from tests.plugins_for_tests import artengine_script
+from tests.vqgan_helpers import TINY, square
 
 ROOT = Path(__file__).parent.parent
 ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -171,6 +171,7 @@ def dalle_checkpoint_step(model: Path) -> int | None:
         torch.load(folder / "optimizer.pt", weights_only=True)
     if (model / "model.safetensors").exists():
         assert load_file(str(model / "model.safetensors"))
+        json.loads((model / "artengine_dalle.json").read_text())
         json.loads((model / "config.json").read_text())
     return json.loads((folders[-1] / "state.json").read_text())["step"] if folders else None
 
@@ -193,7 +194,7 @@ def test_kill_9_during_dalle_training_never_leaves_a_half_written_checkpoint(tmp
         lambda: dalle_newest(model), lambda: dalle_checkpoint_step(model), rounds=3, longest_pause=0.6, cwd=tmp_path)
     result = run_to_the_end(dalle_command(tmp_path, data, model, "--steps", last + 2, "--resume"), tmp_path)
     assert f"resuming from {model / 'checkpoints'}" in result.stderr
-    assert json.loads((model / "config.json").read_text())["training"]["step"] == last + 2
+    assert json.loads((model / "artengine_dalle.json").read_text())["training"]["step"] == last + 2
 
 
 def test_ctrl_c_during_dalle_training_saves_a_checkpoint_and_exits_130(tmp_path):
@@ -209,7 +210,7 @@ def test_ctrl_c_during_dalle_training_saves_a_checkpoint_and_exits_130(tmp_path)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "continue with the same command and --resume" in err
     step = dalle_checkpoint_step(model)
-    assert step and json.loads((model / "config.json").read_text())["training"]["step"] == step
+    assert step and json.loads((model / "artengine_dalle.json").read_text())["training"]["step"] == step
 
 
 # -- train clip ----------------------------------------------------------------------------
@@ -224,9 +225,9 @@ def clip_checkpoint_step(run: Path) -> int | None:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    state_path, weights_path = run / "training_state.safetensors", run / "model.safetensors"
-    if (run / "config.json").exists():
-        json.loads((run / "config.json").read_text())
+    state_path, weights_path = run / "training_state.safetensors", run / "open_clip_model.safetensors"
+    if (run / "open_clip_config.json").exists():
+        json.loads((run / "open_clip_config.json").read_text())
     if weights_path.exists():
         assert state_path.exists() and load_file(str(weights_path))
     if not state_path.exists():

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.test_dalle_helpers import dalle_host, write_pairs  # noqa: F401
-from tests.test_dalle_train import train as train_dalle
-from tests.test_vqgan_clip_support import fast, use_tiny_models
+from tests.dalle_helpers import write_pairs
+from tests.dalle_helpers import train as train_dalle
+from tests.vqgan_clip_helpers import fast, use_tiny_models
 
 MARKER = "pwned-marker"
 

@@ -11,7 +11,7 @@ import pytest
 import artengine.plugins.clip
 import artengine.plugins.search
 import artengine.plugins.shapes
-from tests.search_support import generated_png, png_claiming_size, shapes_folder, tiny_clip
+from tests.search_helpers import generated_png, png_claiming_size, shapes_folder, tiny_clip
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import artengine.plugins.search
 from artengine import UsageError
 from artengine.plugins.search import index as index_module
 from artengine.plugins.search.index import Index, Interrupted, Settings
-from tests.search_support import generated_png, png_claiming_size, shapes_folder, tiny_clip
+from tests.search_helpers import generated_png, png_claiming_size, shapes_folder, tiny_clip
 
 SMALL = Settings(device="cpu", batch_size=4, workers=2, precision="float32")
 

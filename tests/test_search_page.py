@@ -6,8 +6,8 @@ import pytest
 
 import artengine.plugins.clip
 import artengine.plugins.search
-from tests.search_support import generated_png, shapes_folder, tiny_clip
-from tests.test_report_browser import HARNESS, open_in_browser
+from tests.search_helpers import generated_png, shapes_folder, tiny_clip
+from tests.browser_helpers import HARNESS, open_in_browser
 
 
 @pytest.fixture(autouse=True)

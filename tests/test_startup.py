@@ -5,10 +5,11 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "transformers", "open_clip", "taming", "numpy")
+HEAVY = ("torch", "transformers", "open_clip", "taming", "numpy", "starlette", "uvicorn", "gradio", "fastapi")
 
 
-@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["list", "generators"], ["list", "models"], ["generate", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["plugins"], ["list", "generators"], ["list", "models"], ["generate", "--help"],
+                                  ["config", "path"], ["ui", "--help"]])
 def test_fast_commands_import_no_heavy_module(args):
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "artengine", *args], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]

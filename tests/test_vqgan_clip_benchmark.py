@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.test_vqgan_clip_support import use_tiny_models
+from tests.vqgan_clip_helpers import use_tiny_models
 
 PATH = Path(__file__).parent.parent / "benchmarks" / "vqgan_clip.py"
 

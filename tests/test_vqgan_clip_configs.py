@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_vqgan_clip_support import TINY, run_json, use_tiny_models
+from tests.vqgan_clip_helpers import TINY, run_json, use_tiny_models
 
 CONFIGS = Path(__file__).parent.parent / "configs"
 QUICK = [*TINY, "--set", "generator.steps=2", "--set", "generator.cutn=2", "--set", "keep=0", "--set", "n=2"]

@@ -40,7 +40,7 @@ def test_the_loss_options_match_the_declarations():
 
 
 def test_the_documented_loss_plugin_works(cli, host, tmp_path):
-    from tests.test_vqgan_clip_support import fast, run_json, use_tiny_models
+    from tests.vqgan_clip_helpers import fast, run_json, use_tiny_models
 
     use_tiny_models(host)
     match = re.search(r"### Writing your own loss.*?```python\n(.*?)```", DOC.read_text(), re.S)

@@ -8,7 +8,7 @@ import torch
 from PIL import Image, ImageStat
 
 import artengine
-from tests.test_vqgan_clip_support import TINY, fast, run_json, use_tiny_models
+from tests.vqgan_clip_helpers import TINY, fast, run_json, use_tiny_models
 
 
 @pytest.fixture(autouse=True)
@@ -123,7 +123,7 @@ def test_an_image_prompt_is_a_target(cli, tmp_path):
 
 
 def test_an_init_image_is_where_the_latents_start(cli, tmp_path):
-    from tests.test_vqgan_clip_support import TinyVQGAN
+    from tests.vqgan_clip_helpers import TinyVQGAN
     from artengine.plugins.vqgan_clip.images import load_image, to_tensor
 
     Image.new("RGB", (64, 64), (200, 30, 30)).save(tmp_path / "init.png")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image, ImageStat
 
-from tests.test_vqgan_clip_support import TINY, fast, run_json, use_tiny_models
+from tests.vqgan_clip_helpers import TINY, fast, run_json, use_tiny_models
 
 THIRD_PARTY = '''
 """A loss someone else wrote: darker images, and a record of what the generator offered."""

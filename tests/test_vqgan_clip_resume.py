@@ -11,7 +11,7 @@ from PIL import Image
 
 import artengine
 from artengine import Loss, Option
-from tests.test_vqgan_clip_support import fast, run_json, use_tiny_models
+from tests.vqgan_clip_helpers import fast, run_json, use_tiny_models
 
 
 class CtrlC(Loss):

@@ -14,11 +14,8 @@ PROMPT = "a large red circle on the left on a black background"
 
 @pytest.fixture(autouse=True)
 def shipped(builtin_plugins):
-    try:
-        artengine.load_model("vqgan:shapes", "cpu")
-        artengine.load_model("clip:shapes", "cpu")
-    except artengine.UsageError as error:
-        pytest.skip(f"shipped shapes models missing: {error}")
+    artengine.load_model("vqgan:shapes", "cpu")  # missing weights are a packaging mistake: the test fails
+    artengine.load_model("clip:shapes", "cpu")
 
 
 @pytest.mark.slow

@@ -5,21 +5,12 @@ import os
 
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
 import artengine
 import artengine.plugins.vqgan
 from artengine import Dataset
+from tests.vqgan_helpers import TINY, square
 
-TINY = ["--image-size", "16", "--ch", "32", "--ch-mult", "1,1", "--num-res-blocks", "1", "--codebook-size", "8",
-        "--embed-dim", "4", "--z-channels", "8", "--batch-size", "2", "--device", "cpu", "--threads", "1"]
-COLOURS = [(220, 40, 40), (40, 170, 60), (40, 90, 220), (240, 220, 40)]
-
-
-def square(index):
-    image = Image.new("RGB", (16, 16), (0, 0, 0) if index % 2 else (255, 255, 255))
-    ImageDraw.Draw(image).rectangle([3 + index % 4, 4, 10 + index % 4, 11], fill=COLOURS[index % 4])
-    return image
 
 
 class TinySquares(Dataset):
@@ -233,3 +224,25 @@ def test_bf16_autocast_trains_on_the_cpu_too(cli, tmp_path):
     assert result.exit_code == 0, result.output
     assert training(tmp_path / "run")["settings"]["precision"] == "bf16"
     assert all(value.dtype == torch.float32 for value in weights(tmp_path / "run").values())
+
+
+def test_a_decoder_without_group_norm_is_written_under_artengines_own_target(cli, tmp_path):
+    common = ["--data", "tinysquares", "--data-count", 4, "--decoder-norm", "none", *TINY]
+    assert cli("train", "vqgan", "--out", tmp_path / "run", "--steps", 1, *common).exit_code == 0
+    config_path = tmp_path / "run" / "config.json"
+    model = json.loads(config_path.read_text())["model"]
+    assert model["target"] == "artengine.plugins.vqgan.model.VQGAN" and model["params"]["ddconfig"]["decoder_norm"] == "none"
+
+    older = json.loads(config_path.read_text())
+    older["model"]["target"] = "taming.models.vqgan.VQModel"  # what older versions wrote
+    config_path.write_text(json.dumps(older))
+    resumed = cli("train", "vqgan", "--out", tmp_path / "run", "--resume", "--steps", 2)
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads(config_path.read_text())["model"]["target"] == "artengine.plugins.vqgan.model.VQGAN"
+
+
+def test_a_decoder_with_group_norm_is_written_as_plain_taming(cli, tmp_path):
+    assert cli("train", "vqgan", "--data", "tinysquares", "--data-count", 4, "--out", tmp_path / "run",
+               "--steps", 1, *TINY).exit_code == 0
+    model = json.loads((tmp_path / "run" / "config.json").read_text())["model"]
+    assert model["target"] == "taming.models.vqgan.VQModel" and "decoder_norm" not in model["params"]["ddconfig"]

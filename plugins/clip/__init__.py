@@ -23,7 +23,7 @@ class ClipLoader(ModelLoader):
         "clip:shapes",
         "clip:MODEL@PRETRAINED (e.g. clip:ViT-B-32@laion2b_s34b_b79k; from the local cache, else downloaded)",
         "clip:MODEL@/path/to/open_clip_pytorch_model.bin (or .safetensors)",
-        "clip:PATH (a folder from `artengine train clip`, or with open_clip_config.json + weights)",
+        "clip:PATH (a folder in open_clip's layout, open_clip_config.json + weights, as `artengine train clip` writes)",
     )
 
     def available(self) -> list[ModelInfo]:

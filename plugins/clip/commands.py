@@ -41,7 +41,7 @@ ARCHITECTURE = {"width": ("vision_cfg", "width"), "layers": ("vision_cfg", "laye
 @click.option("--seed", default=0, show_default=True, type=int, help="Seeds the initial weights, the data and the batches.")
 @click.option("--data-count", default=20000, show_default=True, type=click.IntRange(1), help="Pairs drawn from --data.")
 @click.option("--weights-dtype", default="float32", show_default=True, type=click.Choice(["float32", "float16", "bfloat16"]),
-              help="Precision of model.safetensors (the training state stays float32).")
+              help="Precision of open_clip_model.safetensors (the training state stays float32).")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda", "mps"]),
               help="auto: CUDA (with bf16 autocast) when present, else the CPU.")
 @click.option("--threads", default=None, type=click.IntRange(1), help="CPU threads for torch (default: torch's choice).")

@@ -4,9 +4,10 @@
     MODEL@TAG                   open_clip model name and pretrained tag, from the local cache
                                 (downloaded only when missing and a network is there)
     MODEL@/path/weights.bin     open_clip model name and a local weights file (.bin/.pt/.safetensors)
-    PATH                        a folder written by `artengine train clip` (config.json +
-                                model.safetensors), a Hugging Face open_clip folder
-                                (open_clip_config.json + weights), or a weights file inside one
+    PATH                        a folder in open_clip's hub layout (open_clip_config.json +
+                                open_clip_model.safetensors, as `artengine train clip` writes and
+                                Hugging Face serves them), an older artengine folder (config.json +
+                                model.safetensors), or a weights file inside one
 """
 
 from __future__ import annotations
@@ -23,16 +24,20 @@ from artengine.errors import closest
 from .weights_file import read_state_dict
 
 SHIPPED_DIR = Path(__file__).parent / "weights"
-CONFIG_NAMES = ("config.json", "open_clip_config.json")
+# open_clip's own names first, in the order its `local-dir:` loader prefers them; then the
+# names older artengine versions wrote (config.json + model.safetensors), still read
+CONFIG_NAMES = ("open_clip_config.json", "config.json")
 WEIGHT_NAMES = (
-    "model.safetensors", "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors",
-    "open_clip_pytorch_model.bin", "pytorch_model.bin", "open_clip_pytorch_model.pth", "model.pth",
+    "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
+    "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin", "model.pth",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
 
 def shipped_names() -> list[str]:
-    return sorted(p.name for p in SHIPPED_DIR.iterdir() if (p / "config.json").is_file()) if SHIPPED_DIR.is_dir() else []
+    if not SHIPPED_DIR.is_dir():
+        return []
+    return sorted(p.name for p in SHIPPED_DIR.iterdir() if any((p / n).is_file() for n in CONFIG_NAMES))
 
 
 def load_clip(name: str, device: str):

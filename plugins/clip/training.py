@@ -1,8 +1,9 @@
 """`artengine train clip`: a small open_clip CLIP trained with open_clip's contrastive loss.
 
-The output folder is loadable as `clip:DIR` at every checkpoint:
-    config.json                  open_clip config ({'model_cfg', 'preprocess_cfg'}) + how it was trained
-    model.safetensors            the weights (in --weights-dtype)
+The output folder is loadable as `clip:DIR` at every checkpoint, and by plain open_clip as
+`open_clip.create_model_and_transforms("local-dir:DIR")` (open_clip's hub layout):
+    open_clip_config.json        open_clip config ({'model_cfg', 'preprocess_cfg'}) + how it was trained
+    open_clip_model.safetensors  the weights (in --weights-dtype)
     training_state.safetensors   fp32 weights, AdamW moments and, in its metadata, the settings and
                                  step as JSON: everything `--resume` needs, read without unpickling
 Each file is replaced atomically (written beside, then os.replace), so an interrupted run always
@@ -31,8 +32,9 @@ from .batches import Batch, BatchMaker
 from .model import build_network, tokenizer_for
 
 STATE_FILE = "training_state.safetensors"
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "open_clip_model.safetensors"
+CONFIG_FILE = "open_clip_config.json"
+LEGACY_FILES = ("model.safetensors", "config.json")  # what older versions wrote; a resumed run drops them
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -271,6 +273,8 @@ def write_checkpoint(out: Path, network, optimizer, settings: TrainSettings, ste
     dtype = DTYPES[settings.weights_dtype]
     shipped = {name: value.to(dtype) if value.is_floating_point() else value for name, value in weights.items()}
     write_atomic(out / WEIGHTS_FILE, save(shipped, metadata={"step": str(step)}))
+    for legacy in LEGACY_FILES:  # a run begun by an older version: its files would now be stale copies
+        (out / legacy).unlink(missing_ok=True)
 
 
 def read_state(out: Path, tensors: bool = True) -> dict[str, Any]:

@@ -8,8 +8,6 @@ dalle`. This module stays light: torch and transformers load only inside the sib
 
 from __future__ import annotations
 
-import json
-
 import artengine
 from artengine import Generator, ModelInfo, ModelLoader, Option, UsageError
 
@@ -29,7 +27,7 @@ class DalleGenerator(Generator):
         Option("top_p", float, 1.0, "Nucleus: the fewest image codes whose probability reaches p; 1 = all.",
                min=0.01, max=1.0),
         Option("guidance", float, 1.0, "Classifier-free guidance scale (1 = off); negative prompt parts are "
-               "what it steers away from.", min=0.0, max=50.0),
+               "what it steers away from.", min=0.0, max=50.0, infotext="CFG scale"),
         Option("init_image", str, "", "Image whose top rows of codes every candidate starts from (priming)."),
         Option("prime_rows", int, 0, "Rows of codes taken from init_image; 0 = half of them.", min=0),
         Option("batch_size", int, 16, "Candidates sampled together.", min=1),
@@ -66,12 +64,12 @@ class DalleLoader(ModelLoader):
     spec_forms = ("dalle:shapes  (shipped: over vqgan:shapes)", "dalle:FOLDER  (a checkpoint from `artengine train dalle`)")
 
     def available(self) -> list[ModelInfo]:
-        from .checkpoint import CONFIG_FILE, SHIPPED, WEIGHTS_FILE
+        from .checkpoint import SHIPPED, WEIGHTS_FILE, read_config
 
         found = []
         for name, folder in SHIPPED.items():
             if (folder / WEIGHTS_FILE).is_file():
-                card = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("card", {})
+                card = read_config(folder).get("card", {})
                 found.append(ModelInfo(f"dalle:{name}", card.get("description", "dalle model"), card.get("figures", {})))
         return found
 

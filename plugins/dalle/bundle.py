@@ -11,7 +11,8 @@ import torch
 import artengine
 from artengine import UsageError
 
-from .checkpoint import WEIGHTS_FILE, image_size, layout_of, load_weights, read_config, resolve_folder, weights_hash
+from .checkpoint import (WEIGHTS_FILE, check_gpt2_config, image_size, layout_of, load_weights, read_config,
+                         resolve_folder, weights_hash)
 from .layout import Layout
 from .model import DalleLM, Shape
 from .text import caption_ids, load_tokenizer, text_rows
@@ -60,7 +61,7 @@ def load_vqgan_checked(vqgan_config: dict, device: str, where: str):
             f"{where} was trained on the codes of VQGAN '{spec}' with weights hash "
             f"{vqgan_config['weights_hash'][:12]}..., but '{spec}' now loads weights hashing {found[:12]}...; "
             "its images would be garbage: give the checkpoint the VQGAN it was trained with "
-            "(edit vqgan.spec in its config.json) or retrain it"
+            "(edit vqgan.spec in its artengine_dalle.json, or config.json in an older folder) or retrain it"
         )
     return vqgan
 
@@ -70,6 +71,7 @@ def load_dalle(name: str, device: str = "cpu") -> Dalle:
     folder = resolve_folder(name)
     config = read_config(folder)
     lm = DalleLM(layout_of(config), Shape(**config["model"]))
+    check_gpt2_config(folder, lm)
     load_weights(lm, folder / WEIGHTS_FILE)
     vqgan = load_vqgan_checked(config["vqgan"], device, f"dalle:{name}")
     return Dalle(lm.to(device).eval().requires_grad_(False), load_tokenizer(folder), vqgan, config, folder)

@@ -1,4 +1,4 @@
-"""The model card (README.md of a checkpoint folder), written from config.json's facts."""
+"""The model card (README.md of a checkpoint folder), written from the checkpoint's facts."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ def render_card(config: dict, name: str = "dalle model") -> str:
         f"- VQGAN: `{vqgan['spec']}` (weights hash {vqgan['weights_hash'][:16]}..., checked on load), "
         f"{vqgan['image_size'][0]}x{vqgan['image_size'][1]} pixels",
     ]
+    lines += files_section(layout)
     if training:
         lines += [
             "",
@@ -39,3 +40,19 @@ def render_card(config: dict, name: str = "dalle model") -> str:
     if card.get("notes"):
         lines += ["", card["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def files_section(layout: dict) -> list[str]:
+    """How the folder opens in `transformers`, and how its token sequence is laid out."""
+    code_offset, image_start = layout["text_vocab"], layout["text_vocab"] + layout["n_codes"]
+    return [
+        "",
+        "## Files",
+        "config.json, model.safetensors, tokenizer.json and tokenizer_config.json are what `transformers`' "
+        "`save_pretrained` writes (float32 compute; the weights may be stored in half precision), so "
+        "`GPT2LMHeadModel.from_pretrained(folder)` gives the transformer with artengine's logits, and "
+        "`AutoTokenizer.from_pretrained(folder)` gives its text rows with `padding=\"max_length\", truncation=True`. "
+        "artengine_dalle.json holds the rest: the token layout, the VQGAN and the facts below.",
+        f"- sequence: the {layout['text_length']} text tokens, then <image> (token {image_start}), then image code c "
+        f"as token {code_offset} + c, row by row; the logits at the <image> position and after score the next code",
+    ]

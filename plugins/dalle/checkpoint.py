@@ -1,14 +1,24 @@
 """The checkpoint folder: everything needed to sample, in one self-contained directory.
 
-    config.json        layout, transformer shape, the VQGAN spec and the hash of its weights,
-                       training facts and the model card's figures
-    model.safetensors  the GPT-2 parameters (the tied output projection is stored once)
-    tokenizer.json     the `tokenizers` BPE trained on the captions
-    README.md          the model card
+The transformer's files are what `transformers`' `save_pretrained` writes, so
+`GPT2LMHeadModel.from_pretrained(folder)` and `AutoTokenizer.from_pretrained(folder)` open it
+as it is; artengine's own settings live beside them in a file of their own:
 
-The VQGAN itself is not copied: config.json names it (e.g. `vqgan:shapes`) and records
-`weights_hash` of its parameters, which loading checks, so codes are never decoded by a VQGAN
-other than the one they were learned from.
+    config.json            transformers' GPT2Config (model_type gpt2, the sizes, dtype float32:
+                           artengine computes in float32 whatever precision the weights are stored in)
+    model.safetensors      GPT2LMHeadModel's parameters under its own names (the tied output
+                           projection is stored once, as the embedding)
+    tokenizer.json         the `tokenizers` BPE trained on the captions; with
+    tokenizer_config.json  its special tokens and length, transformers' tokenizer makes artengine's
+                           text rows: [BOS] caption [EOS] [PAD]...
+    artengine_dalle.json   the layout of text and image tokens, the VQGAN spec and the hash of its
+                           weights, training facts and the model card's figures
+    README.md              the model card
+
+Folders of the older layout (format_version 1: everything in config.json, parameters named
+`gpt.*`) still load. The VQGAN itself is not copied: artengine_dalle.json names it (e.g.
+`vqgan:shapes`) and records `weights_hash` of its parameters, which loading checks, so codes are
+never decoded by a VQGAN other than the one they were learned from.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +35,18 @@ from artengine import UsageError
 from .layout import Layout
 
 CONFIG_FILE = "config.json"
+SETTINGS_FILE = "artengine_dalle.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
 FORMAT = "artengine-dalle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+OLD_FORMAT_VERSION = 1
 SHIPPED = {"shapes": Path(__file__).parent / "weights" / "shapes"}
-TIED = "gpt.lm_head.weight"
+PREFIX = "gpt."  # DalleLM holds the GPT2LMHeadModel as `gpt`; files name its parameters without it
+TIED = "lm_head.weight"
+GPT2_SIZES = {"layers": "n_layer", "width": "n_embd", "heads": "n_head", "dropout": "resid_pdrop"}
+# config.json keys that say how a file was written, not what the network computes
+GPT2_BOOKKEEPING = {"transformers_version", "architectures", "dtype", "torch_dtype", "_name_or_path", "use_cache"}
 
 
 def weights_hash(module) -> str:
@@ -63,17 +80,60 @@ def resolve_folder(name: str) -> Path:
     return folder
 
 
-def read_config(folder: Path) -> dict[str, Any]:
+def read_json(path: Path) -> Any:
     try:
-        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise UsageError(f"'{folder / CONFIG_FILE}' cannot be read: {error}") from None
+        raise UsageError(f"'{path}' cannot be read: {error}") from None
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """The checkpoint's facts as one dict: format, layout, model (the sizes), vqgan, training,
+    card; from artengine_dalle.json + config.json, or from an older folder's config.json."""
+    if (folder / SETTINGS_FILE).is_file():
+        settings = read_json(folder / SETTINGS_FILE)
+        if not isinstance(settings, dict) or settings.get("format") != FORMAT:
+            raise UsageError(f"'{folder / SETTINGS_FILE}' is not a dalle checkpoint config (format is not {FORMAT!r})")
+        if settings.get("format_version") != FORMAT_VERSION:
+            raise UsageError(f"'{folder / SETTINGS_FILE}': format_version {settings.get('format_version')} is not "
+                             f"supported (this artengine reads {FORMAT_VERSION})")
+        return {**settings, "model": sizes_of(read_json(folder / CONFIG_FILE), folder / CONFIG_FILE)}
+    config = read_json(folder / CONFIG_FILE)
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise UsageError(f"'{folder / CONFIG_FILE}' is not a dalle checkpoint config (format is not {FORMAT!r})")
-    if config.get("format_version") != FORMAT_VERSION:
+        raise UsageError(f"'{folder}' is not a dalle checkpoint: it has no {SETTINGS_FILE}, and {CONFIG_FILE} is not "
+                         f"an older dalle checkpoint config (format is not {FORMAT!r})")
+    if config.get("format_version") != OLD_FORMAT_VERSION:
         raise UsageError(f"'{folder / CONFIG_FILE}': format_version {config.get('format_version')} is not supported "
-                         f"(this artengine reads {FORMAT_VERSION})")
+                         f"(this artengine reads {OLD_FORMAT_VERSION} there, {FORMAT_VERSION} in {SETTINGS_FILE})")
     return config
+
+
+def sizes_of(gpt2: Any, path: Path) -> dict[str, Any]:
+    """The transformer's sizes (model.Shape's fields) from transformers' config.json."""
+    if isinstance(gpt2, dict) and gpt2.get("format") == FORMAT:  # an older folder, stopped while being re-saved
+        return gpt2["model"]
+    if not isinstance(gpt2, dict) or gpt2.get("model_type") != "gpt2":
+        raise UsageError(f"'{path}' is not a transformers GPT-2 config (model_type is not 'gpt2')")
+    missing = [key for key in GPT2_SIZES.values() if key not in gpt2]
+    if missing:  # transformers would fill in GPT-2 small's sizes: refuse rather than guess
+        raise UsageError(f"'{path}' does not give {', '.join(missing)}; it is not a dalle checkpoint's config")
+    return {field: gpt2[key] for field, key in GPT2_SIZES.items()}
+
+
+def check_gpt2_config(folder: Path, lm) -> None:
+    """Refuse a config.json that asks transformers for another network than the one artengine
+    builds from the layout and sizes (an edited activation, vocabulary, number of positions...)."""
+    path = folder / CONFIG_FILE
+    written = read_json(path)
+    if written.get("format") == FORMAT:  # the older layout: config.json is artengine's own
+        return
+    ours = lm.gpt.config.to_dict()
+    differing = sorted(key for key, value in written.items()
+                       if key in ours and key not in GPT2_BOOKKEEPING and ours[key] != value)
+    if differing:
+        key = differing[0]
+        raise UsageError(f"'{path}': {key} is {written[key]!r} but the layout in {SETTINGS_FILE} and the sizes make "
+                         f"{ours[key]!r}; this artengine builds only that GPT-2 ({len(differing)} key(s) differ)")
 
 
 def layout_of(config: dict) -> Layout:
@@ -97,37 +157,87 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def weights_bytes(lm, dtype=None) -> bytes:
-    """The transformer's parameters as safetensors bytes, floats cast to `dtype` if given."""
+    """DalleLM's parameters (named `gpt.*`) as safetensors bytes, for the training checkpoints."""
     from safetensors.torch import save
 
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in lm.state_dict().items() if name != TIED}
+    state = {name: tensor.detach().cpu().contiguous() for name, tensor in lm.state_dict().items()
+             if name != PREFIX + TIED}
     if dtype is not None:
         state = {name: t.to(dtype) if t.is_floating_point() else t for name, t in state.items()}
     return save(state, metadata={"format": FORMAT})
 
 
+def gpt2_weights_bytes(lm, dtype=None) -> bytes:
+    """The GPT2LMHeadModel's parameters under its own names, as `save_pretrained` stores them
+    (metadata format 'pt', the tied projection left out), floats cast to `dtype` if given."""
+    from safetensors.torch import save
+
+    state = {name[len(PREFIX):]: tensor.detach().cpu().contiguous() for name, tensor in lm.state_dict().items()}
+    state.pop(TIED)
+    if dtype is not None:
+        state = {name: t.to(dtype) if t.is_floating_point() else t for name, t in state.items()}
+    return save(state, metadata={"format": "pt"})
+
+
+def gpt2_config_bytes(lm) -> bytes:
+    """transformers' config.json for the GPT-2, with dtype float32: the precision artengine (and
+    so a plain from_pretrained) computes in, whatever the weights are stored in."""
+    import copy
+
+    config = copy.deepcopy(lm.gpt.config)
+    config.architectures = ["GPT2LMHeadModel"]
+    config.dtype = "float32"
+    return config.to_json_string(use_diff=True).encode()
+
+
+def tokenizer_files(tokenizer, text_length: int, folder: Path) -> dict[str, bytes]:
+    """The tokenizer's files as transformers' `save_pretrained` writes them (written to a
+    temporary folder inside `folder`, read back, so each can then be replaced atomically)."""
+    from transformers import PreTrainedTokenizerFast
+
+    from .text import copy_with_row_template
+
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=copy_with_row_template(tokenizer), bos_token="[BOS]",
+                                      eos_token="[EOS]", pad_token="[PAD]", unk_token="[UNK]",
+                                      model_max_length=text_length)
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".tokenizer-") as temporary:
+        written = wrapped.save_pretrained(temporary)
+        return {Path(path).name: Path(path).read_bytes() for path in written}
+
+
 def save_model(folder: Path, lm, tokenizer, config: dict, card: str, dtype=None) -> None:
-    """Write (or replace) the four files of a checkpoint folder, each atomically; config.json last."""
+    """Write (or replace) the files of a checkpoint folder, each atomically. config.json, the
+    file both layouts have, comes last; an older folder re-saved here moves to the new layout."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / WEIGHTS_FILE, weights_bytes(lm, dtype))
-    write_atomic(folder / "tokenizer.json", tokenizer.to_str().encode())
+    write_atomic(folder / WEIGHTS_FILE, gpt2_weights_bytes(lm, dtype))
+    for name, data in tokenizer_files(tokenizer, config["layout"]["text_length"], folder).items():
+        write_atomic(folder / name, data)
     write_atomic(folder / CARD_FILE, card.encode())
-    write_atomic(folder / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
+    settings = {**{key: value for key, value in config.items() if key != "model"},
+                "format": FORMAT, "format_version": FORMAT_VERSION}
+    write_atomic(folder / SETTINGS_FILE, (json.dumps(settings, indent=2) + "\n").encode())
+    write_atomic(folder / CONFIG_FILE, gpt2_config_bytes(lm))
 
 
 def load_weights(lm, path: Path) -> None:
-    """Load `path` into `lm` strictly (the tied projection aside), as float32."""
+    """Load `path` into `lm` strictly, as float32: GPT-2's own names, or an older file's `gpt.*`."""
+    import torch
     from safetensors.torch import load_file
 
     try:
         state = load_file(str(path))
     except Exception as error:  # noqa: BLE001 - safetensors raises several kinds
         raise UsageError(f"'{path}' is not a readable safetensors file: {error}") from None
-    expected = {name: t for name, t in lm.state_dict().items() if name != TIED}
+    state = {name if name.startswith(PREFIX) else PREFIX + name: t for name, t in state.items()}
+    tied = state.pop(PREFIX + TIED, None)  # a file saved with the projection spelled out
+    embedding = state.get(PREFIX + "transformer.wte.weight")
+    if tied is not None and embedding is not None and not torch.equal(tied, embedding):
+        raise UsageError(f"'{path}': lm_head.weight differs from the embedding; this artengine needs them tied")
+    expected = {name: t for name, t in lm.state_dict().items() if name != PREFIX + TIED}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     wrong = sorted(n for n in set(expected) & set(state) if expected[n].shape != state[n].shape)
     if missing or unexpected or wrong:
         example = (missing or unexpected or wrong)[0]
-        raise UsageError(f"'{path}' does not match its config.json ({len(missing)} missing, {len(unexpected)} "
+        raise UsageError(f"'{path}' does not match its config ({len(missing)} missing, {len(unexpected)} "
                          f"unexpected, {len(wrong)} mis-shaped tensors, e.g. {example})")
     lm.load_state_dict({name: t.float() if t.is_floating_point() else t for name, t in state.items()}, strict=False)

@@ -56,11 +56,27 @@ def prime_codes(dalle, options, device) -> torch.Tensor | None:
     return codes[:, : rows * dalle.layout.cols]
 
 
+DECODE_CHUNK = 4
+"""Images decoded together. A candidate's pixels must not depend on the batch it was sampled in
+(`reproduce` remakes it alone). The sampler's rows are independent, but a convolution can
+round differently for another number of images (decoding one image alone moved a reproduced
+candidate by one pixel level, on vqgan:shapes on a CPU), while within one shape an image's
+result depends neither on its neighbours nor on its place. So codes are always decoded
+DECODE_CHUNK at a time, the last chunk filled up with copies of its last row; on a CPU a chunk
+of 4 costs about what one image alone does (benchmarks/dalle_decode.py)."""
+
+
 def to_images(vqgan, codes: torch.Tensor, rows: int, cols: int):
+    """One RGB image per row of `codes`, decoded in chunks of DECODE_CHUNK (see there)."""
     from PIL import Image
 
+    count = codes.shape[0]
+    if count == 0:
+        return []
+    filler = codes[-1:].expand(-count % DECODE_CHUNK, -1)
+    chunks = torch.cat([codes, filler]).view(-1, rows, cols).split(DECODE_CHUNK)
     with torch.no_grad():
-        pixels = vqgan.decode(codes.view(-1, rows, cols)).clamp(0, 1)
+        pixels = torch.cat([vqgan.decode(chunk) for chunk in chunks])[:count].clamp(0, 1)
     array = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(a, "RGB") for a in array]
 

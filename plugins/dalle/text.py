@@ -23,7 +23,20 @@ def train_tokenizer(captions: Iterable[str], vocab_size: int):
     tokenizer.train_from_iterator(captions, trainer)
     for index, token in enumerate(SPECIAL_TOKENS):  # layout.PAD etc. rely on these ids
         assert tokenizer.token_to_id(token) == index
-    return tokenizer
+    return copy_with_row_template(tokenizer)
+
+
+def copy_with_row_template(tokenizer):
+    """A copy that adds [BOS] and [EOS] around a caption when asked for special tokens, so that
+    transformers' tokenizer over these files pads and cuts captions into exactly `text_rows`'
+    rows. artengine itself encodes without them (`caption_ids`), so older tokenizer files,
+    which lack the template, give the same ids."""
+    from tokenizers import Tokenizer, processors
+
+    copy = Tokenizer.from_str(tokenizer.to_str())
+    copy.post_processor = processors.TemplateProcessing(
+        single="[BOS] $A [EOS]", special_tokens=[("[BOS]", BOS), ("[EOS]", EOS)])
+    return copy
 
 
 def load_tokenizer(folder: Path):
@@ -40,7 +53,7 @@ def load_tokenizer(folder: Path):
 
 def caption_ids(tokenizer, caption: str) -> list[int]:
     """The caption's token ids, without [BOS]/[EOS]."""
-    return tokenizer.encode(caption).ids
+    return tokenizer.encode(caption, add_special_tokens=False).ids
 
 
 def text_rows(tokenizer, captions: list[str], text_length: int) -> list[list[int]]:

@@ -4,8 +4,10 @@ Runs alone or under `torchrun --nproc_per_node=N` (DistributedDataParallel). Che
 
     OUT/checkpoints/step-NNNNNNNN/   model.safetensors (float32), optimizer.pt, state.json;
                                      written as *.partial and renamed, the last two kept
-    OUT/{config.json, model.safetensors, tokenizer.json, README.md}
-                                     the latest model, loadable as dalle:OUT
+    OUT/{config.json, model.safetensors, tokenizer.json, tokenizer_config.json,
+         artengine_dalle.json, README.md}
+                                     the latest model, loadable as dalle:OUT and by transformers'
+                                     GPT2LMHeadModel.from_pretrained(OUT) (see checkpoint.py)
     OUT/samples/step-NNNNNNNN.png    sample grids
 """
 
@@ -185,7 +187,7 @@ class Trainer:
         if self.previous is not None:
             layout, shape = Layout(**self.previous["layout"]), Shape(**self.previous["model"])
         else:
-            longest = max(len(ids) for ids in self.tokenizer.encode_batch(flat)) if flat else 0
+            longest = max(len(ids) for ids in self.tokenizer.encode_batch(flat, add_special_tokens=False)) if flat else 0
             text_length = self.s.text_length or min(longest + 2, MAX_TEXT_LENGTH)
             layout = Layout(self.tokenizer.get_vocab_size(), self.vqgan_config["n_codes"], text_length,
                             self.cache.rows, self.cache.cols)

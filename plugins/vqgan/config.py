@@ -4,13 +4,20 @@ Published taming configs (.yaml) and the config.json that `artengine train vqgan
 one layout, so one reader serves both:
 
     model:
-      target: taming.models.vqgan.VQModel      # or ...GumbelVQ; read as a label, never imported
+      target: taming.models.vqgan.VQModel      # read as a label here, never imported
       params:
         n_embed: 16384
         embed_dim: 256
         ddconfig: {double_z: false, z_channels: 256, resolution: 256, in_channels: 3,
                    out_ch: 3, ch: 128, ch_mult: [1, 1, 2, 2, 4], num_res_blocks: 2,
                    attn_resolutions: [16], dropout: 0.0}
+
+The target names what the weights are. taming's own targets (VQModel, GumbelVQ) are models
+taming builds as written; artengine's variant, whose decoder may lack its GroupNorm layers
+(`ddconfig.decoder_norm: none`), has a target of its own (VARIANT), so that taming's
+`instantiate_from_config` builds artengine's class (which takes these params) instead of a
+VQModel that would quietly ignore `decoder_norm` and decode garbage. For the same reason a
+config is refused when it holds a ddconfig key its target would drop.
 
 This module imports neither torch nor taming.
 """
@@ -25,11 +32,18 @@ from typing import Any
 from artengine import UsageError
 
 DDCONFIG_INTS = ("ch", "out_ch", "num_res_blocks", "in_channels", "resolution", "z_channels")
+TAMING_VQ, TAMING_GUMBEL = "taming.models.vqgan.VQModel", "taming.models.vqgan.GumbelVQ"
+VARIANT = "artengine.plugins.vqgan.model.VQGAN"
+TARGETS = {TAMING_VQ: "vq", TAMING_GUMBEL: "gumbel", VARIANT: "vq"}  # target -> quantizer
+# what taming's Encoder and Decoder read from ddconfig; both swallow any other key (**ignore_kwargs)
+TAMING_DDCONFIG_KEYS = frozenset({"ch", "out_ch", "ch_mult", "num_res_blocks", "attn_resolutions", "dropout",
+                                  "resamp_with_conv", "in_channels", "resolution", "z_channels", "double_z",
+                                  "give_pre_end"})
 GROUPNORM_GROUPS = 32  # taming's Normalize: every channel count must be a multiple of this
 NORMS = ("group", "none")
-"""ddconfig.decoder_norm, our one addition to taming's config: 'group' (taming's GroupNorm, the
-default and what every published model uses) or 'none' (the decoder's GroupNorm layers left
-out, see model.py). taming's own Encoder and Decoder ignore the key."""
+"""ddconfig.decoder_norm, the variant's one addition to taming's config: 'group' (taming's
+GroupNorm, the default and what every published model uses) or 'none' (the decoder's GroupNorm
+layers left out, see model.py). taming's own Encoder and Decoder ignore the key."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +65,18 @@ class VQGANConfig:
         """Side of the image patch one code stands for: 2 ** (number of levels - 1)."""
         return 2 ** (len(self.ddconfig["ch_mult"]) - 1)
 
+    @property
+    def target(self) -> str:
+        """taming's class where taming builds these weights as they are, else artengine's variant."""
+        if self.ddconfig.get("decoder_norm", "group") != "group":
+            return VARIANT
+        return TAMING_GUMBEL if self.quantizer == "gumbel" else TAMING_VQ
+
     def to_dict(self) -> dict:
-        target = "taming.models.vqgan.GumbelVQ" if self.quantizer == "gumbel" else "taming.models.vqgan.VQModel"
-        params: dict[str, Any] = {"n_embed": self.n_embed, "embed_dim": self.embed_dim, "ddconfig": dict(self.ddconfig)}
+        target, ddconfig = self.target, dict(self.ddconfig)
+        if target != VARIANT:  # a plain taming model: its config holds only what taming reads
+            ddconfig.pop("decoder_norm", None)
+        params: dict[str, Any] = {"n_embed": self.n_embed, "embed_dim": self.embed_dim, "ddconfig": ddconfig}
         if self.quantizer == "gumbel":
             params["kl_weight"] = self.kl_weight
         return {"model": {"target": target, "params": params}, **self.extra}
@@ -65,14 +88,18 @@ def config_from_dict(data: Any, where: str) -> VQGANConfig:
     params = model.get("params") if isinstance(model, dict) else None
     if not isinstance(params, dict):
         raise UsageError(f"{where}: not a VQGAN config: expected 'model: params:' with ddconfig, n_embed, embed_dim")
-    target = str(model.get("target", "taming.models.vqgan.VQModel"))
-    quantizer = "gumbel" if target.endswith("GumbelVQ") else "vq"
+    target = str(model.get("target", TAMING_VQ))
+    if target not in TARGETS:
+        raise UsageError(f"{where}: model.target {target!r} is not a VQGAN artengine builds; "
+                         f"it builds {', '.join(TARGETS)}")
+    quantizer = TARGETS[target]
     if params.get("remap"):
         raise UsageError(f"{where}: codebook remapping (model.params.remap) is not supported")
     ddconfig = params.get("ddconfig")
     if not isinstance(ddconfig, dict):
         raise UsageError(f"{where}: model.params.ddconfig is missing or not a mapping")
     ddconfig = _check_ddconfig(dict(ddconfig), where)
+    _check_nothing_dropped(ddconfig, target, where)
     n_embed = _positive_int(params.get("n_embed"), f"{where}: model.params.n_embed")
     embed_dim = _positive_int(params.get("embed_dim"), f"{where}: model.params.embed_dim")
     if quantizer == "gumbel" and ddconfig["z_channels"] != embed_dim:
@@ -111,6 +138,19 @@ def _check_ddconfig(ddconfig: dict, where: str) -> dict:
     return ddconfig
 
 
+def _check_nothing_dropped(ddconfig: dict, target: str, where: str) -> None:
+    """Refuse a ddconfig key that the target's classes would silently ignore: whoever builds
+    the model from this config, taming or artengine, must get the network the weights fit."""
+    norm = ddconfig.get("decoder_norm", "group")
+    if target != VARIANT and norm != "group":  # 'group' is what taming builds anyway
+        raise UsageError(f"{where}: ddconfig.decoder_norm {norm!r} (a decoder without GroupNorm) is artengine's "
+                         f"variant, which {target} would build with GroupNorm; set model.target to {VARIANT}")
+    unread = sorted(set(ddconfig) - TAMING_DDCONFIG_KEYS - {"decoder_norm"})
+    if unread:
+        raise UsageError(f"{where}: ddconfig.{unread[0]} is not read by {target}, which would build the model "
+                         f"without it; remove it ({len(unread)} such key(s): {', '.join(unread)})")
+
+
 def _positive_int(value: Any, where: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise UsageError(f"{where} must be a positive integer, got {value!r}")
@@ -121,7 +161,9 @@ def read_config(path: Path) -> VQGANConfig:
     """A published taming .yaml or our config.json (same layout)."""
     if not path.is_file():
         raise UsageError(f"VQGAN config '{path}' does not exist")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    import artengine
+
+    text = artengine.read_user_file(path, "VQGAN config").decode("utf-8", errors="replace")
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)

@@ -6,6 +6,10 @@ pytorch-lightning. The submodules below carry taming's parameter names (`encoder
 and `quantize.embed.weight`), so the state_dict of a published checkpoint loads as it is.
 
 Images cross this interface in [0, 1]; taming's networks work in [-1, 1] inside.
+
+A config whose decoder lacks GroupNorm names this class as its target (config.VARIANT), and
+the class takes a config's params as taming's VQModel does, so taming's `instantiate_from_config`
+builds it rather than a VQModel that the weights do not fit.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from torch import nn
 
 from artengine import UsageError
 
-from .config import VQGANConfig
+from .config import VARIANT, VQGANConfig, config_from_dict
+
+TAMING_PARAMS = ("ddconfig", "n_embed", "embed_dim")
 
 
 class VQGAN(nn.Module):
@@ -33,8 +39,16 @@ class VQGAN(nn.Module):
     - `factor`: the downsampling factor (16 for taming's f16 models, 8 for f8)
     """
 
-    def __init__(self, config: VQGANConfig):
+    def __init__(self, config: VQGANConfig | None = None, **params):
+        """`VQGAN(config)`; or `VQGAN(ddconfig=..., n_embed=..., embed_dim=...)`, the config file's
+        model.params, as taming's `instantiate_from_config` calls a config's target."""
         super().__init__()
+        if config is None:
+            unknown = sorted(set(params) - set(TAMING_PARAMS))
+            if unknown:  # e.g. taming's ckpt_path: never leave a model with random weights unsaid
+                raise TypeError(f"VQGAN takes only {', '.join(TAMING_PARAMS)} as params, not {', '.join(unknown)}; "
+                                "load the weights with load_state_dict(safetensors.torch.load_file(...))")
+            config = config_from_dict({"model": {"target": VARIANT, "params": params}}, "VQGAN(**params)")
         from taming.modules.diffusionmodules.model import Decoder, Encoder
         from taming.modules.vqvae.quantize import GumbelQuantize, VectorQuantizer2
 

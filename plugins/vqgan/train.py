@@ -38,7 +38,7 @@ from artengine.datasets import open_dataset
 from artengine.devices import resolve_device
 
 from . import images as image_tensors
-from .config import VQGANConfig, config_from_dict
+from .config import TAMING_VQ, VARIANT, VQGANConfig, config_from_dict
 from .loading import CONFIG_FILE, WEIGHT_FILE, load_state
 from .codebook import EMACodebook
 from .model import VQGAN
@@ -57,7 +57,8 @@ def model_config(settings: TrainSettings) -> VQGANConfig:
         "decoder_norm": settings.decoder_norm,
     }
     params = {"n_embed": settings.codebook_size, "embed_dim": settings.embed_dim, "ddconfig": ddconfig}
-    config = config_from_dict({"model": {"params": params}}, "train vqgan")
+    target = TAMING_VQ if settings.decoder_norm == "group" else VARIANT  # taming builds only the first as written
+    config = config_from_dict({"model": {"target": target, "params": params}}, "train vqgan")
     if settings.image_size % config.factor:
         raise UsageError(f"--image-size {settings.image_size} must be a multiple of the factor {config.factor} (from --ch-mult)")
     return config

@@ -67,7 +67,7 @@ COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 90, 220)}
 @pytest.fixture
 def dalle_host(host):
     import artengine.plugins.dalle
-    import tests.test_dalle_helpers as helpers
+    import tests.dalle_helpers as helpers
 
     host.add(artengine.plugins.dalle, name="dalle")
     host.add(helpers, name="tinyvq")
@@ -124,3 +124,12 @@ def plugin_dir(tmp_path: Path) -> Path:
     folder.mkdir(exist_ok=True)
     shutil.copy(Path(__file__), folder / "tinyvq_plugin.py")
     return folder
+
+
+# flags of a tiny `train dalle` over tinyvq, and the command with them
+TRAIN_TINY = ("--vqgan", "tinyvq:16", "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "4",
+              "--sample-every", "0", "--log-every", "1", "--threads", "1")
+
+
+def train(cli, *args):
+    return cli("train", "dalle", *TRAIN_TINY, *args)

@@ -1,0 +1,197 @@
+"""A PNG's `parameters` text in stable-diffusion-webui's infotext layout, and reading it back.
+
+webui writes this text (modules/processing.py, create_infotext) and parses it
+(modules/infotext_utils.py, parse_generation_parameters) as::
+
+    a red circle, (blue square:0.5)
+    Negative prompt: green
+    Seed: 42, Size: 64x64, Generator: dalle, Model: "dalle:shapes", CFG scale: 3.0, Top k: 64
+
+The last line holds `Key: value` pairs; a value with a comma, colon or newline is JSON-quoted,
+and an empty value makes webui's parser fail, so empty settings are left out. Prompt weights
+use webui's attention syntax, `(text:1.2)`; parts with a negative weight go, unsigned, to the
+Negative prompt line. An option whose meaning is a webui key's declares it (`Option.infotext`,
+e.g. "CFG scale"); the others get their name in sentence case (`top_k` -> `Top k`), so that
+`steps` and `model` read as webui's `Steps` and `Model`.
+
+The `artengine` JSON chunk stays the exact record. This text is for people and other tools,
+and what `reproduce` falls back on when a tool kept only it; it also reads the older layout
+(parts joined by `|` with `text:weight`, option names as keys).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Iterable
+
+from .errors import UsageError
+from .options import Option
+from .prompts import parse_prompt
+
+# webui's `re_param`: one `Key: value` pair of the last line, the value JSON-quoted or up to a comma
+PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+NEGATIVE = "Negative prompt:"
+_SPECIAL = re.compile(r"([\\()\[\]])")  # what webui's attention syntax reads, so escaped in text
+_ATTENTION = re.compile(r"\((?P<text>(?:\\.|[^\\()])*):\s*(?P<weight>[+-]?[\d.]+)\s*\)")
+
+
+def label(name: str, infotext: str = "") -> str:
+    """The key an option gets: its declared webui key, else its name in sentence case."""
+    if infotext:
+        return infotext
+    words = re.sub(r"[^\w \-/]+", " ", name.replace("_", " ")).strip() or "Option"
+    return words[:1].upper() + words[1:]
+
+
+def format_parameters(record: dict[str, Any], declared: Iterable[Option] = ()) -> str:
+    """The webui-style text of one image's record (as run.py builds it); `declared` are the
+    generator's options, for their keys and order."""
+    prompt = parse_prompt(record["prompt"])
+    lines = [", ".join(_attention(part.text, part.weight) for part in prompt.positive)]
+    if prompt.negative:
+        lines.append(f"{NEGATIVE} " + ", ".join(_attention(part.text, -part.weight) for part in prompt.negative))
+    config = record["config"]
+    fields: dict[str, Any] = {"Seed": record["seed"], "Size": record["size"], "Generator": record["generator"]}
+    if record.get("configuration") not in (None, record["generator"]):
+        fields["Configuration"] = record["configuration"]
+    infotexts = {option.name: option.infotext for option in declared}
+    for name, value in config["generator"].items():
+        if name != "name":
+            key = label(name, infotexts.get(name, ""))
+            fields[key if key not in fields else f"Generator {key.lower()}"] = value
+    if config.get("losses"):
+        fields["Losses"] = [f"{name}:{spec['weight']:g}" for name, spec in config["losses"].items()]
+    if record.get("score") is not None:
+        fields["Score"] = f"{record['score']:.4f}"
+        fields["Scorer"] = config["scorer"]["name"]
+    fields["Version"] = f"artengine {record['artengine']}"
+    texts = {key: _text(value) for key, value in fields.items()}
+    lines.append(", ".join(f"{key}: {_quote(text)}" for key, text in texts.items() if text.strip()))
+    return "\n".join(lines)
+
+
+def _attention(text: str, weight: float) -> str:
+    escaped = _SPECIAL.sub(r"\\\1", text)
+    return escaped if weight == 1 else f"({escaped}:{_decimal(weight)})"
+
+
+def _decimal(number: float) -> str:
+    """Digits and a point only: webui reads no exponent (`1e-05`) in a weight."""
+    return f"{number:.10f}".rstrip("0").rstrip(".")
+
+
+def _text(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _quote(text: str) -> str:
+    """As webui's `quote`, and also where its parser would otherwise unquote or trim the value."""
+    if any(c in text for c in ',:\n') or text.startswith('"') or text != text.strip():
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def read_parameters(text: str) -> tuple[str, str, dict[str, str]]:
+    """(prompt, negative prompt, {key: value}) split as webui's parse_generation_parameters does."""
+    *lines, last = text.strip().split("\n")
+    if len(PARAM.findall(last)) < 3:  # webui's rule: a last line with fewer pairs is prompt text
+        lines.append(last)
+        last = ""
+    prompt: list[str] = []
+    negative: list[str] = []
+    for line in (line.strip() for line in lines):
+        if line.startswith(NEGATIVE) or negative:
+            negative.append(line.removeprefix(NEGATIVE).strip())
+        else:
+            prompt.append(line)
+    fields = {}
+    for key, value in PARAM.findall(last):
+        if len(value) > 1 and value[0] == value[-1] == '"':
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass
+        fields[key] = value
+    return "\n".join(prompt), "\n".join(negative), fields
+
+
+def prompt_from_parameters(prompt: str, negative: str) -> str:
+    """artengine's `text:weight|other:-1` syntax for a webui prompt and negative prompt."""
+    parts = _parts(prompt) + [(text, -weight) for text, weight in _parts(negative)]
+    return "|".join(text if weight == 1 else f"{text}:{weight:g}" for text, weight in parts)
+
+
+def _parts(line: str) -> list[tuple[str, float]]:
+    """`(text:w)` groups, and the text between them read in artengine's own syntax (the older
+    layout wrote `text:w|other`)."""
+    parts, position = [], 0
+    for match in _ATTENTION.finditer(line):
+        parts += _plain(line[position : match.start()])
+        parts.append((_unescape(match["text"]).strip(), float(match["weight"])))
+        position = match.end()
+    return parts + _plain(line[position:])
+
+
+def _plain(segment: str) -> list[tuple[str, float]]:
+    segment = segment.strip(" ,\n")
+    if not segment:
+        return []
+    return [(_unescape(part.text), part.weight) for part in parse_prompt(segment, "parameters: prompt").parts]
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+def record_from_parameters(text: str, where: str) -> dict[str, Any]:
+    """The settings a `parameters` text records, in the shape of the `artengine` JSON record
+    (prompt, seed, config), for `reproduce`; its checks then validate them like any input."""
+    from . import discovery
+
+    prompt, negative, fields = read_parameters(text)
+    generator, seed = fields.get("Generator"), fields.get("Seed", "")
+    if not generator or not seed.isdigit():
+        raise UsageError(f"'{where}': its parameters text names no Generator and Seed, so it cannot be reproduced")
+    try:
+        options = discovery.get_registry().get("generator", generator).options
+    except UsageError as error:
+        raise UsageError(f"'{where}' parameters: {error}") from None
+    by_key = {key: option for option in options for key in (option.name, label(option.name, option.infotext))}
+    table: dict[str, Any] = {"name": generator}
+    for key, value in fields.items():
+        if key in by_key:
+            table[by_key[key].name] = _typed(by_key[key], value)
+    config: dict[str, Any] = {"generator": table, "size": fields.get("Size", "")}
+    if fields.get("Scorer"):
+        config["scorer"] = fields["Scorer"]
+    if fields.get("Losses"):
+        config["losses"] = dict(_loss(item) for item in fields["Losses"].split(","))
+    record: dict[str, Any] = {"prompt": prompt_from_parameters(prompt, negative), "seed": int(seed), "config": config}
+    if "Configuration" in fields:
+        record["configuration"] = fields["Configuration"]
+    return record
+
+
+def _loss(item: str) -> tuple[str, dict[str, Any]]:
+    name, sep, weight = item.strip().rpartition(":")
+    return (name, {"weight": _typed(WEIGHT, weight)}) if sep else (weight, {})
+
+
+WEIGHT = Option("weight", float, 1.0, "")
+
+
+def _typed(option: Option, text: str) -> Any:
+    """A value read back as its option's type where it parses; otherwise the text, which the
+    option's own check then rejects with a message naming it."""
+    try:
+        if option.type is bool and text in ("True", "False", "true", "false"):
+            return text.lower() == "true"
+        if option.type in (int, float):
+            return option.type(text)
+    except ValueError:
+        pass
+    return text

@@ -1,0 +1,184 @@
+"""Jobs: one run at a time per device, the others wait in line; each job its own run folder.
+
+A job calls the same functions as the CLI's commands (`finish`, `execute`, `execute_compare`,
+`write_grid_and_report`), so what lands on disk is what `artengine generate`/`compare` write.
+Stop is Ctrl-C: `Reporter.request_stop()`, the generator saves what it has, the run is marked
+interrupted and can be resumed.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from artengine import ArtengineError
+from artengine.cli_run import finish
+from artengine.progress import Reporter
+from artengine.run import Interrupted, Run
+
+DONE = ("complete", "interrupted", "failed", "cancelled")
+
+
+class LiveReporter(Reporter):
+    """The CLI's reporter, quiet, remembering step, total and rate for the page."""
+
+    def __init__(self):
+        super().__init__(stream=io.StringIO())
+        self.step = self.total = 0
+        self._began: tuple[float, int] | None = None
+        self.rate = 0.0
+
+    def start(self, label: str) -> None:
+        super().start(label)
+        self.step = self.total = 0
+        self._began = None
+
+    def __call__(self, step: int, total: int, *args, **kwargs) -> None:
+        now = time.monotonic()
+        if self._began is None:
+            self._began = (now, step)
+        elif now > self._began[0] and step > self._began[1]:
+            self.rate = (step - self._began[1]) / (now - self._began[0])
+        self.step, self.total = step, total
+        super().__call__(step, total, *args, **kwargs)
+
+    def progress(self) -> dict[str, Any]:
+        left = max(self.total - self.step, 0)
+        eta = left / self.rate if self.rate > 0 else None
+        return {"label": self.label, "step": self.step, "total": self.total,
+                "rate": round(self.rate, 3), "eta_s": None if eta is None else round(eta, 1)}
+
+
+@dataclass
+class Job:
+    """One submitted run. `work(job)` runs in the device's worker thread and fills `run`."""
+
+    kind: str
+    title: str
+    device: str
+    work: Callable[["Job"], None]
+    id: str = ""
+    status: str = "queued"
+    run: Run | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    reporter: LiveReporter = field(default_factory=LiveReporter)
+
+    def start_run(self, out, label: str, kind: str, action, after=lambda: None, document=None) -> Run:
+        """Make the run folder and run `action` in it, as the CLI's `finish` does."""
+        run = Run(out, label, kind=kind)
+        run.document.update(document or {})
+        self.run = run
+        finish(run, action, lambda run: None, after=after)
+        return self.run
+
+    def resume_run(self, run: Run, action, after=lambda: None) -> None:
+        self.run = run
+        run.save()  # marked running only now, as `--resume` does
+        finish(run, action, lambda run: None, after=after)
+
+
+class Jobs:
+    """All jobs of this server, and a worker thread per device that runs them in order."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self.all: dict[str, Job] = {}
+        self._queues: dict[str, deque[Job]] = {}
+        self._workers: dict[str, threading.Thread] = {}
+        self._wake = threading.Condition(self._lock)
+        self._closing = False
+
+    def submit(self, job: Job) -> Job:
+        with self._lock:
+            job.id = str(next(self._ids))
+            self.all[job.id] = job
+            self._queues.setdefault(job.device, deque()).append(job)
+            if job.device not in self._workers:
+                worker = threading.Thread(target=self._work, args=(job.device,), daemon=True, name=f"ui-{job.device}")
+                self._workers[job.device] = worker
+                worker.start()
+            self._wake.notify_all()
+        return job
+
+    def position(self, job: Job) -> int:
+        """0 while running or done; else how many jobs run or wait before it on its device."""
+        with self._lock:
+            queue = self._queues.get(job.device, deque())
+            return queue.index(job) + 1 if job in queue else 0
+
+    def stop(self, job: Job) -> None:
+        """Ctrl-C for a running job; a waiting one leaves the line without making anything."""
+        with self._lock:
+            queue = self._queues.get(job.device, deque())
+            if job in queue:
+                queue.remove(job)
+                job.status = "cancelled"
+                return
+        job.reporter.request_stop()
+
+    def stop_all(self, timeout: float = 60) -> None:
+        """On shutdown: stop every job and wait, so that runs are marked interrupted, not left running."""
+        for job in list(self.all.values()):
+            if job.status in ("queued", "running"):
+                self.stop(job)
+        with self._lock:
+            self._closing = True
+            self._wake.notify_all()
+        for worker in list(self._workers.values()):
+            worker.join(timeout)
+
+    def _work(self, device: str) -> None:
+        while True:
+            with self._lock:
+                queue = self._queues[device]
+                while not queue and not self._closing:
+                    self._wake.wait()
+                if not queue:
+                    return
+                job = queue.popleft()
+                job.status = "running"
+            try:
+                job.work(job)
+                job.status = "complete"
+            except Interrupted:
+                job.status = "interrupted"
+            except ArtengineError as error:
+                job.status, job.error = "failed", f"artengine: error: {error}"
+            except Exception as error:  # noqa: BLE001 - the server goes on serving other jobs
+                job.status, job.error = "failed", f"artengine: error: unexpected {type(error).__name__}: {error}"
+
+
+def image_entries(run: Run, root: Path) -> list[dict[str, Any]]:
+    """The run's saved images so far, with the URL the page loads them from."""
+    base = run.dir.resolve().relative_to(root)
+    return [
+        {"url": f"/files/{(base / record.path.name).as_posix()}", "prompt": record.prompt, "seed": record.seed,
+         "score": record.score, "rank": record.rank, "configuration": record.configuration,
+         "interrupted": bool(record.metadata.get("interrupted"))}
+        for record in list(run.images)
+    ]
+
+
+def job_state(jobs: Jobs, job: Job, root: Path) -> dict[str, Any]:
+    state: dict[str, Any] = {"id": job.id, "kind": job.kind, "title": job.title, "device": job.device,
+                             "status": job.status, "position": jobs.position(job), "error": job.error,
+                             "progress": job.reporter.progress(), **job.extra}
+    run = job.run
+    if run is not None:
+        base = run.dir.resolve().relative_to(root).as_posix()
+        state["run"] = base
+        state["images"] = image_entries(run, root)
+        previews = sorted((run.dir / "previews").glob("*.png")) if (run.dir / "previews").is_dir() else []
+        state["preview"] = f"/files/{base}/previews/{previews[-1].name}" if previews else None
+        if (run.dir / "grid.png").is_file():
+            state["grid"] = f"/files/{base}/grid.png"
+            state["report"] = f"/files/{base}/index.html"
+    return state

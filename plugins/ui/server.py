@@ -1,0 +1,230 @@
+"""The HTTP side: one static page, a JSON API over the engine's functions, progress as
+server-sent events, and the run folders' files (only from inside --out).
+
+Starlette and uvicorn rather than Gradio: docs/ui.md says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import secrets
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from artengine import UsageError, discovery
+
+from . import gallery
+from .forms import schema
+from .jobs import DONE, Jobs, job_state
+from .work import compare_job, generate_job, reproduce_job, resume_job
+
+STATIC = Path(__file__).parent / "static"
+MAX_BODY = 1_000_000
+# The page loads nothing from elsewhere; the browser enforces it too.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(out: str | Path, credentials: tuple[str, str] | None = None) -> Any:
+    root = Path(out).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    jobs = Jobs()
+
+    async def page(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    async def static(request: Request) -> Response:
+        path = gallery.safe_path(STATIC.resolve(), request.path_params["name"])
+        return FileResponse(path, headers=PAGE_HEADERS) if path else Response("not found", 404)
+
+    async def api_schema(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(schema))
+
+    async def submit(request: Request, make) -> Response:
+        form = await read_json(request)
+        if isinstance(form, Response):
+            return form
+        fields = [*(form.get("fields") or {}), "prompt", "losses", "axes", "configurations"]
+        try:
+            job = await run_in_threadpool(make, form, root, jobs)
+        except UsageError as error:
+            from .settings import usage_error
+
+            return JSONResponse(usage_error(error, fields), 400)
+        jobs.submit(job)
+        return JSONResponse(job_state(jobs, job, root))
+
+    async def api_generate(request: Request) -> Response:
+        return await submit(request, generate_job)
+
+    async def api_compare(request: Request) -> Response:
+        return await submit(request, compare_job)
+
+    async def api_reproduce(request: Request) -> Response:
+        return await submit(request, reproduce_job)
+
+    async def api_resume(request: Request) -> Response:
+        return await submit(request, resume_job)
+
+    def find_job(request: Request):
+        return jobs.all.get(request.path_params["id"])
+
+    async def api_job(request: Request) -> Response:
+        job = find_job(request)
+        return JSONResponse(job_state(jobs, job, root)) if job else JSONResponse({"error": "no such job"}, 404)
+
+    async def api_stop(request: Request) -> Response:
+        job = find_job(request)
+        if job is None:
+            return JSONResponse({"error": "no such job"}, 404)
+        jobs.stop(job)
+        return JSONResponse(job_state(jobs, job, root))
+
+    async def api_events(request: Request) -> Response:
+        job = find_job(request)
+        if job is None:
+            return JSONResponse({"error": "no such job"}, 404)
+
+        async def stream():
+            last = None
+            while True:
+                state = job_state(jobs, job, root)
+                text = json.dumps(state)
+                if text != last:
+                    yield f"data: {text}\n\n"
+                    last = text
+                if state["status"] in DONE or await request.is_disconnected():
+                    return
+                await asyncio.sleep(0.3)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    async def api_runs(request: Request) -> Response:
+        return JSONResponse(await run_in_threadpool(gallery.runs, root, request.query_params.get("q", "")))
+
+    async def api_run(request: Request) -> Response:
+        details = await run_in_threadpool(gallery.run_details, root, request.path_params["name"])
+        return JSONResponse(details) if details else JSONResponse({"error": "no such run"}, 404)
+
+    async def api_image(request: Request) -> Response:
+        """An image's full PNG metadata, and the form settings it was made with."""
+        path = gallery.safe_path(root, request.query_params.get("path", ""))
+        if path is None:
+            return JSONResponse({"error": "no such image"}, 404)
+        from artengine.outputs import read_png_metadata
+
+        try:
+            record = read_png_metadata(path)
+        except UsageError as error:
+            return JSONResponse({"error": f"artengine: error: {error}"}, 400)
+        return JSONResponse({"metadata": record})
+
+    async def files(request: Request) -> Response:
+        path = gallery.safe_path(root, request.path_params["path"])
+        if path is None:
+            return Response("not found", 404)
+        return FileResponse(path, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await run_in_threadpool(jobs.stop_all)  # runs are marked interrupted, not left 'running'
+
+    routes = [
+        Route("/", page),
+        Route("/static/{name}", static),
+        Route("/api/schema", api_schema),
+        Route("/api/generate", api_generate, methods=["POST"]),
+        Route("/api/compare", api_compare, methods=["POST"]),
+        Route("/api/reproduce", api_reproduce, methods=["POST"]),
+        Route("/api/resume", api_resume, methods=["POST"]),
+        Route("/api/jobs/{id}", api_job),
+        Route("/api/jobs/{id}/stop", api_stop, methods=["POST"]),
+        Route("/api/jobs/{id}/events", api_events),
+        Route("/api/runs", api_runs),
+        Route("/api/runs/{name}", api_run),
+        Route("/api/image", api_image),
+        Route("/files/{path:path}", files),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.jobs = jobs
+    return BasicAuth(app, credentials) if credentials else app
+
+
+async def read_json(request: Request) -> dict | Response:
+    """The body of a POST; only JSON (so a cross-site form cannot post here) and only so big."""
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        return JSONResponse({"error": "send application/json"}, 415)
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        return JSONResponse({"error": "request too large"}, 413)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return JSONResponse({"error": "the body is not JSON"}, 400)
+    return data if isinstance(data, dict) else JSONResponse({"error": "expected a JSON object"}, 400)
+
+
+class BasicAuth:
+    """Every HTTP request must carry the user name and password of --auth."""
+
+    def __init__(self, app, credentials: tuple[str, str]):
+        self.app = app
+        self.state = app.state
+        self.expected = ("%s:%s" % credentials).encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and not self._allowed(dict(scope["headers"]).get(b"authorization", b"")):
+            response = Response("authentication required", 401, {"WWW-Authenticate": 'Basic realm="artengine"'})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _allowed(self, header: bytes) -> bool:
+        scheme, _, value = header.partition(b" ")
+        try:
+            given = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        return scheme.lower() == b"basic" and secrets.compare_digest(given, self.expected)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait from now on, so the printed address works at once
+    except OSError as error:
+        sock.close()
+        raise UsageError(f"--host {host} --port {port}: cannot listen there ({error.strerror or error}); "
+                         "pick another --port") from None
+    return sock
+
+
+def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None) -> None:
+    discovery.host.registry  # noqa: B018 - plugins load before the first page, not during it
+    app = create_app(out, credentials)
+    sock = listen(host, port)
+    shown = f"[{host}]" if ":" in host else host
+    print(f"artengine ui: http://{shown}:{sock.getsockname()[1]}/  (runs in {Path(out).resolve()}; Ctrl-C to quit)",
+          file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])

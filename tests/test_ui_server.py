@@ -1,0 +1,237 @@
+"""The UI's server, without a browser: the same runs as the CLI, the CLI's errors beside their
+fields, files only from inside --out, basic auth, one job at a time per device."""
+
+import base64
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from artengine.outputs import read_png_metadata
+from artengine.plugins import ui as ui_plugin
+from artengine.plugins.ui import server
+from artengine.plugins.ui.gallery import safe_path
+from artengine.plugins.ui.jobs import Job, Jobs
+
+
+@pytest.fixture
+def out(tmp_path):
+    return tmp_path / "outputs"
+
+
+@pytest.fixture
+def client(out):
+    with TestClient(server.create_app(out)) as test_client:
+        yield test_client
+
+
+def post(client, path, body, **kwargs):
+    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"}, **kwargs)
+
+
+def wait_done(client, job_id, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = client.get(f"/api/jobs/{job_id}").json()
+        if state["status"] in ("complete", "interrupted", "failed", "cancelled"):
+            return state
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} still {state['status']}")
+
+
+def test_the_schema_lists_every_registered_generator_with_its_declared_options(client):
+    schema = client.get("/api/schema").json()
+    solid = next(g for g in schema["generators"] if g["name"] == "solid")
+    assert solid["plugin"] == "test-plugins"
+    assert {"name": "brightness", "type": "float", "default": 1.0, "help": "Multiplies every channel.",
+            "min": 0.0, "max": 2.0} in solid["options"]
+    assert [o["name"] for o in schema["core"]] == ["n", "keep", "seed", "size", "device"]
+    assert "redness" in [s["name"] for s in schema["scorers"]]
+
+
+@pytest.mark.parametrize("fields, field, message", [
+    ({"generator.brightness": "5"}, "generator.brightness", "settings: generator.brightness: 5.0 is above the maximum 2.0"),
+    ({"generator.bordr": "2"}, "generator.bordr", "settings: unknown option 'generator.bordr'"),
+    ({"n": "0"}, "n", "settings: n: 0 is below the minimum 1"),
+    ({"size": "30x30"}, "size", "size 30x30: solid needs multiples of 8"),
+    ({"scorer": "redness", "scorer.scale": "big"}, "scorer.scale", "settings: scorer.scale: expected float, got str 'big'"),
+])
+def test_a_bad_value_gets_the_clis_one_line_error_naming_its_field(client, out, fields, field, message):
+    response = post(client, "/api/generate", {"prompt": "red", "fields": {"generator": "solid", **fields}})
+    assert response.status_code == 400
+    assert response.json()["field"] == field
+    assert response.json()["error"].startswith("artengine: error: " + message)
+    assert not out.exists() or not any(out.iterdir()), "a refused request makes no run folder"
+
+
+def test_a_run_from_the_ui_is_the_clis_run_folder_and_reproduces(client, out, cli):
+    response = post(client, "/api/generate", {"prompt": "blue", "fields": {
+        "generator": "solid", "n": "2", "seed": "7", "scorer": "redness", "generator.border": "2"}})
+    assert response.status_code == 200, response.text
+    state = wait_done(client, response.json()["id"])
+    assert state["status"] == "complete"
+    assert [(i["seed"], i["rank"]) for i in state["images"]] in ([(7, 1), (8, 2)], [(8, 1), (7, 2)])
+    run_dir = out / state["run"]
+    document = json.loads((run_dir / "run.json").read_text())
+    assert document["kind"] == "generate" and document["status"] == "complete"
+    assert document["configurations"]["solid"]["generator"] == {"name": "solid", "brightness": 1.0, "border": 2}
+    image = run_dir / document["images"][0]["path"]
+    assert read_png_metadata(image)["config"]["seed"] == 7
+    assert client.get(state["images"][0]["url"]).content == image.read_bytes()
+    result = cli("reproduce", image, "--out", out / "again")
+    assert result.exit_code == 0 and "identical" in result.output
+
+
+def test_two_submissions_at_once_get_two_run_folders(client, out):
+    form = {"prompt": "red", "fields": {"generator": "solid", "seed": "1"}}
+    first, second = (post(client, "/api/generate", form).json()["id"] for _ in range(2))
+    runs = {wait_done(client, first)["run"], wait_done(client, second)["run"]}
+    assert len(runs) == 2 and all(json.loads((out / r / "run.json").read_text())["status"] == "complete" for r in runs)
+
+
+def test_the_gallery_lists_runs_newest_first_and_searches_prompts(client, out):
+    for prompt in ("red square", "blue circle"):
+        wait_done(client, post(client, "/api/generate", {"prompt": prompt, "fields": {"generator": "solid"}}).json()["id"])
+        time.sleep(1.1)  # run folders are named by the second
+    runs = client.get("/api/runs").json()
+    assert [r["prompts"] for r in runs] == [["blue circle"], ["red square"]]
+    assert [r["prompts"] for r in client.get("/api/runs", params={"q": "RED"}).json()] == [["red square"]]
+    details = client.get(f"/api/runs/{runs[0]['name']}").json()
+    assert details["document"]["status"] == "complete" and len(details["images"]) == 1
+    assert client.get("/api/runs/..").status_code == 404
+
+
+def test_compare_writes_the_clis_grid_and_labels(client, out):
+    response = post(client, "/api/compare", {"prompt": "red\nblue", "fields": {"seed": "3"}, "configurations": [
+        {"fields": {"generator": "solid"}}, {"fields": {"generator": "solid", "generator.border": "4"}}]})
+    assert response.status_code == 200, response.text
+    state = wait_done(client, response.json()["id"])
+    assert state["status"] == "complete" and len(state["images"]) == 4
+    document = json.loads((out / state["run"] / "run.json").read_text())
+    assert document["kind"] == "compare" and document["labels"] == {"solid": {}, "solid-2": {"border": 4}}
+    assert (out / state["run"] / "grid.png").is_file() and state["grid"].endswith("/grid.png")
+
+
+def test_an_axis_sweeps_a_key_and_its_mistakes_name_the_axes_field(client):
+    bad = post(client, "/api/compare", {"prompt": "red", "configurations": [{"fields": {"generator": "solid"}}],
+                                        "axes": "generator.brightness"})
+    assert bad.status_code == 400 and bad.json()["field"] == "axes"
+    good = post(client, "/api/compare", {"prompt": "red", "configurations": [{"fields": {"generator": "solid"}}],
+                                         "axes": "generator.brightness=0.5,1.5"})
+    state = wait_done(client, good.json()["id"])
+    assert sorted({i["configuration"] for i in state["images"]}) == ["solid brightness=0.5", "solid brightness=1.5"]
+
+
+def test_a_stopped_run_is_interrupted_with_its_images_and_resumes(client, out, monkeypatch):
+    monkeypatch.setenv("TEST_STOP_AT_STEP", "3")  # the generator asks to stop at step 3, as the Stop button does
+    state = wait_done(client, post(client, "/api/generate", {"prompt": "x", "fields": {
+        "generator": "slow", "generator.steps": "10"}}).json()["id"])
+    assert state["status"] == "interrupted" and state["images"][0]["interrupted"]
+    assert json.loads((out / state["run"] / "run.json").read_text())["status"] == "interrupted"
+    monkeypatch.delenv("TEST_STOP_AT_STEP")
+    resumed = wait_done(client, post(client, "/api/resume", {"run": state["run"]}).json()["id"])
+    assert resumed["status"] == "complete" and resumed["run"] == state["run"]
+    assert read_png_metadata(out / state["run"] / Path(resumed["images"][0]["url"]).name)["metadata"]["started_at"] == 3
+
+
+def test_reproduce_from_the_ui_says_identical(client, out):
+    first = wait_done(client, post(client, "/api/generate", {"prompt": "green", "fields": {"generator": "solid"}}).json()["id"])
+    path = first["images"][0]["url"].removeprefix("/files/")
+    again = wait_done(client, post(client, "/api/reproduce", {"path": path}).json()["id"])
+    assert again["status"] == "complete" and again["identical"] is True
+    assert post(client, "/api/reproduce", {"path": "../etc/passwd"}).status_code == 400
+
+
+def test_jobs_on_one_device_run_one_at_a_time_in_order_with_their_place_in_line():
+    jobs, release, order = Jobs(), threading.Event(), []
+
+    def work(name):
+        def run(job):
+            order.append(name)
+            release.wait(10)
+        return run
+
+    first, second, third = (jobs.submit(Job("generate", n, "cpu", work(n))) for n in "abc")
+    other = jobs.submit(Job("generate", "d", "cuda:0", work("d")))
+    time.sleep(0.2)
+    assert (first.status, second.status, third.status) == ("running", "queued", "queued")
+    assert (jobs.position(second), jobs.position(third)) == (1, 2)
+    assert other.status == "running", "another device has its own line"
+    jobs.stop(second)
+    assert second.status == "cancelled" and jobs.position(third) == 1
+    release.set()
+    deadline = time.monotonic() + 10
+    while third.status != "complete" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    jobs.stop_all()
+    assert third.status == "complete" and sorted(order) == ["a", "c", "d"] and order.index("a") < order.index("c")
+
+
+@pytest.mark.parametrize("path", ["../secret.txt", "/etc/passwd", "run/../../secret.txt", "link/secret.txt",
+                                  "run\\..\\..\\secret.txt", "", "run/"])
+def test_only_files_inside_out_are_served(tmp_path, path):
+    root = tmp_path / "outputs"
+    (root / "run").mkdir(parents=True)
+    (root / "run" / "a.png").write_bytes(b"png")
+    (tmp_path / "secret.txt").write_text("secret")
+    (root / "link").symlink_to(tmp_path)
+    assert safe_path(root.resolve(), "run/a.png") == (root / "run" / "a.png").resolve()
+    assert safe_path(root.resolve(), path) is None
+
+
+@pytest.mark.parametrize("url", ["/files/..%2Fsecret.txt", "/files/run%2F..%2F..%2Fsecret.txt", "/files/%2Fetc%2Fpasswd",
+                                 "/files/link/secret.txt", "/files/run/%2e%2e/%2e%2e/secret.txt"])
+def test_the_server_refuses_paths_out_of_out_even_encoded(tmp_path, url):
+    root = tmp_path / "outputs"
+    (root / "run").mkdir(parents=True)
+    (tmp_path / "secret.txt").write_text("secret")
+    (root / "link").symlink_to(tmp_path)
+    with TestClient(server.create_app(root)) as client:
+        response = client.get(url)
+    assert response.status_code == 404 and "secret" not in response.text
+
+
+def test_basic_auth_guards_every_request(out):
+    with TestClient(server.create_app(out, ("me", "pw"))) as client:
+        assert client.get("/").status_code == 401
+        assert client.get("/api/runs").headers.get("www-authenticate", "").startswith("Basic")
+        wrong = base64.b64encode(b"me:nope").decode()
+        assert client.get("/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
+        assert client.get("/", auth=("me", "pw")).status_code == 200
+
+
+def test_posts_must_be_json_so_other_sites_cannot_submit_forms(client):
+    assert client.post("/api/generate", data={"prompt": "red"}).status_code == 415
+
+
+def test_the_page_loads_nothing_from_elsewhere(client):
+    page = client.get("/")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    for name in ("/", "/static/app.js", "/static/style.css"):
+        text = client.get(name).text
+        assert "http://" not in text and "https://" not in text and "//fonts" not in text
+
+
+@pytest.fixture
+def ui_command(host, monkeypatch):
+    host.add(ui_plugin, name="ui")
+    calls = []
+    monkeypatch.setattr(server, "serve", lambda *args: calls.append(args))
+    return calls
+
+
+def test_a_non_local_host_without_auth_warns(cli, ui_command):
+    result = cli("ui", "--host", "0.0.0.0", "--port", "0")
+    assert result.exit_code == 0 and "artengine: warning: --host 0.0.0.0 serves the UI to other machines" in result.stderr
+    assert ui_command == [("0.0.0.0", 0, "outputs", None)]
+    quiet = cli("ui", "--host", "0.0.0.0", "--auth", "me:pw")
+    assert "warning" not in quiet.stderr and ui_command[-1][3] == ("me", "pw")
+
+
+def test_a_malformed_auth_is_a_usage_error(cli, ui_command):
+    result = cli("ui", "--auth", "nopassword")
+    assert result.exit_code == 2 and "--auth 'nopassword': expected USER:PASS" in result.stderr
+    assert ui_command == []
