@@ -56,8 +56,10 @@ def _jitter_norms(module, generator) -> None:
             sub.bias.data = 0.1 * torch.randn(sub.bias.shape, generator=generator)
 
 
-def write_random_folder(out: Path, size: str = "tiny", seed: int = 0, image_encoder: bool = True) -> Path:
-    """Write DIR/dalle_bart_{mini|mega}/ (tiny models go in dalle_bart_mini/) and DIR/vqgan/."""
+def write_random_folder(out: Path, size: str = "tiny", seed: int = 0, image_encoder: bool = True,
+                        vqgan_channels: int | None = None) -> Path:
+    """Write DIR/dalle_bart_{mini|mega}/ (tiny models go in dalle_bart_mini/) and DIR/vqgan/;
+    `vqgan_channels` overrides the VQGAN's base width (128 is the size min-dalle's class has)."""
     import torch
 
     from .detokenizer import Detokenizer
@@ -79,7 +81,7 @@ def write_random_folder(out: Path, size: str = "tiny", seed: int = 0, image_enco
         torch.save(module.state_dict(), model / name)
         del module
     train_vocabulary(model, min(dims["text_vocab"], 1024))
-    ch = VQGAN_WIDTHS[size]
+    ch = vqgan_channels or VQGAN_WIDTHS[size]
     config = dict(ch=ch, out_ch=3, ch_mult=[1, 1, 2, 2, 4], num_res_blocks=2, attn_resolutions=[16], in_channels=3,
                   resolution=256, z_channels=256, dropout=0.0)
     detokenizer = Detokenizer(2**14, 256, config, dict(config, double_z=False) if image_encoder else None)
