@@ -25,17 +25,9 @@ CAPTIONS = [
     "zebra quokka xylophone",  # words the vocabulary was not trained on
 ]
 STEPS = 256
+pytestmark = pytest.mark.usefixtures("one_thread")
 SAMPLES = [{"caption": "a painting of a fox in the snow", "supercondition": 1.0},
            {"caption": "an avocado armchair", "supercondition": 16.0}]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small models run faster on one thread, most of all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -27,9 +27,9 @@ def check_loadable(request) -> None:
 
     check_fits(estimate_bytes(dalle, request), request.device, "generator.batch_size (or -n)",
                f"dalle with {min(request.count, request.options['batch_size'])} candidates at once")
-    if request.options["init_image"]:
-        prime_rows(dalle, request.options)
-        artengine.read_image(request.options["init_image"], "generator.init_image")
+    if request.options["init_image"]:  # read and encode it now: a model may lack the VQGAN's encoder
+        with torch.no_grad():
+            prime_codes(dalle, request.options, dalle.device)
 
 
 def prime_rows(dalle, options) -> int:
