@@ -123,3 +123,46 @@ def test_priming_without_the_vqgan_encoder_is_refused_before_sampling(dalle_host
                  "--set", f"generator.init_image={json.dumps(str(init))}")
     assert result.exit_code == 2 and "vqgan/encoder.pt" in result.output, result.output
     assert not (tmp_path / "outputs").exists()
+
+
+def test_the_example_config_runs(builtin_plugins, cli, folder, tmp_path):
+    """configs/dalle-mini.toml, with its model folder in place and fewer candidates (reranked
+    by the shipped clip:shapes)."""
+    shutil.copytree(folder, tmp_path / "models")  # the config names models/ under the working folder
+    config = Path(__file__).parent.parent / "configs" / "dalle-mini.toml"
+    result = cli("generate", "--config", config, "-n", "2", "--keep", "1", "--json")
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.stdout)["images"]) == 1
+
+
+def test_a_batch_that_does_not_fit_is_refused_before_sampling(dalle_host, cli, folder, tmp_path):
+    result = cli("generate", "a cat", "-g", "dalle", "--set", f"generator.model=dalle-bart:{folder}",
+                 "-n", "4096", "--set", "generator.batch_size=4096")
+    assert result.exit_code == 2 and "generator.batch_size" in result.output, result.output
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_mega_in_bf16_needs_several_gigabytes_and_is_refused_where_they_are_not_free(monkeypatch):
+    from types import SimpleNamespace
+
+    import artengine.memory
+    from artengine import UsageError
+    from artengine.plugins.dalle.bart.bundle import DalleBart
+    from artengine.plugins.dalle.bart.model import BartLM, BartShape
+    from artengine.plugins.dalle.bart.random_folder import SIZES
+    from artengine.plugins.dalle.generator import check_loadable
+    from artengine.plugins.dalle.memory import estimate_bytes
+
+    with torch.device("meta"):  # Mega's 2.6 billion parameters, without their memory
+        lm = BartLM(BartShape(text_length=64, image_tokens=256, **SIZES["mega"]), 2**14)
+    mega = DalleBart(lm, None, SimpleNamespace(factor=16), Path("mega"))
+    options = {"model": "dalle-bart:mega", "batch_size": 8, "guidance": 16.0, "precision": "bf16", "init_image": ""}
+    request = SimpleNamespace(count=8, device="cuda", options=options)
+    need = estimate_bytes(mega, request)
+    assert 5e9 < need < 10e9  # a bf16 copy of the weights (5.2 GB), the caches, the noise, the pixels
+    monkeypatch.setattr(artengine, "load_model", lambda spec, device: mega)
+    monkeypatch.setattr(artengine.memory, "free_bytes", lambda device: 4 * 2**30)
+    with pytest.raises(UsageError, match="generator.batch_size"):
+        check_loadable(request)
+    monkeypatch.setattr(artengine.memory, "free_bytes", lambda device: 24 * 2**30)
+    check_loadable(request)
