@@ -113,9 +113,8 @@ def register_model_loaders(register):
 
 @artengine.hookimpl
 def register_commands(cli):
-    from .train_command import train_dalle  # click only
-
     from .bart.command import dalle_bart_random  # click only
+    from .train_command import train_dalle  # click only
 
     cli.commands["train"].add_command(train_dalle)
     cli.commands["data"].add_command(dalle_bart_random)
