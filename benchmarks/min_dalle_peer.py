@@ -32,9 +32,13 @@ def build(config: str, device: str):
     from artengine.plugins.dalle.bart.text import BartTokenizer
 
     threads = torch.get_num_threads()
-    from min_dalle.min_dalle import MinDalle  # switches autograd off and sets the thread count
-    from min_dalle.models import DalleBartDecoder, DalleBartEncoder
-    from min_dalle.text_tokenizer import TextTokenizer
+    try:
+        from min_dalle.min_dalle import MinDalle  # switches autograd off and sets the thread count
+        from min_dalle.models import DalleBartDecoder, DalleBartEncoder
+        from min_dalle.text_tokenizer import TextTokenizer
+    except ImportError:
+        raise SystemExit("--config mini and mega time min-dalle too: pip install min-dalle==0.4.11 "
+                         "(in the project's test extra)") from None
 
     torch.set_num_threads(threads)
     dims = DIMS[config]
