@@ -11,6 +11,9 @@ artengine's sampler without CUDA graphs.
     python benchmarks/dalle_sampling.py                      # CPU: dalle:shapes, batch 16
     python benchmarks/dalle_sampling.py --config h100        # GPT-2 24 x 1024, 64 text + 256 image
                                                              # tokens, 16,384 codes, bf16, batch 16
+    python benchmarks/dalle_sampling.py --config mini --batch 4   # DALL·E Mini's dimensions: artengine
+                                                             # against min-dalle (min_dalle_peer.py)
+    python benchmarks/dalle_sampling.py --config mega --batch 8   # DALL·E Mega's, on CUDA, bf16
 Prints one JSON document.
 """
 
@@ -166,7 +169,9 @@ def _status_kb(field: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", choices=["shapes", "h100"], default="shapes")
+    parser.add_argument("--config", choices=["shapes", "h100", "mini", "mega"], default="shapes",
+                        help="mini, mega: DALL·E Mini's or Mega's dimensions, methods "
+                        "artengine, artengine_default (its default precision) and min_dalle")
     parser.add_argument("--model", default="dalle:shapes", help="checkpoint for --config shapes")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--batch", type=int, default=16)
@@ -183,10 +188,15 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "auto":
-        if args.config == "h100" and not torch.cuda.is_available():
-            sys.exit("--config h100: no CUDA device here, and this 336M-parameter configuration would take "
+        if args.config in ("h100", "mega") and not torch.cuda.is_available():
+            sys.exit(f"--config {args.config}: no CUDA device here, and this configuration would take "
                      "hours on a CPU; run it on a GPU machine, or add --device cpu to run it here anyway")
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.config in ("mini", "mega"):
+        from benchmarks.min_dalle_peer import report
+
+        print(json.dumps(report(args) | {"hardware": hardware(args.device, args.threads)}, indent=2))
+        return
     from artengine.plugins.dalle.generator import precision
 
     args.precision = precision(args.precision, args.device)

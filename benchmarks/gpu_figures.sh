@@ -40,6 +40,9 @@ step train-dalle artengine train dalle --data shapes --data-count 2048 --vqgan v
     --steps 40 --batch-size 64 --layers 2 --width 128 --heads 4 --checkpoint-every 20 --sample-every 20 --device cuda
 step --json vqgan-clip-benchmark "${PYTHON:-python3}" benchmarks/vqgan_clip.py --config cuda
 step --json dalle-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config h100 --repeats 3
+# DALL·E Mega's dimensions (random weights, bf16 for both) against min-dalle (a test dependency)
+step dalle-bart-cuda-tests "${PYTHON:-python3}" -m pytest -q tests/test_dalle_bart_cuda.py tests/test_dalle_bart_min_dalle.py
+step --json dalle-mega-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config mega --batch 8 --repeats 2
 
 if ((${#failed[@]})); then
     echo "failed: ${failed[*]}"

@@ -101,6 +101,11 @@ class Generator(Item):
     """Options that lower its memory use besides --size and -n, e.g. 'generator.cutn': named when
     a run runs out of memory."""
 
+    def size_for(self, options: Mapping[str, Any], device: str) -> tuple[int, int]:
+        """(width, height) when the user gives no `--size`, for these resolved options on this
+        device: `default_size` unless an option decides it (a model that makes one size)."""
+        return tuple(self.default_size)
+
     def check(self, request: Request) -> None:
         """Refuse a request that cannot work (e.g. a size the model cannot make) by raising
         artengine.errors.UsageError, before any heavy work starts. The default accepts all."""

@@ -186,7 +186,8 @@ def prepare(config: RunConfig, registry: Registry) -> Plan:
         raise ValueError("prepare() needs a drawn seed; see draw_seed()")
     device = resolve_device(config.device)
     generator = plugin_call(f"generator '{config.generator}'", registry.generator(config.generator))
-    size = config.size or tuple(generator.default_size)
+    size = config.size or tuple(plugin_call(f"generator '{config.generator}'", generator.size_for,
+                                            config.generator_options, device))
     seeds = tuple((config.seed + i) % 2**32 for i in range(config.n))
     losses = tuple(registry.loss(spec.name)(spec.weight, spec.options) for spec in config.losses)
     requests = [Request(p, seeds, size, device, config.generator_options, losses) for p in config.prompts]

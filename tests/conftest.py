@@ -55,3 +55,15 @@ def cli(tmp_path, monkeypatch):
         return runner.invoke(artengine.cli.cli, [str(a) for a in args], catch_exceptions=False, **kwargs)
 
     return invoke
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for a module's tests: small models run faster so, above all on a
+    shared machine where a second thread waits for a busy core."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

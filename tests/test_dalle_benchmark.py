@@ -62,3 +62,23 @@ def test_the_gpu_configuration_is_refused_without_cuda_unless_forced():
 def test_the_report_names_the_cpu(benchmark):
     described = benchmark.hardware("cpu", 2)
     assert described.endswith("2 threads") and "(?)" not in described
+
+
+@pytest.fixture
+def min_dalle_peer():
+    """benchmarks/min_dalle_peer.py, with the global torch state importing min-dalle changes restored."""
+    grad, threads = torch.is_grad_enabled(), torch.get_num_threads()
+    spec = importlib.util.spec_from_file_location("min_dalle_peer", PATH.with_name("min_dalle_peer.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    yield module
+    torch.set_grad_enabled(grad)
+    torch.set_num_threads(threads)
+
+
+def test_min_dalle_and_artengine_sample_the_same_weights_alike(min_dalle_peer, one_thread):
+    """The peer comparison is like with like: greedy codes (top_k=1) agree, with super-conditioning."""
+    lm, tokenizer, peer = min_dalle_peer.build("tiny", "cpu")
+    ours = min_dalle_peer.artengine_codes(lm, tokenizer, 2, top_k=1, supercondition=16.0, precision="fp32")
+    theirs = min_dalle_peer.min_dalle_codes(peer, 2, top_k=1, supercondition=16.0)
+    assert ours.shape == (2, 256) and torch.equal(ours, theirs)

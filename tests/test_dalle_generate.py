@@ -80,3 +80,16 @@ def test_an_image_reproduces_from_its_metadata(dalle_host, cli, tmp_path):
 def test_list_models_names_the_dalle_specs(dalle_host, cli):
     result = cli("list", "models")
     assert result.exit_code == 0 and "dalle:FOLDER" in result.output
+
+
+def test_save_every_sends_the_rows_so_far_as_previews(dalle_host, cli, tmp_path):
+    """8 rows of codes, a preview every 3: rows 3 and 6, the rows not drawn yet black."""
+    result = cli("generate", "a red square", "-g", "dalle", "--set", model_flag(tmp_path), "-n", "2", "--json",
+                 "--set", "generator.save_every=3")
+    assert result.exit_code == 0, result.output
+    previews = sorted((tmp_path / json.loads(result.stdout)["run_dir"] / "previews").iterdir())
+    assert len(previews) == 2
+    first = Image.open(previews[0])
+    assert first.size == (2 * 64, 64)
+    assert first.crop((0, 3 * 8, 128, 64)).getextrema() == ((0, 0), (0, 0), (0, 0))
+    assert first.crop((0, 0, 128, 3 * 8)).getextrema() != ((0, 0), (0, 0), (0, 0))

@@ -136,7 +136,7 @@ def test_a_failed_capture_samples_again_without_graphs(monkeypatch):
 
     loops = []
 
-    def fake_sample(*args):
+    def fake_sample(*args, **kwargs):
         loops.append(args[-1])
         if args[-1] is sampling.graph_loop:
             raise CaptureFailed("operation not permitted when stream is capturing")

@@ -15,13 +15,17 @@ from artengine import Generator, ModelInfo, ModelLoader, Option, UsageError
 __version__ = "0.1.0"
 
 
+MODEL_KINDS = ("dalle", "dalle-bart")
+
+
 class DalleGenerator(Generator):
     name = "dalle"
     description = "DALL-E-style transformer: samples VQGAN codes from a caption (rerank with --keep)."
     default_size = (64, 64)
     memory_hint = "generator.batch_size"
     options = (
-        Option("model", str, "dalle:shapes", "Checkpoint: dalle:shapes (shipped) or dalle:FOLDER from `train dalle`."),
+        Option("model", str, "dalle:shapes", "Checkpoint: dalle:shapes (shipped), dalle:FOLDER from `train dalle`, "
+               "or dalle-bart:DIR (DALL·E Mini/Mega in min-dalle's folder)."),
         Option("temperature", float, 1.0, "Softmax temperature over image codes; 0 takes the most likely code.",
                min=0.0),
         Option("top_k", int, 0, "Sample among the k most likely image codes; 0 = all.", min=0),
@@ -34,18 +38,31 @@ class DalleGenerator(Generator):
         Option("batch_size", int, 16, "Candidates sampled together.", min=1),
         Option("precision", str, "auto", "Arithmetic: auto (bf16 where the hardware has it: CUDA, CPUs with "
                "AVX512-BF16 or AMX; else fp32), fp32 or bf16.", choices=("auto", "fp32", "bf16")),
+        Option("save_every", int, 0, "Send a preview of the candidates' rows of codes so far every K rows "
+               "(saved in the run's previews/); 0: none.", min=0),
         Option("cuda_graphs", bool, True, "On CUDA, replay each token's step as one captured CUDA graph "
                "(one launch instead of hundreds); false runs it eagerly."),
     )
 
-    def check(self, request):
+    def size_for(self, options, device):
+        return self.model_size(options["model"], device)
+
+    @staticmethod
+    def model_size(spec: str, device: str) -> tuple[int, int]:
+        """The size the model makes, which is the only one it can make."""
+        kind, _, name = spec.partition(":")
+        if kind not in MODEL_KINDS or not name:
+            raise UsageError(f"generator.model={spec!r}: give a dalle checkpoint, 'dalle:shapes', 'dalle:FOLDER' "
+                             "or 'dalle-bart:DIR'")
+        if kind == "dalle-bart":
+            return artengine.load_model(spec, device).image_size
         from .checkpoint import image_size, read_config, resolve_folder
 
+        return image_size(read_config(resolve_folder(name)))
+
+    def check(self, request):
         spec = request.options["model"]
-        kind, _, name = spec.partition(":")
-        if kind != "dalle" or not name:
-            raise UsageError(f"generator.model={spec!r}: give a dalle checkpoint, 'dalle:shapes' or 'dalle:FOLDER'")
-        size = image_size(read_config(resolve_folder(name)))
+        size = self.model_size(spec, request.device)
         if tuple(request.size) != size:
             raise UsageError(f"--size {request.size[0]}x{request.size[1]}: model {spec} makes {size[0]}x{size[1]} "
                              f"images; use --size {size[0]}x{size[1]}")
@@ -87,7 +104,10 @@ def register_generators(register):
 
 @artengine.hookimpl
 def register_model_loaders(register):
+    from .bart import DalleBartLoader
+
     register(DalleLoader())
+    register(DalleBartLoader())
 
 
 @artengine.hookimpl
@@ -95,3 +115,10 @@ def register_trainers(register):
     from .train import DalleTrainer  # light: torch loads when training starts
 
     register(DalleTrainer)
+
+
+@artengine.hookimpl
+def register_commands(cli):
+    from .bart.command import dalle_bart_random  # click only
+
+    cli.commands["data"].add_command(dalle_bart_random)

@@ -27,9 +27,9 @@ def check_loadable(request) -> None:
 
     check_fits(estimate_bytes(dalle, request), request.device, "generator.batch_size (or -n)",
                f"dalle with {min(request.count, request.options['batch_size'])} candidates at once")
-    if request.options["init_image"]:
-        prime_rows(dalle, request.options)
-        artengine.read_image(request.options["init_image"], "generator.init_image")
+    if request.options["init_image"]:  # read and encode it now: a model may lack the VQGAN's encoder
+        with torch.no_grad():
+            prime_codes(dalle, request.options, dalle.device)
 
 
 def prime_rows(dalle, options) -> int:
@@ -81,6 +81,19 @@ def to_images(vqgan, codes: torch.Tensor, rows: int, cols: int):
     return [Image.fromarray(a, "RGB") for a in array]
 
 
+def preview_image(dalle, codes: torch.Tensor, rows: int):
+    """The candidates side by side, each with its first `rows` rows of codes decoded and the
+    rest black (the VQGAN is convolutional, so the rows so far decode on their own)."""
+    from PIL import Image
+
+    layout, (width, height) = dalle.layout, dalle.image_size
+    tops = to_images(dalle.vqgan, codes[:, : rows * layout.cols], rows, layout.cols)
+    sheet = Image.new("RGB", (width * len(tops), height))
+    for index, top in enumerate(tops):
+        sheet.paste(top, (index * width, 0))
+    return sheet
+
+
 def precision(choice: str, device: str) -> str:
     """'auto' is bf16 where the hardware does it natively (measured faster there), else fp32."""
     from artengine.devices import native_bf16
@@ -106,11 +119,16 @@ def generate(request, progress) -> list[Candidate]:
             chunk = seeds[first : first + size]
             done = first * layout.image_tokens
 
-            def on_token(i, done=done, count=len(chunk)):
-                if (i + 1) % layout.cols == 0:
-                    progress(done + (i + 1) * count, total)
+            out = torch.zeros(len(chunk), layout.image_tokens, dtype=torch.long, device=dalle.device)
 
-            codes = sample_codes(dalle.lm, text, null_text, chunk, settings, prime, on_token)
+            def on_token(i, done=done, count=len(chunk), out=out):
+                if (i + 1) % layout.cols == 0:
+                    row = (i + 1) // layout.cols
+                    wanted = options["save_every"] and row % options["save_every"] == 0 and row < layout.rows
+                    preview = preview_image(dalle, out, row) if wanted else None
+                    progress(done + (i + 1) * count, total, preview)
+
+            codes = sample_codes(dalle.lm, text, null_text, chunk, settings, prime, on_token, out=out)
             for seed, image in zip(chunk, to_images(dalle.vqgan, codes, layout.rows, layout.cols)):
                 metadata = {"model": options["model"]}
                 if prime is not None:

@@ -16,10 +16,13 @@ from .generator import precision
 
 
 def estimate_bytes(dalle, request) -> float:
-    options, layout, config = request.options, dalle.layout, dalle.lm.gpt.config
+    options, layout = request.options, dalle.layout
     batch = min(request.count, options["batch_size"])
     rows = batch * (2 if options["guidance"] != 1.0 else 1)
     dtype = torch.bfloat16 if precision(options["precision"], request.device) == "bf16" else torch.float32
+    if hasattr(dalle, "estimate_bytes"):  # a model kind that counts its own (DALL·E Mini's: bart/bundle.py)
+        return dalle.estimate_bytes(request, batch, rows, dtype, cache_dtype(request.device, dtype))
+    config = dalle.lm.gpt.config
     value = dtype.itemsize
     weights = sum(p.numel() for p in dalle.lm.parameters()) * value if dalle.lm.embedding.element_size() != value else 0
     cached = cache_dtype(request.device, dtype).itemsize

@@ -65,6 +65,12 @@ class DalleLM(nn.Module):
         """The token embedding table, which is also the output projection (tied)."""
         return self.gpt.transformer.wte.weight
 
+    def cached_decoder(self, rows: int, dtype: torch.dtype | None = None):
+        """The sampler's forward over new tokens only, with a static key/value cache (decoder.py)."""
+        from .decoder import CachedDecoder
+
+        return CachedDecoder(self, rows, dtype)
+
     def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores over the image codes alone (index c is code c), from final hidden states."""
         layout = self.layout

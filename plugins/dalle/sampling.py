@@ -20,7 +20,6 @@ from typing import Callable
 
 import torch
 
-from .decoder import CachedDecoder
 from .graphs import CaptureFailed, run_steps
 from .model import DalleLM
 
@@ -89,25 +88,31 @@ def sample_codes(
     settings: Settings,
     prime: torch.Tensor | None = None,
     on_token: Callable[[int], None] | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Codes B x N (0..n_codes-1) for the caption rows `text` (1 x T), one candidate per seed.
 
     `null_text` (1 x T) is the empty caption guidance contrasts with; `prime` (1 x P) holds the
     first P codes every candidate starts from. `on_token(i)` is called after each sampled code.
+    `out` (B x N, long, on the model's device), if given, receives the codes as they are drawn,
+    so `on_token` can look at the rows so far (previews).
+
+    `lm` is any model kind with `layout`, `embedding` (a parameter: device and dtype) and
+    `cached_decoder(rows, dtype)` (decoder.py's CachedDecoder, or DALL·E Mini's in bart/).
     """
     on_cuda = lm.embedding.device.type == "cuda"
     graph = settings.loop == "graph" or (settings.loop == "auto" and on_cuda)
     if graph and on_cuda:
         try:
-            return _sample(lm, text, null_text, seeds, settings, prime, on_token, graph_loop)
+            return _sample(lm, text, null_text, seeds, settings, prime, on_token, graph_loop, out=out)
         except CaptureFailed as error:  # the same seeds give the same codes eagerly: start again
             warnings.warn(f"dalle: CUDA graph capture failed ({error}); sampling eagerly instead "
                           "(generator.cuda_graphs=false skips the attempt)", stacklevel=2)
             graph = False
-    return _sample(lm, text, null_text, seeds, settings, prime, on_token, graph_loop if graph else eager_loop)
+    return _sample(lm, text, null_text, seeds, settings, prime, on_token, graph_loop if graph else eager_loop, out=out)
 
 
-def _sample(lm, text, null_text, seeds, settings, prime, on_token, loop) -> torch.Tensor:
+def _sample(lm, text, null_text, seeds, settings, prime, on_token, loop, out=None) -> torch.Tensor:
     """`sample_codes` with the given loop over the tokens after the prefix (and the primed codes)."""
     layout, device = lm.layout, lm.embedding.device
     B, N, T = len(seeds), layout.image_tokens, layout.text_length
@@ -115,8 +120,8 @@ def _sample(lm, text, null_text, seeds, settings, prime, on_token, loop) -> torc
     # candidates of a caption share its prefix, so the prefix runs once per caption
     captions = torch.cat([text, null_text]) if settings.guided else text
     copies = captions.shape[0]
-    decoder = CachedDecoder(lm, copies * B, torch.bfloat16 if settings.precision == "bf16" else torch.float32)
-    codes = torch.zeros(B, N, dtype=torch.long, device=device)
+    decoder = lm.cached_decoder(copies * B, torch.bfloat16 if settings.precision == "bf16" else torch.float32)
+    codes = out.zero_() if out is not None else torch.zeros(B, N, dtype=torch.long, device=device)
     start = torch.full((copies, 1), layout.image_start, dtype=torch.long, device=device)
     hidden = decoder(torch.cat([captions, start], dim=1), 0, repeats=B)
     primed = 0 if prime is None else prime.shape[1]

@@ -1,0 +1,203 @@
+"""The index folder on disk, in open formats, changed only by an atomic switch of its manifest.
+
+    INDEX/manifest.json          format, model (spec and a probe embedding), FAISS choice, counts,
+                                 skipped files, and the name and size of each data file below
+    INDEX/embeddings-V.npy       N x D float16, L2-normalised (numpy .npy: readable anywhere)
+    INDEX/table-V.parquet        N rows: path, hash, size, mtime, width, height, prompt, seed,
+                                 generator, score, caption (row i is embedding i and FAISS id i)
+    INDEX/faiss-V.index          faiss.write_index of the chosen index
+    INDEX/.partial/              embeddings of a build or update not finished yet (chunks)
+
+A new version V is written beside the current one, then manifest.json is replaced in one
+os.replace: a reader sees the old index or the new, never half of one; an interrupted write
+leaves the old version in place, and its leftovers are removed by the next one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from artengine import ArtengineError, UsageError
+
+FORMAT = "artengine-index/1"
+MANIFEST = "manifest.json"
+PARTIAL = ".partial"
+DATA_FILES = ("embeddings", "table", "faiss")
+SUFFIXES = {"embeddings": ".npy", "table": ".parquet", "faiss": ".index"}
+
+
+def table_schema():
+    import pyarrow as pa
+
+    return pa.schema([
+        ("path", pa.string()), ("hash", pa.string()), ("size", pa.int64()), ("mtime", pa.float64()),
+        ("width", pa.int32()), ("height", pa.int32()), ("prompt", pa.string()), ("seed", pa.int64()),
+        ("generator", pa.string()), ("score", pa.float64()), ("caption", pa.string()),
+    ])
+
+
+def rebuild(folder: Path) -> str:
+    """How to get a working index back: the index is made from the images, so it can go."""
+    return f"rebuild it: delete '{folder}' and run `artengine index build FOLDER… --out {folder}` again"
+
+
+def is_index(folder: Path) -> bool:
+    return (folder / MANIFEST).is_file()
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise UsageError(f"index '{folder}' does not exist; make one with `artengine index build FOLDER --out {folder}`")
+    if not path.is_file():
+        hint = " (an interrupted build: run `artengine index build` again to finish it)" if (folder / PARTIAL).is_dir() else ""
+        raise UsageError(f"'{folder}' is not an artengine index: it has no {MANIFEST}{hint}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"index '{folder}': cannot read {MANIFEST} ({error}); " + rebuild(folder)) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UsageError(f"index '{folder}': {MANIFEST} is not in the {FORMAT} format; " + rebuild(folder))
+    return manifest
+
+
+def data_path(folder: Path, manifest: dict, kind: str) -> Path:
+    """The data file of `kind`, checked against the size the manifest recorded (a truncated or
+    replaced file is caught here, before a reader trips over it)."""
+    entry = manifest["files"][kind]
+    path = folder / entry["name"]
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise UsageError(f"index '{folder}': {entry['name']} is missing; " + rebuild(folder)) from None
+    if size != entry["bytes"]:
+        raise UsageError(f"index '{folder}': {entry['name']} has {size} bytes, not the {entry['bytes']} written "
+                         "(truncated or changed); " + rebuild(folder))
+    return path
+
+
+def load(folder: Path, manifest: dict):
+    """(embeddings memory-mapped, pyarrow table, faiss index) of the manifest's version."""
+    import faiss
+    import pyarrow.parquet as pq
+
+    try:
+        embeddings = np.load(data_path(folder, manifest, "embeddings"), mmap_mode="r")
+        table = pq.read_table(data_path(folder, manifest, "table"))
+        vectors = faiss.read_index(str(data_path(folder, manifest, "faiss")))
+    except UsageError:
+        raise
+    except Exception as error:  # noqa: BLE001 - numpy, arrow and faiss each raise their own kinds
+        raise UsageError(f"index '{folder}': a data file is damaged ({error}); " + rebuild(folder)) from None
+    count = manifest["count"]
+    if embeddings.shape != (count, manifest["dim"]) or table.num_rows != count or vectors.ntotal != count:
+        raise UsageError(f"index '{folder}': its files disagree on the number of images; " + rebuild(folder))
+    return embeddings, table, vectors
+
+
+def write_version(folder: Path, embeddings: np.ndarray, table, vectors, manifest: dict) -> dict:
+    """Write a new version's data files, then switch the manifest to them; returns the manifest."""
+    import faiss
+    import pyarrow.parquet as pq
+
+    version = f"{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+    writers = {
+        "embeddings": lambda path: save_npy(path, np.ascontiguousarray(embeddings, dtype=np.float16)),
+        "table": lambda path: pq.write_table(table, path),
+        "faiss": lambda path: faiss.write_index(vectors, str(path)),
+    }
+    files = {}
+    try:
+        for kind in DATA_FILES:
+            name = f"{kind}-{version}{SUFFIXES[kind]}"
+            temp = folder / f".{name}.tmp"
+            writers[kind](temp)
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temp, folder / name)
+            files[kind] = {"name": name, "bytes": (folder / name).stat().st_size}
+    except OSError as error:
+        raise ArtengineError(f"cannot write the index into '{folder}': {error.strerror or error}") from None
+    manifest = {**manifest, "format": FORMAT, "version": version, "files": files}
+    temp = folder / f".{MANIFEST}.tmp"
+    temp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    with open(temp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp, folder / MANIFEST)  # the switch
+    remove_leftovers(folder, manifest)
+    return manifest
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # a handle, so that numpy adds no .npy to the name
+        np.save(handle, array)
+
+
+def remove_leftovers(folder: Path, manifest: dict) -> None:
+    """Data files of earlier or unfinished versions, and the finished build's partial chunks."""
+    current = {entry["name"] for entry in manifest["files"].values()}
+    for path in folder.iterdir():
+        stem = path.name.lstrip(".")
+        if path.is_file() and stem.startswith(tuple(f"{kind}-" for kind in DATA_FILES)) and path.name not in current:
+            path.unlink(missing_ok=True)
+    shutil.rmtree(folder / PARTIAL, ignore_errors=True)
+
+
+# -- partial work: chunks of embeddings made before a build or update finished ----------------
+
+
+def partial_dir(folder: Path, model: dict) -> Path:
+    """The folder of unfinished work for `model`; work of another model there is an error."""
+    path = folder / PARTIAL
+    marker = path / "model.json"
+    if marker.is_file():
+        try:
+            saved = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = None
+        if saved is not None and saved.get("spec") != model["spec"]:
+            raise UsageError(f"index '{folder}' holds an unfinished build with {saved.get('spec')}, not {model['spec']}: "
+                             f"finish it with --model {saved.get('spec')}, or delete '{path}' to start over")
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"spec": model["spec"]}) + "\n", encoding="utf-8")
+    return path
+
+
+def write_chunk(path: Path, name: str, embeddings: np.ndarray, rows: list[dict]) -> None:
+    """One chunk: embeddings (.npy) then its rows (.parquet); the rows' rename commits it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    save_npy(path / f".{name}.npy.tmp", embeddings.astype(np.float16))
+    os.replace(path / f".{name}.npy.tmp", path / f"{name}.npy")
+    pq.write_table(pa.Table.from_pylist(rows, schema=table_schema()), path / f".{name}.parquet.tmp")
+    os.replace(path / f".{name}.parquet.tmp", path / f"{name}.parquet")
+
+
+def read_chunks(path: Path) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+    """(row by hash, embedding by hash) of every finished chunk; damaged chunks are ignored
+    (their images are simply embedded again)."""
+    import pyarrow.parquet as pq
+
+    rows, embeddings = {}, {}
+    if not path.is_dir():
+        return rows, embeddings
+    for table_path in sorted(path.glob("*.parquet")):
+        try:
+            chunk_rows = pq.read_table(table_path).to_pylist()
+            chunk = np.load(table_path.with_suffix(".npy"))
+        except Exception:  # noqa: BLE001 - a chunk cut short by a crash: redo its images
+            continue
+        if len(chunk) != len(chunk_rows):
+            continue
+        for row, embedding in zip(chunk_rows, chunk):
+            rows[row["hash"]], embeddings[row["hash"]] = row, embedding
+    return rows, embeddings
