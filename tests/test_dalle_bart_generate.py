@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.test_dalle_helpers import dalle_host  # noqa: F401
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
