@@ -3,7 +3,8 @@
 Run as `python tests/min_dalle_oracle.py REQUEST.json OUT.pt`. min-dalle is the reference
 DALL·E Mini/Mega (a test dependency); importing it switches autograd off and changes the
 thread count for the whole process, so the tests ask it here rather than importing it.
-REQUEST holds the folder, its sizes, captions, codes to score and the sampling runs wanted.
+REQUEST holds the folder, its sizes, captions, codes to score, the sampling runs wanted and
+(optionally) codes to decode.
 """
 
 import json
@@ -62,9 +63,10 @@ def main(request_path: str, out_path: str) -> None:
                                                             supercondition_factor=run["supercondition"]))[0]
                       for run in request["samples"]]
 
-    detokenizer = VQGanDetokenizer().eval()
-    detokenizer.load_state_dict(torch.load(f"{vqgan}/detoker.pt"))
-    out["pixels"] = detokenizer(False, torch.tensor([request["decode"]]))  # H x W x 3 in 0..255
+    if request.get("decode") is not None:
+        detokenizer = VQGanDetokenizer().eval()
+        detokenizer.load_state_dict(torch.load(f"{vqgan}/detoker.pt"))
+        out["pixels"] = detokenizer(False, torch.tensor([request["decode"]]))  # H x W x 3 in 0..255
     torch.save(out, out_path)
 
 

@@ -30,6 +30,17 @@ SAMPLES = [{"caption": "a painting of a fox in the snow", "supercondition": 1.0}
            {"caption": "an avocado armchair", "supercondition": 16.0}]
 
 
+def ask_min_dalle(root: Path, model: Path, dims: dict, **request) -> dict:
+    """min-dalle's answers (tests/min_dalle_oracle.py, in a subprocess) for the folder at root."""
+    request = {"model": str(model), "vqgan": str(root / "vqgan"), "dims": dims, **request}
+    (root / "request.json").write_text(json.dumps(request), encoding="utf-8")
+    script = Path(__file__).with_name("min_dalle_oracle.py")
+    done = subprocess.run([sys.executable, str(script), str(root / "request.json"), str(root / "answers.pt")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return torch.load(root / "answers.pt")
+
+
 @pytest.fixture(scope="module")
 def oracle(tmp_path_factory, one_thread):
     """(our model, min-dalle's answers) for one random folder."""
@@ -38,17 +49,10 @@ def oracle(tmp_path_factory, one_thread):
     model = write_random_folder(root, "tiny", seed=3, image_encoder=False, vqgan_channels=128)
     dalle = load_dalle_bart(str(root))
     codes = torch.randint(0, 2**14, (1, STEPS), generator=torch.Generator().manual_seed(0))
-    dims = dict(SIZES["tiny"], heads=dalle.lm.shape.heads)
     text = dalle.text(["", CAPTIONS[1]])
-    request = {"model": str(model), "vqgan": str(root / "vqgan"), "dims": dims, "captions": CAPTIONS,
-               "text_rows": text.tolist(), "codes": codes.tolist(), "samples": SAMPLES,
-               "decode": codes[0].tolist()}
-    (root / "request.json").write_text(json.dumps(request), encoding="utf-8")
-    script = Path(__file__).with_name("min_dalle_oracle.py")
-    done = subprocess.run([sys.executable, str(script), str(root / "request.json"), str(root / "answers.pt")],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    answers = torch.load(root / "answers.pt")
+    answers = ask_min_dalle(root, model, dict(SIZES["tiny"], heads=dalle.lm.shape.heads), captions=CAPTIONS,
+                            text_rows=text.tolist(), codes=codes.tolist(), samples=SAMPLES,
+                            decode=codes[0].tolist())
     return dalle, text, codes, answers
 
 
@@ -101,3 +105,22 @@ def test_decoded_pixels_match(oracle):
     # taming's group norms use eps 1e-6 (the trained VQGAN's), min-dalle's 1e-5: a tiny difference
     torch.testing.assert_close(pixels, answers["pixels"], atol=0.25, rtol=0)
     assert answers["pixels"].std() > 1  # not a blank image
+
+
+@pytest.mark.slow
+def test_at_dalle_minis_full_size_the_first_codes_score_as_min_dalle_scores_them(tmp_path, one_thread):
+    """DALL·E Mini's own dimensions (12 layers x 1024, its 50,264-token text vocabulary), random
+    weights: the same token ids, encoder states and logits of the first image positions."""
+    model = write_random_folder(tmp_path, "mini", seed=4, image_encoder=False)
+    dalle = load_dalle_bart(str(tmp_path))
+    assert dalle.lm.shape.layers == 12 and dalle.lm.shape.width == 1024
+    codes = torch.randint(0, 2**14, (1, 4), generator=torch.Generator().manual_seed(1))
+    text = dalle.text(["", CAPTIONS[0]])
+    answers = ask_min_dalle(tmp_path, model, dict(SIZES["mini"], heads=dalle.lm.shape.heads), captions=CAPTIONS[:2],
+                            text_rows=text.tolist(), codes=codes.tolist(), samples=[])
+    assert [dalle.tokenizer.ids(caption) for caption in CAPTIONS[:2]] == answers["tokens"]
+    with torch.no_grad():
+        torch.testing.assert_close(dalle.lm.encoder(text), answers["states"], atol=1e-4, rtol=1e-4)
+        logits = dalle.lm(text, codes.expand(2, -1))
+    torch.testing.assert_close(logits, answers["logits"][..., : 2**14], atol=1e-4, rtol=1e-4)
+
