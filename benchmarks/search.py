@@ -1,4 +1,4 @@
-"""Figures of the search plugin on the shipped clip:shapes (CPU), printed as JSON.
+"""Figures of the search plugin on the shipped clip:shapes (or `--model SPEC`; CPU), printed as JSON.
 
     python benchmarks/search.py zero-shot   [--n 1000]            # classification among all 960 one-object captions
     python benchmarks/search.py text-search [--n 10000 --queries 200]
@@ -55,7 +55,7 @@ def zero_shot(args) -> dict:
     from artengine.plugins.shapes.captions import parse_caption
     from artengine.plugins.shapes.dataset import ShapesPairs
 
-    model = artengine.load_model("clip:shapes", "cpu")
+    model = artengine.load_model(args.model, "cpu")
     labels = all_one_object_captions()
     pairs = ShapesPairs(args.n, FRESH_SEED, objects="1", omit=False)
     scenes = [pairs.scene(i) for i in range(args.n)]
@@ -73,7 +73,7 @@ def zero_shot(args) -> dict:
         top1 += guessed == truth
         for key in keys:
             right[key] += guessed[key] == truth[key]
-    return {"figure": "zero-shot", "model": "clip:shapes", "images": args.n, "labels": len(labels),
+    return {"figure": "zero-shot", "model": args.model, "images": args.n, "labels": len(labels),
             "top1": round(top1 / args.n, 4), "attribute_accuracy": {k: round(v / args.n, 4) for k, v in right.items()},
             "seconds": round(seconds, 1)}
 
@@ -101,7 +101,7 @@ def text_search(args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         scenes = write_scenes(Path(tmp) / "scenes", args.n, FRESH_SEED + 1)
         started = time.perf_counter()
-        index, report = Index.build([Path(tmp) / "scenes"], Path(tmp) / "idx", "clip:shapes",
+        index, report = Index.build([Path(tmp) / "scenes"], Path(tmp) / "idx", args.model,
                                     settings=Settings(device="cpu", precision=args.precision))
         build_seconds = time.perf_counter() - started
         number = {str((Path(tmp) / "scenes" / f"{i:05d}.png").resolve()): i for i in range(args.n)}
@@ -121,7 +121,7 @@ def text_search(args) -> dict:
             results[variant] = {"precision_at_10": round(statistics.mean(precision), 4),
                                 "ceiling": round(statistics.mean(ceiling), 4),
                                 "share_of_ceiling": round(statistics.mean(precision) / statistics.mean(ceiling), 4)}
-    return {"figure": "text-search", "model": "clip:shapes", "indexed": report.count, "queries": args.queries,
+    return {"figure": "text-search", "model": args.model, "indexed": report.count, "queries": args.queries,
             "precision": args.precision, "build_seconds": round(build_seconds, 1), **results}
 
 
@@ -134,7 +134,7 @@ def throughput(args) -> dict:
     from artengine.plugins.search.embed import ImageEncoder
     from artengine.plugins.search.files import find_images
 
-    model = artengine.load_model("clip:shapes", "cpu")
+    model = artengine.load_model(args.model, "cpu")
     with tempfile.TemporaryDirectory() as tmp:
         write_scenes(Path(tmp), args.files, FRESH_SEED + 3)
         entries = find_images([tmp])
@@ -162,7 +162,7 @@ def throughput(args) -> dict:
                 times[name].append(time.perf_counter() - started)
         agree = float(np.abs(plain() - pipeline()).max())
     per_s = {name: round(args.files / statistics.median(t), 1) for name, t in times.items()}
-    return {"figure": "throughput", "model": "clip:shapes", "files": args.files, "batch_size": args.batch_size,
+    return {"figure": "throughput", "model": args.model, "files": args.files, "batch_size": args.batch_size,
             "precision": args.precision, "bf16": encoder.bf16, "workers": encoder.workers, "images_per_s": per_s,
             "pipeline_over_plain": round(paired_ratio(times["plain"], times["pipeline"]), 2),
             "pipeline_time_over_forward_time": round(paired_ratio(times["pipeline"], times["forward"]), 2),
@@ -220,11 +220,14 @@ def main() -> None:
     figures = parser.add_subparsers(dest="figure", required=True)
     part = figures.add_parser("zero-shot")
     part.add_argument("--n", type=int, default=1000)
+    part.add_argument("--model", default="clip:shapes")
     part = figures.add_parser("text-search")
     part.add_argument("--n", type=int, default=10_000)
     part.add_argument("--queries", type=int, default=200)
+    part.add_argument("--model", default="clip:shapes")
     part.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     part = figures.add_parser("throughput")
+    part.add_argument("--model", default="clip:shapes")
     part.add_argument("--files", type=int, default=1024)
     part.add_argument("--rounds", type=int, default=3)
     part.add_argument("--batch-size", type=int, default=64)

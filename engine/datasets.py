@@ -1,4 +1,5 @@
-"""`open_dataset(spec)`: image-caption pairs by name (a registered dataset) or folder.
+"""`open_dataset(spec)`: image-caption pairs by name (a registered dataset) or folder;
+`load_dataset(spec)`: the `Dataset` itself, for what else it offers (hard negatives, say).
 
 A folder holds images (png, jpg, jpeg, webp) each with a caption file of the same stem
 (`cat.png` + `cat.txt`, one or more caption lines).
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .errors import UsageError
+from .interfaces import Dataset
 from .options import resolve_options
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -41,17 +43,38 @@ class FolderPairs(Sequence):
         return read_image(image_path, "data"), captions
 
 
+class FolderDataset(Dataset):
+    """A folder of images with same-stem captions, as a `Dataset` (its captions have no grammar)."""
+
+    name = "folder"
+    description = "Images with same-named .txt captions."
+
+    def __init__(self, folder: Path):
+        super().__init__({})
+        self.folder = folder
+
+    def pairs(self, count: int | None, seed: int = 0) -> FolderPairs:
+        return FolderPairs(self.folder, count)  # in name order: `seed` has nothing to choose
+
+
 def open_dataset(spec: str, count: int | None = None, seed: int = 0, options: Mapping[str, Any] | None = None):
     """A registered dataset's pairs (`shapes`), or a folder's (`path/to/pairs`)."""
+    dataset = load_dataset(spec, options)
+    return dataset.pairs(count if isinstance(dataset, FolderDataset) else count or 10_000, seed)
+
+
+def load_dataset(spec: str, options: Mapping[str, Any] | None = None) -> Dataset:
+    """The dataset `spec` names, with `options`: a registered one (`shapes`) or a folder of pairs."""
     from . import discovery
 
     registry = discovery.get_registry()
     if spec in registry.items["dataset"]:
         dataset_class = registry.get("dataset", spec)
-        dataset = dataset_class(resolve_options(dataset_class.options, options or {}, f"dataset '{spec}'"))
-        return dataset.pairs(count or 10_000, seed)
+        return dataset_class(resolve_options(dataset_class.options, options or {}, f"dataset '{spec}'"))
     path = Path(spec)
     if path.is_dir():
-        return FolderPairs(path, count)
+        if options:
+            raise UsageError(f"--data {spec!r} is a folder, which takes no dataset options ({', '.join(options)})")
+        return FolderDataset(path)
     known = ", ".join(registry.names("dataset")) or "none"
     raise UsageError(f"--data {spec!r} is neither a folder nor a registered dataset (available: {known})")

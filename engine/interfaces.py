@@ -16,6 +16,8 @@ from .options import Option
 from .prompts import Prompt
 
 if TYPE_CHECKING:  # pillow and torch are only needed by code that makes images
+    import random
+
     from PIL.Image import Image
     import torch
 
@@ -167,6 +169,22 @@ class Dataset(Item):
 
         A sequence (len and indexing), so it also serves as a torch Dataset.
         """
+
+    def evaluation_pairs(self, count: int, seed: int) -> Sequence[tuple["Image", list[str]]]:
+        """Pairs for retrieval evaluation, their captions as complete as the dataset writes
+        them (every attribute named); by default `pairs`."""
+        return self.pairs(count, seed)
+
+    def hard_negatives(self, caption: str, count: int, rng: "random.Random") -> list[str]:
+        """Up to `count` distinct captions false for every image `caption` fits (it with one
+        attribute changed, say), drawn with `rng`, for contrastive training to rank below
+        it. By default none: the dataset knows no grammar of its captions."""
+        return []
+
+    def compatible(self, a: str, b: str) -> bool:
+        """Whether one image could fit both captions (contrastive training keeps such pairs
+        apart). By default only when they are the same text."""
+        return a == b
 
 
 @dataclass(frozen=True)

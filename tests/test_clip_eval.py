@@ -51,15 +51,17 @@ def test_a_match_with_the_very_same_caption_counts_as_right():
 
 class Captioned(artengine.Dataset):
     name = "captioned"
-    description = "Pairs whose captions are full only when asked (like the shapes world's omit)."
-    options = (artengine.Option("omit", bool, True, "Leave phrases out."),)
+    description = "Pairs whose captions are full only in its evaluation pairs (like the shapes world's)."
     asked = []
 
-    def pairs(self, count, seed):
-        Captioned.asked.append((count, seed, self.settings["omit"]))
+    def pairs(self, count, seed, full=False):
+        Captioned.asked.append((count, seed, full))
         words = ["red", "green", "blue", "yellow"]
         return [(Image.new("RGB", (32, 32), (60 * i, 0, 0)),
-                 [f"a {words[i % 4]} circle" + ("" if self.settings["omit"] else f" number {i}")]) for i in range(count)]
+                 [f"a {words[i % 4]} circle" + (f" number {i}" if full else "")]) for i in range(count)]
+
+    def evaluation_pairs(self, count, seed):
+        return self.pairs(count, seed, full=True)
 
 
 class CaptionedPlugin:
@@ -77,7 +79,7 @@ def test_eval_asks_for_full_captions_on_fresh_seeds_and_prints_json(cli, host, t
 
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert Captioned.asked == [(6, 1_000_000, False), (6, 1_000_001, False)]
+    assert Captioned.asked == [(6, 1_000_000, True), (6, 1_000_001, True)]
     assert report["n"] == 6 and report["trials"] == 2 and len(report["per_trial"]) == 2
     for key in ("text_to_image_top1", "image_to_text_top1"):
         assert 0 <= report[key] <= 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 import artengine
 from artengine import ModelInfo, ModelLoader, Option, Scorer
 
-from . import cards
+from . import card
 
 
 class ClipLoader(ModelLoader):
@@ -27,7 +27,7 @@ class ClipLoader(ModelLoader):
     )
 
     def available(self) -> list[ModelInfo]:
-        return [ModelInfo(f"clip:{name}", card.description, card.figures) for name, card in cards.shipped_cards().items()]
+        return [ModelInfo(f"clip:{name}", found.description, found.figures) for name, found in card.shipped_cards().items()]
 
     def load(self, name: str, device: str):
         from .loading import load_clip

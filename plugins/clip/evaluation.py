@@ -3,7 +3,8 @@
 text→image: for each caption, is the most similar image its own? image→text: for each image,
 is the most similar caption its own? A match whose caption is word for word the right one
 counts as right (two images drawn with the same full caption cannot be told apart).
-For shapes-world data the full caption of each image is used (every attribute named).
+The dataset's `evaluation_pairs` give each image its fullest caption (every attribute named,
+where captions may leave some out); the first caption of each is used.
 """
 
 from __future__ import annotations
@@ -13,30 +14,10 @@ from typing import Any
 
 import torch
 
-from . import shapes_captions
 from .model import images_to_tensor
 
 EVAL_SEED = 1_000_000
 """First seed of evaluation samples: far from the small seeds that training runs use."""
-
-
-def caption_for_eval(texts: list[str]) -> str:
-    """The image's full shapes-world caption if it has one, else its first caption."""
-    parsed = (shapes_captions.parse(text) for text in texts)
-    full = next((p for p in parsed if p is not None and p.full), None)
-    return full.text() if full is not None else texts[0]
-
-
-def full_caption_options(data: str) -> dict:
-    """Ask a dataset that can leave phrases out of its captions (the shapes world's `omit`) not to."""
-    from artengine import discovery
-
-    registry = discovery.get_registry()
-    if data in registry.items["dataset"]:
-        declared = {option.name: option for option in registry.get("dataset", data).options}
-        if "omit" in declared and declared["omit"].type is bool:
-            return {"omit": False}
-    return {}
 
 
 @torch.no_grad()
@@ -56,14 +37,14 @@ def retrieval_accuracy(model, images, captions: list[str], batch_size: int = 64)
 
 
 def evaluate(model, data: str, n: int, trials: int, seed: int = EVAL_SEED) -> dict[str, Any]:
-    from artengine.datasets import open_dataset
+    from artengine.datasets import load_dataset
 
+    dataset = load_dataset(data)
     results = []
     for trial in range(trials):
-        pairs = open_dataset(data, count=n, seed=seed + trial, options=full_caption_options(data))
+        pairs = dataset.evaluation_pairs(n, seed + trial)
         chosen = [pairs[i] for i in range(min(n, len(pairs)))]
-        results.append(retrieval_accuracy(model, [image for image, _ in chosen],
-                                          [caption_for_eval(texts) for _, texts in chosen]))
+        results.append(retrieval_accuracy(model, [image for image, _ in chosen], [texts[0] for _, texts in chosen]))
     return {
         "model": model.spec,
         "data": data,

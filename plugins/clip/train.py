@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,14 +33,18 @@ class ClipTrainer(Trainer):
     loads_as = "clip"
     defaults = {"steps": 1000, "batch_size": 64, "lr": 1e-3, "warmup": 100, "checkpoint_every": 100,
                 "grad_clip": 0.0}
-    fixed = ("data", "data_count", "batch_size", "lr", "weight_decay", "warmup", "hard_negatives", "seed",
-             "weights_dtype", *ARCHITECTURE)
+    fixed = ("data", "data_count", "data_option", "init", "batch_size", "lr", "weight_decay", "warmup",
+             "hard_negatives", "seed", "weights_dtype", *ARCHITECTURE)
     options = (
         Option("data", str, "shapes", "A registered dataset (shapes) or a folder of images with same-named .txt captions."),
         Option("data_count", int, 20000, "Pairs drawn from --data.", min=1),
+        Option("data_option", list, [], "Option of a registered dataset, KEY=VALUE, e.g. objects=1 (repeatable)."),
+        Option("init", str, "", "Start from this CLIP's weights (fine-tuning): a shipped clip model (clip:shapes) or "
+               "a folder `train clip` wrote; its architecture is used (architecture options left at their "
+               "defaults or equal to it)."),
         Option("weight_decay", float, 0.1, "AdamW weight decay.", min=0.0),
-        Option("hard_negatives", int, 4, "Per shapes-world caption, captions with one attribute changed to rank "
-               "below it.", min=0),
+        Option("hard_negatives", int, 4, "Per caption, false captions the dataset offers (one attribute changed, "
+               "say) to rank below it.", min=0),
         Option("width", int, 128, "Vision transformer width.", min=8),
         Option("layers", int, 6, "Vision transformer layers.", min=1),
         Option("text_width", int, 64, "Text transformer width.", min=8),
@@ -62,18 +65,25 @@ class ClipTrainer(Trainer):
             raise UsageError("--batch-size must be at least 2: a contrastive loss compares pairs in a batch")
 
     def setup(self):
-        from artengine.datasets import open_dataset
+        from artengine.datasets import load_dataset
         from open_clip.loss import ClipLoss
 
         from .batches import BatchMaker
         from .model import build_network, tokenizer_for
 
         s = self.settings
-        self.model_cfg = tiny_model_config(**{key: s[key] for key in ARCHITECTURE})
-        self.preprocess_cfg = default_preprocess()
-        self.network = build_network(self.model_cfg, self.preprocess_cfg).to(self.run.device).train()
-        pairs = open_dataset(s["data"], count=s["data_count"], seed=s["seed"])
-        self.batches = BatchMaker(pairs, s["batch_size"], (s["image_size"],) * 2, s["hard_negatives"])
+        if s["init"]:
+            start = StartingPoint.find(s["init"])
+            start.check_architecture(s, {option.name: option.default for option in self.options})
+            self.model_cfg, self.preprocess_cfg = start.model_cfg, start.preprocess_cfg
+            self.network = start.network().to(self.run.device).train()
+        else:
+            self.model_cfg = tiny_model_config(**{key: s[key] for key in ARCHITECTURE})
+            self.preprocess_cfg = default_preprocess()
+            self.network = build_network(self.model_cfg, self.preprocess_cfg).to(self.run.device).train()
+        dataset = load_dataset(s["data"], parse_data_options(s["data"], s["data_option"]))
+        pairs = dataset.pairs(s["data_count"], s["seed"])
+        self.batches = BatchMaker(dataset, pairs, s["batch_size"], (s["image_size"],) * 2, s["hard_negatives"])
         self.step_loss = LossComputer(self.network, tokenizer_for(self.model_cfg), ClipLoss(), self.run.device)
         return self.network
 
@@ -108,19 +118,89 @@ class ClipTrainer(Trainer):
             self.network.logit_scale.clamp_(0, math.log(100))
 
     def save(self, step, figures):
+        from artengine.outputs import replace_file
         from safetensors.torch import save
 
         out = self.run.out
         out.mkdir(parents=True, exist_ok=True)
         config = {"model_cfg": self.model_cfg, "preprocess_cfg": self.preprocess_cfg,
                   "trained_with": "artengine train clip", "data": self.settings["data"]}
-        write_atomic(out / CONFIG_FILE, json.dumps(config, indent=2).encode())
+        if self.settings["data_option"]:
+            config["data_options"] = parse_data_options(self.settings["data"], self.settings["data_option"])
+        if self.settings["init"]:
+            config["init"] = self.settings["init"]
+        replace_file(out / CONFIG_FILE, json.dumps(config, indent=2).encode())
         dtype = getattr(__import__("torch"), self.settings["weights_dtype"])
         weights = {name: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
                    for name, value in self.network.state_dict().items()}
-        write_atomic(out / WEIGHTS_FILE, save(weights, metadata={"step": str(step)}))
+        replace_file(out / WEIGHTS_FILE, save(weights, metadata={"step": str(step)}))
         for legacy in LEGACY_FILES:  # a run begun by an older version: its files would now be stale copies
             (out / legacy).unlink(missing_ok=True)
+
+
+class StartingPoint:
+    """A CLIP to fine-tune (`--init`): its open_clip config and weights file."""
+
+    def __init__(self, spec: str, folder: Path):
+        from .loading import WEIGHT_NAMES, read_config
+
+        self.spec, self.folder = spec, folder
+        config = read_config(folder, spec)
+        self.model_cfg = config["model_cfg"]
+        self.preprocess_cfg = config.get("preprocess_cfg") or default_preprocess()
+        self.weights = next((folder / n for n in WEIGHT_NAMES if (folder / n).is_file()), None)
+        if self.weights is None:
+            raise UsageError(f"--init {spec}: folder '{folder}' has no weights file ({', '.join(WEIGHT_NAMES)})")
+
+    @classmethod
+    def find(cls, text: str) -> "StartingPoint":
+        from .loading import SHIPPED_DIR, shipped_names
+
+        name = text.removeprefix("clip:")
+        if name in shipped_names():
+            return cls(text, SHIPPED_DIR / name)
+        if Path(name).expanduser().is_dir():
+            return cls(text, Path(name).expanduser())
+        raise UsageError(f"--init {text!r}: not a shipped clip model ({', '.join(shipped_names()) or 'none'}) "
+                         "nor a folder with an open_clip config; give e.g. clip:shapes or a folder `train clip` wrote")
+
+    def check_architecture(self, settings, defaults) -> None:
+        """Refuse an architecture option set to something other than the starting point's."""
+        for key, path in ARCHITECTURE.items():
+            value = self.model_cfg
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+            if settings[key] != defaults[key] and settings[key] != value:
+                raise UsageError(f"--{key.replace('_', '-')} {settings[key]}: --init {self.spec} has {value}; "
+                                 "leave it out (fine-tuning keeps the architecture)")
+
+    def network(self):
+        from .loading import load_weights
+        from .model import build_network
+        from .weights_file import read_state_dict
+
+        network = build_network(self.model_cfg, self.preprocess_cfg)
+        load_weights(network, read_state_dict(self.weights), self.weights, self.spec)
+        return network
+
+
+def parse_data_options(data: str, assignments) -> dict:
+    """KEY=VALUE texts -> the dataset's options, each value read as its declared type."""
+    from artengine.datasets import load_dataset
+
+    declared = {option.name: option for option in load_dataset(data).options}
+    options = {}
+    for assignment in assignments:
+        key, sep, value = (part.strip() for part in assignment.partition("="))
+        if not sep or not key:
+            raise UsageError(f"--data-option {assignment!r}: write KEY=VALUE, e.g. objects=1")
+        kind = declared[key].type if key in declared else str
+        try:
+            options[key] = (value.lower() == "true" if kind is bool and value.lower() in ("true", "false")
+                            else kind(value) if kind in (int, float) else value)
+        except ValueError:
+            raise UsageError(f"--data-option {assignment!r}: {key} takes a number") from None
+    return options
 
 
 class LossComputer:
@@ -179,12 +259,3 @@ def default_preprocess() -> dict[str, Any]:
     from open_clip.transform import PreprocessCfg
 
     return {key: value for key, value in asdict(PreprocessCfg()).items() if key != "size"}
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())  # on disk before the rename, so a crash cannot leave it empty
-    os.replace(temporary, path)

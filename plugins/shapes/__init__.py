@@ -21,12 +21,31 @@ class ShapesDataset(Dataset):
         Option("objects", str, "mixed", "Objects per image: 1, 2, or mixed (either, equally often).",
                choices=OBJECT_CHOICES),
         Option("omit", bool, True, "Let captions leave out the optional phrases (size, position, background)."),
+        Option("one_object_share", float, 0.5, "With objects=mixed: the share of one-object images.", min=0.0, max=1.0),
     )
 
     def pairs(self, count: int, seed: int):
         from .dataset import ShapesPairs
 
-        return ShapesPairs(count, seed, objects=self.settings["objects"], omit=self.settings["omit"])
+        return ShapesPairs(count, seed, objects=self.settings["objects"], omit=self.settings["omit"],
+                           one_object_share=self.settings["one_object_share"])
+
+    def evaluation_pairs(self, count: int, seed: int):
+        """The same scenes with full captions (every phrase named)."""
+        from .dataset import ShapesPairs
+
+        return ShapesPairs(count, seed, objects=self.settings["objects"], omit=False,
+                           one_object_share=self.settings["one_object_share"])
+
+    def hard_negatives(self, caption: str, count: int, rng) -> list[str]:
+        from .negatives import hard_negatives
+
+        return hard_negatives(caption, count, rng)
+
+    def compatible(self, a: str, b: str) -> bool:
+        from .negatives import compatible
+
+        return compatible(a, b)
 
 
 @artengine.hookimpl

@@ -27,12 +27,16 @@ def pair_seed(seed: int, index: int) -> int:
 class ShapesPairs(Sequence):
     """`count` (64 x 64 RGB image, [caption]) pairs of the shapes world for `seed`."""
 
-    def __init__(self, count: int, seed: int, objects: str = "mixed", omit: bool = True):
+    def __init__(self, count: int, seed: int, objects: str = "mixed", omit: bool = True,
+                 one_object_share: float = 0.5):
+        if not 0.0 <= one_object_share <= 1.0:
+            raise ValueError(f"one_object_share must be within [0, 1], not {one_object_share}")
         if count < 0:
             raise ValueError(f"count must be at least 0, not {count}")
         if objects not in OBJECT_CHOICES:
             raise ValueError(f"objects must be one of {', '.join(OBJECT_CHOICES)}, not {objects!r}")
         self.count, self.seed, self.objects, self.omit = count, seed, objects, omit
+        self.one_object_share = one_object_share
 
     def __len__(self) -> int:
         return self.count
@@ -41,7 +45,12 @@ class ShapesPairs(Sequence):
         """The scene behind pair `index`."""
         index = self._check(index)
         rng = random.Random(pair_seed(self.seed, index))
-        objects = rng.choice((1, 2)) if self.objects == "mixed" else int(self.objects)
+        if self.objects != "mixed":
+            objects = int(self.objects)
+        elif self.one_object_share == 0.5:  # the draw datasets made before the option have, kept for their seeds
+            objects = rng.choice((1, 2))
+        else:
+            objects = 1 if rng.random() < self.one_object_share else 2
         return sample_scene(rng, objects, omit=self.omit)
 
     def __getitem__(self, index):
