@@ -137,3 +137,42 @@ def test_half_precision_weights_are_written_on_request(cli, pairs_folder, tmp_pa
     assert cli("train", "clip", *args).exit_code == 0
     assert weights(out)["visual.conv1.weight"].dtype == torch.float16
     assert artengine.load_model(f"clip:{out}").encode_text(["a red square"]).dtype == torch.float32
+
+
+def test_init_fine_tunes_from_a_model_and_keeps_its_architecture(cli, pairs_folder, tmp_path):
+    start = tmp_path / "start"
+    assert cli("train", "clip", "--data", pairs_folder, "--out", start, "--steps", 1, *TINY).exit_code == 0
+    tuned = tmp_path / "tuned"
+    result = cli("train", "clip", "--data", pairs_folder, "--out", tuned, "--init", start, "--steps", 1,
+                 "--lr", 1e-9, "--batch-size", 4, "--warmup", 1)
+
+    assert result.exit_code == 0, result.output
+    config = json.loads((tuned / "open_clip_config.json").read_text())
+    assert config["model_cfg"] == json.loads((start / "open_clip_config.json").read_text())["model_cfg"]
+    assert config["init"] == str(start)
+    before, after = weights(start), weights(tuned)
+    assert before.keys() == after.keys()
+    assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-5) for k in before)  # a step of lr 1e-9
+
+
+def test_init_refuses_an_architecture_option_it_does_not_have(cli, pairs_folder, tmp_path):
+    start = tmp_path / "start"
+    assert cli("train", "clip", "--data", pairs_folder, "--out", start, "--steps", 1, *TINY).exit_code == 0
+    result = cli("train", "clip", "--data", pairs_folder, "--out", tmp_path / "b", "--init", start, "--width", 64)
+    assert result.exit_code == 2 and "--width 64" in result.output and "has 32" in result.output
+
+    missing = cli("train", "clip", "--data", pairs_folder, "--out", tmp_path / "c", "--init", tmp_path / "nowhere")
+    assert missing.exit_code == 2 and "--init" in missing.output and "nowhere" in missing.output
+
+
+def test_data_options_are_refused_for_a_folder_and_without_a_value(cli, pairs_folder, tmp_path):
+    bad = cli("train", "clip", "--data", pairs_folder, "--out", tmp_path / "a", "--data-option", "objects=1", *TINY)
+    assert bad.exit_code == 2 and "folder" in bad.output and "objects" in bad.output
+    assert cli("train", "clip", "--data", pairs_folder, "--out", tmp_path / "b", "--data-option", "objects", *TINY).exit_code == 2
+
+
+def test_shapes_data_options_are_typed_as_the_dataset_declares(builtin_plugins):
+    from artengine.plugins.clip.train import parse_data_options
+
+    assert parse_data_options("shapes", ["objects=1", "one_object_share=0.75", "omit=false"]) == {
+        "objects": "1", "one_object_share": 0.75, "omit": False}

@@ -83,7 +83,9 @@ class ClipTrainer(Trainer):
             self.network = build_network(self.model_cfg, self.preprocess_cfg).to(self.run.device).train()
         dataset = load_dataset(s["data"], parse_data_options(s["data"], s["data_option"]))
         pairs = dataset.pairs(s["data_count"], s["seed"])
-        self.batches = BatchMaker(dataset, pairs, s["batch_size"], (s["image_size"],) * 2, s["hard_negatives"])
+        side = self.model_cfg["vision_cfg"]["image_size"]  # the starting point's, with --init
+        size = tuple(side) if isinstance(side, (list, tuple)) else (side, side)
+        self.batches = BatchMaker(dataset, pairs, s["batch_size"], size, s["hard_negatives"])
         self.step_loss = LossComputer(self.network, tokenizer_for(self.model_cfg), ClipLoss(), self.run.device)
         return self.network
 
