@@ -176,3 +176,21 @@ def test_shapes_data_options_are_typed_as_the_dataset_declares(builtin_plugins):
 
     assert parse_data_options("shapes", ["objects=1", "one_object_share=0.75", "omit=false"]) == {
         "objects": "1", "one_object_share": 0.75, "omit": False}
+
+
+def test_captions_with_fewer_hard_negatives_than_asked_leave_every_gradient_finite():
+    from open_clip.loss import ClipLoss
+
+    from artengine.plugins.clip.batches import Batch
+    from artengine.plugins.clip.model import build_network, tokenizer_for
+    from artengine.plugins.clip.train import LossComputer, default_preprocess
+    from tests.clip_helpers import TINY_CFG
+
+    torch.manual_seed(0)
+    network = build_network(TINY_CFG, default_preprocess())
+    batch = Batch(torch.rand(2, 3, 32, 32), ["a red circle", "a blue square"], [["a green circle", "a red square"], ["a blue circle"]])
+    loss = LossComputer(network, tokenizer_for(TINY_CFG), ClipLoss(), "cpu")(network, batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in network.parameters() if p.grad is not None)
+    assert torch.isfinite(network.logit_scale.grad)

@@ -238,8 +238,10 @@ class LossComputer:
             present[row, : len(row_negatives)] = True
             position += len(row_negatives)
         positive = (image_features * text_features[:count]).sum(-1, keepdim=True)
-        against = torch.einsum("bd,bkd->bk", image_features, negatives).masked_fill(~present, float("-inf"))
-        logits = scale * torch.cat([positive, against], dim=1)
+        against = torch.einsum("bd,bkd->bk", image_features, negatives)
+        # mask after scaling: -inf times the scale would make the scale's gradient NaN
+        logits = (scale * torch.cat([positive, against], dim=1)).masked_fill(
+            torch.cat([torch.ones_like(present[:, :1]), present], dim=1).logical_not(), float("-inf"))
         return loss + F.cross_entropy(logits, torch.zeros(count, dtype=torch.long, device=self.device))
 
 
