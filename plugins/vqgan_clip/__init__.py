@@ -20,7 +20,7 @@ from .specs import AUGMENTATIONS
 
 OPTIONS = (
     Option("vqgan", str, "vqgan:shapes", "VQGAN model spec: vqgan:shapes, vqgan:PATH.ckpt or vqgan:DIR."),
-    Option("clip", list, ["clip:shapes"],
+    Option("clip", list, ["clip:shapes-v1"],
            "CLIP model specs guiding the image, each SPEC or SPEC:WEIGHT (e.g. clip:shapes:1,clip:PATH:0.5)."),
     Option("image_prompts", list, [], "Images whose CLIP embedding is a target, each PATH or PATH:WEIGHT "
                                       "(a negative weight pushes away)."),
