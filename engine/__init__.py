@@ -24,6 +24,7 @@ from .interfaces import (  # noqa: E402
 from .images import read_image  # noqa: E402
 from .models import load_model  # noqa: E402
 from .options import Option  # noqa: E402
+from .outputs import replace_file  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt, split_weight  # noqa: E402
 from .safe_io import check_regular, read_user_file  # noqa: E402
 from .trainers import Trainer, TrainingRun  # noqa: E402
@@ -55,6 +56,7 @@ __all__ = [
     "parse_prompt",
     "read_image",
     "read_user_file",
+    "replace_file",
     "split_weight",
     "warn",
 ]
