@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from artengine import UsageError
+from artengine import UsageError, replace_file
 
 from .layout import Layout
 
@@ -146,14 +145,8 @@ def image_size(config: dict) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `path` so that readers see the old file or the new one, never half of it."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+# the engine's atomic writer (fsync, then rename); train.py imports it under this name
+write_atomic = replace_file
 
 
 def weights_bytes(lm, dtype=None) -> bytes:

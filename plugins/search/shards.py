@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from artengine import StopRequested
+from artengine import StopRequested, replace_file
 
 from . import store
 
@@ -79,9 +79,7 @@ def embed_shard(entries, rank: int, world_size: int, model, settings, partial: P
                               f"so far are kept in '{partial}': run the same command again to go on from there")
     flush()
     record = partial / f"shard-{rank}-of-{world_size}.json"
-    temp = partial / f".{record.name}.tmp"
-    temp.write_text(json.dumps({"hashes": result.hashes, "skipped": result.skipped}), encoding="utf-8")
-    os.replace(temp, record)
+    replace_file(record, json.dumps({"hashes": result.hashes, "skipped": result.skipped}).encode())
     return record
 
 
