@@ -15,7 +15,7 @@ from typing import Any
 from . import __version__
 from .config import RunConfig, format_size
 from .devices import resolve_device
-from .errors import ArtengineError, StopRequested, UsageError, ctrl_c_seen, quote
+from .errors import ArtengineError, Interrupted, StopRequested, UsageError, ctrl_c_seen, quote
 from .interfaces import Candidate, Request
 from .memory import out_of_memory
 from .infotext import format_parameters
@@ -23,12 +23,6 @@ from .outputs import missing_folders, new_run_dir, png_bytes, remove_empty, slug
 from .progress import Reporter
 from .registry import Registry
 from .run_record import lock_run_dir
-
-
-class Interrupted(ArtengineError):
-    """The user stopped the run; what existed has been saved."""
-
-    exit_code = 130
 
 
 @dataclass

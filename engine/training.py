@@ -20,16 +20,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import training_checkpoints as checkpoints
-from .errors import ArtengineError, UsageError
+from .errors import Interrupted, UsageError
 from .trainers import Trainer, TrainingRun
 
 WINDOW = 50  # steps over which the reported figures are averaged
-
-
-class TrainingStopped(ArtengineError):
-    """The user stopped training; the checkpoint of the step reached has been written."""
-
-    exit_code = 130
 
 
 def learning_rate_factor(step: int, settings: Mapping[str, Any]) -> float:
@@ -91,7 +85,7 @@ def mixed_precision(device: str, precision: str) -> str:
 
 def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: bool, log=None) -> dict[str, Any] | None:
     """Train (or continue with `resume`) in `settings["out"]`; returns a summary on the main
-    process (None on the others). Raises TrainingStopped (exit 130) after checkpointing when
+    process (None on the others). Raises Interrupted (exit 130) after checkpointing when
     the user stops it."""
     import torch
     from accelerate import Accelerator
@@ -234,8 +228,8 @@ class Loop:
         if bar is not None:
             bar.close()
         if self.step < s["steps"]:
-            raise TrainingStopped(f"stopped at step {self.step} of {s['steps']}: checkpoint saved in '{self.out}'; "
-                                  "continue with the same command and --resume")
+            raise Interrupted(f"stopped at step {self.step} of {s['steps']}: checkpoint saved in '{self.out}'; "
+                              "continue with the same command and --resume")
         if not self.main:
             return None  # rank 0 reports
         return {"step": self.step, "seconds": round(self.wall_time, 1), "out": str(self.out),
