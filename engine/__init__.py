@@ -5,7 +5,7 @@ The public API for plugin authors is re-exported here; see docs/plugins.md.
 
 __version__ = "0.1.0"
 
-from .errors import ArtengineError, StopRequested, UsageError, warn  # noqa: E402
+from .errors import ArtengineError, Interrupted, StopRequested, UsageError, warn  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .interfaces import (  # noqa: E402
     Candidate,
@@ -35,6 +35,7 @@ __all__ = [
     "Dataset",
     "Generator",
     "ImageTokenizer",
+    "Interrupted",
     "Loss",
     "LossSpec",
     "ModelInfo",
