@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 import artengine
-from artengine import ArtengineError, UsageError
+from artengine import UsageError
 
 from . import distributed, store, vectors
 from .files import FileEntry, find_images
@@ -33,10 +33,6 @@ PROBE_TEXT = "a photo"
 so an index is never searched with a different model that happens to share its spec."""
 CHUNK_ROWS = 4096
 CHUNK_SECONDS = 60.0
-
-
-class Interrupted(ArtengineError):
-    exit_code = 130
 
 
 @dataclass
