@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -108,15 +107,11 @@ def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: boo
     try:
         reporter = Reporter(every=settings["log_every"] or max(1, settings["steps"] // 20))
         with stop_on_signals(reporter):
-            return Loop(trainer_class, settings, resume, accelerator, reporter, log or _stderr).run()
+            return Loop(trainer_class, settings, resume, accelerator, reporter, log or reporter.note).run()  # notes go above the bar
     finally:
         torch.set_num_threads(threads)
         # accelerate keeps its settings process-wide; the next run in this process (tests) starts afresh
         AcceleratorState._reset_state(reset_partial_state=accelerator.num_processes == 1)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class Loop:
