@@ -8,6 +8,7 @@ import secrets
 import shutil
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -229,13 +230,15 @@ def generate_ranked(plan: Plan, request: Request, reporter: Reporter) -> Ranked:
     return Ranked(ranked[:keep], ranked[keep:], generate_s, score_s, stop)
 
 
-def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "default") -> list[ImageRecord]:
+def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "default",
+            numbers: Collection[int] | None = None) -> list[ImageRecord]:
     """Generate, score, rank and save every prompt of the plan into `run` (skipping those a
-    resumed run already finished)."""
+    resumed run already finished); with `numbers`, only those prompts (from 1: one process's
+    share of several)."""
     run.document["configurations"][configuration] = plan.resolved
     saved = []
     for number, request in enumerate(plan.requests, start=1):
-        if run.done(configuration, request.prompt.text):
+        if run.done(configuration, request.prompt.text) or (numbers is not None and number not in numbers):
             continue
         request = replace(request, state_dir=run.dir / "state" / f"{slugify(configuration)}-p{number}")
         total = len(plan.requests)
