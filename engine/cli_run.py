@@ -190,14 +190,26 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
     pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'",
                            sets=list(sets), registry=discovery.host.registry)
     reporter = Reporter()
+    shard = sharding.current()  # several processes: a share of the (configuration, prompt) pairs each
     with reporter.busy(LOADING):
         plans = plan_compare(pairs, discovery.host.registry, source)
     first = plans[0][1].config
-    with stop_on_signals(reporter):
+
+    def new_run() -> Run:
         run = Run(first.out, f"compare-{first.prompts[0].text}", kind="compare")
         run.document["labels"] = {name: given for name, _, given in plans}
-        finish(run, lambda: execute_compare(plans, run, reporter), summary(as_json),
-               after=lambda: write_grid_and_report(run, plans))
+        return run
+
+    with stop_on_signals(reporter):
+        if shard is not None:
+            run = sharding.compare_sharded(shard, plans, reporter, summary(as_json), new_run,
+                                           after=lambda run: write_grid_and_report(run, plans))
+            if run is None:
+                return  # rank 0 reports
+        else:
+            run = new_run()
+            finish(run, lambda: execute_compare(plans, run, reporter), summary(as_json),
+                   after=lambda: write_grid_and_report(run, plans))
     if not as_json:
         click.echo(f"grid: {run.dir / 'grid.png'}\nreport: {run.dir / 'index.html'}", err=True)
 
