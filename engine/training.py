@@ -225,8 +225,11 @@ class Loop:
                 self.trainer.sample(self.step)
         self.reporter.finish()
         if self.step < s["steps"]:
-            raise Interrupted(f"stopped at step {self.step} of {s['steps']}: checkpoint saved in '{self.out}'; "
-                              "continue with the same command and --resume")
+            from .sharding import Shard
+
+            stop = Interrupted(f"stopped at step {self.step} of {s['steps']}: checkpoint saved in '{self.out}'; "
+                               "continue with the same command and --resume")
+            Shard(accelerator.process_index, accelerator.num_processes).reraise(stop)  # rank 0 alone says so
         if not self.main:
             return None  # rank 0 reports
         return {"step": self.step, "seconds": round(self.wall_time, 1), "out": str(self.out),

@@ -204,3 +204,18 @@ def test_two_gloo_processes_train_one_checkpoint_that_one_process_resumes(tmp_pa
     assert alone.returncode == 0, alone.stderr[-3000:]
     state = facts(tmp_path / "run")
     assert state["world_size"] == 1 and state["step"] == 6 and state["position"] == 4 * 4 * 2 + 2 * 4
+
+
+@pytest.mark.slow
+def test_a_stop_on_two_processes_checkpoints_once_and_is_reported_once(tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "line_plugin.py").write_text(PLUGIN)
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ARTENGINE_LOAD_PLUGINS": "line_plugin",
+                   "TEST_TRAIN_STOP_AT": "2"}  # each process sends itself Ctrl-C after step 2, as a terminal does
+    command = ["--plugins-dir", "plugins", "train", "line", "--out", "run", "--steps", 6, *QUIET]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29534", "-m", "artengine"]
+    done = subprocess.run([*launch, *map(str, command)], capture_output=True, text=True, timeout=300,
+                          env=environment, cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.count("artengine: error: stopped at step 2 of 6") == 1, done.stderr[-3000:]
+    assert facts(tmp_path / "run")["step"] == 2
