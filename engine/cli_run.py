@@ -157,7 +157,7 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, size=size, device=device, out=out, generator=generator)
     raw = build_raw(under(defaults, file_raw), prompt, prompts_file, flags, losses, sets)
     reporter = Reporter()
-    shard = sharding.current()  # several processes (torchrun, accelerate launch): a share of the prompts each
+    shard = sharding.current_shard()  # several processes (torchrun, accelerate launch): a share of the prompts each
     with reporter.busy(LOADING):  # generators check their models (loading them) here
         plan = prepare(resolve(raw, registry, where="settings"), registry)
     with stop_on_signals(reporter):
@@ -190,7 +190,7 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
     pairs = configurations(raw, named, list(generators), list(axes), where=f"config file '{config_file}'",
                            sets=list(sets), registry=discovery.host.registry)
     reporter = Reporter()
-    shard = sharding.current()  # several processes: a share of the (configuration, prompt) pairs each
+    shard = sharding.current_shard()  # several processes: a share of the (configuration, prompt) pairs each
     with reporter.busy(LOADING):
         plans = plan_compare(pairs, discovery.host.registry, source)
     first = plans[0][1].config

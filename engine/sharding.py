@@ -7,7 +7,7 @@ makes it and tells the others its name, each process generates, scores and saves
 the (configuration, prompt) pairs (a candidate's seed does not depend on the prompt's position,
 so the images are those one process makes with the same seeds), and at the end rank 0 gathers
 every process's records into run.json, in the order one process writes them, and reports.
-`eval shapes` and the search index build share their work the same way (`current()`).
+`eval shapes` and the search index build share their work the same way (`current_shard()`).
 
 A stop the user asked for (Ctrl-C reaches every process) is reported once, by rank 0.
 """
@@ -72,7 +72,7 @@ class Shard:
         raise failure
 
 
-def current() -> Shard | None:
+def current_shard() -> Shard | None:
     """This process's shard when a launcher started several (WORLD_SIZE > 1), else None."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
