@@ -98,3 +98,13 @@ def test_a_stop_on_two_processes_saves_both_shares_and_is_reported_once(tmp_path
     [folder] = (tmp_path / "out").iterdir()
     document = json.loads((folder / "run.json").read_text())
     assert document["status"] == "interrupted" and len(document["images"]) == 2
+
+
+@pytest.mark.slow
+def test_eval_shapes_on_two_processes_grades_what_one_process_grades(tmp_path):
+    command = ["eval", "shapes", "-g", "solid", "--n-prompts", "5", "--seed", "0", "--device", "cpu", "--json"]
+    plugins = {"ARTENGINE_LOAD_PLUGINS": "test_plugin,shapes"}
+    one, two = (launched(tmp_path, processes, *command, env=plugins) for processes in (1, 2))
+    assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
+    summary = json.loads(two.stdout)  # rank 0 alone reports
+    assert summary == json.loads(one.stdout) and summary["prompts"] == 5

@@ -2,7 +2,8 @@
 
 Random full prompts (every attribute named) are drawn from the world with the seed, the
 generator makes candidates as `generate` would (same settings, scorer and ranking), and the
-top-ranked image of each prompt is read back by the attribute reader and graded.
+top-ranked image of each prompt is read back by the attribute reader and graded. Under
+`torchrun` or `accelerate launch` each process takes every N-th prompt and rank 0 reports.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, se
     from artengine.config import resolve
     from artengine.progress import Reporter, stop_on_signals
     from artengine.run import Interrupted, prepare
+    from artengine.sharding import current_shard
 
-    from .evaluation import draw_scenes, evaluate, report_text, save_results, summarise
+    from .evaluation import draw_scenes, evaluate, gather, report_text, save_results, summarise
     from .world import caption
 
     flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, device=device, generator=generator)
@@ -50,9 +52,16 @@ def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, se
     raw["prompts"] = [caption(scene) for scene in scenes]
     plan = prepare(resolve(raw, registry, where="settings"), registry)
     reporter = Reporter()
+    shard = current_shard()  # several processes: every N-th prompt each
     with stop_on_signals(reporter):
-        results, stopped = evaluate(plan, scenes, reporter)
-    summary = summarise(plan, scenes, results, seed, int(objects), stopped=stopped is not None)
+        results, stopped = evaluate(plan, scenes, reporter, shard.mine(list(range(len(scenes)))) if shard else None)
+    stopped = stopped is not None
+    if shard is not None:
+        results, stopped = gather(shard, results, stopped)
+        if not shard.main:  # rank 0 grades and reports
+            shard.reraise(Interrupted("stopped by the user") if stopped else None)
+            return
+    summary = summarise(plan, scenes, results, seed, int(objects), stopped=stopped)
     if out:
         for path in save_results(out, summary, results):
             click.echo(f"wrote {path}", err=True)
@@ -60,5 +69,5 @@ def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, se
         emit_json(summary)
     else:
         click.echo(report_text(summary))
-    if stopped is not None:
-        raise Interrupted(f"stopped by the user after {len(results)} of {len(scenes)} prompts") from stopped
+    if stopped:
+        raise Interrupted(f"stopped by the user after {len(results)} of {len(scenes)} prompts")
