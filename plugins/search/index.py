@@ -23,9 +23,10 @@ from typing import Any, Callable
 import numpy as np
 
 import artengine
-from artengine import UsageError
+from artengine import Interrupted, UsageError
+from artengine.sharding import current_shard
 
-from . import distributed, store, vectors
+from . import store, vectors
 from .files import FileEntry, find_images
 
 PROBE_TEXT = "a photo"
@@ -141,17 +142,22 @@ class Index:
         if not entries and previous is None:
             raise UsageError(f"no images under {', '.join(repr(r) for r in roots)} "
                              "(looked for .png, .jpg, .jpeg, .webp, .bmp, .gif, .tif, .tiff)")
-        model = load_model(spec, distributed.local_device(settings.device))
+        # under torchrun or accelerate launch: each process embeds every N-th file, rank 0 merges
+        shard = current_shard()  # first: on GPUs it gives each process its own
+        rank, world_size = (shard.rank, shard.size) if shard else (0, 1)
+
+        def barrier():
+            if shard is not None:
+                shard.barrier()
+
+        model = load_model(spec, settings.device)
         identity = {"spec": spec, "probe": probe(model)}
         if previous is not None:
             check_probe(previous.manifest, identity, previous.folder)
-        rank, world_size = distributed.rank_and_size()
-        if world_size > 1:
-            distributed.start()
         if rank == 0:
             folder.mkdir(parents=True, exist_ok=True)
             store.partial_dir(folder, identity)
-        distributed.barrier()
+        barrier()
         partial = store.partial_dir(folder, identity)
         report = Report(str(folder))
 
@@ -161,15 +167,19 @@ class Index:
         old_by_path = {row["path"]: i for i, row in enumerate(old_rows)}
         old_by_hash = {row["hash"]: i for i, row in enumerate(old_rows)}
         resumed = set(store.read_chunks(partial)[0])
-        distributed.barrier()  # every rank has seen the earlier chunks before any writes new ones
+        barrier()  # every rank has seen the earlier chunks before any writes new ones
         unchanged = {entry.path: old_by_path[entry.path] for entry in entries
                      if entry.path in old_by_path and same_file(old_rows[old_by_path[entry.path]], entry)}
         to_read = [entry for entry in entries if entry.path not in unchanged]
-        embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
-                    should_stop, CHUNK_ROWS, CHUNK_SECONDS)
-        distributed.barrier()  # every shard is written
+        try:
+            embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
+                        should_stop, CHUNK_ROWS, CHUNK_SECONDS)
+        except Interrupted as stop:
+            if shard is None:
+                raise
+            shard.reraise(stop)  # rank 0 alone says what is kept
+        barrier()  # every shard is written
         if rank != 0:
-            distributed.finish()
             return None, None  # rank 0 writes the index
         shards, chunk_rows, chunk_embeddings = merge_shards(partial, world_size)
 
@@ -196,7 +206,6 @@ class Index:
                                        faiss_index, manifest)
         report.faiss = choice.factory
         report.seconds = round(time.monotonic() - started, 3)
-        distributed.finish()
         index = cls.open(folder)
         index._model = model
         return index, report
