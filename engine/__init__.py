@@ -27,6 +27,7 @@ from .options import Option  # noqa: E402
 from .outputs import replace_file  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt, split_weight  # noqa: E402
 from .safe_io import check_regular, read_user_file  # noqa: E402
+from .sharding import Shard, current_shard  # noqa: E402
 from .trainers import Trainer, TrainingRun  # noqa: E402
 
 __all__ = [
@@ -46,12 +47,14 @@ __all__ = [
     "PromptPart",
     "Request",
     "Scorer",
+    "Shard",
     "StopRequested",
     "TextImageEncoder",
     "Trainer",
     "TrainingRun",
     "UsageError",
     "check_regular",
+    "current_shard",
     "hookimpl",
     "load_model",
     "parse_prompt",
