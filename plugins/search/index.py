@@ -23,8 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 import artengine
-from artengine import Interrupted, UsageError
-from artengine.sharding import current_shard
+from artengine import Interrupted, UsageError, current_shard
 
 from . import store, vectors
 from .files import FileEntry, find_images

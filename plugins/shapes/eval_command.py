@@ -31,13 +31,12 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
 @click.option("--out", type=click.Path(), help="Folder for a contact sheet PNG and the JSON results.")
 def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, sets, losses, as_json, out):
     """Measure prompt fidelity on the shapes world: per-attribute accuracy of GENERATOR's images."""
-    from artengine import discovery
+    from artengine import current_shard, discovery
     from artengine.cli import emit_json
     from artengine.cli_run import PROMPT_KEYS, build_raw
     from artengine.config import resolve
     from artengine.progress import Reporter, stop_on_signals
     from artengine.run import Interrupted, prepare
-    from artengine.sharding import current_shard
 
     from .evaluation import draw_scenes, evaluate, gather, report_text, save_results, summarise
     from .world import caption
