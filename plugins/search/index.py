@@ -144,11 +144,7 @@ class Index:
         # under torchrun or accelerate launch: each process embeds every N-th file, rank 0 merges
         shard = current_shard()  # first: on GPUs it gives each process its own
         rank, world_size = (shard.rank, shard.size) if shard else (0, 1)
-
-        def barrier():
-            if shard is not None:
-                shard.barrier()
-
+        barrier = shard.barrier if shard else lambda: None
         model = load_model(spec, settings.device)
         identity = {"spec": spec, "probe": probe(model)}
         if previous is not None:
@@ -174,9 +170,7 @@ class Index:
             embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
                         should_stop, CHUNK_ROWS, CHUNK_SECONDS)
         except Interrupted as stop:
-            if shard is None:
-                raise
-            shard.reraise(stop)  # rank 0 alone says what is kept
+            (shard or artengine.Shard(0, 1)).reraise(stop)  # rank 0 alone says what is kept
         barrier()  # every shard is written
         if rank != 0:
             return None, None  # rank 0 writes the index
@@ -188,22 +182,7 @@ class Index:
         report.count = len(rows)
         report.dropped = len(set(old_by_path) - {row["path"] for row in rows})
         report.skipped = skipped
-        dim = len(identity["probe"])
-        embeddings = np.stack(embedding_rows).astype(np.float16) if embedding_rows else np.zeros((0, dim), np.float16)
-        choice = vectors.choose(len(embeddings), dim)
-        faiss_index = vectors.build(embeddings, choice)
-        import pyarrow as pa
-
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        manifest = {
-            "model": identity, "dim": dim, "count": len(rows), "roots": roots,
-            "faiss": {"factory": choice.factory, "nprobe": choice.nprobe, "metric": "inner_product"},
-            "skipped": skipped, "artengine": artengine.__version__,
-            "created": previous.manifest["created"] if previous is not None else now, "updated": now,
-        }
-        manifest = store.write_version(folder, embeddings, pa.Table.from_pylist(rows, schema=store.table_schema()),
-                                       faiss_index, manifest)
-        report.faiss = choice.factory
+        report.faiss = write_index(folder, identity, roots, previous, rows, embedding_rows, skipped)
         report.seconds = round(time.monotonic() - started, 3)
         index = cls.open(folder)
         index._model = model
@@ -312,6 +291,27 @@ def exact_scores(embeddings: np.ndarray, rows: np.ndarray, query: np.ndarray, ch
 
 def same_file(row: dict, entry: FileEntry) -> bool:
     return row["size"] == entry.size and row["mtime"] == entry.mtime
+
+
+def write_index(folder: Path, identity: dict, roots: list[str], previous: Index | None, rows: list[dict],
+                embedding_rows: list[np.ndarray], skipped: list[dict]) -> str:
+    """Write the new version of the index (embeddings, table, FAISS index, manifest); returns
+    the FAISS factory string chosen for its size."""
+    import pyarrow as pa
+
+    dim = len(identity["probe"])
+    embeddings = np.stack(embedding_rows).astype(np.float16) if embedding_rows else np.zeros((0, dim), np.float16)
+    choice = vectors.choose(len(embeddings), dim)
+    faiss_index = vectors.build(embeddings, choice)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    manifest = {
+        "model": identity, "dim": dim, "count": len(rows), "roots": roots,
+        "faiss": {"factory": choice.factory, "nprobe": choice.nprobe, "metric": "inner_product"},
+        "skipped": skipped, "artengine": artengine.__version__,
+        "created": previous.manifest["created"] if previous is not None else now, "updated": now,
+    }
+    store.write_version(folder, embeddings, pa.Table.from_pylist(rows, schema=store.table_schema()), faiss_index, manifest)
+    return choice.factory
 
 
 def load_model(spec: str, device: str):
