@@ -226,7 +226,8 @@ class _Lines:
         done, elapsed = step - self.first[0], now - self.first[1]
         rate = done / elapsed if done and elapsed > 0 else 0.0
         left = _clock(max(total - step, 0) / rate) if rate else "-:--:--"
-        self.stream.write(f"{self.label}: {step}/{total} {100 * step // max(total, 1)}% {figures + ' ' if figures else ''}"
+        figures = f" {figures}  " if figures else ""  # set apart by two spaces, like the figures themselves
+        self.stream.write(f"{self.label}: {step}/{total} {100 * step // max(total, 1)}% {figures}"
                           f"{_rate(rate)} elapsed {_clock(elapsed)} eta {left}\n")
         self.stream.flush()
 

@@ -77,7 +77,7 @@ def test_figures_are_shown_beside_the_label_on_a_terminal_and_a_pipe(monkeypatch
     assert "train clip  loss 0.1235  accuracy 0.5" in frames(terminal.getvalue())[-1]
     lines = run_steps_with_figures(Reporter(stream=io.StringIO(), every=5))
     assert [line.split(" ")[1] for line in lines] == ["1/12", "5/12", "10/12", "12/12"]
-    assert lines[-1].startswith("job: 12/12 100% loss 12 ") and "eta 0:00" in lines[-1]
+    assert lines[-1].startswith("job: 12/12 100%  loss 12  ") and "eta 0:00" in lines[-1]
 
 
 def run_steps_with_figures(reporter, total=12):

@@ -52,7 +52,7 @@ def test_a_run_writes_checkpoints_the_model_and_samples_and_learns(cli, tmp_path
     assert "trained line to step 12" in result.stdout
     lines = re.findall(r"^train line: \d+/12 .*$", result.stderr, re.MULTILINE)
     assert [line.split()[2] for line in lines] == ["1/12", "3/12", "6/12", "9/12", "12/12"]  # a pipe: every --log-every
-    assert lines[1].startswith("train line: 3/12 25% loss ")
+    assert lines[1].startswith("train line: 3/12 25%  loss ")
     run = tmp_path / "run"
     assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["step-00000008", "step-00000012"]
     assert sorted(p.name for p in newest(run).iterdir()) == [
