@@ -192,8 +192,7 @@ class VQGANTrainer(Trainer):
         config = self.config.to_dict()
         config["training"] = {"settings": self.settings, "step": step, "seconds": self.run.wall_time_s,
                               "data_size": len(self.pairs)}
-        text = json.dumps(config, indent=2) + "\n"
-        replace_file(out / CONFIG_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+        replace_file(out / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
         # last: a folder with weights is a loadable model, so the config must be there before them
         replace_file(out / WEIGHT_FILE, lambda path: save_file(weights, str(path), metadata={"step": str(step)}))
 
