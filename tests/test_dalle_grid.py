@@ -77,7 +77,7 @@ def test_the_seamless_picture_is_min_dalles_for_the_same_codes(shallow):
 
 @pytest.mark.slow
 def test_with_min_dalles_own_vqgan_the_seamless_and_tiled_pictures_are_its(tmp_path):
-    """At min-dalle's VQGAN size (128 base channels, 512 x 512 pixels): a minute or two."""
+    """At min-dalle's VQGAN size (128 base channels, 512 x 512 pixels): minutes on a CPU."""
     write_random_folder(tmp_path, "tiny", seed=6, image_encoder=False, vqgan_channels=128)
     maps = random_maps(4, seed=1)
     answers = ask_min_dalle(tmp_path, grid=maps.flatten(1).tolist())
