@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-import artengine
 from artengine.outputs import read_png_metadata
 from artengine.plugins.dalle.bart.bundle import load_dalle_bart
 from artengine.plugins.dalle.bart.random_folder import write_random_folder
