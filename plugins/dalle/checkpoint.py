@@ -145,8 +145,7 @@ def image_size(config: dict) -> tuple[int, int]:
     return int(width), int(height)
 
 
-# the engine's atomic writer (fsync, then rename); train.py imports it under this name
-write_atomic = replace_file
+write_atomic = replace_file  # the engine's atomic writer, under the name train.py imports
 
 
 def weights_bytes(lm, dtype=None) -> bytes:
@@ -202,14 +201,14 @@ def save_model(folder: Path, lm, tokenizer, config: dict, card: str, dtype=None)
     """Write (or replace) the files of a checkpoint folder, each atomically. config.json, the
     file both layouts have, comes last; an older folder re-saved here moves to the new layout."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / WEIGHTS_FILE, gpt2_weights_bytes(lm, dtype))
+    replace_file(folder / WEIGHTS_FILE, gpt2_weights_bytes(lm, dtype))
     for name, data in tokenizer_files(tokenizer, config["layout"]["text_length"], folder).items():
-        write_atomic(folder / name, data)
-    write_atomic(folder / CARD_FILE, card.encode())
+        replace_file(folder / name, data)
+    replace_file(folder / CARD_FILE, card.encode())
     settings = {**{key: value for key, value in config.items() if key != "model"},
                 "format": FORMAT, "format_version": FORMAT_VERSION}
-    write_atomic(folder / SETTINGS_FILE, (json.dumps(settings, indent=2) + "\n").encode())
-    write_atomic(folder / CONFIG_FILE, gpt2_config_bytes(lm))
+    replace_file(folder / SETTINGS_FILE, (json.dumps(settings, indent=2) + "\n").encode())
+    replace_file(folder / CONFIG_FILE, gpt2_config_bytes(lm))
 
 
 def load_weights(lm, path: Path) -> None:
