@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from artengine import UsageError, discovery
+from artengine import UsageError, get_registry, read_png_metadata
 
 from . import gallery
 from .forms import schema
@@ -127,8 +127,6 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None) -> A
         path = gallery.safe_path(root, request.query_params.get("path", ""))
         if path is None:
             return JSONResponse({"error": "no such image"}, 404)
-        from artengine.outputs import read_png_metadata
-
         try:
             record = read_png_metadata(path)
         except UsageError as error:
@@ -220,7 +218,7 @@ def listen(host: str, port: int) -> socket.socket:
 
 
 def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None) -> None:
-    discovery.host.registry  # noqa: B018 - plugins load before the first page, not during it
+    get_registry()  # plugins load before the first page, not during it
     app = create_app(out, credentials)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
