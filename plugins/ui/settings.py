@@ -13,7 +13,7 @@ from typing import Any
 
 from artengine import Job, Settings, UsageError, plan_comparison, plan_generate
 
-TABLES = ("generator.", "scorer.")
+TABLES = ("generator.", "scorer.", "losses.")
 SETS = ("n", "keep", "seed")
 
 
@@ -29,7 +29,7 @@ def settings_of(form: dict[str, Any], out: str) -> Settings:
 
 
 def _assignments(fields: dict[str, str], core: tuple[str, ...] = ()) -> list[str]:
-    """`--set` assignments for the core keys given and every generator/scorer option field."""
+    """`--set` assignments for the core keys given and every generator, scorer and loss field."""
     sets = [f"{key}={value}" for key, value in fields.items() if key in core and value]
     # an emptied text field means the empty string (`--set generator.init_image=""`)
     return sets + [f"{key}={value or chr(34) * 2}" for key, value in fields.items() if key.startswith(TABLES)]
