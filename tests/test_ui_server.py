@@ -169,6 +169,24 @@ def test_a_stopped_run_is_interrupted_with_its_images_and_resumes(client, out, m
     assert read_png_metadata(out / state["run"] / Path(resumed["images"][0]["url"]).name)["metadata"]["started_at"] == 3
 
 
+def test_a_resume_taken_out_of_the_line_lets_go_of_its_run(client, out, monkeypatch):
+    monkeypatch.setenv("TEST_STOP_AT_STEP", "3")
+    stopped = wait_done(client, post(client, "/api/generate", {"prompt": "x", "fields": {
+        "generator": "slow", "device": "cpu"}}).json()["id"])
+    monkeypatch.delenv("TEST_STOP_AT_STEP")
+    release = threading.Event()
+    busy = client.app.state.jobs.submit(Job("generate", "busy", "cpu", lambda job: release.wait(10)))
+    while busy.status != "running":
+        time.sleep(0.01)
+    waiting = post(client, "/api/resume", {"run": stopped["run"]}).json()
+    assert (waiting["status"], waiting["position"]) == ("queued", 1)
+    assert "is running already" in post(client, "/api/resume", {"run": stopped["run"]}).json()["error"]
+    assert post(client, f"/api/jobs/{waiting['id']}/stop", {}).json()["status"] == "cancelled"
+    release.set()
+    resumed = wait_done(client, post(client, "/api/resume", {"run": stopped["run"]}).json()["id"])
+    assert resumed["status"] == "complete" and resumed["run"] == stopped["run"]
+
+
 def test_reproduce_from_the_ui_says_identical(client, out):
     first = wait_done(client, post(client, "/api/generate", {"prompt": "green", "fields": {"generator": "solid"}}).json()["id"])
     path = first["images"][0]["url"].removeprefix("/files/")
