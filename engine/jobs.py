@@ -39,6 +39,7 @@ class Settings:
     prompts: Sequence[str] | None = None
     prompts_file: str | None = None
     generator: str | None = None
+    """generate: the generator (compare takes `generators` or `configurations`)."""
     n: int | None = None
     keep: int | None = None
     scorer: str | None = None
