@@ -18,7 +18,7 @@ def rank_and_size() -> tuple[int, int]:
 
 def local_device(device: str) -> str:
     """Under torchrun on GPUs, each process takes its own (LOCAL_RANK); else `device` as given."""
-    from artengine.devices import resolve_device
+    from artengine import resolve_device
 
     resolved = resolve_device(device)
     if resolved == "cuda" and rank_and_size()[1] > 1:

@@ -311,7 +311,7 @@ def same_file(row: dict, entry: FileEntry) -> bool:
 
 
 def load_model(spec: str, device: str):
-    from artengine.devices import resolve_device
+    from artengine import resolve_device
 
     if not spec.startswith("clip:"):
         raise UsageError(f"--model {spec}: search and classify need a clip: model (e.g. clip:shapes)")

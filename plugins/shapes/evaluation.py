@@ -40,7 +40,7 @@ def evaluate(plan, scenes: list[Scene], reporter) -> tuple[list[Graded], BaseExc
 
     Returns the graded prompts and, if the user stopped the generator, the stop exception.
     """
-    from artengine.run import generate_ranked
+    from artengine import generate_ranked
 
     results = []
     for number, (scene, request) in enumerate(zip(scenes, plan.requests), start=1):
@@ -101,8 +101,7 @@ def report_text(summary: dict) -> str:
 
 def save_results(out: str, summary: dict, results: list[Graded]) -> list[Path]:
     """A contact sheet PNG and the JSON results in `out`; existing files are never replaced."""
-    from artengine.errors import UsageError
-    from artengine.outputs import slugify, write_new
+    from artengine import UsageError, slugify, write_new
 
     from .sheet import contact_sheet
 
