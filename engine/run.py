@@ -157,7 +157,11 @@ class Run:
 
 
 def draw_seed() -> int:
-    return secrets.randbelow(2**32)
+    """A random seed; on several processes (torchrun) rank 0's, so that all use the same."""
+    from .sharding import current_shard
+
+    seed, shard = secrets.randbelow(2**32), current_shard()
+    return seed if shard is None else shard.share(seed)
 
 
 @dataclass

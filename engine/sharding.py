@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .errors import ArtengineError, Interrupted
 
 if TYPE_CHECKING:
+    from .jobs import Job
     from .run import Plan, Run
 
 
@@ -94,25 +95,21 @@ def _close() -> None:
         dist.destroy_process_group()
 
 
-def generate_sharded(shard: Shard, plan: Plan, reporter, report: Callable[[Run], None], configuration: str) -> None:
-    """`generate` for one process of several."""
-    from .run import Run
+def run_sharded(shard: Shard, job: Job, reporter, report: Callable[[Run], None]) -> Run | None:
+    """`run_job` (a generate or compare) for one process of several: each takes every N-th
+    (configuration, prompt) pair; rank 0 merges run.json, draws a compare's grid and reports.
+    Returns the run on rank 0; raises what stopped the group."""
+    from .compare import write_grid_and_report
+    from .jobs import finish
+    from .run import Run, execute
 
-    compare_sharded(shard, [(configuration, plan, {})], reporter, report,
-                    lambda: Run(plan.config.out, plan.config.prompts[0].text, kind="generate"))
-
-
-def compare_sharded(shard: Shard, plans: list[tuple[str, Plan, dict]], reporter, report: Callable[[Run], None],
-                    make_run: Callable[[], Run], after: Callable[[Run], None] = lambda run: None) -> Run | None:
-    """`compare` (or `generate`, one configuration) for one process of several: each takes every
-    N-th (configuration, prompt) pair; rank 0 merges run.json, then runs `after(run)` (the grid)
-    and `report`. Returns the run on rank 0; raises what stopped the group."""
-    from .cli_run import finish
-    from .run import execute
-
-    run = make_run() if shard.main else None
+    run = None
+    if shard.main:
+        run = Run(job.out, job.label, kind=job.kind)
+        run.document.update(job.document)
     folder = shard.share(str(run.dir) if run else None)
     run = run or _share_of(Path(folder))
+    plans = job.plans
     pairs = shard.mine([(name, number) for name, plan, _ in plans for number in range(1, len(plan.requests) + 1)])
     failure: BaseException | None = None
     try:
@@ -124,9 +121,11 @@ def compare_sharded(shard: Shard, plans: list[tuple[str, Plan, dict]], reporter,
             "failure": None if failure is None else (isinstance(failure, Interrupted), str(failure) or type(failure).__name__)}
     everything = shard.gather(mine)
     if shard.main:  # records how the group ended, reports it and raises its failure
-        finish(run, lambda: _merge(run, plans, everything, failure), report, after=lambda: after(run))
+        grid = (lambda: write_grid_and_report(run, plans)) if job.kind == "compare" else (lambda: None)
+        finish(run, lambda: _merge(run, plans, everything, failure), report, after=grid)
     shard.reraise(failure)
-    return run if shard.main else None
+    job.run = run if shard.main else None
+    return job.run
 
 
 def _share_of(run_dir: Path) -> Run:

@@ -64,9 +64,9 @@ def test_an_unexpected_bug_is_still_one_line_without_debug(cli, monkeypatch):
     import artengine.run
 
     monkeypatch.setattr(artengine.run, "prepare", lambda *a: 1 / 0)
-    import artengine.cli_run
+    import artengine.jobs
 
-    monkeypatch.setattr(artengine.cli_run, "prepare", lambda *a: 1 / 0)
+    monkeypatch.setattr(artengine.jobs, "prepare", lambda *a: 1 / 0)
     result = cli("generate", "red", "-g", "solid")
     assert result.exit_code == 1
     assert result.stderr.strip() == (

@@ -108,3 +108,13 @@ def test_eval_shapes_on_two_processes_grades_what_one_process_grades(tmp_path):
     assert one.returncode == 0 and two.returncode == 0, two.stderr[-3000:]
     summary = json.loads(two.stdout)  # rank 0 alone reports
     assert summary == json.loads(one.stdout) and summary["prompts"] == 5
+
+
+@pytest.mark.slow
+def test_without_a_seed_every_process_uses_the_one_rank_0_draws(tmp_path):
+    done = launched(tmp_path, 2, "generate", "--prompts", "prompts.txt", "-g", "solid", "-n", "2", "--json",
+                    "--out", "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    images = json.loads(done.stdout)["images"]
+    seeds = {prompt: sorted(i["seed"] for i in images if i["prompt"] == prompt) for prompt in {i["prompt"] for i in images}}
+    assert len(seeds) == 3 and len({tuple(s) for s in seeds.values()}) == 1  # the same seeds for every prompt

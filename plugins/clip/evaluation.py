@@ -29,9 +29,9 @@ def caption_for_eval(texts: list[str]) -> str:
 
 def full_caption_options(data: str) -> dict:
     """Ask a dataset that can leave phrases out of its captions (the shapes world's `omit`) not to."""
-    from artengine import discovery
+    from artengine import get_registry
 
-    registry = discovery.get_registry()
+    registry = get_registry()
     if data in registry.items["dataset"]:
         declared = {option.name: option for option in registry.get("dataset", data).options}
         if "omit" in declared and declared["omit"].type is bool:
@@ -56,7 +56,7 @@ def retrieval_accuracy(model, images, captions: list[str], batch_size: int = 64)
 
 
 def evaluate(model, data: str, n: int, trials: int, seed: int = EVAL_SEED) -> dict[str, Any]:
-    from artengine.datasets import open_dataset
+    from artengine import open_dataset
 
     results = []
     for trial in range(trials):

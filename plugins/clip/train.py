@@ -62,7 +62,7 @@ class ClipTrainer(Trainer):
             raise UsageError("--batch-size must be at least 2: a contrastive loss compares pairs in a batch")
 
     def setup(self):
-        from artengine.datasets import open_dataset
+        from artengine import open_dataset
         from open_clip.loss import ClipLoss
 
         from .batches import BatchMaker

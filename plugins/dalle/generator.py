@@ -21,7 +21,7 @@ def conditioning(prompt) -> tuple[str, str]:
 def check_loadable(request) -> None:
     """Load the model (cached for `generate`) and read the init image, raising UsageError."""
     dalle = artengine.load_model(request.options["model"], request.device)
-    from artengine.memory import check_fits
+    from artengine import check_fits
 
     from .memory import estimate_bytes
 
@@ -109,7 +109,7 @@ def preview_image(dalle, codes: torch.Tensor, rows: int):
 
 def precision(choice: str, device: str) -> str:
     """'auto' is bf16 where the hardware does it natively (measured faster there), else fp32."""
-    from artengine.devices import native_bf16
+    from artengine import native_bf16
 
     return choice if choice != "auto" else "bf16" if native_bf16(device) else "fp32"
 

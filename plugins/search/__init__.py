@@ -5,7 +5,8 @@
   a collection (CLIP embeddings, a parquet table with artengine PNG metadata, FAISS),
   incremental and resumable;
 - `artengine search INDEX "text" [--image Q.png] [--where ...]`: text, image and prompt-syntax
-  search with metadata filters; tables, JSON, an offline HTML page.
+  search with metadata filters; tables, JSON, an offline HTML page;
+- `artengine.load_model("index:PATH")`: an index for other plugins (the web UI's gallery search).
 
 The Python API is `artengine.plugins.search.Index` (docs/search.md). This module imports none
 of torch, open_clip, faiss or pyarrow; the commands do when they run.
@@ -22,6 +23,13 @@ def __getattr__(name):
 
         return getattr(index, name)
     raise AttributeError(name)
+
+
+@artengine.hookimpl
+def register_model_loaders(register):
+    from .loader import IndexLoader
+
+    register(IndexLoader())
 
 
 @artengine.hookimpl

@@ -315,7 +315,7 @@ def write_index(folder: Path, identity: dict, roots: list[str], previous: Index 
 
 
 def load_model(spec: str, device: str):
-    from artengine.devices import resolve_device
+    from artengine import resolve_device
 
     if not spec.startswith("clip:"):
         raise UsageError(f"--model {spec}: search and classify need a clip: model (e.g. clip:shapes)")

@@ -8,6 +8,8 @@ top-ranked image of each prompt is read back by the attribute reader and graded.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 DEVICES = ["auto", "cpu", "cuda", "mps"]
@@ -31,25 +33,18 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
 @click.option("--out", type=click.Path(), help="Folder for a contact sheet PNG and the JSON results.")
 def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, sets, losses, as_json, out):
     """Measure prompt fidelity on the shapes world: per-attribute accuracy of GENERATOR's images."""
-    from artengine import current_shard, discovery
-    from artengine.cli import emit_json
-    from artengine.cli_run import PROMPT_KEYS, build_raw
-    from artengine.config import resolve
-    from artengine.progress import Reporter, stop_on_signals
-    from artengine.run import Interrupted, prepare
+    from artengine import (Interrupted, Reporter, Settings, check_settings, current_shard, emit_json, plan_generate,
+                           stop_on_signals)
 
     from .evaluation import draw_scenes, evaluate, gather, report_text, save_results, summarise
     from .world import caption
 
-    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, device=device, generator=generator)
-    raw = build_raw({}, None, None, flags, losses, sets)
-    for key in PROMPT_KEYS:  # the prompts are the world's, never the user's
-        raw.pop(key, None)
-    registry = discovery.host.registry
-    seed = resolve(raw, registry, where="settings").seed  # checks the settings, reads a --set seed=
+    # the prompts are the world's, never the user's (nor the defaults'): drawn from the checked seed
+    settings = Settings(prompts=[], generator=generator, n=n, keep=keep, scorer=scorer, seed=seed, device=device,
+                        losses=losses, sets=sets)
+    seed = check_settings(settings)["seed"]  # reads a --set seed= too
     scenes = draw_scenes(seed, int(objects), n_prompts)
-    raw["prompts"] = [caption(scene) for scene in scenes]
-    plan = prepare(resolve(raw, registry, where="settings"), registry)
+    plan = plan_generate(replace(settings, prompts=[caption(scene) for scene in scenes], seed=seed)).plan
     reporter = Reporter()
     shard = current_shard()  # several processes: every N-th prompt each
     with stop_on_signals(reporter):

@@ -43,7 +43,7 @@ def evaluate(plan, scenes: list[Scene], reporter, numbers: list[int] | None = No
 
     Returns the graded prompts and, if the user stopped the generator, the stop exception.
     """
-    from artengine.run import generate_ranked
+    from artengine import generate_ranked
 
     results = []
     for number in range(len(scenes)) if numbers is None else numbers:
@@ -113,8 +113,7 @@ def report_text(summary: dict) -> str:
 
 def save_results(out: str, summary: dict, results: list[Graded]) -> list[Path]:
     """A contact sheet PNG and the JSON results in `out`; existing files are never replaced."""
-    from artengine.errors import UsageError
-    from artengine.outputs import slugify, write_new
+    from artengine import UsageError, slugify, write_new
 
     from .sheet import contact_sheet
 

@@ -59,7 +59,7 @@ class VQGANTrainer(Trainer):
 
     def setup(self):
         import torch
-        from artengine.datasets import open_dataset
+        from artengine import open_dataset
 
         from .codebook import EMACodebook
         from .model import VQGAN

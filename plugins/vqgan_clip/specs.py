@@ -86,7 +86,7 @@ def _image_prompts(values: list[str], where: str) -> tuple[Weighted, ...]:
 def _augmentations(values: list[str], where: str) -> frozenset[str]:
     for value in values:
         if value not in AUGMENTATIONS:
-            from artengine.errors import closest
+            from artengine import closest
 
             raise UsageError(f"{where}: unknown augmentation {value!r}{closest(value, AUGMENTATIONS)}; "
                              f"choose from {', '.join(AUGMENTATIONS)}")
