@@ -258,7 +258,8 @@ def stop_on_signals(reporter: Reporter):
         if reporter.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         reporter.request_stop()
-        reporter.note("artengine: stopping after this step and saving what exists (Ctrl-C again to abort)")
+        if os.environ.get("RANK", "0") == "0":  # Ctrl-C reaches every process a launcher started: one says so
+            reporter.note("artengine: stopping after this step and saving what exists (Ctrl-C again to abort)")
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -218,4 +218,5 @@ def test_a_stop_on_two_processes_checkpoints_once_and_is_reported_once(tmp_path)
                           env=environment, cwd=tmp_path)
     assert done.returncode != 0
     assert done.stderr.count("artengine: error: stopped at step 2 of 6") == 1, done.stderr[-3000:]
+    assert done.stderr.count("stopping after this step") == 1  # every process got the signal; one says so
     assert facts(tmp_path / "run")["step"] == 2

@@ -145,8 +145,6 @@ def image_size(config: dict) -> tuple[int, int]:
     return int(width), int(height)
 
 
-write_atomic = replace_file  # the engine's atomic writer, under the name train.py imports
-
 
 def weights_bytes(lm, dtype=None) -> bytes:
     """DalleLM's parameters (named `gpt.*`) as safetensors bytes, for the training checkpoints."""

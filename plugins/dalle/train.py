@@ -130,14 +130,13 @@ class DalleTrainer(Trainer):
         return open_cache(folder, key)
 
     def _tokenizer(self):
-        from .checkpoint import write_atomic
         from .text import TOKENIZER_FILE, load_tokenizer, train_tokenizer
 
         if self.previous is None and self.run.main:
             self.out.mkdir(parents=True, exist_ok=True)
             captions = (caption for captions in self.cache.captions for caption in captions)
             tokenizer = train_tokenizer(captions, self.settings["vocab_size"])
-            write_atomic(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
+            artengine.replace_file(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
         self.run.barrier()
         return load_tokenizer(self.out)
 
