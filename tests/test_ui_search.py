@@ -63,12 +63,16 @@ def test_with_an_index_the_gallery_shows_the_runs_of_the_best_clip_hits_first(ho
     with TestClient(server.create_app(out)) as client:
         square, circle = made(client, "red square"), made(client, "blue circle")
         image = {state["run"]: out / state["images"][0]["url"].removeprefix("/files/") for state in (square, circle)}
-        FakeIndexes.hits = [SimpleNamespace(path=str(image[circle["run"]]), similarity=0.9),
+        preview = image[square["run"]].parent / "previews" / "a-preview.png"  # work in progress, not a result
+        preview.parent.mkdir(exist_ok=True)
+        preview.write_bytes(image[square["run"]].read_bytes())
+        FakeIndexes.hits = [SimpleNamespace(path=str(preview), similarity=0.95),
+                            SimpleNamespace(path=str(image[circle["run"]]), similarity=0.9),
                             SimpleNamespace(path=str(tmp_path / "elsewhere.png"), similarity=0.8),  # not a run's
                             SimpleNamespace(path=str(image[square["run"]]), similarity=0.25)]
         found = client.get("/api/runs", params={"q": "crimson"}).json()  # a word in no prompt
     assert FakeIndexes.queries[-1] == (str((tmp_path / "outputs.index").resolve()), "crimson", 200)
-    assert found["search"] == {"by": "clip", "index": str((tmp_path / "outputs.index").resolve()), "hits": 3}
+    assert found["search"] == {"by": "clip", "index": str((tmp_path / "outputs.index").resolve()), "hits": 4}
     assert [(run["name"], run["similarity"]) for run in found["runs"]] == [(circle["run"], 0.9), (square["run"], 0.25)]
     assert found["runs"][0]["thumb"] == circle["images"][0]["url"]
 

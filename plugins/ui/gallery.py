@@ -101,8 +101,10 @@ def runs_of_hits(root: Path, hits) -> list[dict[str, Any]]:
             relative = Path(hit.path).resolve().relative_to(root)
         except (OSError, ValueError):
             continue  # an image the index holds from elsewhere
-        name = relative.parts[0] if len(relative.parts) > 1 else None
-        if name is None or name in found or (root / name).is_symlink() or safe_path(root, relative.as_posix()) is None:
+        if len(relative.parts) != 2:
+            continue  # a run's images lie in its folder; previews/ and state/ hold work in progress
+        name = relative.parts[0]
+        if name in found or (root / name).is_symlink() or safe_path(root, relative.as_posix()) is None:
             continue
         document = read_run(root / name)
         if document is not None:
