@@ -34,7 +34,7 @@ def register_model_loaders(register):
 
 @artengine.hookimpl
 def register_commands(cli):
-    from .commands import classify, index_group, search
+    from .command import classify, index_group, search
 
     cli.add_command(classify)
     cli.add_command(index_group)
