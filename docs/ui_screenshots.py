@@ -44,7 +44,8 @@ def shoot(page, name: str) -> None:
 
 def main() -> None:
     HERE.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory() as out, sync_playwright() as playwright:
+    with tempfile.TemporaryDirectory() as folder, sync_playwright() as playwright:
+        out = str(Path(folder) / "outputs")  # its search index, made below, goes beside it: outputs.index
         process, url = start_server(out)
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
         try:
@@ -66,6 +67,9 @@ def main() -> None:
             page.select_option("#generate-generator", "vqgan-clip")
             for key, value in {"generator.steps": "400", "generator.save_every": "5", "seed": "1", "n": "2", "keep": ""}.items():
                 field(page, key).fill(value)
+            page.select_option("#generate-form .loss-picker", "symmetry")
+            page.click("#generate-form button.add-loss")
+            field(page, "losses.symmetry.weight").fill("0.2")
             page.click("#generate-form button.primary")
             page.wait_for_selector("#generate-job .preview img", timeout=LONG)
             expect(page.locator("#generate-job .progress-text")).to_contain_text(re.compile(r"step \d\d+/400"), timeout=LONG)
@@ -84,8 +88,12 @@ def main() -> None:
             expect(page.locator("#compare-job .grid img")).to_have_js_property("complete", True)
             shoot(page, "compare")
 
+            subprocess.run([sys.executable, "-m", "artengine", "index", "build", out, "--device", "cpu"], check=True,
+                           stdout=subprocess.DEVNULL)
             page.click('nav [data-view="gallery"]')
             page.wait_for_selector("#gallery-list .run-card")
+            page.fill("#gallery-search", "a red circle")
+            expect(page.locator("#gallery-how")).to_contain_text("Searched by CLIP", timeout=LONG)
             page.locator("#gallery-list .run-card").last.click()
             page.wait_for_selector("#gallery-run figure img")
             shoot(page, "gallery")

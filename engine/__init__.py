@@ -1,12 +1,20 @@
 """artengine: a plugin-based generative art engine.
 
-The public API for plugin authors is re-exported here; see docs/plugins.md.
+The public API for plugins is what `__all__` names, re-exported here; docs/plugins.md ("The
+engine API") says what each name is for. Plugins import nothing else from `artengine`: the
+modules behind these names may change. Importing this package stays light (no torch, no
+run machinery): the job-level names are imported on first use (`__getattr__` below).
 """
 
 __version__ = "0.1.0"
 
-from .errors import ArtengineError, StopRequested, UsageError, warn  # noqa: E402
+from .checkpoints import read_checkpoint  # noqa: E402
+from .datasets import load_dataset, open_dataset  # noqa: E402
+from .devices import native_bf16, resolve_device  # noqa: E402
+from .errors import ArtengineError, Interrupted, StopRequested, UsageError, closest, warn  # noqa: E402
+from .grid import render_grid  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
+from .images import read_image  # noqa: E402
 from .interfaces import (  # noqa: E402
     Candidate,
     Dataset,
@@ -21,15 +29,60 @@ from .interfaces import (  # noqa: E402
     Scorer,
     TextImageEncoder,
 )
-from .images import read_image  # noqa: E402
+from .memory import check_fits, saved_activation_bytes  # noqa: E402
 from .models import load_model  # noqa: E402
-from .options import Option  # noqa: E402
-from .prompts import Prompt, PromptPart, parse_prompt  # noqa: E402
+from .options import Option, resolve_options  # noqa: E402
+from .outputs import read_png_metadata, replace_file, slugify, write_new  # noqa: E402
+from .progress import Reporter, stop_on_signals  # noqa: E402
+from .prompts import Prompt, PromptPart, parse_prompt, split_weight  # noqa: E402
+from .registry import Registry  # noqa: E402
 from .safe_io import check_regular, read_user_file  # noqa: E402
+from .sharding import Shard, current_shard  # noqa: E402
 from .trainers import Trainer, TrainingRun  # noqa: E402
 
+
+def get_registry() -> Registry:
+    """What the loaded plugins registered: `.names(kind)`, `.get(kind, name)`, `.describe(kind)`."""
+    from .discovery import get_registry as current
+
+    return current()
+
+
+# name -> the module that defines it, imported when the name is first used: these pull in the
+# run machinery (config, compare, the CLI's click group), which `import artengine` must not.
+_LAZY = {
+    "CORE_OPTIONS": "config",
+    "Plan": "run",
+    "Run": "run",
+    "generate_ranked": "run",
+    "Job": "jobs",
+    "Settings": "jobs",
+    "check_settings": "jobs",
+    "plan_comparison": "jobs",
+    "plan_generate": "jobs",
+    "plan_reproduce": "jobs",
+    "plan_resume": "jobs",
+    "run_job": "jobs",
+    "emit_json": "cli",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'artengine' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = [
-    "ArtengineError",
+    # declaring plugin items (docs/plugins.md, "The interfaces")
     "Candidate",
     "Dataset",
     "Generator",
@@ -44,16 +97,59 @@ __all__ = [
     "PromptPart",
     "Request",
     "Scorer",
-    "StopRequested",
     "TextImageEncoder",
     "Trainer",
     "TrainingRun",
-    "UsageError",
-    "check_regular",
     "hookimpl",
-    "load_model",
     "parse_prompt",
-    "read_image",
-    "read_user_file",
+    "split_weight",
+    # errors and messages
+    "ArtengineError",
+    "Interrupted",
+    "StopRequested",
+    "UsageError",
+    "closest",
     "warn",
+    # the registry, models, data, options
+    "CORE_OPTIONS",
+    "Registry",
+    "get_registry",
+    "load_dataset",
+    "load_model",
+    "open_dataset",
+    "resolve_options",
+    # files
+    "check_regular",
+    "read_checkpoint",
+    "read_image",
+    "read_png_metadata",
+    "read_user_file",
+    "render_grid",
+    "replace_file",
+    "slugify",
+    "write_new",
+    # devices and memory
+    "check_fits",
+    "native_bf16",
+    "resolve_device",
+    "saved_activation_bytes",
+    # progress, stopping, output of commands
+    "Reporter",
+    "emit_json",
+    "stop_on_signals",
+    # long jobs on several processes
+    "Shard",
+    "current_shard",
+    # whole jobs, as the CLI runs them
+    "Job",
+    "Plan",
+    "Run",
+    "Settings",
+    "check_settings",
+    "generate_ranked",
+    "plan_comparison",
+    "plan_generate",
+    "plan_reproduce",
+    "plan_resume",
+    "run_job",
 ]

@@ -48,8 +48,7 @@ def plugins_command(as_json):
 def list_command(kind, as_json, markdown):
     """List generators, scorers, losses, models or datasets, with their declared options."""
     registry = discovery.host.registry
-    items = [describe(LIST_KINDS[kind], name, obj, registry.owners[LIST_KINDS[kind], name])
-             for name, obj in sorted(registry.items[LIST_KINDS[kind]].items())]
+    items = registry.describe(LIST_KINDS[kind])
     if as_json:
         emit_json(items)
         return
@@ -70,22 +69,6 @@ def list_command(kind, as_json, markdown):
         for option in item["options"]:
             extra = f" (one of {', '.join(map(str, option['choices']))})" if option.get("choices") else ""
             click.echo(f"    {option['name']}: {option['type']} = {json.dumps(option['default'])}  {option['help']}{extra}")
-
-
-def describe(kind: str, name: str, obj, plugin: str) -> dict:
-    """The one declaration of an item, as data: used by `list`, `list --json` and the docs."""
-    item = {
-        "name": name,
-        "description": obj.description,
-        "plugin": plugin,
-        "options": [option.describe() for option in getattr(obj, "options", ())],
-    }
-    if kind == "model loader":
-        item["spec_forms"] = list(obj.spec_forms)
-        item["available"] = [
-            {"spec": m.spec, "description": m.description, "details": dict(m.details)} for m in obj.available()
-        ]
-    return item
 
 
 def options_table(options: list[dict]) -> str:

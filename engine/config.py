@@ -252,16 +252,12 @@ def _resolve_losses(value: Any, registry: Registry, where: str) -> tuple[LossSpe
 
 def parse_loss_flag(text: str) -> tuple[str, float]:
     """``--loss tv:0.1`` -> ('tv', 0.1); the weight defaults to 1."""
-    name, sep, weight = text.partition(":")
-    name = name.strip()
+    from .prompts import split_weight
+
+    name, weight = split_weight(text, "--loss", example="--loss tv:0.1")
     if not name:
         raise UsageError(f"--loss {quote(text)}: expected NAME or NAME:WEIGHT, e.g. --loss tv:0.1")
-    if not sep:
-        return name, 1.0
-    try:
-        return name, float(weight)
-    except ValueError:
-        raise UsageError(f"--loss {quote(text)}: weight {quote(weight, 20)} is not a number") from None
+    return name, 1.0 if weight is None else weight
 
 
 def parse_size(text: str, where: str = "--size") -> tuple[int, int]:

@@ -21,8 +21,17 @@ class StopRequested(Exception):
     """Raised by the progress callback once the user has asked to stop (Ctrl-C, SIGTERM).
 
     Generators that can hand back partial work catch it and return their candidates
-    with ``metadata["interrupted"] = True``; the others just let it propagate.
+    with ``metadata["interrupted"] = True``; the others just let it propagate. The job
+    that called them then saves what exists and raises `Interrupted`.
     """
+
+
+class Interrupted(ArtengineError):
+    """The user asked to stop (Ctrl-C, SIGTERM) and what was done is saved: images of a
+    `generate`, a training checkpoint, an index's chunks. The message says where, and how to
+    go on; the CLI exits with 130, as a shell does for Ctrl-C."""
+
+    exit_code = 130
 
 
 def closest(name: str, choices) -> str:

@@ -86,12 +86,14 @@ class Candidate:
 
 
 class Progress(Protocol):
-    """The progress callback a generator calls as it works.
+    """The progress callback a generator (and the training loop) calls as it works: `preview`
+    is an image so far, `figures` a few named numbers shown beside the bar ({"loss": 0.12}).
 
     Calling it after the user asked to stop (Ctrl-C) raises artengine.errors.StopRequested.
     """
 
-    def __call__(self, step: int, total: int, preview: "Image | None" = None) -> None: ...
+    def __call__(self, step: int, total: int, preview: "Image | None" = None,
+                 figures: Mapping[str, float] | None = None) -> None: ...
 
 
 class Generator(Item):

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,16 +68,26 @@ def remove_empty(folders: list[Path]) -> None:
             return
 
 
-def _write_temp(folder: Path, name: str, data: bytes) -> Path:
+def _write_temp(folder: Path, name: str, data: bytes | Callable[[Path], object]) -> Path:
+    """`data` (bytes, or a function that writes the file at the path it is given) under a
+    temporary name beside `name`, on disk (fsync) before anyone renames it into place."""
     temp = folder / f".{name}.tmp-{os.getpid()}"
     try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        if callable(data):
+            data(temp)
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
+        else:
+            with open(temp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
     except OSError as error:
         temp.unlink(missing_ok=True)
         raise ArtengineError(f"cannot write '{folder / name}': {error.strerror or error}") from None
+    except BaseException:  # an interrupt or a library's own error: leave no temporary file behind
+        temp.unlink(missing_ok=True)
+        raise
     return temp
 
 
@@ -98,10 +109,18 @@ def write_new(path: Path, data: bytes) -> Path:
         temp.unlink(missing_ok=True)
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Atomically replace one of the run's own files (run.json), never a user's."""
+def replace_file(path: Path, data: bytes | Callable[[Path], object]) -> None:
+    """Atomically replace one of the program's own files (run.json, a checkpoint), never a
+    user's: readers see the old file or the new one, never half of one, even after a crash.
+
+    `data` is the bytes, or a function that writes the file at the path it is given, for
+    libraries that write to a path (`safetensors.torch.save_file`, `faiss.write_index`)."""
     temp = _write_temp(path.parent, path.name, data)
-    os.replace(temp, path)
+    try:
+        os.replace(temp, path)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise ArtengineError(f"cannot write '{path}': {error.strerror or error}") from None
 
 
 def _rewrite_in_place(path: Path, data: bytes) -> bool:

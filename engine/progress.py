@@ -3,8 +3,10 @@
 On a terminal, `rich` draws one line that fits the terminal's width: a spinner, the label,
 a bar, the percent, steps done, the rate, the time elapsed and the time left; a spinner and
 a message while nothing has been counted yet (models loading). On a pipe nothing is drawn,
-unless ARTENGINE_PROGRESS=always asks for a plain line every tenth of the way;
-ARTENGINE_PROGRESS=never turns the bar off on a terminal too. rich is imported only once a
+unless ARTENGINE_PROGRESS=always asks for a plain line every tenth of the way (or a job that
+logs, like training, asks for a line every `every` steps); ARTENGINE_PROGRESS=never turns the
+bar off on a terminal too. Generators and trainers report through the same callback:
+`progress(step, total, preview=None, figures=None)`, figures (e.g. the loss) shown beside the label. rich is imported only once a
 bar is drawn, so commands that draw none stay fast.
 """
 
@@ -16,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from .errors import StopRequested
 
@@ -24,40 +26,44 @@ MODE_VARIABLE = "ARTENGINE_PROGRESS"
 MODES = ("auto", "always", "never")
 
 
-def progress_mode(stream) -> str:
-    """'bar' (a terminal), 'lines' (a pipe, when asked) or 'off'."""
+def progress_mode(stream, logging: bool = False) -> str:
+    """'bar' (a terminal), 'lines' (a pipe, when asked or `logging`) or 'off'."""
     mode = os.environ.get(MODE_VARIABLE, "auto").strip().lower() or "auto"
     if mode not in MODES:
         mode = "auto"  # a typo must not stop a run; the documented values are MODES
     terminal = hasattr(stream, "isatty") and stream.isatty()
     if mode == "never":
         return "off"
-    return "bar" if terminal else "lines" if mode == "always" else "off"
+    return "bar" if terminal else "lines" if mode == "always" or logging else "off"
 
 
 class Reporter:
-    """The progress callback handed to generators: `progress(step, total, preview=None)`.
+    """The progress callback of generators, trainers and long commands:
+    `progress(step, total, preview=None, figures=None)`.
 
-    After `request_stop()` the next call raises StopRequested, so a generator stops at a
-    step boundary with its state intact. `on_preview` receives preview images.
+    After `request_stop()` the next call raises StopRequested, so a job stops at a step
+    boundary with its state intact. `on_preview` receives preview images; `figures` (a few
+    named numbers, e.g. {"loss": 0.12}) are shown beside the label. With `every`, a pipe gets a
+    line every `every` steps without being asked (for logs of long jobs).
     """
 
-    def __init__(self, stream=None, on_preview: Callable | None = None):
+    def __init__(self, stream=None, on_preview: Callable | None = None, every: int = 0):
         self.stream = stream or sys.stderr
-        self.mode = progress_mode(self.stream)
+        self.mode = progress_mode(self.stream, logging=bool(every))
         self.live = self.mode == "bar"
         self.on_preview = on_preview
+        self.every = every
         self.stop_requested = False
         self.label = ""
         self._display: _Bar | _Lines | None = None
 
-    def __call__(self, step: int, total: int, preview=None) -> None:
+    def __call__(self, step: int, total: int, preview=None, figures: Mapping[str, float] | None = None) -> None:
         if preview is not None and self.on_preview is not None:
             self.on_preview(step, preview)
         if self.mode != "off":
             if self._display is None:
                 self.start(self.label)
-            self._display.update(step, total)
+            self._display.update(step, total, _figures_text(figures))
         if self.stop_requested:
             raise StopRequested()
 
@@ -68,7 +74,7 @@ class Reporter:
         if self.mode == "bar":
             self._display = _Bar(self.stream, label or "working", waiting="loading")
         elif self.mode == "lines":
-            self._display = _Lines(self.stream, label or "progress")
+            self._display = _Lines(self.stream, label or "progress", self.every)
 
     def finish(self) -> None:
         if self._display is not None:
@@ -117,12 +123,13 @@ class _Bar:
         self.progress.start()
         atexit.register(self.close)  # whatever ends the program, the terminal gets its cursor back
 
-    def update(self, step: int, total: int) -> None:
+    def update(self, step: int, total: int, figures: str = "") -> None:
+        description = f"{self.label}  {figures}" if figures else self.label
         if not self.counting:  # rate and time left count from the first step, not from loading
             self.counting = True
-            self.progress.reset(self.task, total=total, completed=step, description=self.label)
+            self.progress.reset(self.task, total=total, completed=step, description=description)
             return
-        self.progress.update(self.task, completed=step, total=total)
+        self.progress.update(self.task, completed=step, total=total, description=description)
 
     def print(self, message: str) -> None:
         self.progress.console.print(message, markup=False, highlight=False, soft_wrap=True)
@@ -144,9 +151,7 @@ def _fitting_progress():
 
     class Rate(ProgressColumn):
         def render(self, task) -> Text:
-            speed = task.finished_speed or task.speed
-            text = "-- step/s" if not speed else f"{speed:.1f} step/s" if speed >= 1 else f"{1 / speed:.1f} s/step"
-            return Text(text, style="progress.data.speed")
+            return Text(_rate(task.finished_speed or task.speed), style="progress.data.speed")
 
     class Elapsed(ProgressColumn):
         def render(self, task) -> Text:
@@ -202,30 +207,40 @@ MIN_LABEL, MIN_BAR = 8, 5
 
 
 class _Lines:
-    """On a pipe, when asked: a plain line at every tenth of the way, for logs."""
+    """On a pipe, when asked: a plain line at every tenth of the way (or every `every` steps),
+    for logs."""
 
-    def __init__(self, stream, label: str):
-        self.stream, self.label = stream, label
+    def __init__(self, stream, label: str, every: int = 0):
+        self.stream, self.label, self.every = stream, label, every
         self.first: tuple[int, float] | None = None  # (step, time) of the first call: rates count from it
         self.written = -1
 
-    def update(self, step: int, total: int) -> None:
+    def update(self, step: int, total: int, figures: str = "") -> None:
         now = time.monotonic()
         if self.first is None:
             self.first = (step, now)
-        tenth = 10 * step // max(total, 1)
-        if tenth == self.written and step < total:
+        mark = step // self.every if self.every else 10 * step // max(total, 1)
+        if mark == self.written and step < total:
             return
-        self.written = tenth
+        self.written = mark
         done, elapsed = step - self.first[0], now - self.first[1]
         rate = done / elapsed if done and elapsed > 0 else 0.0
         left = _clock(max(total - step, 0) / rate) if rate else "-:--:--"
-        self.stream.write(f"{self.label}: {step}/{total} {100 * step // max(total, 1)}% {rate:.1f} step/s "
-                          f"elapsed {_clock(elapsed)} eta {left}\n")
+        figures = f" {figures}  " if figures else ""  # set apart by two spaces, like the figures themselves
+        self.stream.write(f"{self.label}: {step}/{total} {100 * step // max(total, 1)}% {figures}"
+                          f"{_rate(rate)} elapsed {_clock(elapsed)} eta {left}\n")
         self.stream.flush()
 
     def close(self) -> None:
         pass
+
+
+def _figures_text(figures: Mapping[str, float] | None) -> str:
+    return "  ".join(f"{key} {value:.4g}" for key, value in (figures or {}).items())
+
+
+def _rate(speed: float | None) -> str:
+    return "-- step/s" if not speed else f"{speed:.1f} step/s" if speed >= 1 else f"{1 / speed:.1f} s/step"
 
 
 def _clock(seconds: float) -> str:
@@ -243,7 +258,8 @@ def stop_on_signals(reporter: Reporter):
         if reporter.stop_requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         reporter.request_stop()
-        reporter.note("artengine: stopping after this step and saving what exists (Ctrl-C again to abort)")
+        if os.environ.get("RANK", "0") == "0":  # Ctrl-C reaches every process a launcher started: one says so
+            reporter.note("artengine: stopping after this step and saving what exists (Ctrl-C again to abort)")
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

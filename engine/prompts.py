@@ -1,8 +1,10 @@
-"""Prompt syntax: ``text:weight|other text:-1``.
+"""Prompt syntax: ``text:weight|other text:-1``, and the one ``NAME:WEIGHT`` parser.
 
 Parts are separated by ``|``. A part ends in ``:WEIGHT`` when its last colon is followed by
 a number and nothing else; a negative weight pushes the image away from that text. A colon
 followed by a space stays text (``a portrait: watercolor``). A weightless part weighs 1.
+The same rule, through `split_weight`, reads ``--loss tv:0.1`` and plugins' weighted specs
+(``clip:shapes:0.5``, ``image.png:-1``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,39 @@ from pathlib import Path
 
 from .errors import UsageError, quote
 
-# The tail after the last colon, when it has no whitespace: a weight, or a mistake.
+# The tail after the last colon, when it has no whitespace: a weight (or, strictly, a mistake).
 _WEIGHT_TAIL = re.compile(r"^(?P<text>.*):(?P<weight>\S*)$", re.DOTALL)
+
+
+def split_weight(text: str, where: str, *, example: str = "'text:0.5'",
+                 colons_in_name: bool = False) -> tuple[str, float | None]:
+    """``'tv:0.1'`` -> ``('tv', 0.1)``; ``'tv'`` -> ``('tv', None)``: the weight is the tail after
+    the last colon, when that tail has no whitespace (``'a portrait: watercolor'`` is all text).
+
+    By default such a tail must be a weight, so ``'text:abc'`` is an error. With
+    `colons_in_name` (names like ``clip:ViT-B-32@laion`` or ``C:\\x.png``) a tail that is not
+    a number belongs to the name. A weight is a finite non-zero number, negative allowed.
+    Raises UsageError naming `where`, the text and an `example` of the right form.
+    """
+    text = text.strip()
+    match = _WEIGHT_TAIL.match(text)
+    if not match:
+        return text, None
+    name, raw = match["text"].strip(), match["weight"]
+    try:
+        weight = float(raw)
+    except ValueError:
+        if colons_in_name:
+            return text, None
+        weight = math.nan
+    hint = "" if colons_in_name else " (to keep a colon in the text, follow it with a space)"
+    if not math.isfinite(weight) or weight == 0:
+        raise UsageError(f"{where}: bad weight {quote(raw, 20)} in {quote(text)}; a weight is a non-zero "
+                         f"number, e.g. {example}{hint}")
+    if not name:
+        raise UsageError(f"{where}: {quote(text)} has a weight but nothing before it; write NAME:WEIGHT, "
+                         f"e.g. {example}")
+    return name, weight
 
 
 @dataclass(frozen=True)
@@ -55,32 +88,13 @@ def parse_prompt(text: str, where: str = "prompt") -> Prompt:
             raise UsageError(
                 f"{where} {quote(text)}: part {number} is empty; separate parts with a single '|'"
             )
-        weight = 1.0
-        match = _WEIGHT_TAIL.match(part)
-        if match:
-            # the input is quoted once: the whole prompt when it has several parts (and is short), and the part
-            context = f"{where} {quote(text)}" if "|" in text and len(text) <= 60 else where
-            weight = _parse_weight(match["weight"], part, context)
-            part = match["text"].strip()
-            if not part:
-                raise UsageError(f"{where} {quote(text)}: part {number} has a weight but no text")
-        parts.append(PromptPart(part, weight))
+        # the input is quoted once: the whole prompt when it has several parts (and is short), and the part
+        context = f"{where} {quote(text)}" if "|" in text and len(text) <= 60 else where
+        part, weight = split_weight(part, context, example="'text:0.5' or 'text:-1'")
+        parts.append(PromptPart(part, 1.0 if weight is None else weight))
     if not any(p.weight > 0 for p in parts):
         raise UsageError(f"{where} {quote(text)}: needs at least one part with a positive weight")
     return Prompt(text, tuple(parts))
-
-
-def _parse_weight(raw: str, part: str, context: str) -> float:
-    try:
-        weight = float(raw)
-    except ValueError:
-        weight = math.nan
-    if not math.isfinite(weight) or weight == 0:
-        raise UsageError(
-            f"{context}: bad weight {quote(raw, 20)} in {quote(part)}; a weight is a non-zero number "
-            "like 'text:0.5' or 'text:-1' (to keep a colon in the text, follow it with a space)"
-        )
-    return weight
 
 
 def read_prompt_file(path: str | Path) -> list[Prompt]:

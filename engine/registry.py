@@ -70,3 +70,24 @@ class Registry:
 
     def model_loader(self, kind: str) -> ModelLoader:
         return self.get("model loader", kind)
+
+    def describe(self, kind: str) -> list[dict[str, Any]]:
+        """Every registered `kind`, by name, with its declared options as plain data: what
+        `artengine list --json` prints, the docs' tables and the web UI's forms are made from."""
+        return [describe_item(kind, name, obj, self.owners[kind, name]) for name, obj in sorted(self.items[kind].items())]
+
+
+def describe_item(kind: str, name: str, obj: Any, plugin: str) -> dict[str, Any]:
+    """The one declaration of an item, as data."""
+    item = {
+        "name": name,
+        "description": obj.description,
+        "plugin": plugin,
+        "options": [option.describe() for option in getattr(obj, "options", ())],
+    }
+    if kind == "model loader":
+        item["spec_forms"] = list(obj.spec_forms)
+        item["available"] = [
+            {"spec": m.spec, "description": m.description, "details": dict(m.details)} for m in obj.available()
+        ]
+    return item

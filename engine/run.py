@@ -8,6 +8,7 @@ import secrets
 import shutil
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from . import __version__
 from .config import RunConfig, format_size
 from .devices import resolve_device
-from .errors import ArtengineError, StopRequested, UsageError, ctrl_c_seen, quote
+from .errors import ArtengineError, Interrupted, StopRequested, UsageError, ctrl_c_seen, quote
 from .interfaces import Candidate, Request
 from .memory import out_of_memory
 from .infotext import format_parameters
@@ -23,12 +24,6 @@ from .outputs import missing_folders, new_run_dir, png_bytes, remove_empty, slug
 from .progress import Reporter
 from .registry import Registry
 from .run_record import lock_run_dir
-
-
-class Interrupted(ArtengineError):
-    """The user stopped the run; what existed has been saved."""
-
-    exit_code = 130
 
 
 @dataclass
@@ -162,7 +157,11 @@ class Run:
 
 
 def draw_seed() -> int:
-    return secrets.randbelow(2**32)
+    """A random seed; on several processes (torchrun) rank 0's, so that all use the same."""
+    from .sharding import current_shard
+
+    seed, shard = secrets.randbelow(2**32), current_shard()
+    return seed if shard is None else shard.share(seed)
 
 
 @dataclass
@@ -235,13 +234,15 @@ def generate_ranked(plan: Plan, request: Request, reporter: Reporter) -> Ranked:
     return Ranked(ranked[:keep], ranked[keep:], generate_s, score_s, stop)
 
 
-def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "default") -> list[ImageRecord]:
+def execute(plan: Plan, run: Run, reporter: Reporter, configuration: str = "default",
+            numbers: Collection[int] | None = None) -> list[ImageRecord]:
     """Generate, score, rank and save every prompt of the plan into `run` (skipping those a
-    resumed run already finished)."""
+    resumed run already finished); with `numbers`, only those prompts (from 1: one process's
+    share of several)."""
     run.document["configurations"][configuration] = plan.resolved
     saved = []
     for number, request in enumerate(plan.requests, start=1):
-        if run.done(configuration, request.prompt.text):
+        if run.done(configuration, request.prompt.text) or (numbers is not None and number not in numbers):
             continue
         request = replace(request, state_dir=run.dir / "state" / f"{slugify(configuration)}-p{number}")
         total = len(plan.requests)

@@ -6,30 +6,24 @@ DistributedDataParallel, and `accelerator.autocast()`/`backward` give mixed prec
 loss scaling where fp16 needs it. The rest is ours and small: a seeded sampler whose position
 is part of the checkpoint (so a run resumes on the very next example, with any number of
 processes), the warm-up + cosine schedule as a pure function of the step, safe checkpoints
-(training_checkpoints.py), one progress bar, and stopping at a step boundary on Ctrl-C or
+(training_checkpoints.py), the progress reporter `generate` uses too, and stopping at a step boundary on Ctrl-C or
 SIGTERM, on every process at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import math
-import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import training_checkpoints as checkpoints
-from .errors import ArtengineError, UsageError
+from .errors import Interrupted, StopRequested, UsageError
 from .trainers import Trainer, TrainingRun
 
 WINDOW = 50  # steps over which the reported figures are averaged
-
-
-class TrainingStopped(ArtengineError):
-    """The user stopped training; the checkpoint of the step reached has been written."""
-
-    exit_code = 130
 
 
 def learning_rate_factor(step: int, settings: Mapping[str, Any]) -> float:
@@ -91,7 +85,7 @@ def mixed_precision(device: str, precision: str) -> str:
 
 def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: bool, log=None) -> dict[str, Any] | None:
     """Train (or continue with `resume`) in `settings["out"]`; returns a summary on the main
-    process (None on the others). Raises TrainingStopped (exit 130) after checkpointing when
+    process (None on the others). Raises Interrupted (exit 130) after checkpointing when
     the user stops it."""
     import torch
     from accelerate import Accelerator
@@ -111,17 +105,13 @@ def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: boo
     accelerator = Accelerator(cpu=device == "cpu", mixed_precision=mixed_precision(device, settings["precision"]),
                               kwargs_handlers=[patience])
     try:
-        reporter = Reporter()
+        reporter = Reporter(every=settings["log_every"] or max(1, settings["steps"] // 20))
         with stop_on_signals(reporter):
-            return Loop(trainer_class, settings, resume, accelerator, reporter, log or _stderr).run()
+            return Loop(trainer_class, settings, resume, accelerator, reporter, log or reporter.note).run()  # notes go above the bar
     finally:
         torch.set_num_threads(threads)
         # accelerate keeps its settings process-wide; the next run in this process (tests) starts afresh
         AcceleratorState._reset_state(reset_partial_state=accelerator.num_processes == 1)
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class Loop:
@@ -201,7 +191,8 @@ class Loop:
         import torch
 
         s, accelerator = self.s, self.accelerator
-        bar = Progress(self.name, self.step, s["steps"], s["log_every"], self.log) if self.main else None
+        if self.main:
+            self.reporter.start(f"train {self.name}")
         started = time.perf_counter()
         stopping = False
         self.wrapped.train()
@@ -223,19 +214,22 @@ class Loop:
             mean_loss = float(shared[1]) / accelerator.num_processes
             row = {key: mean_loss if key == "loss" else value for key, value in figures.items()} or {"loss": mean_loss}
             self.history = (self.history + [row])[-WINDOW:]
-            if bar is not None:
-                bar.update(self.step, self.history[-1])
+            if self.main:
+                with contextlib.suppress(StopRequested):  # all processes stop together, at the check above
+                    self.reporter(self.step, s["steps"], figures=self.history[-1])
             if self.step % (s["checkpoint_every"] or s["steps"]) == 0 or self.step == s["steps"] or stopping:
                 self.wall_time += time.perf_counter() - started
                 started = time.perf_counter()
                 self._checkpoint()
             if s["sample_every"] and self.step % s["sample_every"] == 0 and self.main:
                 self.trainer.sample(self.step)
-        if bar is not None:
-            bar.close()
+        self.reporter.finish()
         if self.step < s["steps"]:
-            raise TrainingStopped(f"stopped at step {self.step} of {s['steps']}: checkpoint saved in '{self.out}'; "
-                                  "continue with the same command and --resume")
+            from .sharding import Shard
+
+            stop = Interrupted(f"stopped at step {self.step} of {s['steps']}: checkpoint saved in '{self.out}'; "
+                               "continue with the same command and --resume")
+            Shard(accelerator.process_index, accelerator.num_processes).reraise(stop)  # rank 0 alone says so
         if not self.main:
             return None  # rank 0 reports
         return {"step": self.step, "seconds": round(self.wall_time, 1), "out": str(self.out),
@@ -243,8 +237,6 @@ class Loop:
 
     def _accumulate(self) -> tuple[float, dict[str, float]]:
         """Forward and backward over this step's micro-batches; gradients synchronise on the last."""
-        import contextlib
-
         s, accelerator = self.s, self.accelerator
         total, figures = 0.0, {}
         for micro in range(s["grad_accum"]):
@@ -286,28 +278,3 @@ class Loop:
             self.run_info.wall_time_s = round(self.wall_time, 1)
             self.trainer.save(self.step, self.figures())
         accelerator.wait_for_everyone()
-
-
-class Progress:
-    """One bar on a terminal (tqdm: step, loss, rate, ETA); elsewhere a line every `every` steps."""
-
-    def __init__(self, name: str, start: int, total: int, every: int, log):
-        from tqdm import tqdm
-
-        self.name, self.total, self.log = name, total, log
-        self.every = every or max(1, total // 20)
-        self.live = sys.stderr.isatty()
-        self.bar = tqdm(total=total, initial=start, desc=f"train {name}", unit="step", disable=not self.live,
-                        file=sys.stderr, dynamic_ncols=True)
-        self.started, self.first = time.perf_counter(), start
-
-    def update(self, step: int, figures: Mapping[str, float]) -> None:
-        text = "  ".join(f"{key} {value:.4g}" for key, value in figures.items())
-        self.bar.set_postfix_str(text, refresh=False)
-        self.bar.update(1)
-        if not self.live and (step % self.every == 0 or step == self.total):
-            pace = (time.perf_counter() - self.started) / max(1, step - self.first)
-            self.log(f"train {self.name}: step {step}/{self.total}  {text}  ({pace:.2f} s/step)")
-
-    def close(self) -> None:
-        self.bar.close()

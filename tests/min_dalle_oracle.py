@@ -1,26 +1,51 @@
 """min-dalle's answers for a folder in its layout, computed in a separate process.
 
-Run as `python tests/min_dalle_oracle.py REQUEST.json OUT.pt`. min-dalle is the reference
-DALL·E Mini/Mega (a test dependency); importing it switches autograd off and changes the
-thread count for the whole process, so the tests ask it here rather than importing it.
-REQUEST holds the folder, its sizes, captions, codes to score, the sampling runs wanted and
-(optionally) codes to decode.
+Tests call `ask_min_dalle`, which runs this file as `python tests/min_dalle_oracle.py
+REQUEST.json OUT.pt`. min-dalle is the reference DALL·E Mini/Mega (a test dependency);
+importing it switches autograd off and changes the thread count for the whole process, so
+the tests ask it here rather than importing it. REQUEST holds the folder, and what is
+wanted: with a model, its sizes, captions, codes to score and the sampling runs; then
+(optionally) codes to decode, and a grid of code maps to decode seamless and tiled.
 """
 
 import json
+import subprocess
 import sys
+from pathlib import Path
 
 import torch
 
 
+def ask_min_dalle(root: Path, model: Path | None = None, dims: dict | None = None, **request) -> dict:
+    """min-dalle's answers (this file, in a subprocess) for the folder at root; without a model,
+    only its detokenizer's (`decode`, `grid`)."""
+    request = {"vqgan": str(root / "vqgan"), **request}
+    if model is not None:
+        request |= {"model": str(model), "dims": dims}
+    (root / "request.json").write_text(json.dumps(request), encoding="utf-8")
+    done = subprocess.run([sys.executable, __file__, str(root / "request.json"), str(root / "answers.pt")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return torch.load(root / "answers.pt")
+
+
 def main(request_path: str, out_path: str) -> None:
-    from min_dalle.min_dalle import MinDalle
-    from min_dalle.models import DalleBartDecoder, DalleBartEncoder, VQGanDetokenizer
-    from min_dalle.text_tokenizer import TextTokenizer
+    import min_dalle  # noqa: F401 - first: importing it sets the thread count, which this sets back
 
     request = json.loads(open(request_path, encoding="utf-8").read())
     torch.set_num_threads(1)
-    model, vqgan, dims = request["model"], request["vqgan"], request["dims"]
+    out = bart_answers(request) if "model" in request else {}
+    if request.get("decode") is not None or request.get("grid") is not None:
+        out |= detokenizer_answers(request)
+    torch.save(out, out_path)
+
+
+def bart_answers(request: dict) -> dict:
+    from min_dalle.min_dalle import MinDalle
+    from min_dalle.models import DalleBartDecoder, DalleBartEncoder
+    from min_dalle.text_tokenizer import TextTokenizer
+
+    model, dims = request["model"], request["dims"]
     with open(f"{model}/vocab.json", encoding="utf-8") as handle:
         vocab = json.load(handle)
     with open(f"{model}/merges.txt", encoding="utf-8") as handle:
@@ -62,12 +87,40 @@ def main(request_path: str, out_path: str) -> None:
     out["samples"] = [next(dalle.generate_raw_image_stream(run["caption"], seed=1, grid_size=1, top_k=1,
                                                             supercondition_factor=run["supercondition"]))[0]
                       for run in request["samples"]]
+    return out
 
+
+def detokenizer_answers(request: dict) -> dict:
+    """Pixels H x W x 3 in 0..255 from min-dalle's VQGanDetokenizer.forward(is_seamless, codes):
+    `decode` (one code map), and `grid` (grid² maps) both seamless and tiled."""
+    from min_dalle.models import VQGanDetokenizer
+
+    vqgan = request["vqgan"]
+    detokenizer = VQGanDetokenizer().eval()
+    state = torch.load(f"{vqgan}/detoker.pt")
+    if request.get("stand_in_decoder"):
+        # min-dalle's Decoder class has one size (128 base channels, 16x upsampling: some 20 s
+        # per 2 x 2 grid on a CPU thread), so a folder with a smaller VQGAN runs min-dalle's
+        # forward (its codebook, the joining of the maps, post_quant_conv, the clip to 0..255)
+        # around taming's Decoder with the folder's weights, whose pixels equal min-dalle's
+        # Decoder's where both can load them (test_dalle_bart_min_dalle.py)
+        from artengine.plugins.dalle.bart.detokenizer import load_detokenizer
+
+        detokenizer.decoder = load_detokenizer(Path(vqgan, "detoker.pt"), None, 16).decoder
+        state = {key: value for key, value in state.items() if not key.startswith("decoder.")}
+        loaded = detokenizer.load_state_dict(state, strict=False)
+        assert not loaded.unexpected_keys and all(key.startswith("decoder.") for key in loaded.missing_keys)
+    else:
+        detokenizer.load_state_dict(state)
+    out = {}
     if request.get("decode") is not None:
-        detokenizer = VQGanDetokenizer().eval()
-        detokenizer.load_state_dict(torch.load(f"{vqgan}/detoker.pt"))
-        out["pixels"] = detokenizer(False, torch.tensor([request["decode"]]))  # H x W x 3 in 0..255
-    torch.save(out, out_path)
+        out["pixels"] = detokenizer(False, torch.tensor([request["decode"]]))
+    if request.get("grid") is not None:
+        codes = torch.tensor(request["grid"])  # grid² x 256
+        out["seamless"] = detokenizer(True, codes)
+        if request.get("tiled", True):  # its tiled view takes tiles of 256 x 256 pixels
+            out["tiled"] = detokenizer(False, codes)
+    return out
 
 
 if __name__ == "__main__":

@@ -155,7 +155,8 @@ def test_mega_in_bf16_needs_several_gigabytes_and_is_refused_where_they_are_not_
     with torch.device("meta"):  # Mega's 2.6 billion parameters, without their memory
         lm = BartLM(BartShape(text_length=64, image_tokens=256, **SIZES["mega"]), 2**14)
     mega = DalleBart(lm, None, SimpleNamespace(factor=16), Path("mega"))
-    options = {"model": "dalle-bart:mega", "batch_size": 8, "guidance": 16.0, "precision": "bf16", "init_image": ""}
+    options = {"model": "dalle-bart:mega", "batch_size": 8, "guidance": 16.0, "precision": "bf16", "init_image": "",
+               "grid": 1, "seamless": False}
     request = SimpleNamespace(count=8, device="cuda", options=options)
     need = estimate_bytes(mega, request)
     assert 5e9 < need < 10e9  # a bf16 copy of the weights (5.2 GB), the caches, the noise, the pixels

@@ -4,17 +4,13 @@ A small random model in min-dalle's file layout is read by both; min-dalle answe
 subprocess (tests/min_dalle_oracle.py), since importing it changes global torch state.
 """
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from artengine.plugins.dalle.bart.bundle import load_dalle_bart
 from artengine.plugins.dalle.bart.random_folder import SIZES, write_random_folder
 from artengine.plugins.dalle.sampling import Settings, sample_codes
+from tests.min_dalle_oracle import ask_min_dalle
 
 CAPTIONS = [
     "an avocado armchair",
@@ -28,17 +24,6 @@ STEPS = 256
 pytestmark = pytest.mark.usefixtures("one_thread")
 SAMPLES = [{"caption": "a painting of a fox in the snow", "supercondition": 1.0},
            {"caption": "an avocado armchair", "supercondition": 16.0}]
-
-
-def ask_min_dalle(root: Path, model: Path, dims: dict, **request) -> dict:
-    """min-dalle's answers (tests/min_dalle_oracle.py, in a subprocess) for the folder at root."""
-    request = {"model": str(model), "vqgan": str(root / "vqgan"), "dims": dims, **request}
-    (root / "request.json").write_text(json.dumps(request), encoding="utf-8")
-    script = Path(__file__).with_name("min_dalle_oracle.py")
-    done = subprocess.run([sys.executable, str(script), str(root / "request.json"), str(root / "answers.pt")],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return torch.load(root / "answers.pt")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def test_training_on_a_folder_writes_a_checkpoint_that_generates(dalle_host, cli
     result = train(cli, "--data", data, "--out", "model", "--steps", "3", "--checkpoint-every", "2",
                    "--sample-every", "3")
     assert result.exit_code == 0, result.output
-    assert "step 3/3  text loss" in result.output
+    assert "train dalle: 3/3 100%  text loss " in result.output
     model = tmp_path / "model"
     config = json.loads((model / "artengine_dalle.json").read_text())
     assert config["training"]["step"] == 3 and config["training"]["data"]["images"] == 12

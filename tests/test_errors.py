@@ -7,7 +7,7 @@ CASES = [
     (["generate", "red", "-g", "solid", "--set", "generator.bordr=1"], 2, "unknown option 'generator.bordr' (did you mean 'generator.border'?)"),
     (["generate", "red", "-g", "solid", "--scorer", "redneth"], 2, "unknown scorer 'redneth' (did you mean 'redness'?)"),
     (["generate", "red", "-g", "solid", "--loss", "tv:0.1"], 2, "unknown loss 'tv'"),
-    (["generate", "red", "-g", "solid", "--loss", "tv:abc"], 2, "--loss 'tv:abc': weight 'abc' is not a number"),
+    (["generate", "red", "-g", "solid", "--loss", "tv:abc"], 2, "--loss: bad weight 'abc' in 'tv:abc'; a weight is a non-zero number, e.g. --loss tv:0.1"),
     (["generate", "red:abc", "-g", "solid"], 2, "bad weight 'abc'"),
     (["generate", "a||b", "-g", "solid"], 2, "part 2 is empty"),
     (["generate", "   ", "-g", "solid"], 2, "prompt is empty"),
@@ -64,9 +64,9 @@ def test_an_unexpected_bug_is_still_one_line_without_debug(cli, monkeypatch):
     import artengine.run
 
     monkeypatch.setattr(artengine.run, "prepare", lambda *a: 1 / 0)
-    import artengine.cli_run
+    import artengine.jobs
 
-    monkeypatch.setattr(artengine.cli_run, "prepare", lambda *a: 1 / 0)
+    monkeypatch.setattr(artengine.jobs, "prepare", lambda *a: 1 / 0)
     result = cli("generate", "red", "-g", "solid")
     assert result.exit_code == 1
     assert result.stderr.strip() == (

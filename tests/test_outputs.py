@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from artengine.errors import ArtengineError, UsageError
-from artengine.outputs import new_run_dir, slugify, write_new
+from artengine.outputs import new_run_dir, replace_file, slugify, write_new
 
 
 def test_slugs():
@@ -47,6 +47,35 @@ def test_a_full_disk_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(ArtengineError, match="No space left on device"):
         write_new(tmp_path / "image.png", b"x" * 1000)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_replace_file_swaps_whole_files_from_bytes_or_a_writer(tmp_path):
+    target = tmp_path / "state.bin"
+    replace_file(target, b"old")
+    replace_file(target, lambda path: path.write_bytes(b"new"))  # for libraries that write to a path
+    assert target.read_bytes() == b"new"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_replace_file_syncs_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    monkeypatch.setattr(os, "fsync", lambda fd: events.append("fsync"))
+    monkeypatch.setattr(os, "replace", lambda a, b: events.append("replace"))
+    replace_file(tmp_path / "a", lambda path: path.write_bytes(b"x"))
+    assert events == ["fsync", "replace"]
+
+
+def test_a_failing_writer_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "model.safetensors"
+    target.write_bytes(b"old")
+
+    def broken(path):
+        path.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        replace_file(target, broken)
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
 
 
 def test_a_full_disk_during_generate_is_one_line(cli, tmp_path, monkeypatch):

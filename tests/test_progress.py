@@ -67,6 +67,32 @@ def test_notes_go_above_the_bar(monkeypatch):
     assert "stopping after this step\n" in ANSI.sub("", terminal.getvalue())
 
 
+def test_figures_are_shown_beside_the_label_on_a_terminal_and_a_pipe(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    terminal = Terminal()
+    reporter = Reporter(stream=terminal)
+    reporter.start("train clip")
+    reporter(1, 4, figures={"loss": 0.123456, "accuracy": 0.5})
+    reporter.finish()
+    assert "train clip  loss 0.1235  accuracy 0.5" in frames(terminal.getvalue())[-1]
+    lines = run_steps_with_figures(Reporter(stream=io.StringIO(), every=5))
+    assert [line.split(" ")[1] for line in lines] == ["1/12", "5/12", "10/12", "12/12"]
+    assert lines[-1].startswith("job: 12/12 100%  loss 12  ") and "eta 0:00" in lines[-1]
+
+
+def run_steps_with_figures(reporter, total=12):
+    reporter.start("job")
+    for step in range(1, total + 1):
+        reporter(step, total, figures={"loss": step})
+    reporter.finish()
+    return reporter.stream.getvalue().splitlines()
+
+
+def test_a_job_that_logs_writes_lines_on_a_pipe_unless_told_never(monkeypatch):
+    monkeypatch.setenv("ARTENGINE_PROGRESS", "never")
+    assert run_steps_with_figures(Reporter(stream=io.StringIO(), every=5)) == []
+
+
 def test_nothing_on_a_pipe_unless_asked(monkeypatch):
     assert run_steps(io.StringIO()) == ""
     monkeypatch.setenv("ARTENGINE_PROGRESS", "never")

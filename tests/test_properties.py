@@ -69,7 +69,7 @@ def test_png_metadata_reader_reads_or_says_why(tmp_path_factory, payload):
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
-    from artengine.cli_run import raw_from_metadata
+    from artengine.jobs import raw_from_metadata
     from artengine.outputs import read_png_metadata
 
     path = tmp_path_factory.mktemp("png") / "x.png"

@@ -132,7 +132,7 @@ OPTION_CASES = [
     (["-n", "2", "--keep", "3", "--scorer", "clip"], "keep=3 is greater than n=2"),
     (["-n", "-1"], "n: -1 is below the minimum 1"),
     (["--loss", "symetry:1"], "unknown loss 'symetry' (did you mean 'symmetry'?)"),
-    (["--loss", "tv:"], "--loss 'tv:'"),
+    (["--loss", "tv:"], "--loss: bad weight '' in 'tv:'"),
     (["--set", "losses.tv.weight=1", "--set", "losses.tv.bogus=2"], "unknown option 'losses.tv.bogus'"),
     (["--set", "scorer.name=clipp"], "unknown scorer 'clipp' (did you mean 'clip'?)"),
     (["--device", "cuda"], "--device cuda:"),
@@ -148,7 +148,7 @@ def test_vqgan_clip_refuses_bad_options(cli, models, tmp_path, extra, says):
 
 
 PROMPT_CASES = [("", "no prompt given"), ("   ", "prompt is empty"), ("red:abc", "bad weight 'abc'"),
-                ("red:", "bad weight '' in 'red:'"), (":1", "part 1 has a weight but no text"), ("red||blue", "part 2 is empty")]
+                ("red:", "bad weight '' in 'red:'"), (":1", "':1' has a weight but nothing before it"), ("red||blue", "part 2 is empty")]
 
 
 @pytest.mark.parametrize("prompt, says", PROMPT_CASES, ids=[repr(c[0]) for c in PROMPT_CASES])

@@ -13,9 +13,9 @@ import artengine
 import artengine.models
 import artengine.plugins.clip
 import artengine.plugins.search
-from artengine import UsageError
+from artengine import Interrupted, UsageError
 from artengine.plugins.search import index as index_module
-from artengine.plugins.search.index import Index, Interrupted, Settings
+from artengine.plugins.search.index import Index, Settings
 from tests.search_helpers import generated_png, png_claiming_size, shapes_folder, tiny_clip
 
 SMALL = Settings(device="cpu", batch_size=4, workers=2, precision="float32")

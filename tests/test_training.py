@@ -50,7 +50,9 @@ def test_a_run_writes_checkpoints_the_model_and_samples_and_learns(cli, tmp_path
     result = cli("train", "line", "--out", "run", "--steps", 12, "--sample-every", 6, "--log-every", 3, *QUIET)
     assert result.exit_code == 0, result.output
     assert "trained line to step 12" in result.stdout
-    assert "train line: step 3/12  loss" in result.stderr and "step 12/12" in result.stderr
+    lines = re.findall(r"^train line: \d+/12 .*$", result.stderr, re.MULTILINE)
+    assert [line.split()[2] for line in lines] == ["1/12", "3/12", "6/12", "9/12", "12/12"]  # a pipe: every --log-every
+    assert lines[1].startswith("train line: 3/12 25%  loss ")
     run = tmp_path / "run"
     assert [p.name for p in sorted((run / "checkpoints").iterdir())] == ["step-00000008", "step-00000012"]
     assert sorted(p.name for p in newest(run).iterdir()) == [
@@ -202,3 +204,19 @@ def test_two_gloo_processes_train_one_checkpoint_that_one_process_resumes(tmp_pa
     assert alone.returncode == 0, alone.stderr[-3000:]
     state = facts(tmp_path / "run")
     assert state["world_size"] == 1 and state["step"] == 6 and state["position"] == 4 * 4 * 2 + 2 * 4
+
+
+@pytest.mark.slow
+def test_a_stop_on_two_processes_checkpoints_once_and_is_reported_once(tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "line_plugin.py").write_text(PLUGIN)
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ARTENGINE_LOAD_PLUGINS": "line_plugin",
+                   "TEST_TRAIN_STOP_AT": "2"}  # each process sends itself Ctrl-C after step 2, as a terminal does
+    command = ["--plugins-dir", "plugins", "train", "line", "--out", "run", "--steps", 6, *QUIET]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29534", "-m", "artengine"]
+    done = subprocess.run([*launch, *map(str, command)], capture_output=True, text=True, timeout=300,
+                          env=environment, cwd=tmp_path)
+    assert done.returncode != 0
+    assert done.stderr.count("artengine: error: stopped at step 2 of 6") == 1, done.stderr[-3000:]
+    assert done.stderr.count("stopping after this step") == 1  # every process got the signal; one says so
+    assert facts(tmp_path / "run")["step"] == 2

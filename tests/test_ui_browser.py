@@ -111,6 +111,10 @@ def field(page, key, form="#generate-form"):
     return page.locator(f'{form} [data-key="{key}"]').locator("input, select, textarea").first
 
 
+def runs(out):
+    return sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
 def images_loaded(page, selector):
     """Whether each image matched has loaded (waiting for them first)."""
     images = page.locator(selector)
@@ -151,6 +155,37 @@ def test_generate_with_the_shipped_dalle_model_shows_the_images(page):
     assert re.search(r"#1 · score 0\.\d{4} · seed [12]", page.locator("#generate-job figcaption").first.inner_text())
 
 
+def test_dalle_shows_its_rows_live_as_previews(page, server):
+    page.fill("#generate-prompt", "a green triangle")
+    page.select_option("#generate-generator", "dalle")
+    field(page, "n").fill("32")
+    for key, value in {"generator.batch_size": "1", "generator.save_every": "1"}.items():
+        field(page, key).fill(value)
+    page.click("#generate-form button.primary")
+    page.wait_for_selector("#generate-job .preview img", timeout=300_000)  # a row decoded while it runs
+    assert "/previews/" in page.locator("#generate-job .preview img").get_attribute("src")
+    assert images_loaded(page, "#generate-job .preview img") == [True]
+    page.click("#generate-form button.stop")
+    page.wait_for_selector(f"#generate-job {DONE}", timeout=120_000)
+    assert page.locator("#generate-job .status").get_attribute("data-status") == "interrupted"
+
+
+def test_a_loss_brings_its_weight_and_declared_options_into_the_form(page, server):
+    before = runs(server[1])
+    page.fill("#generate-prompt", "a blue square")
+    page.select_option("#generate-generator", "vqgan-clip")
+    page.select_option("#generate-form .loss-picker", "symmetry")
+    page.click("#generate-form button.add-loss")
+    assert page.locator('#generate-form [data-key="losses.symmetry.axis"] option').all_inner_texts() == [
+        "vertical", "horizontal", "both"]
+    field(page, "losses.symmetry.weight").fill("heavy")
+    page.click("#generate-form button.primary")
+    error = page.locator('#generate-form .field[data-key="losses.symmetry.weight"] .error')
+    error.wait_for()
+    assert error.inner_text() == "artengine: error: settings: losses.symmetry.weight: expected float, got str 'heavy'"
+    assert runs(server[1]) == before, "a refused request makes no run folder"
+
+
 def test_stop_midway_keeps_the_images_and_marks_the_run_interrupted(page, server):
     page.fill("#generate-prompt", "a blue square")
     page.select_option("#generate-generator", "vqgan-clip")
@@ -189,6 +224,7 @@ def test_the_gallery_lists_runs_opens_one_and_shows_its_metadata(page):
     page.wait_for_selector("#gallery-list .run-card")
     page.fill("#gallery-search", "circle")
     expect(page.locator("#gallery-list .run-card")).to_have_count(1)
+    expect(page.locator("#gallery-how")).to_contain_text("Searched by prompt text (no search index at")
     page.click("#gallery-list .run-card")
     page.wait_for_selector("#gallery-run figure img")
     assert page.locator("#gallery-run .status").get_attribute("data-status") == "complete"

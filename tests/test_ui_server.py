@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+import artengine
+
 from artengine.outputs import read_png_metadata
 from artengine.plugins import ui as ui_plugin
 from artengine.plugins.ui import server
@@ -96,12 +98,42 @@ def test_the_gallery_lists_runs_newest_first_and_searches_prompts(client, out):
     for prompt in ("red square", "blue circle"):
         wait_done(client, post(client, "/api/generate", {"prompt": prompt, "fields": {"generator": "solid"}}).json()["id"])
         time.sleep(1.1)  # run folders are named by the second
-    runs = client.get("/api/runs").json()
+    runs = client.get("/api/runs").json()["runs"]
     assert [r["prompts"] for r in runs] == [["blue circle"], ["red square"]]
-    assert [r["prompts"] for r in client.get("/api/runs", params={"q": "RED"}).json()] == [["red square"]]
+    assert [r["prompts"] for r in client.get("/api/runs", params={"q": "RED"}).json()["runs"]] == [["red square"]]
     details = client.get(f"/api/runs/{runs[0]['name']}").json()
     assert details["document"]["status"] == "complete" and len(details["images"]) == 1
     assert client.get("/api/runs/..").status_code == 404
+
+
+class Grain(artengine.Loss):
+    name = "grain"
+    description = "A loss with an option of its own (it is only recorded here)."
+    options = (artengine.Option("size", int, 2, "Grain size in pixels.", min=1),)
+
+    def __call__(self, images, context):
+        return 0.0
+
+
+class GrainPlugin:
+    @staticmethod
+    @artengine.hookimpl
+    def register_losses(register):
+        register(Grain)
+
+
+def test_a_losss_weight_and_declared_options_are_fields_checked_as_the_cli_checks_them(host, client, out):
+    host.add(GrainPlugin, name="grain")
+    assert next(l for l in client.get("/api/schema").json()["losses"] if l["name"] == "grain")["options"] == [
+        {"name": "size", "type": "int", "default": 2, "help": "Grain size in pixels.", "min": 1}]
+    form = {"prompt": "red", "fields": {"generator": "solid", "losses.grain.weight": "0.5", "losses.grain.size": "0"}}
+    bad = post(client, "/api/generate", form)
+    assert bad.status_code == 400 and bad.json()["field"] == "losses.grain.size"
+    assert bad.json()["error"] == "artengine: error: settings: losses.grain.size: 0 is below the minimum 1"
+    form["fields"]["losses.grain.size"] = "3"
+    state = wait_done(client, post(client, "/api/generate", form).json()["id"])
+    document = json.loads((out / state["run"] / "run.json").read_text())
+    assert document["configurations"]["solid"]["losses"] == {"grain": {"weight": 0.5, "size": 3}}
 
 
 def test_compare_writes_the_clis_grid_and_labels(client, out):
@@ -135,6 +167,24 @@ def test_a_stopped_run_is_interrupted_with_its_images_and_resumes(client, out, m
     resumed = wait_done(client, post(client, "/api/resume", {"run": state["run"]}).json()["id"])
     assert resumed["status"] == "complete" and resumed["run"] == state["run"]
     assert read_png_metadata(out / state["run"] / Path(resumed["images"][0]["url"]).name)["metadata"]["started_at"] == 3
+
+
+def test_a_resume_taken_out_of_the_line_lets_go_of_its_run(client, out, monkeypatch):
+    monkeypatch.setenv("TEST_STOP_AT_STEP", "3")
+    stopped = wait_done(client, post(client, "/api/generate", {"prompt": "x", "fields": {
+        "generator": "slow", "device": "cpu"}}).json()["id"])
+    monkeypatch.delenv("TEST_STOP_AT_STEP")
+    release = threading.Event()
+    busy = client.app.state.jobs.submit(Job("generate", "busy", "cpu", lambda job: release.wait(10)))
+    while busy.status != "running":
+        time.sleep(0.01)
+    waiting = post(client, "/api/resume", {"run": stopped["run"]}).json()
+    assert (waiting["status"], waiting["position"]) == ("queued", 1)
+    assert "is running already" in post(client, "/api/resume", {"run": stopped["run"]}).json()["error"]
+    assert post(client, f"/api/jobs/{waiting['id']}/stop", {}).json()["status"] == "cancelled"
+    release.set()
+    resumed = wait_done(client, post(client, "/api/resume", {"run": stopped["run"]}).json()["id"])
+    assert resumed["status"] == "complete" and resumed["run"] == stopped["run"]
 
 
 def test_reproduce_from_the_ui_says_identical(client, out):
@@ -226,7 +276,7 @@ def ui_command(host, monkeypatch):
 def test_a_non_local_host_without_auth_warns(cli, ui_command):
     result = cli("ui", "--host", "0.0.0.0", "--port", "0")
     assert result.exit_code == 0 and "artengine: warning: --host 0.0.0.0 serves the UI to other machines" in result.stderr
-    assert ui_command == [("0.0.0.0", 0, "outputs", None)]
+    assert ui_command == [("0.0.0.0", 0, "outputs", None, None)]
     quiet = cli("ui", "--host", "0.0.0.0", "--auth", "me:pw")
     assert "warning" not in quiet.stderr and ui_command[-1][3] == ("me", "pw")
 

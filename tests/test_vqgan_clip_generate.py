@@ -94,6 +94,7 @@ def test_non_square_sizes_work(cli):
     ("generator.augment=[\"flop\"]", "unknown augmentation 'flop' (did you mean 'flip'?)"),
     ("generator.init_image=missing.png", "'missing.png' does not exist"),
     ("generator.image_prompts=[\"missing.png:2\"]", "'missing.png' does not exist"),
+    ("generator.clip=[\"clip:tiny:0\"]", "generator.clip: bad weight '0' in 'clip:tiny:0'; a weight is a non-zero number"),
     ("generator.optimizer=sgd", "'sgd' is not one of"),
 ])
 def test_bad_settings_are_one_line_errors_before_a_run_folder_exists(cli, setting, message):

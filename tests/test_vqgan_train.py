@@ -67,7 +67,7 @@ def test_training_from_scratch_on_a_folder_writes_a_loadable_model(cli, pairs, t
 
     assert result.exit_code == 0, result.output
     assert f"load it as vqgan:{tmp_path / 'run'}" in result.stdout
-    assert "step 3/3  loss" in result.stderr
+    assert "train vqgan: 3/3 100%  loss " in result.stderr
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoints", "config.json", "model.safetensors"]
     assert training(tmp_path / "run")["step"] == 3
     model = artengine.load_model(f"vqgan:{tmp_path / 'run'}")
@@ -97,7 +97,7 @@ def test_resuming_continues_from_the_checkpoint_exactly(cli, tmp_path):
     second = cli("train", "vqgan", "--out", tmp_path / "resumed", "--resume", "--threads", 1, "--steps", 6)
 
     assert second.exit_code == 0, second.output
-    assert "step 5/6" in second.stderr and "step 1/" not in second.stderr
+    assert "train vqgan: 5/6 " in second.stderr and "train vqgan: 1/" not in second.stderr
     assert training(tmp_path / "resumed")["step"] == 6
     assert not same(weights(tmp_path / "resumed"), at_four)
     assert same(weights(tmp_path / "resumed"), weights(tmp_path / "straight"))

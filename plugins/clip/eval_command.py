@@ -17,8 +17,7 @@ import click
 def eval_clip(spec, n, trials, data, seed, device, as_json):
     """Text→image and image→text top-1 retrieval of a CLIP model among N captions and their images."""
     import artengine
-    from artengine.cli import emit_json
-    from artengine.devices import resolve_device
+    from artengine import emit_json, resolve_device
 
     from .evaluation import EVAL_SEED, evaluate
 

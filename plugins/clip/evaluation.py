@@ -37,7 +37,7 @@ def retrieval_accuracy(model, images, captions: list[str], batch_size: int = 64)
 
 
 def evaluate(model, data: str, n: int, trials: int, seed: int = EVAL_SEED) -> dict[str, Any]:
-    from artengine.datasets import load_dataset
+    from artengine import load_dataset
 
     dataset = load_dataset(data)
     results = []

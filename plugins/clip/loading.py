@@ -18,8 +18,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from artengine import UsageError
-from artengine.errors import closest
+from artengine import UsageError, closest
 
 from .weights_file import read_state_dict
 

@@ -65,7 +65,7 @@ class ClipTrainer(Trainer):
             raise UsageError("--batch-size must be at least 2: a contrastive loss compares pairs in a batch")
 
     def setup(self):
-        from artengine.datasets import load_dataset
+        from artengine import load_dataset
         from open_clip.loss import ClipLoss
 
         from .batches import BatchMaker
@@ -120,7 +120,7 @@ class ClipTrainer(Trainer):
             self.network.logit_scale.clamp_(0, math.log(100))
 
     def save(self, step, figures):
-        from artengine.outputs import replace_file
+        from artengine import replace_file
         from safetensors.torch import save
 
         out = self.run.out
@@ -188,7 +188,7 @@ class StartingPoint:
 
 def parse_data_options(data: str, assignments) -> dict:
     """KEY=VALUE texts -> the dataset's options, each value read as its declared type."""
-    from artengine.datasets import load_dataset
+    from artengine import load_dataset
 
     declared = {option.name: option for option in load_dataset(data).options}
     options = {}

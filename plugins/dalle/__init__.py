@@ -35,7 +35,11 @@ class DalleGenerator(Generator):
                "what it steers away from.", min=0.0, max=50.0, infotext="CFG scale"),
         Option("init_image", str, "", "Image whose top rows of codes every candidate starts from (priming)."),
         Option("prime_rows", int, 0, "Rows of codes taken from init_image; 0 = half of them.", min=0),
-        Option("batch_size", int, 16, "Candidates sampled together.", min=1),
+        Option("batch_size", int, 16, "Code maps sampled together (each tile of a grid is one).", min=1),
+        Option("grid", int, 1, "Each image is a grid x grid picture of tiles, each sampled from the caption on "
+               "its own (min-dalle's grid_size); 1: one tile.", min=1),
+        Option("seamless", bool, False, "Decode a grid's tiles joined as one map of codes, so they blend into one "
+               "picture without seams (min-dalle's is_seamless); needs grid 2 or more."),
         Option("precision", str, "auto", "Arithmetic: auto (bf16 where the hardware has it: CUDA, CPUs with "
                "AVX512-BF16 or AMX; else fp32), fp32 or bf16.", choices=("auto", "fp32", "bf16")),
         Option("save_every", int, 0, "Send a preview of the candidates' rows of codes so far every K rows "
@@ -45,7 +49,8 @@ class DalleGenerator(Generator):
     )
 
     def size_for(self, options, device):
-        return self.model_size(options["model"], device)
+        width, height = self.model_size(options["model"], device)
+        return width * options["grid"], height * options["grid"]
 
     @staticmethod
     def model_size(spec: str, device: str) -> tuple[int, int]:
@@ -61,11 +66,15 @@ class DalleGenerator(Generator):
         return image_size(read_config(resolve_folder(name)))
 
     def check(self, request):
-        spec = request.options["model"]
-        size = self.model_size(spec, request.device)
+        spec, grid = request.options["model"], request.options["grid"]
+        if request.options["seamless"] and grid == 1:
+            raise UsageError("generator.seamless=true joins the tiles of a grid, but generator.grid is 1; set "
+                             "generator.grid=2 (or more) to make each image a seamless grid x grid picture")
+        size = self.size_for(request.options, request.device)
         if tuple(request.size) != size:
+            tiles = f" ({grid}x{grid} tiles)" if grid > 1 else ""
             raise UsageError(f"--size {request.size[0]}x{request.size[1]}: model {spec} makes {size[0]}x{size[1]} "
-                             f"images; use --size {size[0]}x{size[1]}")
+                             f"images{tiles}; use --size {size[0]}x{size[1]}")
         from .generator import check_loadable
 
         check_loadable(request)  # the model and the init image, before a run folder exists

@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from artengine import UsageError
+from artengine import UsageError, replace_file
 
 from .layout import Layout
 
@@ -146,15 +145,6 @@ def image_size(config: dict) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write `path` so that readers see the old file or the new one, never half of it."""
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
 
 def weights_bytes(lm, dtype=None) -> bytes:
     """DalleLM's parameters (named `gpt.*`) as safetensors bytes, for the training checkpoints."""
@@ -209,14 +199,14 @@ def save_model(folder: Path, lm, tokenizer, config: dict, card: str, dtype=None)
     """Write (or replace) the files of a checkpoint folder, each atomically. config.json, the
     file both layouts have, comes last; an older folder re-saved here moves to the new layout."""
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / WEIGHTS_FILE, gpt2_weights_bytes(lm, dtype))
+    replace_file(folder / WEIGHTS_FILE, gpt2_weights_bytes(lm, dtype))
     for name, data in tokenizer_files(tokenizer, config["layout"]["text_length"], folder).items():
-        write_atomic(folder / name, data)
-    write_atomic(folder / CARD_FILE, card.encode())
+        replace_file(folder / name, data)
+    replace_file(folder / CARD_FILE, card.encode())
     settings = {**{key: value for key, value in config.items() if key != "model"},
                 "format": FORMAT, "format_version": FORMAT_VERSION}
-    write_atomic(folder / SETTINGS_FILE, (json.dumps(settings, indent=2) + "\n").encode())
-    write_atomic(folder / CONFIG_FILE, gpt2_config_bytes(lm))
+    replace_file(folder / SETTINGS_FILE, (json.dumps(settings, indent=2) + "\n").encode())
+    replace_file(folder / CONFIG_FILE, gpt2_config_bytes(lm))
 
 
 def load_weights(lm, path: Path) -> None:

@@ -1,7 +1,7 @@
 """Training sources of (image, captions) pairs, read once when the code cache is built.
 
 `--data` names one of:
-- a registered dataset (`shapes`), through artengine.datasets.open_dataset;
+- a registered dataset (`shapes`), through artengine.open_dataset;
 - a folder of images with same-stem `.txt` captions (one caption per line);
 - WebDataset-style tar shards: a `.tar` file, a glob (`shards/*.tar`) or a folder of `.tar`
   files. Members sharing a key (the path up to the first dot of the file name) form one
@@ -61,7 +61,7 @@ def read_pairs(source: Source, count: int | None, seed: int, options: dict) -> I
     if source.kind == "shards":
         yield from _limit(_shard_pairs(source.shards), count)
         return
-    from artengine.datasets import open_dataset
+    from artengine import open_dataset
 
     if source.kind == "folder" and options:
         raise UsageError("--data-option applies to registered datasets, not to a folder of pairs")

@@ -21,12 +21,20 @@ def conditioning(prompt) -> tuple[str, str]:
 def check_loadable(request) -> None:
     """Load the model (cached for `generate`) and read the init image, raising UsageError."""
     dalle = artengine.load_model(request.options["model"], request.device)
-    from artengine.memory import check_fits
+    from artengine import check_fits
 
     from .memory import estimate_bytes
 
-    check_fits(estimate_bytes(dalle, request), request.device, "generator.batch_size (or -n)",
-               f"dalle with {min(request.count, request.options['batch_size'])} candidates at once")
+    options = request.options
+    grid = options["grid"]
+    maps = min(request.count * grid**2, options["batch_size"])
+    if grid == 1:
+        what, lower = f"dalle with {maps} candidates at once", "generator.batch_size (or -n)"
+    else:
+        kind = "seamless " if options["seamless"] else ""
+        what = f"dalle with {kind}{grid}x{grid} grids ({maps} tiles sampled at once)"
+        lower = "generator.grid or generator.batch_size"
+    check_fits(estimate_bytes(dalle, request), request.device, lower, what)
     if request.options["init_image"]:  # read and encode it now: a model may lack the VQGAN's encoder
         with torch.no_grad():
             prime_codes(dalle, request.options, dalle.device)
@@ -68,16 +76,21 @@ of 4 costs about what one image alone does (benchmarks/dalle_decode.py)."""
 
 def to_images(vqgan, codes: torch.Tensor, rows: int, cols: int):
     """One RGB image per row of `codes`, decoded in chunks of DECODE_CHUNK (see there)."""
-    from PIL import Image
-
     count = codes.shape[0]
     if count == 0:
         return []
     filler = codes[-1:].expand(-count % DECODE_CHUNK, -1)
     chunks = torch.cat([codes, filler]).view(-1, rows, cols).split(DECODE_CHUNK)
     with torch.no_grad():
-        pixels = torch.cat([vqgan.decode(chunk) for chunk in chunks])[:count].clamp(0, 1)
-    array = (pixels * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        pixels = torch.cat([vqgan.decode(chunk) for chunk in chunks])[:count]
+    return to_pil(pixels)
+
+
+def to_pil(pixels: torch.Tensor):
+    """RGB images from decoded pixels B x 3 x H x W (clamped to [0, 1])."""
+    from PIL import Image
+
+    array = (pixels.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
     return [Image.fromarray(a, "RGB") for a in array]
 
 
@@ -96,12 +109,16 @@ def preview_image(dalle, codes: torch.Tensor, rows: int):
 
 def precision(choice: str, device: str) -> str:
     """'auto' is bf16 where the hardware does it natively (measured faster there), else fp32."""
-    from artengine.devices import native_bf16
+    from artengine import native_bf16
 
     return choice if choice != "auto" else "bf16" if native_bf16(device) else "fp32"
 
 
 def generate(request, progress) -> list[Candidate]:
+    """Sample the code maps of every candidate (grid² tiles each, grid.py) `batch_size` maps
+    at a time, and decode each candidate once all its maps are drawn."""
+    from .grid import tile_seeds
+
     options = request.options
     dalle = artengine.load_model(options["model"], request.device)
     layout = dalle.layout
@@ -111,9 +128,12 @@ def generate(request, progress) -> list[Candidate]:
     caption, negative = conditioning(request.prompt)
     text, null_text = dalle.text([caption]), dalle.text([negative])
     prime = prime_codes(dalle, options, dalle.device)
-    seeds, size = list(request.seeds), options["batch_size"]
+    grid = options["grid"]
+    seeds = [tile for seed in request.seeds for tile in tile_seeds(seed, grid)]
+    size = options["batch_size"]
     total = len(seeds) * layout.image_tokens
     candidates: list[Candidate] = []
+    drawn = torch.zeros(0, layout.image_tokens, dtype=torch.long, device=dalle.device)  # maps of no candidate yet
     try:
         for first in range(0, len(seeds), size):
             chunk = seeds[first : first + size]
@@ -129,12 +149,29 @@ def generate(request, progress) -> list[Candidate]:
                     progress(done + (i + 1) * count, total, preview)
 
             codes = sample_codes(dalle.lm, text, null_text, chunk, settings, prime, on_token, out=out)
-            for seed, image in zip(chunk, to_images(dalle.vqgan, codes, layout.rows, layout.cols)):
+            drawn = torch.cat([drawn, codes])
+            complete = len(drawn) // grid**2
+            for image in pictures(dalle, drawn[: complete * grid**2], grid, options["seamless"]):
+                seed = request.seeds[len(candidates)]
                 metadata = {"model": options["model"]}
                 if prime is not None:
                     metadata["primed_codes"] = prime.shape[1]
+                if grid > 1:
+                    metadata["tile_seeds"] = tile_seeds(seed, grid)
                 candidates.append(Candidate(image, seed, metadata))
+            drawn = drawn[complete * grid**2 :]
     except StopRequested:
         for candidate in candidates:
             candidate.metadata["interrupted"] = True
     return candidates
+
+
+def pictures(dalle, codes: torch.Tensor, grid: int, seamless: bool) -> list:
+    """One picture per grid² rows of `codes`: the image itself for a 1 x 1 grid."""
+    layout = dalle.layout
+    if grid == 1:
+        return to_images(dalle.vqgan, codes, layout.rows, layout.cols)
+    from .grid import grid_picture
+
+    maps = codes.view(-1, grid**2, layout.rows, layout.cols)
+    return [grid_picture(dalle.vqgan, tiles, grid, seamless) for tiles in maps]

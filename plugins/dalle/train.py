@@ -102,13 +102,13 @@ class DalleTrainer(Trainer):
                        "n_codes": int(vqgan.codebook.shape[0])}
 
     def _cache(self):
-        from artengine import discovery
+        from artengine import get_registry
 
         from .cache import build_cache, cache_key, open_cache
         from .data import resolve_source
 
         s, factor = self.settings, self.vqgan_config["factor"]
-        source = resolve_source(s["data"], discovery.get_registry().names("dataset"))
+        source = resolve_source(s["data"], get_registry().names("dataset"))
         count = s["data_count"] or (50_000 if source.kind == "dataset" else None)
         size = s["image_size"] or (self.previous["vqgan"]["image_size"][0] if self.previous else 0)
         if not size:
@@ -130,14 +130,13 @@ class DalleTrainer(Trainer):
         return open_cache(folder, key)
 
     def _tokenizer(self):
-        from .checkpoint import write_atomic
         from .text import TOKENIZER_FILE, load_tokenizer, train_tokenizer
 
         if self.previous is None and self.run.main:
             self.out.mkdir(parents=True, exist_ok=True)
             captions = (caption for captions in self.cache.captions for caption in captions)
             tokenizer = train_tokenizer(captions, self.settings["vocab_size"])
-            write_atomic(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
+            artengine.replace_file(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
         self.run.barrier()
         return load_tokenizer(self.out)
 
@@ -236,7 +235,7 @@ class DalleTrainer(Trainer):
 
     def sample(self, step):
         import torch
-        from artengine.grid import render_grid
+        from artengine import render_grid
 
         from .generator import to_images
         from .sampling import Settings, sample_codes
@@ -283,14 +282,14 @@ def portable_spec(spec: str) -> str:
 
     Names a loader serves by itself (`vqgan:shapes`) stay as they are, even if a folder of
     that name happens to exist here."""
-    from artengine import discovery
+    from artengine import get_registry
 
     kind, _, name = spec.partition(":")
     path = Path(name).expanduser()
     if not name or path.is_absolute() or not path.exists():
         return spec
     try:
-        known = {info.spec for info in discovery.get_registry().model_loader(kind).available()}
+        known = {info.spec for info in get_registry().model_loader(kind).available()}
     except UsageError:
         known = set()
     return spec if spec in known else f"{kind}:{path.resolve()}"

@@ -5,7 +5,8 @@
   a collection (CLIP embeddings, a parquet table with artengine PNG metadata, FAISS),
   incremental and resumable;
 - `artengine search INDEX "text" [--image Q.png] [--where ...]`: text, image and prompt-syntax
-  search with metadata filters; tables, JSON, an offline HTML page.
+  search with metadata filters; tables, JSON, an offline HTML page;
+- `artengine.load_model("index:PATH")`: an index for other plugins (the web UI's gallery search).
 
 The Python API is `artengine.plugins.search.Index` (docs/search.md). This module imports none
 of torch, open_clip, faiss or pyarrow; the commands do when they run.
@@ -25,8 +26,15 @@ def __getattr__(name):
 
 
 @artengine.hookimpl
+def register_model_loaders(register):
+    from .loader import IndexLoader
+
+    register(IndexLoader())
+
+
+@artengine.hookimpl
 def register_commands(cli):
-    from .commands import classify, index_group, search
+    from .command import classify, index_group, search
 
     cli.add_command(classify)
     cli.add_command(index_group)

@@ -125,7 +125,7 @@ def decode(data: bytes, transform):
 def generation_metadata(path: str) -> dict[str, Any]:
     """prompt, seed, generator and score of a PNG written by artengine (read by the engine's own
     reader); {} for any other file."""
-    from artengine.outputs import read_png_metadata
+    from artengine import read_png_metadata
 
     if not path.lower().endswith(".png"):
         return {}

@@ -23,9 +23,9 @@ from typing import Any, Callable
 import numpy as np
 
 import artengine
-from artengine import ArtengineError, UsageError
+from artengine import Interrupted, UsageError, current_shard
 
-from . import distributed, store, vectors
+from . import store, vectors
 from .files import FileEntry, find_images
 
 PROBE_TEXT = "a photo"
@@ -33,10 +33,6 @@ PROBE_TEXT = "a photo"
 so an index is never searched with a different model that happens to share its spec."""
 CHUNK_ROWS = 4096
 CHUNK_SECONDS = 60.0
-
-
-class Interrupted(ArtengineError):
-    exit_code = 130
 
 
 @dataclass
@@ -145,17 +141,18 @@ class Index:
         if not entries and previous is None:
             raise UsageError(f"no images under {', '.join(repr(r) for r in roots)} "
                              "(looked for .png, .jpg, .jpeg, .webp, .bmp, .gif, .tif, .tiff)")
-        model = load_model(spec, distributed.local_device(settings.device))
+        # under torchrun or accelerate launch: each process embeds every N-th file, rank 0 merges
+        shard = current_shard()  # first: on GPUs it gives each process its own
+        rank, world_size = (shard.rank, shard.size) if shard else (0, 1)
+        barrier = shard.barrier if shard else lambda: None
+        model = load_model(spec, settings.device)
         identity = {"spec": spec, "probe": probe(model)}
         if previous is not None:
             check_probe(previous.manifest, identity, previous.folder)
-        rank, world_size = distributed.rank_and_size()
-        if world_size > 1:
-            distributed.start()
         if rank == 0:
             folder.mkdir(parents=True, exist_ok=True)
             store.partial_dir(folder, identity)
-        distributed.barrier()
+        barrier()
         partial = store.partial_dir(folder, identity)
         report = Report(str(folder))
 
@@ -165,15 +162,17 @@ class Index:
         old_by_path = {row["path"]: i for i, row in enumerate(old_rows)}
         old_by_hash = {row["hash"]: i for i, row in enumerate(old_rows)}
         resumed = set(store.read_chunks(partial)[0])
-        distributed.barrier()  # every rank has seen the earlier chunks before any writes new ones
+        barrier()  # every rank has seen the earlier chunks before any writes new ones
         unchanged = {entry.path: old_by_path[entry.path] for entry in entries
                      if entry.path in old_by_path and same_file(old_rows[old_by_path[entry.path]], entry)}
         to_read = [entry for entry in entries if entry.path not in unchanged]
-        embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
-                    should_stop, CHUNK_ROWS, CHUNK_SECONDS)
-        distributed.barrier()  # every shard is written
+        try:
+            embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
+                        should_stop, CHUNK_ROWS, CHUNK_SECONDS)
+        except Interrupted as stop:
+            (shard or artengine.Shard(0, 1)).reraise(stop)  # rank 0 alone says what is kept
+        barrier()  # every shard is written
         if rank != 0:
-            distributed.finish()
             return None, None  # rank 0 writes the index
         shards, chunk_rows, chunk_embeddings = merge_shards(partial, world_size)
 
@@ -183,24 +182,8 @@ class Index:
         report.count = len(rows)
         report.dropped = len(set(old_by_path) - {row["path"] for row in rows})
         report.skipped = skipped
-        dim = len(identity["probe"])
-        embeddings = np.stack(embedding_rows).astype(np.float16) if embedding_rows else np.zeros((0, dim), np.float16)
-        choice = vectors.choose(len(embeddings), dim)
-        faiss_index = vectors.build(embeddings, choice)
-        import pyarrow as pa
-
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        manifest = {
-            "model": identity, "dim": dim, "count": len(rows), "roots": roots,
-            "faiss": {"factory": choice.factory, "nprobe": choice.nprobe, "metric": "inner_product"},
-            "skipped": skipped, "artengine": artengine.__version__,
-            "created": previous.manifest["created"] if previous is not None else now, "updated": now,
-        }
-        manifest = store.write_version(folder, embeddings, pa.Table.from_pylist(rows, schema=store.table_schema()),
-                                       faiss_index, manifest)
-        report.faiss = choice.factory
+        report.faiss = write_index(folder, identity, roots, previous, rows, embedding_rows, skipped)
         report.seconds = round(time.monotonic() - started, 3)
-        distributed.finish()
         index = cls.open(folder)
         index._model = model
         return index, report
@@ -310,8 +293,29 @@ def same_file(row: dict, entry: FileEntry) -> bool:
     return row["size"] == entry.size and row["mtime"] == entry.mtime
 
 
+def write_index(folder: Path, identity: dict, roots: list[str], previous: Index | None, rows: list[dict],
+                embedding_rows: list[np.ndarray], skipped: list[dict]) -> str:
+    """Write the new version of the index (embeddings, table, FAISS index, manifest); returns
+    the FAISS factory string chosen for its size."""
+    import pyarrow as pa
+
+    dim = len(identity["probe"])
+    embeddings = np.stack(embedding_rows).astype(np.float16) if embedding_rows else np.zeros((0, dim), np.float16)
+    choice = vectors.choose(len(embeddings), dim)
+    faiss_index = vectors.build(embeddings, choice)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    manifest = {
+        "model": identity, "dim": dim, "count": len(rows), "roots": roots,
+        "faiss": {"factory": choice.factory, "nprobe": choice.nprobe, "metric": "inner_product"},
+        "skipped": skipped, "artengine": artengine.__version__,
+        "created": previous.manifest["created"] if previous is not None else now, "updated": now,
+    }
+    store.write_version(folder, embeddings, pa.Table.from_pylist(rows, schema=store.table_schema()), faiss_index, manifest)
+    return choice.factory
+
+
 def load_model(spec: str, device: str):
-    from artengine.devices import resolve_device
+    from artengine import resolve_device
 
     if not spec.startswith("clip:"):
         raise UsageError(f"--model {spec}: search and classify need a clip: model (e.g. clip:shapes)")

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from artengine import StopRequested
+from artengine import Interrupted, StopRequested, replace_file
 
 from . import store
 
@@ -36,7 +36,6 @@ def embed_shard(entries, rank: int, world_size: int, model, settings, partial: P
     """Embed this rank's shard of `entries` (those whose hash is in `known` are only hashed) and
     write its chunks and shard record into `partial`; returns the record's path."""
     from .embed import ImageEncoder
-    from .index import Interrupted
 
     shard = entries[rank::world_size]
     encoder = ImageEncoder(model, settings.batch_size, settings.workers, settings.precision)
@@ -79,9 +78,7 @@ def embed_shard(entries, rank: int, world_size: int, model, settings, partial: P
                               f"so far are kept in '{partial}': run the same command again to go on from there")
     flush()
     record = partial / f"shard-{rank}-of-{world_size}.json"
-    temp = partial / f".{record.name}.tmp"
-    temp.write_text(json.dumps({"hashes": result.hashes, "skipped": result.skipped}), encoding="utf-8")
-    os.replace(temp, record)
+    replace_file(record, json.dumps({"hashes": result.hashes, "skipped": result.skipped}).encode())
     return record
 
 

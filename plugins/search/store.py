@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from artengine import ArtengineError, UsageError
+from artengine import UsageError, replace_file
 
 FORMAT = "artengine-index/1"
 MANIFEST = "manifest.json"
@@ -114,23 +114,12 @@ def write_version(folder: Path, embeddings: np.ndarray, table, vectors, manifest
         "faiss": lambda path: faiss.write_index(vectors, str(path)),
     }
     files = {}
-    try:
-        for kind in DATA_FILES:
-            name = f"{kind}-{version}{SUFFIXES[kind]}"
-            temp = folder / f".{name}.tmp"
-            writers[kind](temp)
-            with open(temp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(temp, folder / name)
-            files[kind] = {"name": name, "bytes": (folder / name).stat().st_size}
-    except OSError as error:
-        raise ArtengineError(f"cannot write the index into '{folder}': {error.strerror or error}") from None
+    for kind in DATA_FILES:  # new names: no file the current manifest points at is touched
+        name = f"{kind}-{version}{SUFFIXES[kind]}"
+        replace_file(folder / name, writers[kind])
+        files[kind] = {"name": name, "bytes": (folder / name).stat().st_size}
     manifest = {**manifest, "format": FORMAT, "version": version, "files": files}
-    temp = folder / f".{MANIFEST}.tmp"
-    temp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    with open(temp, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temp, folder / MANIFEST)  # the switch
+    replace_file(folder / MANIFEST, (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode())  # the switch
     remove_leftovers(folder, manifest)
     return manifest
 
@@ -176,10 +165,8 @@ def write_chunk(path: Path, name: str, embeddings: np.ndarray, rows: list[dict])
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    save_npy(path / f".{name}.npy.tmp", embeddings.astype(np.float16))
-    os.replace(path / f".{name}.npy.tmp", path / f"{name}.npy")
-    pq.write_table(pa.Table.from_pylist(rows, schema=table_schema()), path / f".{name}.parquet.tmp")
-    os.replace(path / f".{name}.parquet.tmp", path / f"{name}.parquet")
+    replace_file(path / f"{name}.npy", lambda temp: save_npy(temp, embeddings.astype(np.float16)))
+    replace_file(path / f"{name}.parquet", lambda temp: pq.write_table(pa.Table.from_pylist(rows, schema=table_schema()), temp))
 
 
 def read_chunks(path: Path) -> tuple[dict[str, dict], dict[str, np.ndarray]]:

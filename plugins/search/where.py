@@ -16,8 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from artengine import UsageError
-from artengine.errors import closest
+from artengine import UsageError, closest
 
 TOKEN = re.compile(r"""\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<number>-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"""
                    r"""|(?P<op><=|>=|!=|==|=|<|>|\(|\))|(?P<word>[A-Za-z_][A-Za-z_0-9]*))""")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-from artengine.errors import UsageError, closest
+from artengine import UsageError, closest
 
 from .scene import Scene, SceneObject
 from .vocabulary import BACKGROUNDS, COLOURS, POSITIONS, RELATIONS, SHAPES, SIZES

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from artengine.errors import UsageError
+from artengine import UsageError
 
 from .vocabulary import OBJECT_CHOICES
 
@@ -30,7 +30,7 @@ def data_shapes(count, out, seed, objects, omit):
     """Write N shapes-world pairs into OUT: NNNNN.png, NNNNN.txt (its caption) and captions.jsonl.
 
     Refuses a folder that already holds pairs: nothing is ever overwritten."""
-    from artengine.progress import Reporter
+    from artengine import Reporter
 
     from .dataset import ShapesPairs
     from .world import caption, render

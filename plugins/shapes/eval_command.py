@@ -2,10 +2,13 @@
 
 Random full prompts (every attribute named) are drawn from the world with the seed, the
 generator makes candidates as `generate` would (same settings, scorer and ranking), and the
-top-ranked image of each prompt is read back by the attribute reader and graded.
+top-ranked image of each prompt is read back by the attribute reader and graded. Under
+`torchrun` or `accelerate launch` each process takes every N-th prompt and rank 0 reports.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import click
 
@@ -30,29 +33,29 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
 @click.option("--out", type=click.Path(), help="Folder for a contact sheet PNG and the JSON results.")
 def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, sets, losses, as_json, out):
     """Measure prompt fidelity on the shapes world: per-attribute accuracy of GENERATOR's images."""
-    from artengine import discovery
-    from artengine.cli import emit_json
-    from artengine.cli_run import PROMPT_KEYS, build_raw
-    from artengine.config import resolve
-    from artengine.progress import Reporter, stop_on_signals
-    from artengine.run import Interrupted, prepare
+    from artengine import (Interrupted, Reporter, Settings, check_settings, current_shard, emit_json, plan_generate,
+                           stop_on_signals)
 
-    from .evaluation import draw_scenes, evaluate, report_text, save_results, summarise
+    from .evaluation import draw_scenes, evaluate, gather, report_text, save_results, summarise
     from .world import caption
 
-    flags = dict(n=n, keep=keep, scorer=scorer, seed=seed, device=device, generator=generator)
-    raw = build_raw({}, None, None, flags, losses, sets)
-    for key in PROMPT_KEYS:  # the prompts are the world's, never the user's
-        raw.pop(key, None)
-    registry = discovery.host.registry
-    seed = resolve(raw, registry, where="settings").seed  # checks the settings, reads a --set seed=
+    # the prompts are the world's, never the user's (nor the defaults'): drawn from the checked seed
+    settings = Settings(prompts=[], generator=generator, n=n, keep=keep, scorer=scorer, seed=seed, device=device,
+                        losses=losses, sets=sets)
+    seed = check_settings(settings)["seed"]  # reads a --set seed= too
     scenes = draw_scenes(seed, int(objects), n_prompts)
-    raw["prompts"] = [caption(scene) for scene in scenes]
-    plan = prepare(resolve(raw, registry, where="settings"), registry)
+    plan = plan_generate(replace(settings, prompts=[caption(scene) for scene in scenes], seed=seed)).plan
     reporter = Reporter()
+    shard = current_shard()  # several processes: every N-th prompt each
     with stop_on_signals(reporter):
-        results, stopped = evaluate(plan, scenes, reporter)
-    summary = summarise(plan, scenes, results, seed, int(objects), stopped=stopped is not None)
+        results, stopped = evaluate(plan, scenes, reporter, shard.mine(list(range(len(scenes)))) if shard else None)
+    stopped = stopped is not None
+    if shard is not None:
+        results, stopped = gather(shard, results, stopped)
+        if not shard.main:  # rank 0 grades and reports
+            shard.reraise(Interrupted("stopped by the user") if stopped else None)
+            return
+    summary = summarise(plan, scenes, results, seed, int(objects), stopped=stopped)
     if out:
         for path in save_results(out, summary, results):
             click.echo(f"wrote {path}", err=True)
@@ -60,5 +63,5 @@ def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, se
         emit_json(summary)
     else:
         click.echo(report_text(summary))
-    if stopped is not None:
-        raise Interrupted(f"stopped by the user after {len(results)} of {len(scenes)} prompts") from stopped
+    if stopped:
+        raise Interrupted(f"stopped by the user after {len(results)} of {len(scenes)} prompts")

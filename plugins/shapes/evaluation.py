@@ -27,6 +27,7 @@ class Graded:
     reading: dict[str, Any]
     marks: dict[str, bool]
     image: "Image"
+    number: int = 0  # the prompt's position among those drawn, from 0
 
 
 def draw_scenes(seed: int, objects: int, count: int) -> list[Scene]:
@@ -35,25 +36,36 @@ def draw_scenes(seed: int, objects: int, count: int) -> list[Scene]:
     return [sample_scene(rng, objects, omit=False) for _ in range(count)]
 
 
-def evaluate(plan, scenes: list[Scene], reporter) -> tuple[list[Graded], BaseException | None]:
-    """Generate for each scene's prompt (plan.requests, in order) and grade the best image.
+def evaluate(plan, scenes: list[Scene], reporter, numbers: list[int] | None = None
+             ) -> tuple[list[Graded], BaseException | None]:
+    """Generate for each scene's prompt (plan.requests, in order; with `numbers`, only those
+    positions: one process's share of several) and grade the best image.
 
     Returns the graded prompts and, if the user stopped the generator, the stop exception.
     """
-    from artengine.run import generate_ranked
+    from artengine import generate_ranked
 
     results = []
-    for number, (scene, request) in enumerate(zip(scenes, plan.requests), start=1):
-        reporter.start(f"eval {plan.config.generator} {number}/{len(scenes)}")
+    for number in range(len(scenes)) if numbers is None else numbers:
+        scene, request = scenes[number], plan.requests[number]
+        reporter.start(f"eval {plan.config.generator} {number + 1}/{len(scenes)}")
         ranked = generate_ranked(plan, request, reporter)
         if ranked.kept:
             candidate, score = ranked.kept[0]
             reading = read_attributes(candidate.image, objects=len(scene.objects))
             results.append(Graded(scene, request.prompt.text, candidate.seed, score, reading,
-                                  grade(scene, reading), candidate.image))
+                                  grade(scene, reading), candidate.image, number))
         if ranked.stop is not None:
             return results, ranked.stop
     return results, None
+
+
+def gather(shard, results: list[Graded], stopped: bool) -> tuple[list[Graded], bool]:
+    """Every process's graded prompts, in the order one process grades them, and whether any
+    process was stopped (on every process)."""
+    parts = shard.gather((results, stopped))
+    merged = sorted((graded for part, _ in parts for graded in part), key=lambda graded: graded.number)
+    return merged, any(stop for _, stop in parts)
 
 
 def _share(values) -> float | None:
@@ -101,8 +113,7 @@ def report_text(summary: dict) -> str:
 
 def save_results(out: str, summary: dict, results: list[Graded]) -> list[Path]:
     """A contact sheet PNG and the JSON results in `out`; existing files are never replaced."""
-    from artengine.errors import UsageError
-    from artengine.outputs import slugify, write_new
+    from artengine import UsageError, slugify, write_new
 
     from .sheet import contact_sheet
 

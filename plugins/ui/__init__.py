@@ -4,11 +4,9 @@ every plugin declares (docs/ui.md).
 This module stays light: the server (starlette, uvicorn) is imported only when `ui` runs, so
 `artengine --help` does not pay for it.
 
-Unlike other plugins, this one is a client of the CLI's own run functions (`artengine.cli_run`,
-`artengine.run`, `artengine.compare`, `artengine.config`), not only of `artengine.__all__`: the UI
-must be the same path as the command line, never a second one. A change to those functions'
-signatures has to keep plugins/ui/work.py and settings.py in step (tests/test_ui_server.py fails
-otherwise).
+Like every plugin it meets the engine through `artengine.__all__` only; the jobs it runs are
+planned and run by the same functions as the CLI's (`plan_generate`, `plan_comparison`,
+`plan_reproduce`, `plan_resume`, `run_job`), so the UI is never a second path.
 """
 
 from __future__ import annotations

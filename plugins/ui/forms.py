@@ -6,9 +6,7 @@ gets its fields without a line of UI code.
 
 from __future__ import annotations
 
-from artengine import discovery
-from artengine.cli_inspect import describe  # the same data as `artengine list --json`
-from artengine.config import CORE_OPTIONS
+from artengine import CORE_OPTIONS, get_registry
 
 # The run settings the form shows beside the generator's own (the CLI's flags)
 CORE_FIELDS = ("n", "keep", "seed", "size", "device")
@@ -21,14 +19,11 @@ PROMPT_HELP = (
 
 def schema() -> dict:
     """Every generator, scorer, loss and model loader with its declared options."""
-    registry = discovery.host.registry
+    registry = get_registry()
     kinds = {"generators": "generator", "scorers": "scorer", "losses": "loss", "models": "model loader"}
-    out = {
-        plural: [describe(kind, name, obj, registry.owners[kind, name]) for name, obj in sorted(registry.items[kind].items())]
-        for plural, kind in kinds.items()
-    }
+    out = {plural: registry.describe(kind) for plural, kind in kinds.items()}  # = `artengine list --json`
     for item in out["generators"]:
-        item["default_size"] = "x".join(map(str, registry.items["generator"][item["name"]].default_size))
+        item["default_size"] = "x".join(map(str, registry.get("generator", item["name"]).default_size))
     core = {option.name: option for option in CORE_OPTIONS}
     out["core"] = [core[name].describe() for name in CORE_FIELDS]
     out["prompt_help"] = PROMPT_HELP

@@ -1,10 +1,16 @@
-"""The run folders under --out, newest first, searchable by prompt text; and safe file paths."""
+"""The run folders under --out, newest first; searched by CLIP through the search index when
+one exists, else by prompt text; and safe file paths."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from artengine import UsageError, load_model, resolve_device
+
+HITS = 200
+"""Images a CLIP search asks the index for; their runs are shown, best first."""
 
 
 def safe_path(root: Path, relative: str) -> Path | None:
@@ -45,25 +51,66 @@ def generators_of(document: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(n for n in names if isinstance(n, str)))
 
 
+def card(folder: Path, document: dict[str, Any]) -> dict[str, Any]:
+    """What the gallery shows of one run."""
+    images = [i for i in document.get("images", []) if isinstance(i, dict) and isinstance(i.get("path"), str)]
+    return {
+        "name": folder.name, "kind": document.get("kind"), "status": document.get("status"),
+        "started": str(document.get("started", "")), "prompts": prompts_of(document),
+        "generators": generators_of(document), "images": len(images),
+        "thumb": f"/files/{folder.name}/{images[0]['path']}" if images else None,
+    }
+
+
+def all_runs(root: Path):
+    for folder in root.iterdir() if root.is_dir() else ():
+        document = read_run(folder) if folder.is_dir() and not folder.is_symlink() else None
+        if document is not None:
+            yield folder, document
+
+
 def runs(root: Path, query: str = "") -> list[dict[str, Any]]:
     """Every run folder under `root`, newest first; `query` keeps those whose prompts hold every word."""
     words = query.lower().split()
-    found = []
-    for folder in root.iterdir() if root.is_dir() else ():
-        document = read_run(folder) if folder.is_dir() and not folder.is_symlink() else None
-        if document is None:
-            continue
-        prompts = prompts_of(document)
-        if words and not all(any(w in p.lower() for p in prompts) for w in words):
-            continue
-        images = [i for i in document.get("images", []) if isinstance(i, dict) and isinstance(i.get("path"), str)]
-        found.append({
-            "name": folder.name, "kind": document.get("kind"), "status": document.get("status"),
-            "started": str(document.get("started", "")), "prompts": prompts, "generators": generators_of(document),
-            "images": len(images),
-            "thumb": f"/files/{folder.name}/{images[0]['path']}" if images else None,
-        })
+    found = [card(folder, document) for folder, document in all_runs(root)]
+    found = [r for r in found if all(any(w in p.lower() for p in r["prompts"]) for w in words)]
     return sorted(found, key=lambda r: (r["started"], r["name"]), reverse=True)
+
+
+def search(root: Path, query: str, index: Path | None) -> dict[str, Any]:
+    """The gallery for `query`: by CLIP similarity through the search index at `index` when there
+    is one (`artengine index build OUT` makes it), else by prompt text; `search` says which, and
+    why not CLIP."""
+    if not query.strip():
+        return {"runs": runs(root), "search": None}
+    if index is None or not index.is_dir():
+        note = f"no search index at '{index}'; `artengine index build` makes one" if index else "no search index"
+        return {"runs": runs(root, query), "search": {"by": "prompt", "note": note}}
+    try:
+        hits = load_model(f"index:{index}", resolve_device("auto")).search(query, k=HITS)
+    except UsageError as error:  # no search plugin, a damaged index, a query it cannot read
+        return {"runs": runs(root, query), "search": {"by": "prompt", "note": f"artengine: error: {error}"}}
+    return {"runs": runs_of_hits(root, hits), "search": {"by": "clip", "index": str(index), "hits": len(hits)}}
+
+
+def runs_of_hits(root: Path, hits) -> list[dict[str, Any]]:
+    """The runs holding the hits' images, by their best hit (shown as their thumbnail)."""
+    found: dict[str, dict[str, Any]] = {}
+    for hit in hits:
+        try:
+            relative = Path(hit.path).resolve().relative_to(root)
+        except (OSError, ValueError):
+            continue  # an image the index holds from elsewhere
+        if len(relative.parts) != 2:
+            continue  # a run's images lie in its folder; previews/ and state/ hold work in progress
+        name = relative.parts[0]
+        if name in found or (root / name).is_symlink() or safe_path(root, relative.as_posix()) is None:
+            continue
+        document = read_run(root / name)
+        if document is not None:
+            found[name] = card(root / name, document) | {
+                "thumb": f"/files/{relative.as_posix()}", "similarity": round(float(hit.similarity), 4)}
+    return list(found.values())
 
 
 def run_details(root: Path, name: str) -> dict[str, Any] | None:

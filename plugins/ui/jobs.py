@@ -1,9 +1,9 @@
 """Jobs: one run at a time per device, the others wait in line; each job its own run folder.
 
-A job calls the same functions as the CLI's commands (`finish`, `execute`, `execute_compare`,
-`write_grid_and_report`), so what lands on disk is what `artengine generate`/`compare` write.
-Stop is Ctrl-C: `Reporter.request_stop()`, the generator saves what it has, the run is marked
-interrupted and can be resumed.
+A job is the engine's planned job (`artengine.Job`), run by `artengine.run_job` as the CLI runs
+it, so what lands on disk is what `artengine generate`/`compare` write. Stop is Ctrl-C:
+`Reporter.request_stop()`, the generator saves what it has, the run is marked interrupted and
+can be resumed.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from artengine import ArtengineError
-from artengine.cli_run import finish
-from artengine.progress import Reporter
-from artengine.run import Interrupted, Run
+import artengine
+from artengine import ArtengineError, Interrupted, Reporter, run_job
 
 DONE = ("complete", "interrupted", "failed", "cancelled")
 
@@ -57,31 +55,36 @@ class LiveReporter(Reporter):
 
 @dataclass
 class Job:
-    """One submitted run. `work(job)` runs in the device's worker thread and fills `run`."""
+    """One submitted job. `work(job)` runs in the device's worker thread."""
 
     kind: str
     title: str
     device: str
     work: Callable[["Job"], None]
+    planned: artengine.Job | None = None
     id: str = ""
     status: str = "queued"
-    run: Run | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     reporter: LiveReporter = field(default_factory=LiveReporter)
 
-    def start_run(self, out, label: str, kind: str, action, after=lambda: None, document=None) -> Run:
-        """Make the run folder and run `action` in it, as the CLI's `finish` does."""
-        run = Run(out, label, kind=kind)
-        run.document.update(document or {})
-        self.run = run
-        finish(run, action, lambda run: None, after=after)
-        return self.run
+    @classmethod
+    def of(cls, kind: str, title: str, planned: artengine.Job) -> "Job":
+        """The engine's checked job, to be run by `artengine.run_job` as the CLI runs it."""
+        return cls(kind, title, planned.device, cls._run_planned, planned)
 
-    def resume_run(self, run: Run, action, after=lambda: None) -> None:
-        self.run = run
-        run.save()  # marked running only now, as `--resume` does
-        finish(run, action, lambda run: None, after=after)
+    def _run_planned(self) -> None:
+        run_job(self.planned, self.reporter)
+        self.extra.update({k: v for k, v in self.planned.result.items() if k != "reproduced"})  # no server paths
+
+    @property
+    def run(self) -> artengine.Run | None:
+        """The run folder, once made (a resumed one from the start)."""
+        return self.planned.run if self.planned else None
+
+    def cancel(self) -> None:
+        if self.planned:
+            self.planned.cancel()  # a resumed run's folder is let go, untouched
 
 
 class Jobs:
@@ -121,6 +124,7 @@ class Jobs:
             if job in queue:
                 queue.remove(job)
                 job.status = "cancelled"
+                job.cancel()
                 return
         job.reporter.request_stop()
 
@@ -156,7 +160,7 @@ class Jobs:
                 job.status, job.error = "failed", f"artengine: error: unexpected {type(error).__name__}: {error}"
 
 
-def image_entries(run: Run, root: Path) -> list[dict[str, Any]]:
+def image_entries(run: artengine.Run, root: Path) -> list[dict[str, Any]]:
     """The run's saved images so far, with the URL the page loads them from."""
     base = run.dir.resolve().relative_to(root)
     return [

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from artengine import UsageError, discovery
+from artengine import UsageError, get_registry, read_png_metadata
 
 from . import gallery
 from .forms import schema
@@ -41,9 +41,12 @@ PAGE_HEADERS = {
 }
 
 
-def create_app(out: str | Path, credentials: tuple[str, str] | None = None) -> Any:
+def create_app(out: str | Path, credentials: tuple[str, str] | None = None, index: str | Path | None = None) -> Any:
+    """The app serving `out`; the gallery searches by CLIP through the search index `index`
+    (default: OUT.index, where `artengine index build OUT` puts it) when it exists."""
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
+    index = Path(index).expanduser().resolve() if index else root.with_name(root.name + ".index")
     jobs = Jobs()
 
     async def page(request: Request) -> Response:
@@ -116,7 +119,7 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None) -> A
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def api_runs(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(gallery.runs, root, request.query_params.get("q", "")))
+        return JSONResponse(await run_in_threadpool(gallery.search, root, request.query_params.get("q", ""), index))
 
     async def api_run(request: Request) -> Response:
         details = await run_in_threadpool(gallery.run_details, root, request.path_params["name"])
@@ -127,8 +130,6 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None) -> A
         path = gallery.safe_path(root, request.query_params.get("path", ""))
         if path is None:
             return JSONResponse({"error": "no such image"}, 404)
-        from artengine.outputs import read_png_metadata
-
         try:
             record = read_png_metadata(path)
         except UsageError as error:
@@ -219,9 +220,9 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None) -> None:
-    discovery.host.registry  # noqa: B018 - plugins load before the first page, not during it
-    app = create_app(out, credentials)
+def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None, index: str | None = None) -> None:
+    get_registry()  # plugins load before the first page, not during it
+    app = create_app(out, credentials, index)
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     print(f"artengine ui: http://{shown}:{sock.getsockname()[1]}/  (runs in {Path(out).resolve()}; Ctrl-C to quit)",

@@ -1,4 +1,4 @@
-"""A submitted form -> the CLI's raw settings -> checked plans, through the CLI's own functions.
+"""A submitted form -> the engine's `Settings`, planned by the same functions as the CLI's.
 
 The form sends text exactly as a user would type flags: core settings and plugin options are
 applied like `--set KEY=VALUE`, losses like `--loss NAME:WEIGHT`, so every value meets the same
@@ -8,62 +8,52 @@ checks and, when wrong, the same one-line message as on the command line.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
-from artengine import UsageError, discovery
-from artengine.cli_run import build_raw
-from artengine.compare import configurations, plan_compare
-from artengine.config import resolve
-from artengine.run import Plan, prepare
+from artengine import Job, Settings, UsageError, plan_comparison, plan_generate
 
-TABLES = ("generator.", "scorer.")
+TABLES = ("generator.", "scorer.", "losses.")
 SETS = ("n", "keep", "seed")
 
 
-def raw_settings(form: dict[str, Any], out: str) -> dict[str, Any]:
-    """The raw config one form describes (what `artengine generate` builds from its flags)."""
+def settings_of(form: dict[str, Any], out: str) -> Settings:
+    """The settings one form describes (what `artengine generate` takes as flags)."""
     fields = {str(k): str(v).strip() for k, v in (form.get("fields") or {}).items() if v is not None}
     prompts = [line.strip() for line in str(form.get("prompt", "")).splitlines() if line.strip()]
-    flags = {"out": out, "generator": fields.get("generator") or None, "scorer": fields.get("scorer") or None,
-             "size": fields.get("size") or None, "device": fields.get("device") or None}
-    sets = [f"{key}={value}" for key, value in fields.items() if key in SETS and value]
+    return Settings(prompts=prompts or None, out=out, generator=fields.get("generator") or None,
+                    scorer=fields.get("scorer") or None, size=fields.get("size") or None,
+                    device=fields.get("device") or None,
+                    losses=[item.strip() for item in fields.get("losses", "").split(",") if item.strip()],
+                    sets=_assignments(fields, SETS))
+
+
+def _assignments(fields: dict[str, str], core: tuple[str, ...] = ()) -> list[str]:
+    """`--set` assignments for the core keys given and every generator, scorer and loss field."""
+    sets = [f"{key}={value}" for key, value in fields.items() if key in core and value]
     # an emptied text field means the empty string (`--set generator.init_image=""`)
-    sets += [f"{key}={value or chr(34) * 2}" for key, value in fields.items() if key.startswith(TABLES)]
-    losses = [item.strip() for item in fields.get("losses", "").split(",") if item.strip()]
-    raw = build_raw({}, prompts[0] if prompts else None, None, flags, losses, sets)
-    if len(prompts) > 1:
-        raw["prompts"] = prompts[1:]
-    return raw
+    return sets + [f"{key}={value or chr(34) * 2}" for key, value in fields.items() if key.startswith(TABLES)]
 
 
-def plan_generate(form: dict[str, Any], out: str) -> Plan:
-    registry = discovery.host.registry
-    return prepare(resolve(raw_settings(form, out), registry, where="settings"), registry)
+def plan_generate_form(form: dict[str, Any], out: str) -> Job:
+    return plan_generate(settings_of(form, out))
 
 
-def plan_configurations(form: dict[str, Any], out: str) -> list[tuple[str, Plan, dict]]:
+def plan_compare_form(form: dict[str, Any], out: str) -> Job:
     """`artengine compare`: each configuration is a generator form of its own; shared prompt,
     n and seed; axes sweep keys over all of them."""
-    base = raw_settings({"prompt": form.get("prompt", ""), "fields": form.get("fields") or {}}, out)
-    base.pop("generator", None)
-    named: dict[str, Any] = {}
+    base = settings_of({"prompt": form.get("prompt", ""), "fields": form.get("fields") or {}}, out)
+    named: dict[str, list[str]] = {}
     for configuration in form.get("configurations") or []:
-        fields = {k: v for k, v in (configuration.get("fields") or {}).items() if k == "generator" or k.startswith(TABLES)}
-        raw = raw_settings({"prompt": "x", "fields": fields}, out)
-        table = {k: v for k, v in raw.items() if k in ("generator", "scorer")}
-        first = name = str(configuration.get("name") or _name(table))
+        fields = {str(k): str(v).strip() for k, v in (configuration.get("fields") or {}).items() if v is not None}
+        generator = fields.get("generator") or ""
+        first = name = str(configuration.get("name") or generator or "default")
         suffix = 2
         while name in named:  # as `compare -g dalle -g dalle` names them: dalle, dalle-2
             name, suffix = f"{first}-{suffix}", suffix + 1
-        named[name] = table
+        named[name] = ([f"generator={generator}"] if generator else []) + _assignments(fields)
     axes = [line.strip() for line in str(form.get("axes", "")).splitlines() if line.strip()]
-    pairs = configurations(base, named, [], axes, where="settings")
-    return plan_compare(pairs, discovery.host.registry)
-
-
-def _name(table: dict[str, Any]) -> str:
-    generator = table.get("generator")
-    return generator.get("name", "default") if isinstance(generator, dict) else str(generator or "default")
+    return plan_comparison(replace(base, generator=None, configurations=named, axes=axes))
 
 
 def field_of(message: str, fields: list[str]) -> str | None:

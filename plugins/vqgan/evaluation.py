@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from artengine.datasets import open_dataset
+from artengine import open_dataset
 
 from . import images as image_tensors
 from .settings import EVAL_SEED

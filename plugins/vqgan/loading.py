@@ -94,7 +94,7 @@ def load_vqgan(name: str, device: str = "cpu"):
 
 def build(config: VQGANConfig, weights: Path):
     """A VQGAN of `config` holding the weights from `weights` (taming's parameter names)."""
-    from artengine.checkpoints import read_checkpoint
+    from artengine import read_checkpoint
 
     from .model import VQGAN
 

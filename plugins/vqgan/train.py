@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 
-from artengine import Option, Trainer, UsageError
+from artengine import Option, Trainer, UsageError, replace_file
 
 from .settings import ARCHITECTURE
 
@@ -61,7 +59,7 @@ class VQGANTrainer(Trainer):
 
     def setup(self):
         import torch
-        from artengine.datasets import open_dataset
+        from artengine import open_dataset
 
         from .codebook import EMACodebook
         from .model import VQGAN
@@ -194,10 +192,9 @@ class VQGANTrainer(Trainer):
         config = self.config.to_dict()
         config["training"] = {"settings": self.settings, "step": step, "seconds": self.run.wall_time_s,
                               "data_size": len(self.pairs)}
-        text = json.dumps(config, indent=2) + "\n"
-        atomic_write(out / CONFIG_FILE, lambda path: path.write_text(text, encoding="utf-8"))
+        replace_file(out / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
         # last: a folder with weights is a loadable model, so the config must be there before them
-        atomic_write(out / WEIGHT_FILE, lambda path: save_file(weights, str(path), metadata={"step": str(step)}))
+        replace_file(out / WEIGHT_FILE, lambda path: save_file(weights, str(path), metadata={"step": str(step)}))
 
 
 def model_config(settings: dict):
@@ -227,16 +224,3 @@ def parse_ch_mult(text) -> list[int]:
         raise UsageError(f"--ch-mult {text!r}: give a comma-separated list of integers, one positive multiplier "
                          "per level, e.g. 1,1,2,2")
     return multipliers
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(temporary_path)`, then rename over `path`: readers never see half a file."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        write(temporary)
-        with open(temporary, "rb") as handle:  # on disk before the rename, so a crash cannot empty it
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()

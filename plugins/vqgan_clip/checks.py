@@ -25,7 +25,7 @@ def check_request(request) -> None:
             f"size {width}x{height}: {settings.vqgan} makes images in steps of {factor} pixels; use e.g. "
             f"{max(factor, width - width % factor)}x{max(factor, height - height % factor)}"
         )
-    from artengine.memory import check_fits
+    from artengine import check_fits
 
     from .memory import estimate_bytes
 
@@ -38,13 +38,13 @@ def main_loss(request):
     for loss in request.losses:
         if loss.name == "clip":
             return loss
-    from artengine import discovery
+    from artengine import get_registry
 
-    registry = discovery.get_registry()
+    registry = get_registry()
     if "clip" not in registry.items["loss"]:
         raise UsageError("vqgan-clip needs the 'clip' loss, which no installed plugin registers; "
                          "install artengine's built-in 'losses' plugin")
-    from artengine.options import resolve_options
+    from artengine import resolve_options
 
     loss = registry.loss("clip")
     return loss(1.0, resolve_options(loss.options, {}, "vqgan-clip", "losses.clip"))

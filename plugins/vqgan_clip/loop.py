@@ -192,10 +192,9 @@ def chosen_losses(request, settings) -> list:
     if "clip" not in names:
         losses.insert(0, main_loss(request))
     if settings.init_weight > 0 and "init" not in names:
-        from artengine import discovery
-        from artengine.options import resolve_options
+        from artengine import get_registry, resolve_options
 
-        registry = discovery.get_registry()
+        registry = get_registry()
         if "init" not in registry.items["loss"]:
             raise UsageError("generator.init_weight needs the 'init' loss, which no installed plugin registers")
         loss = registry.loss("init")

@@ -3,30 +3,13 @@ before any heavy work, and so do the error messages."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from artengine import UsageError
+from artengine import UsageError, split_weight
 
 AUGMENTATIONS = ("flip", "affine", "perspective", "colour", "noise")
-
-
-def split_weight(text: str) -> tuple[str, float | None]:
-    """'clip:shapes:0.5' -> ('clip:shapes', 0.5); 'clip:shapes' -> ('clip:shapes', None).
-
-    The tail after the last colon is a weight only when it reads as a finite number.
-    """
-    head, sep, tail = text.strip().rpartition(":")
-    if sep and head:
-        try:
-            weight = float(tail)
-        except ValueError:
-            return text.strip(), None
-        if math.isfinite(weight):
-            return head.strip(), weight
-    return text.strip(), None
 
 
 @dataclass(frozen=True)
@@ -85,11 +68,9 @@ def _clip_specs(values: list[str], where: str) -> tuple[Weighted, ...]:
         raise UsageError(f"{where}: give at least one CLIP model, e.g. clip:shapes")
     specs = []
     for value in values:
-        spec, weight = split_weight(value)
+        spec, weight = split_weight(value, where, example="clip:shapes:0.5", colons_in_name=True)
         if not spec.startswith("clip:") or len(spec) == len("clip:"):
             raise UsageError(f"{where}: {value!r} is not a CLIP spec; write clip:NAME or clip:NAME:WEIGHT, e.g. clip:shapes:0.5")
-        if weight == 0:
-            raise UsageError(f"{where}: {value!r} has weight 0; leave the model out instead")
         specs.append(Weighted(spec, 1.0 if weight is None else weight))
     return tuple(specs)
 
@@ -97,9 +78,7 @@ def _clip_specs(values: list[str], where: str) -> tuple[Weighted, ...]:
 def _image_prompts(values: list[str], where: str) -> tuple[Weighted, ...]:
     prompts = []
     for value in values:
-        path, weight = split_weight(value)
-        if weight == 0:
-            raise UsageError(f"{where}: {value!r} has weight 0; leave the image out instead")
+        path, weight = split_weight(value, where, example="image.png:0.5", colons_in_name=True)
         prompts.append(Weighted(_existing_file(path, where), 1.0 if weight is None else weight))
     return tuple(prompts)
 
@@ -107,7 +86,7 @@ def _image_prompts(values: list[str], where: str) -> tuple[Weighted, ...]:
 def _augmentations(values: list[str], where: str) -> frozenset[str]:
     for value in values:
         if value not in AUGMENTATIONS:
-            from artengine.errors import closest
+            from artengine import closest
 
             raise UsageError(f"{where}: unknown augmentation {value!r}{closest(value, AUGMENTATIONS)}; "
                              f"choose from {', '.join(AUGMENTATIONS)}")

@@ -113,8 +113,34 @@ function runFields(container, {withScorer}) {
   container.append(el("div", {class: "field", "data-key": "scorer"}, el("label", {for: scorerId, text: "Scorer"}), scorer,
     el("small", {class: "help", text: "Ranks the candidates: " + schema.scorers.map(s => `${s.name}: ${s.description}`).join("; ")}),
     el("div", {class: "error", role: "alert"})), scorerOptions);
-  container.append(text("losses", "Losses (NAME:WEIGHT, ...)",
-    "Extra loss terms for generators that optimise (e.g. vqgan-clip): " + schema.losses.map(l => l.name).join(", "), "tv:0.1"));
+  if (schema.losses.length) container.append(lossFields());
+}
+
+// Losses for generators that optimise: each chosen loss with its weight and its declared
+// options, sent as `losses.NAME.KEY` (what `--set` and a config file's [losses.NAME] take).
+function lossFields() {
+  const list = el("div", {class: "loss-list"});
+  const picker = el("select", {class: "loss-picker", "aria-label": "loss to add"},
+    schema.losses.map(l => el("option", {value: l.name, text: l.name, title: l.description})));
+  const add = el("button", {type: "button", class: "add-loss", onclick: () => addLoss(list, picker.value), text: "add"});
+  return el("fieldset", {class: "losses field", "data-key": "losses"}, el("legend", {text: "Losses"}),
+    el("small", {class: "help", text: "Extra loss terms for generators that optimise (e.g. vqgan-clip): " +
+      schema.losses.map(l => `${l.name}: ${l.description}`).join("; ")}),
+    el("div", {class: "error", role: "alert"}),  // first: the error of the losses as a whole
+    list, el("div", {class: "add-row"}, picker, add));
+}
+
+function addLoss(list, name, weight = 1) {
+  const loss = schema.losses.find(l => l.name === name);
+  if (!loss || $(`.loss[data-loss="${name}"]`, list)) return $(`.loss[data-loss="${name}"]`, list);
+  const weightField = optionField(`losses.${name}.weight`, {name: "weight", type: "float", default: weight,
+    help: `How much ${name} counts against the prompt; negative pushes away.`});
+  delete $("input", weightField).dataset.default;  // always sent: it is what adds the loss
+  const block = el("fieldset", {class: "loss", "data-loss": name}, el("legend", {text: name}), weightField,
+    loss.options.map(option => optionField(`losses.${name}.${option.name}`, option)),
+    el("button", {type: "button", class: "remove", onclick: () => block.remove(), text: "remove"}));
+  list.append(block);
+  return block;
 }
 
 function generatorPicker(select, help, options) {
@@ -260,7 +286,14 @@ async function useSettings(path) {
   for (const [table, values] of [["generator", config.generator], ["scorer", config.scorer]]) {
     for (const [name, value] of Object.entries(values || {})) if (name !== "name") set(`${table}.${name}`, value);
   }
-  set("losses", Object.entries(config.losses || {}).map(([name, spec]) => `${name}:${spec.weight}`).join(", "));
+  const losses = $(".loss-list", form);
+  if (losses) {
+    losses.replaceChildren();
+    for (const [name, spec] of Object.entries(config.losses || {})) {
+      addLoss(losses, name);
+      for (const [key, value] of Object.entries(spec || {})) set(`losses.${name}.${key}`, value);
+    }
+  }
 }
 
 // -- views ---------------------------------------------------------------------------------
@@ -315,11 +348,17 @@ function setupCompare() {
 async function loadGallery() {
   const query = $("#gallery-search").value;
   const {data} = await api(`/api/runs?q=${encodeURIComponent(query)}`);
-  const list = $("#gallery-list");
-  if (!data.length) return list.replaceChildren(el("p", {class: "help", text: query ? "No run matches." : "No runs yet."}));
-  list.replaceChildren(...data.map(run => el("div", {class: "run-card", "data-run": run.name, onclick: () => openRun(run.name)},
+  const list = $("#gallery-list"), how = $("#gallery-how");
+  const search = data.search;
+  how.dataset.by = search ? search.by : "";
+  how.textContent = !search ? "" : search.by === "clip"
+    ? `Searched by CLIP in the index ${search.index} (${search.hits} best images; \`artengine index update\` adds newer runs).`
+    : `Searched by prompt text (${search.note}).`;
+  if (!data.runs.length) return list.replaceChildren(el("p", {class: "help", text: query ? "No run matches." : "No runs yet."}));
+  list.replaceChildren(...data.runs.map(run => el("div", {class: "run-card", "data-run": run.name, onclick: () => openRun(run.name)},
     run.thumb ? el("img", {src: run.thumb, alt: ""}) : null,
     el("div", {text: run.prompts.join(" / ")}),
+    run.similarity !== undefined ? el("div", {class: "similarity", text: `similarity ${run.similarity.toFixed(3)}`}) : null,
     el("div", {class: "help", text: `${run.kind} · ${run.generators.join(", ")} · ${run.status} · ${run.images} image(s)`}),
     el("div", {class: "help", text: run.name}))));
 }

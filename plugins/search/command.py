@@ -35,7 +35,7 @@ def model_spec(spec: str) -> str:
 def classify(images, labels, labels_file, own_templates, template_set, top, spec, batch_size, device, as_json, csv_path):
     """Zero-shot classification: the probability of each label for each IMAGE, with CLIP."""
     import artengine
-    from artengine.cli import emit_json
+    from artengine import emit_json
 
     from .classify import label_weights, probabilities, read_labels, templates_for
     from .embed import ImageEncoder
@@ -69,7 +69,7 @@ def write_csv(path: Path, labels, images, probs) -> Path:
     import csv
     import io
 
-    from artengine.outputs import write_new
+    from artengine import write_new
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -128,9 +128,7 @@ def index_update(index, folders, batch_size, workers, precision, device, as_json
 
 
 def run_job(job, batch_size, workers, precision, device, as_json):
-    from artengine.cli import emit_json
-    from artengine.errors import warn
-    from artengine.progress import Reporter, stop_on_signals
+    from artengine import Reporter, emit_json, stop_on_signals, warn
 
     from .index import Settings
 
@@ -172,8 +170,7 @@ def run_job(job, batch_size, workers, precision, device, as_json):
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a new HTML page of thumbnails (offline).")
 def search(index, text, image, k, where, spec, nprobe, device, as_json, html_path):
     """Find the images of INDEX that best match TEXT (prompt syntax: weights, negatives) or --image."""
-    from artengine.cli import emit_json
-    from artengine.outputs import write_new
+    from artengine import emit_json, write_new
 
     from .index import Index
     from .page import render_page
