@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from functools import lru_cache
 
-from artengine.errors import UsageError
+from artengine import UsageError
 
 from .captions import caption, parse_caption
 from .scene import Scene, SceneObject
