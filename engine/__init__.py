@@ -9,7 +9,7 @@ run machinery): the job-level names are imported on first use (`__getattr__` bel
 __version__ = "0.1.0"
 
 from .checkpoints import read_checkpoint  # noqa: E402
-from .datasets import load_dataset, open_dataset  # noqa: E402
+from .datasets import load_dataset, open_dataset, parse_data_options  # noqa: E402
 from .devices import native_bf16, resolve_device  # noqa: E402
 from .errors import ArtengineError, Interrupted, StopRequested, UsageError, closest, warn  # noqa: E402
 from .grid import render_grid  # noqa: E402
@@ -117,6 +117,7 @@ __all__ = [
     "load_dataset",
     "load_model",
     "open_dataset",
+    "parse_data_options",
     "resolve_options",
     # files
     "check_regular",

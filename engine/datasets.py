@@ -1,5 +1,6 @@
 """`open_dataset(spec)`: image-caption pairs by name (a registered dataset) or folder;
-`load_dataset(spec)`: the `Dataset` itself, for what else it offers (hard negatives, say).
+`load_dataset(spec)`: the `Dataset` itself, for what else it offers (hard negatives, say);
+`parse_data_options(spec, ["KEY=VALUE", ...])`: a trainer's `--data-option` texts, typed.
 
 A folder holds images (png, jpg, jpeg, webp) each with a caption file of the same stem
 (`cat.png` + `cat.txt`, one or more caption lines).
@@ -8,7 +9,7 @@ A folder holds images (png, jpg, jpeg, webp) each with a caption file of the sam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from .errors import UsageError
 from .interfaces import Dataset
@@ -78,3 +79,26 @@ def load_dataset(spec: str, options: Mapping[str, Any] | None = None) -> Dataset
         return FolderDataset(path)
     known = ", ".join(registry.names("dataset")) or "none"
     raise UsageError(f"--data {spec!r} is neither a folder nor a registered dataset (available: {known})")
+
+
+def parse_data_options(spec: str, assignments: Iterable[str]) -> dict[str, Any]:
+    """`--data-option KEY=VALUE` texts -> options for the dataset `spec`, each value read as the
+    type the dataset declares (left as text where it declares none: `load_dataset` then says
+    what is wrong, and a folder or a trainer's own source may take text)."""
+    from . import discovery
+
+    registry = discovery.get_registry()
+    registered = spec in registry.items["dataset"]
+    declared = {option.name: option.type for option in registry.get("dataset", spec).options} if registered else {}
+    options: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, value = (part.strip() for part in assignment.partition("="))
+        if not sep or not key:
+            raise UsageError(f"--data-option {assignment!r}: write KEY=VALUE, e.g. objects=1")
+        kind = declared.get(key, str)
+        try:
+            options[key] = (kind(value) if kind in (int, float)
+                            else {"true": True, "false": False}.get(value.lower(), value) if kind is bool else value)
+        except ValueError:
+            raise UsageError(f"--data-option {assignment!r}: {key} takes a number") from None
+    return options

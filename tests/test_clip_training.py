@@ -172,7 +172,7 @@ def test_data_options_are_refused_for_a_folder_and_without_a_value(cli, pairs_fo
 
 
 def test_shapes_data_options_are_typed_as_the_dataset_declares(builtin_plugins):
-    from artengine.plugins.clip.train import parse_data_options
+    from artengine import parse_data_options
 
     assert parse_data_options("shapes", ["objects=1", "one_object_share=0.75", "omit=false"]) == {
         "objects": "1", "one_object_share": 0.75, "omit": False}

@@ -44,6 +44,17 @@ def test_bf16_autocast_trains_on_the_cpu(dalle_host, cli, tmp_path):
     assert 0 < losses["image"] < 10 and 0 < losses["text"] < 10
 
 
+def test_data_options_reach_a_registered_dataset_typed_as_it_declares(dalle_host, cli, tmp_path):
+    import artengine.plugins.shapes
+
+    dalle_host.add(artengine.plugins.shapes, name="shapes")
+    result = train(cli, "--data", "shapes", "--data-count", "4", "--data-option", "one_object_share=0.75",
+                   "--data-option", "omit=false", "--out", "model", "--steps", "1")
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "model" / "artengine_dalle.json").read_text())["training"]["data"]
+    assert data["options"] == {"one_object_share": 0.75, "omit": False}
+
+
 def test_the_code_cache_is_built_once_and_rebuilt_when_the_data_changes(dalle_host, cli, tmp_path):
     data = write_pairs(tmp_path / "pairs", count=8)
     args = ("--data", data, "--cache", tmp_path / "cache", "--steps", "1")

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from artengine import Option, Trainer, UsageError
+from artengine import Option, Trainer, UsageError, parse_data_options
 
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
@@ -184,25 +184,6 @@ class StartingPoint:
         network = build_network(self.model_cfg, self.preprocess_cfg)
         load_weights(network, read_state_dict(self.weights), self.weights, self.spec)
         return network
-
-
-def parse_data_options(data: str, assignments) -> dict:
-    """KEY=VALUE texts -> the dataset's options, each value read as its declared type."""
-    from artengine import load_dataset
-
-    declared = {option.name: option for option in load_dataset(data).options}
-    options = {}
-    for assignment in assignments:
-        key, sep, value = (part.strip() for part in assignment.partition("="))
-        if not sep or not key:
-            raise UsageError(f"--data-option {assignment!r}: write KEY=VALUE, e.g. objects=1")
-        kind = declared[key].type if key in declared else str
-        try:
-            options[key] = (value.lower() == "true" if kind is bool and value.lower() in ("true", "false")
-                            else kind(value) if kind in (int, float) else value)
-        except ValueError:
-            raise UsageError(f"--data-option {assignment!r}: {key} takes a number") from None
-    return options
 
 
 class LossComputer:

@@ -59,7 +59,7 @@ class DalleTrainer(Trainer):
     def check(self) -> None:
         s = self.settings
         self.loss_weights = parse_loss_weights(s["loss_weights"])
-        self.data_options = parse_data_options(s["data_option"])
+        self.data_options = artengine.parse_data_options(s["data"], s["data_option"])
         if s["width"] % s["heads"]:
             raise UsageError(f"--width {s['width']} must be a multiple of --heads {s['heads']}")
         if not s["data"]:
@@ -265,16 +265,6 @@ def parse_loss_weights(text: str) -> tuple[float, float]:
     if text_weight < 0 or image_weight <= 0:
         raise UsageError(f"--loss-weights {text!r}: the text weight must be >= 0 and the image weight > 0")
     return text_weight, image_weight
-
-
-def parse_data_options(assignments) -> dict:
-    options = {}
-    for assignment in assignments:
-        key, sep, value = assignment.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--data-option {assignment!r}: write KEY=VALUE, e.g. objects=mixed")
-        options[key.strip()] = {"true": True, "false": False}.get(value.strip().lower(), value.strip())
-    return options
 
 
 def portable_spec(spec: str) -> str:
