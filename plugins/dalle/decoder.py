@@ -25,6 +25,39 @@ def cache_dtype(device, dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if torch.device(device).type == "cpu" else dtype
 
 
+def chunk_attention(rows: int, S: int, start: int, repeats: int = 1):
+    """`attend(keys, values, q, k, v)` for S new tokens per row at positions start..start+S-1:
+    writes k and v into the cache (each row into its `repeats` cache rows) and attends over
+    the cache so far. Shared by the GPT-2 and BART decoders' eager forward."""
+    end = start + S
+
+    def attend(keys, values, q, k, v):
+        keys.unflatten(0, (rows, repeats))[:, :, :, start:end] = k[:, None]  # k, v converted by the writes
+        values.unflatten(0, (rows, repeats))[:, :, :, start:end] = v[:, None]
+        keys, values = keys[::repeats, :, :end], values[::repeats, :, :end]
+        if S == 1:  # one query: two small products beat the fused kernel's setup cost
+            return (q @ keys.transpose(-1, -2)).softmax(-1) @ values
+        # a chunk attends to the cache and causally to itself
+        mask = torch.ones(S, end, dtype=torch.bool, device=q.device).tril(diagonal=start)
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=1.0)
+
+    return attend
+
+
+def step_attention(position: torch.Tensor, capacity: int):
+    """`attend` for one token per row at `position` (a one-element tensor on the device): no
+    shape depends on the position, so a step can be captured as a CUDA graph. The whole cache
+    of `capacity` positions is read, those not yet written masked out."""
+    visible = (torch.arange(capacity, device=position.device) <= position)[None]  # 1 query x keys
+
+    def attend(keys, values, q, k, v):
+        keys.index_copy_(2, position, k.to(keys.dtype))
+        values.index_copy_(2, position, v.to(values.dtype))
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=visible, scale=1.0)
+
+    return attend
+
+
 class CachedDecoder:
     """GPT-2 forward over new tokens only, keys and values kept in preallocated tensors.
 
@@ -69,18 +102,7 @@ class CachedDecoder:
         positions = torch.arange(start, start + S, device=tokens.device)
         h = (self.gpt.wte(tokens) + self.gpt.wpe(positions)).view(rows * S, -1)
 
-        def attend(keys, values, q, k, v):
-            end = start + S
-            keys.unflatten(0, (rows, repeats))[:, :, :, start:end] = k[:, None]  # k, v converted by the writes
-            values.unflatten(0, (rows, repeats))[:, :, :, start:end] = v[:, None]
-            keys, values = keys[::repeats, :, :end], values[::repeats, :, :end]
-            if S == 1:  # one query: two small products beat the fused kernel's setup cost
-                return (q @ keys.transpose(-1, -2)).softmax(-1) @ values
-            # a chunk attends to the cache and causally to itself
-            mask = torch.ones(S, end, dtype=torch.bool, device=q.device).tril(diagonal=start)
-            return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=1.0)
-
-        h = self._blocks(h, rows, S, attend)
+        h = self._blocks(h, rows, S, chunk_attention(rows, S, start, repeats))
         last = self._norm(self.gpt.ln_f, h.view(rows, S, -1)[:, -1])
         return last if repeats == 1 else last.repeat_interleave(repeats, dim=0)
 
@@ -93,13 +115,7 @@ class CachedDecoder:
         step can be captured as a CUDA graph and replayed (graphs.py).
         """
         h = self.gpt.wte(tokens[:, 0]) + self.gpt.wpe(position)
-        visible = (torch.arange(self.keys.shape[3], device=tokens.device) <= position)[None]  # 1 query x keys
-
-        def attend(keys, values, q, k, v):
-            keys.index_copy_(2, position, k.to(keys.dtype))
-            values.index_copy_(2, position, v.to(values.dtype))
-            return F.scaled_dot_product_attention(q, keys, values, attn_mask=visible, scale=1.0)
-
+        attend = step_attention(position, self.keys.shape[3])
         return self._norm(self.gpt.ln_f, self._blocks(h, tokens.shape[0], 1, attend))
 
     def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from ..decoder import cache_dtype
+from ..decoder import cache_dtype, chunk_attention, step_attention
 from ..linear import Linear
 from .model import HEAD_WIDTH, PAD
 
@@ -76,17 +76,7 @@ class CachedBartDecoder:
         positions = torch.arange(first, first + S, device=tokens.device)
         h = self._embed(tokens, positions).view(rows * S, -1)
 
-        def attend(keys, values, q, k, v):
-            end = first + S
-            keys.unflatten(0, (rows, repeats))[:, :, :, first:end] = k[:, None]
-            values.unflatten(0, (rows, repeats))[:, :, :, first:end] = v[:, None]
-            keys, values = keys[::repeats, :, :end], values[::repeats, :, :end]
-            if S == 1:
-                return (q @ keys.transpose(-1, -2)).softmax(-1) @ values
-            mask = torch.ones(S, end, dtype=torch.bool, device=q.device).tril(diagonal=first)
-            return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=1.0)
-
-        h = self._layers(h, rows, S, attend)
+        h = self._layers(h, rows, S, chunk_attention(rows, S, first, repeats))
         last = self._norm(self.decoder.final_ln, h.view(rows, S, -1)[:, -1])
         return last if repeats == 1 else last.repeat_interleave(repeats, dim=0)
 
@@ -94,13 +84,7 @@ class CachedBartDecoder:
         """`self(tokens, position)` for one token per row, every shape fixed (CachedDecoder.step)."""
         position = position - self.T
         h = self._embed(tokens[:, 0], position)
-        visible = (torch.arange(self.keys.shape[3], device=tokens.device) <= position)[None]
-
-        def attend(keys, values, q, k, v):
-            keys.index_copy_(2, position, k.to(keys.dtype))
-            values.index_copy_(2, position, v.to(values.dtype))
-            return F.scaled_dot_product_attention(q, keys, values, attn_mask=visible, scale=1.0)
-
+        attend = step_attention(position, self.keys.shape[3])
         return self._norm(self.decoder.final_ln, self._layers(h, tokens.shape[0], 1, attend))
 
     def image_logits(self, hidden: torch.Tensor) -> torch.Tensor:
