@@ -41,14 +41,20 @@ class Dalle:
     def text(self, captions: list[str]) -> torch.Tensor:
         """Token rows B x text_length for `captions` ("" is the null caption)."""
         length = self.layout.text_length - 2  # [BOS] and [EOS] aside
-        for caption in captions:
-            found = len(caption_ids(self.tokenizer, caption))
-            if found > length:
-                shown = caption if len(caption) <= 40 else caption[:37] + "..."
-                artengine.warn(f"dalle:{self.folder} reads at most {length} tokens of text; {shown!r} has {found}, "
-                            f"so its last {found - length} token(s) were cut")
+        warn_of_cut_text(f"dalle:{self.folder}", captions, lambda c: len(caption_ids(self.tokenizer, c)), length)
         rows = text_rows(self.tokenizer, captions, self.layout.text_length)
         return torch.tensor(rows, dtype=torch.long, device=self.device)
+
+
+def warn_of_cut_text(model: str, captions: list[str], count, length: int) -> None:
+    """A warning for each caption longer than the `length` tokens `model` reads (`count(caption)`
+    is its number of tokens): the rest is cut, which a user should know."""
+    for caption in captions:
+        found = count(caption)
+        if found > length:
+            shown = caption if len(caption) <= 40 else caption[:37] + "..."
+            artengine.warn(f"{model} reads at most {length} tokens of text; {shown!r} has {found}, "
+                           f"so its last {found - length} token(s) were cut")
 
 
 def load_vqgan_checked(vqgan_config: dict, device: str, where: str):

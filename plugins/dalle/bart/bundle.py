@@ -10,6 +10,7 @@ import torch
 
 import artengine
 
+from ..bundle import warn_of_cut_text
 from .detokenizer import Detokenizer, load_detokenizer
 from .folder import Files, bart_shape, load_checked, locate, read_state
 from .model import START, BartLayout, BartLM
@@ -38,12 +39,7 @@ class DalleBart:
     def text(self, captions: list[str]) -> torch.Tensor:
         """Token rows B x text_length ("" is the empty caption, min-dalle's unconditional row)."""
         length = self.layout.text_length
-        for caption in captions:
-            found = len(self.tokenizer.ids(caption))
-            if found > length:
-                shown = caption if len(caption) <= 40 else caption[:37] + "..."
-                artengine.warn(f"dalle-bart:{self.folder} reads at most {length} tokens of text; {shown!r} has "
-                               f"{found}, so its last {found - length} token(s) were cut")
+        warn_of_cut_text(f"dalle-bart:{self.folder}", captions, lambda c: len(self.tokenizer.ids(c)), length)
         rows = [self.tokenizer.row(caption, length) for caption in captions]
         return torch.tensor(rows, dtype=torch.long, device=self.device)
 
