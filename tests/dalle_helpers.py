@@ -133,3 +133,18 @@ TRAIN_TINY = ("--vqgan", "tinyvq:16", "--layers", "1", "--width", "16", "--heads
 
 def train(cli, *args):
     return cli("train", "dalle", *TRAIN_TINY, *args)
+
+
+def assert_graph_draws_the_eager_codes(dalle, caption: str, settings) -> None:
+    """On CUDA: the sampler's steps captured as a graph draw exactly the eager loop's codes."""
+    import warnings
+    from dataclasses import replace
+
+    from artengine.plugins.dalle.sampling import sample_codes
+
+    text, null = dalle.text([caption]), dalle.text([""])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed capture warns and falls back: fail here instead
+        graph = sample_codes(dalle.lm, text, null, [1, 2, 3], settings)
+    eager = sample_codes(dalle.lm, text, null, [1, 2, 3], replace(settings, loop="eager"))
+    assert torch.equal(graph, eager)

@@ -4,13 +4,11 @@ These run only where CUDA is (`bash benchmarks/gpu_figures.sh` runs them); on a 
 fixed-shape steps run uncaptured in test_dalle_bart_min_dalle.py.
 """
 
-import warnings
-from dataclasses import replace
-
 import pytest
 import torch
 
-from artengine.plugins.dalle.sampling import Settings, sample_codes
+from artengine.plugins.dalle.sampling import Settings
+from tests.dalle_helpers import assert_graph_draws_the_eager_codes
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -22,10 +20,4 @@ def test_the_captured_steps_draw_the_eager_loops_codes(tmp_path, settings):
     from artengine.plugins.dalle.bart.random_folder import write_random_folder
 
     write_random_folder(tmp_path, "tiny", seed=2, image_encoder=False)
-    dalle = load_dalle_bart(str(tmp_path), "cuda")
-    text, null = dalle.text(["an avocado armchair"]), dalle.text([""])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a failed capture warns and falls back: fail here instead
-        graph = sample_codes(dalle.lm, text, null, [1, 2, 3], settings)
-    eager = sample_codes(dalle.lm, text, null, [1, 2, 3], replace(settings, loop="eager"))
-    assert torch.equal(graph, eager)
+    assert_graph_draws_the_eager_codes(load_dalle_bart(str(tmp_path), "cuda"), "an avocado armchair", settings)

@@ -11,7 +11,7 @@ import torch
 
 import artengine
 from artengine.plugins.dalle.sampling import Settings, sample_codes
-from tests.dalle_helpers import make_checkpoint
+from tests.dalle_helpers import assert_graph_draws_the_eager_codes, make_checkpoint
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -19,16 +19,9 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUD
 @pytest.mark.parametrize("settings", [Settings(precision="fp32"), Settings(precision="fp32", guidance=3.0, top_p=0.9)],
                          ids=["plain", "guided-top-p"])
 def test_the_captured_steps_draw_the_eager_loops_codes(dalle_host, tmp_path, settings):
-    from dataclasses import replace
-
     make_checkpoint(tmp_path / "model")
     dalle = artengine.load_model(f"dalle:{tmp_path / 'model'}", "cuda")
-    text, null = dalle.text(["a red square"]), dalle.text([""])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a failed capture warns and falls back: fail here instead
-        graph = sample_codes(dalle.lm, text, null, [1, 2, 3], settings)
-    eager = sample_codes(dalle.lm, text, null, [1, 2, 3], replace(settings, loop="eager"))
-    assert torch.equal(graph, eager)
+    assert_graph_draws_the_eager_codes(dalle, "a red square", settings)
 
 
 def test_the_shipped_model_samples_through_a_graph_in_bf16(builtin_plugins):
