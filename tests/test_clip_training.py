@@ -155,6 +155,19 @@ def test_init_fine_tunes_from_a_model_and_keeps_its_architecture(cli, pairs_fold
     assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-5) for k in before)  # a step of lr 1e-9
 
 
+def test_fine_tuning_leaves_the_loaded_starting_model_as_it_was(cli, pairs_folder, tmp_path):
+    start = tmp_path / "start"
+    assert cli("train", "clip", "--data", pairs_folder, "--out", start, "--steps", 1, *TINY).exit_code == 0
+    loaded = artengine.load_model(f"clip:{start}")  # the cached model --init reaches too
+    before = {k: v.clone() for k, v in loaded.network.state_dict().items()}
+    args = ["--data", pairs_folder, "--out", tmp_path / "tuned", "--init", start, "--steps", 2, "--lr", 0.1]
+    assert cli("train", "clip", *args).exit_code == 0
+
+    assert artengine.load_model(f"clip:{start}") is loaded
+    assert all(torch.equal(before[k], v) for k, v in loaded.network.state_dict().items())
+    assert not any(p.requires_grad for p in loaded.network.parameters())
+
+
 def test_init_refuses_an_architecture_option_it_does_not_have(cli, pairs_folder, tmp_path):
     start = tmp_path / "start"
     assert cli("train", "clip", "--data", pairs_folder, "--out", start, "--steps", 1, *TINY).exit_code == 0
@@ -183,11 +196,11 @@ def test_captions_with_fewer_hard_negatives_than_asked_leave_every_gradient_fini
 
     from artengine.plugins.clip.batches import Batch
     from artengine.plugins.clip.model import build_network, tokenizer_for
-    from artengine.plugins.clip.train import LossComputer, default_preprocess
+    from artengine.plugins.clip.train import LossComputer
     from tests.clip_helpers import TINY_CFG
 
     torch.manual_seed(0)
-    network = build_network(TINY_CFG, default_preprocess())
+    network = build_network(TINY_CFG)
     batch = Batch(torch.rand(2, 3, 32, 32), ["a red circle", "a blue square"], [["a green circle", "a red square"], ["a blue circle"]])
     loss = LossComputer(network, tokenizer_for(TINY_CFG), ClipLoss(), "cpu")(network, batch)
     loss.backward()

@@ -120,7 +120,8 @@ def assemble(config: dict, weights: Path, spec: str, device: str):
     state = read_state_dict(weights)  # first: a bad file fails before the network is built
     network = build_network(config["model_cfg"], config.get("preprocess_cfg"))
     load_weights(network, state, weights, spec)
-    return ClipModel(network, make_tokenizer(lambda: tokenizer_for(config["model_cfg"]), spec), spec, device)
+    return ClipModel(network, make_tokenizer(lambda: tokenizer_for(config["model_cfg"]), spec), spec, device,
+                     config["model_cfg"])
 
 
 # -- open_clip's own model names --------------------------------------------------------------
@@ -144,7 +145,7 @@ def load_named(model_name: str, weights: Path, spec: str, device: str, pretraine
     network = build_network(model_cfg, preprocess)
     load_weights(network, state, weights, spec)
     tokenizer = make_tokenizer(lambda: open_clip.get_tokenizer(model_name), spec)
-    return ClipModel(network, tokenizer, spec, device)
+    return ClipModel(network, tokenizer, spec, device, model_cfg)
 
 
 def load_pretrained(model_name: str, tag: str, spec: str, device: str):

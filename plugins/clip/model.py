@@ -22,12 +22,14 @@ import torch.nn.functional as F
 
 
 class ClipModel:
-    def __init__(self, network: torch.nn.Module, tokenizer, spec: str, device: str):
+    def __init__(self, network: torch.nn.Module, tokenizer, spec: str, device: str, model_cfg: dict[str, Any]):
         self.network = network.to(device).eval().requires_grad_(False)
         self.tokenizer = tokenizer
         self.spec = spec
         self.device = device
         self.preprocess = dict(network.visual.preprocess_cfg)
+        # the network's open_clip config, as open_clip_config.json holds it (to fine-tune from it)
+        self.config = {"model_cfg": model_cfg, "preprocess_cfg": {k: v for k, v in self.preprocess.items() if k != "size"}}
         size = self.preprocess["size"]
         self.image_size: tuple[int, int] = (size, size) if isinstance(size, int) else tuple(size)
         dtype = next(network.parameters()).dtype

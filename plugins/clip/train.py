@@ -10,10 +10,9 @@ each replaced atomically (written beside, then os.replace).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
-from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from artengine import Option, Trainer, UsageError, parse_data_options
@@ -39,8 +38,8 @@ class ClipTrainer(Trainer):
         Option("data", str, "shapes", "A registered dataset (shapes) or a folder of images with same-named .txt captions."),
         Option("data_count", int, 20000, "Pairs drawn from --data.", min=1),
         Option("data_option", list, [], "Option of a registered dataset, KEY=VALUE, e.g. objects=1 (repeatable)."),
-        Option("init", str, "", "Start from this CLIP's weights (fine-tuning): a shipped clip model (clip:shapes) or "
-               "a folder `train clip` wrote; its architecture is used (architecture options left at their "
+        Option("init", str, "", "Start from this CLIP's weights (fine-tuning): any clip model spec, e.g. clip:shapes "
+               "or a folder `train clip` wrote; its architecture is used (architecture options left at their "
                "defaults or equal to it)."),
         Option("weight_decay", float, 0.1, "AdamW weight decay.", min=0.0),
         Option("hard_negatives", int, 4, "Per caption, false captions the dataset offers (one attribute changed, "
@@ -73,21 +72,39 @@ class ClipTrainer(Trainer):
 
         s = self.settings
         if s["init"]:
-            start = StartingPoint.find(s["init"])
-            start.check_architecture(s, {option.name: option.default for option in self.options})
-            self.model_cfg, self.preprocess_cfg = start.model_cfg, start.preprocess_cfg
-            self.network = start.network().to(self.run.device).train()
+            start = self.starting_point()
+            # a copy: the loaded model is cached and shared, and training changes the weights
+            network, self.model_cfg, tokenizer = copy.deepcopy(start.network), start.config["model_cfg"], start.tokenizer
         else:
             self.model_cfg = tiny_model_config(**{key: s[key] for key in ARCHITECTURE})
-            self.preprocess_cfg = default_preprocess()
-            self.network = build_network(self.model_cfg, self.preprocess_cfg).to(self.run.device).train()
+            network, tokenizer = build_network(self.model_cfg), tokenizer_for(self.model_cfg)
+        self.network = network.float().to(self.run.device).train().requires_grad_(True)
+        self.preprocess_cfg = {k: v for k, v in self.network.visual.preprocess_cfg.items() if k != "size"}
         dataset = load_dataset(s["data"], parse_data_options(s["data"], s["data_option"]))
         pairs = dataset.pairs(s["data_count"], s["seed"])
         side = self.model_cfg["vision_cfg"]["image_size"]  # the starting point's, with --init
         size = tuple(side) if isinstance(side, (list, tuple)) else (side, side)
         self.batches = BatchMaker(dataset, pairs, s["batch_size"], size, s["hard_negatives"])
-        self.step_loss = LossComputer(self.network, tokenizer_for(self.model_cfg), ClipLoss(), self.run.device)
+        self.step_loss = LossComputer(self.network, tokenizer, ClipLoss(), self.run.device)
         return self.network
+
+    def starting_point(self):
+        """`--init`: the CLIP to fine-tune, as the clip loader loads it; architecture options must agree."""
+        from artengine import load_model
+
+        spec = self.settings["init"] if self.settings["init"].startswith("clip:") else f"clip:{self.settings['init']}"
+        try:
+            start = load_model(spec)
+        except UsageError as error:
+            raise UsageError(f"--init: {error}") from None
+        for option in self.options:  # an architecture option left at its default takes the model's
+            path, value = ARCHITECTURE.get(option.name, ()), start.config["model_cfg"]
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+            if path and self.settings[option.name] not in (option.default, value):
+                raise UsageError(f"--{option.name.replace('_', '-')} {self.settings[option.name]}: --init "
+                                 f"{self.settings['init']} has {value}; leave it out (fine-tuning keeps the architecture)")
+        return start
 
     def optimizer(self, model):
         """AdamW; as in open_clip, gains, biases and the temperature are not decayed."""
@@ -138,52 +155,6 @@ class ClipTrainer(Trainer):
         replace_file(out / WEIGHTS_FILE, save(weights, metadata={"step": str(step)}))
         for legacy in LEGACY_FILES:  # a run begun by an older version: its files would now be stale copies
             (out / legacy).unlink(missing_ok=True)
-
-
-class StartingPoint:
-    """A CLIP to fine-tune (`--init`): its open_clip config and weights file."""
-
-    def __init__(self, spec: str, folder: Path):
-        from .loading import WEIGHT_NAMES, read_config
-
-        self.spec, self.folder = spec, folder
-        config = read_config(folder, spec)
-        self.model_cfg = config["model_cfg"]
-        self.preprocess_cfg = config.get("preprocess_cfg") or default_preprocess()
-        self.weights = next((folder / n for n in WEIGHT_NAMES if (folder / n).is_file()), None)
-        if self.weights is None:
-            raise UsageError(f"--init {spec}: folder '{folder}' has no weights file ({', '.join(WEIGHT_NAMES)})")
-
-    @classmethod
-    def find(cls, text: str) -> "StartingPoint":
-        from .loading import SHIPPED_DIR, shipped_names
-
-        name = text.removeprefix("clip:")
-        if name in shipped_names():
-            return cls(text, SHIPPED_DIR / name)
-        if Path(name).expanduser().is_dir():
-            return cls(text, Path(name).expanduser())
-        raise UsageError(f"--init {text!r}: not a shipped clip model ({', '.join(shipped_names()) or 'none'}) "
-                         "nor a folder with an open_clip config; give e.g. clip:shapes or a folder `train clip` wrote")
-
-    def check_architecture(self, settings, defaults) -> None:
-        """Refuse an architecture option set to something other than the starting point's."""
-        for key, path in ARCHITECTURE.items():
-            value = self.model_cfg
-            for part in path:
-                value = value.get(part) if isinstance(value, dict) else None
-            if settings[key] != defaults[key] and settings[key] != value:
-                raise UsageError(f"--{key.replace('_', '-')} {settings[key]}: --init {self.spec} has {value}; "
-                                 "leave it out (fine-tuning keeps the architecture)")
-
-    def network(self):
-        from .loading import load_weights
-        from .model import build_network
-        from .weights_file import read_state_dict
-
-        network = build_network(self.model_cfg, self.preprocess_cfg)
-        load_weights(network, read_state_dict(self.weights), self.weights, self.spec)
-        return network
 
 
 class LossComputer:
@@ -238,9 +209,3 @@ def tiny_model_config(image_size=64, patch_size=8, width=128, layers=6, text_wid
         "text_cfg": {"context_length": context_length, "vocab_size": SimpleTokenizer().vocab_size,
                      "width": text_width, "heads": max(1, text_width // 32), "layers": text_layers},
     }
-
-
-def default_preprocess() -> dict[str, Any]:
-    from open_clip.transform import PreprocessCfg
-
-    return {key: value for key, value in asdict(PreprocessCfg()).items() if key != "size"}
