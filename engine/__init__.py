@@ -30,7 +30,7 @@ from .interfaces import (  # noqa: E402
     TextImageEncoder,
 )
 from .memory import check_fits, saved_activation_bytes  # noqa: E402
-from .models import load_model  # noqa: E402
+from .models import load_model, portable_spec  # noqa: E402
 from .options import Option, resolve_options  # noqa: E402
 from .outputs import read_png_metadata, replace_file, slugify, write_new  # noqa: E402
 from .progress import Reporter, stop_on_signals  # noqa: E402
@@ -116,6 +116,7 @@ __all__ = [
     "get_registry",
     "load_dataset",
     "load_model",
+    "portable_spec",
     "open_dataset",
     "parse_data_options",
     "resolve_options",

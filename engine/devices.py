@@ -38,3 +38,17 @@ def native_bf16(device: str) -> bool:
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private: absent in some builds
         return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
     return False
+
+
+def hardware(device: str, processes: int = 1) -> str:
+    """The hardware in words, for the records of how a model was trained: the GPU's name, or
+    the CPU and its PyTorch threads."""
+    import platform
+
+    import torch
+
+    if str(device).startswith("cuda"):
+        name = torch.cuda.get_device_name(torch.device(device))
+    else:
+        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"{processes} x {name}" if processes > 1 else name

@@ -33,5 +33,26 @@ def load_model(spec: str, device: str = "cpu") -> Any:
     return _cache[key]
 
 
+def portable_spec(spec: str) -> str:
+    """The spec with a relative path made absolute, for a record that must work from any folder
+    (a checkpoint naming the model it was trained with).
+
+    Names a loader serves by itself (`vqgan:shapes`) stay as they are, even if a folder of that
+    name happens to exist here."""
+    from pathlib import Path
+
+    from . import discovery
+
+    kind, _, name = spec.partition(":")
+    path = Path(name).expanduser()
+    if not name or path.is_absolute() or not path.exists():
+        return spec
+    try:
+        served = {info.spec for info in discovery.get_registry().model_loader(kind).available()}
+    except UsageError:
+        served = set()
+    return spec if spec in served else f"{kind}:{path.resolve()}"
+
+
 def clear_cache() -> None:
     _cache.clear()

@@ -12,6 +12,8 @@ This module imports neither torch nor accelerate, so that `--help` stays fast.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from abc import abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
@@ -50,9 +52,11 @@ class TrainingRun:
     """What the engine tells a trainer about the run (handed to the trainer as `self.run`)."""
 
     def __init__(self, out: Path, device: Any, rank: int, world_size: int, resumed: bool,
-                 log: Callable[[str], None], barrier: Callable[[], None]):
+                 log: Callable[[str], None], barrier: Callable[[], None], settings: Mapping[str, Any] | None = None):
         self.out, self.device, self.rank, self.world_size, self.resumed = out, device, rank, world_size, resumed
         self._log, self.barrier = log, barrier
+        self.settings = dict(settings or {})
+        self.command = shlex.join(["artengine", *sys.argv[1:]])
         self.wall_time_s = 0.0  # training time so far, up to the last checkpoint (for model cards)
         self.step = 0  # optimiser steps done before the current one
         self.autocast: Callable[[], Any] = lambda: __import__("contextlib").nullcontext()
@@ -68,6 +72,15 @@ class TrainingRun:
         if self.main:
             self._log(message)
 
+    def record(self, step: int) -> dict[str, Any]:
+        """How the model was trained, for the config a trainer writes beside its weights (and
+        its model card): the command, the step, processes, wall time, hardware, every setting."""
+        from .devices import hardware
+
+        return {"command": self.command, "step": step, "world_size": self.world_size,
+                "wall_time_s": self.wall_time_s, "hardware": hardware(str(self.device), self.world_size),
+                "settings": self.settings}
+
 
 class Trainer(Item):
     """Something `artengine train NAME` trains: declare `name`, `description`, `options` (the
@@ -82,6 +95,10 @@ class Trainer(Item):
     """The trainer's defaults for the engine's options, e.g. {"steps": 2000, "out": "runs/x"}."""
     fixed: ClassVar[tuple[str, ...]] = ()
     """Options a resumed run cannot change (the architecture, the data)."""
+    checkpointed: ClassVar[tuple[str, ...]] = ()
+    """Attributes saved in each checkpoint and restored on `--resume` beyond the model and its
+    optimiser: tensors, or objects with state_dict()/load_state_dict() (a second model, its
+    optimiser, an EMA of the codebook)."""
     loads_as: ClassVar[str] = ""
     """The model loader kind that loads the run folder (`vqgan` -> "load it as vqgan:OUT")."""
 
@@ -121,11 +138,22 @@ class Trainer(Item):
         model's step. May return more figures to show beside the loss's."""
 
     def state_dict(self) -> dict[str, Any]:
-        """Trainer state beyond the model and optimiser (tensors, numbers, lists), checkpointed."""
-        return {}
+        """Trainer state beyond the model and optimiser, checkpointed: by default the attributes
+        named in `checkpointed` that are not None."""
+        state = {name: getattr(self, name) for name in self.checkpointed if getattr(self, name) is not None}
+        return {name: value.state_dict() if hasattr(value, "state_dict") else value for name, value in state.items()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what `state_dict` returned, on `--resume`."""
+        """Restore what `state_dict` returned, on `--resume`: tensors are copied into the
+        attribute's own (keeping its device), the rest restore themselves."""
+        for name in self.checkpointed:
+            value = getattr(self, name)
+            if value is None or name not in state:  # e.g. a part switched on after that checkpoint
+                continue
+            if hasattr(value, "load_state_dict"):
+                value.load_state_dict(state[name])
+            else:
+                value.copy_(state[name])
 
     @abstractmethod
     def save(self, step: int, figures: Mapping[str, float]) -> None:

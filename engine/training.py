@@ -122,7 +122,7 @@ class Loop:
         self.log = log if self.main else (lambda message: None)
         self.resume_from = self._resume_folder(resume)
         self.run_info = TrainingRun(self.out, accelerator.device, accelerator.process_index,
-                                    accelerator.num_processes, resume, log, accelerator.wait_for_everyone)
+                                    accelerator.num_processes, resume, log, accelerator.wait_for_everyone, self.s)
         self.trainer = trainer_class(self.s, self.run_info)
         self.name = trainer_class.name
         self.step = self.position = 0

@@ -127,6 +127,7 @@ class Line(Trainer):
     description = "Fits a line with a tiny network (for the training loop's tests)."
     defaults = {"steps": 12, "batch_size": 4, "lr": 0.05, "warmup": 2, "checkpoint_every": 4, "grad_clip": 0.0}
     fixed = ("points", "hidden")
+    checkpointed = ("seen",)  # how often each point was drawn: the trainer's own state
     options = (
         Option("points", int, 24, "Points to fit.", min=1),
         Option("hidden", int, 8, "Hidden units.", min=1),
@@ -168,15 +169,9 @@ class Line(Trainer):
         if os.environ.get("TEST_TRAIN_STOP_AT") == str(step):
             signal.raise_signal(signal.SIGINT)
 
-    def state_dict(self):
-        return {"seen": self.seen}
-
-    def load_state_dict(self, state):
-        self.seen = state["seen"]
-
     def save(self, step, figures):
         self.run.out.mkdir(parents=True, exist_ok=True)
-        record = {"step": step, "figures": figures, "seen": self.seen.tolist()}
+        record = {"step": step, "figures": figures, "seen": self.seen.tolist(), "training": self.run.record(step)}
         (self.run.out / "line.json").write_text(json.dumps(record))
 
     def sample(self, step):

@@ -149,7 +149,7 @@ def test_init_fine_tunes_from_a_model_and_keeps_its_architecture(cli, pairs_fold
     assert result.exit_code == 0, result.output
     config = json.loads((tuned / "open_clip_config.json").read_text())
     assert config["model_cfg"] == json.loads((start / "open_clip_config.json").read_text())["model_cfg"]
-    assert config["init"] == str(start)
+    assert config["training"]["settings"]["init"] == str(start) and config["training"]["step"] == 1
     before, after = weights(start), weights(tuned)
     assert before.keys() == after.keys()
     assert all(torch.allclose(before[k].float(), after[k].float(), atol=1e-5) for k in before)  # a step of lr 1e-9

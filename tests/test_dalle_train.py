@@ -100,7 +100,7 @@ def test_webdataset_shards_are_streamed_into_the_cache(dalle_host, cli, tmp_path
 
 
 def test_a_relative_vqgan_path_is_recorded_absolute_but_a_served_name_is_kept(dalle_host, tmp_path, monkeypatch):
-    from artengine.plugins.dalle.train import portable_spec
+    from artengine import portable_spec
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "my-vq").mkdir()

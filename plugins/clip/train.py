@@ -143,11 +143,7 @@ class ClipTrainer(Trainer):
         out = self.run.out
         out.mkdir(parents=True, exist_ok=True)
         config = {"model_cfg": self.model_cfg, "preprocess_cfg": self.preprocess_cfg,
-                  "trained_with": "artengine train clip", "data": self.settings["data"]}
-        if self.settings["data_option"]:
-            config["data_options"] = parse_data_options(self.settings["data"], self.settings["data_option"])
-        if self.settings["init"]:
-            config["init"] = self.settings["init"]
+                  "trained_with": "artengine train clip", "training": self.run.record(step)}
         replace_file(out / CONFIG_FILE, json.dumps(config, indent=2).encode())
         dtype = getattr(__import__("torch"), self.settings["weights_dtype"])
         weights = {name: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()

@@ -24,15 +24,16 @@ def render_card(config: dict, name: str = "dalle model") -> str:
     ]
     lines += files_section(layout)
     if training:
+        settings = training.get("settings", training)  # older records kept the settings beside the rest
         lines += [
             "",
             "## Training",
             f"- command: `{training.get('command', '?')}`",
             f"- data: {training.get('data', {}).get('name', '?')} ({training.get('data', {}).get('images', '?')} images)",
-            f"- steps: {training.get('step')} of {training.get('steps')}, batch {training.get('batch_size')} x "
-            f"{training.get('grad_accum')} accumulation x {training.get('world_size')} processes",
+            f"- steps: {training.get('step')} of {settings.get('steps')}, batch {settings.get('batch_size')} x "
+            f"{settings.get('grad_accum')} accumulation x {training.get('world_size')} processes",
             f"- wall time: {training.get('wall_time_s', 0) / 60:.1f} min on {training.get('hardware', '?')}",
-            f"- loss weights text:image {training.get('loss_weights')}, null-caption dropout {training.get('null_caption')}",
+            f"- loss weights text:image {settings.get('loss_weights')}, null-caption dropout {settings.get('null_caption')}",
             f"- final losses (mean of the last steps): {json.dumps(training.get('losses', {}))}",
         ]
     if card.get("figures"):

@@ -13,9 +13,6 @@ model, computes one micro-batch's loss, and keeps OUT a loadable model:
 
 from __future__ import annotations
 
-import platform
-import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -66,7 +63,6 @@ class DalleTrainer(Trainer):
             raise UsageError("train dalle needs --data (a registered dataset, a folder of pairs or tar shards)")
         if not s["vqgan"] and not self.run.resumed:
             raise UsageError("train dalle needs --vqgan SPEC (e.g. --vqgan vqgan:shapes): the image tokenizer")
-        self.command = shlex.join(["artengine", *sys.argv[1:]])
 
     # -- setup ----------------------------------------------------------------------
 
@@ -93,7 +89,7 @@ class DalleTrainer(Trainer):
         if self.previous is not None:
             recorded = self.previous["vqgan"]
             return load_vqgan_checked(recorded, str(self.device), f"checkpoint '{self.out}'"), dict(recorded)
-        spec = portable_spec(self.settings["vqgan"])
+        spec = artengine.portable_spec(self.settings["vqgan"])
         vqgan = artengine.load_model(spec, str(self.device))
         if not isinstance(vqgan, artengine.ImageTokenizer):
             raise UsageError(f"--vqgan {spec}: the model is not an image tokenizer (encode, decode, codebook, "
@@ -212,21 +208,10 @@ class DalleTrainer(Trainer):
             "model": self.shape.as_dict(),
             "vqgan": self.vqgan_config,
             "training": {
-                "command": self.command,
+                **self.run.record(step),
                 "data": {**self.source.describe(), "images": len(self.cache), "count": s["data_count"] or None,
                          "seed": s["data_seed"], "options": self.data_options},
-                "step": step,
-                "steps": s["steps"],
-                "batch_size": s["batch_size"],
-                "grad_accum": s["grad_accum"],
-                "world_size": self.run.world_size,
-                "lr": s["lr"],
-                "loss_weights": f"{self.loss_weights[0]:g}:{self.loss_weights[1]:g}",
-                "null_caption": s["null_caption"],
-                "precision": s["precision"],
                 "parameters": sum(p.numel() for p in self.lm.parameters()),
-                "wall_time_s": self.run.wall_time_s,
-                "hardware": hardware(str(self.device), self.run.world_size),
                 "losses": {"text": round(figures.get("text loss", float("nan")), 4),
                            "image": round(figures.get("image loss", float("nan")), 4)},
             },
@@ -265,34 +250,6 @@ def parse_loss_weights(text: str) -> tuple[float, float]:
     if text_weight < 0 or image_weight <= 0:
         raise UsageError(f"--loss-weights {text!r}: the text weight must be >= 0 and the image weight > 0")
     return text_weight, image_weight
-
-
-def portable_spec(spec: str) -> str:
-    """The spec with a relative path made absolute, so the checkpoint works from anywhere.
-
-    Names a loader serves by itself (`vqgan:shapes`) stay as they are, even if a folder of
-    that name happens to exist here."""
-    from artengine import get_registry
-
-    kind, _, name = spec.partition(":")
-    path = Path(name).expanduser()
-    if not name or path.is_absolute() or not path.exists():
-        return spec
-    try:
-        known = {info.spec for info in get_registry().model_loader(kind).available()}
-    except UsageError:
-        known = set()
-    return spec if spec in known else f"{kind}:{path.resolve()}"
-
-
-def hardware(device: str, world_size: int) -> str:
-    import torch
-
-    if device.startswith("cuda"):
-        name = torch.cuda.get_device_name(torch.device(device))
-    else:
-        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-    return f"{world_size} x {name}" if world_size > 1 else name
 
 
 def _first_image_side(source, data: str, seed: int, options: dict) -> int:

@@ -31,6 +31,7 @@ class VQGANTrainer(Trainer):
     loads_as = "vqgan"
     defaults = {"steps": 3000, "batch_size": 8, "lr": 2e-3, "final_lr": 0.05, "checkpoint_every": 500}
     fixed = ARCHITECTURE
+    checkpointed = ("usage", "ema", "discriminator", "disc_optimizer")
     options = (
         Option("data", str, "", "A registered dataset (e.g. shapes) or a folder of image + caption pairs."),
         Option("data_count", int, 10_000, "Images drawn from the data.", min=1),
@@ -164,23 +165,6 @@ class VQGANTrainer(Trainer):
                     codebook[dead.to(codebook.device)] = chosen.to(codebook.dtype)
             self.usage.zero_()
 
-    def state_dict(self) -> dict:
-        state = {"usage": self.usage.clone()}
-        if self.ema is not None:
-            state["ema"] = self.ema.state_dict()
-        if self.discriminator is not None:
-            state["discriminator"] = self.discriminator.state_dict()
-            state["disc_optimizer"] = self.disc_optimizer.state_dict()
-        return state
-
-    def load_state_dict(self, state: dict) -> None:
-        self.usage = state["usage"].clone()
-        if self.ema is not None:
-            self.ema.load_state_dict(state["ema"])
-        if self.discriminator is not None and "discriminator" in state:
-            self.discriminator.load_state_dict(state["discriminator"])
-            self.disc_optimizer.load_state_dict(state["disc_optimizer"])
-
     def save(self, step, figures) -> None:
         from safetensors.torch import save_file
 
@@ -190,8 +174,7 @@ class VQGANTrainer(Trainer):
         out.mkdir(parents=True, exist_ok=True)
         weights = {key: value.detach().cpu().contiguous() for key, value in self.model.state_dict().items()}
         config = self.config.to_dict()
-        config["training"] = {"settings": self.settings, "step": step, "seconds": self.run.wall_time_s,
-                              "data_size": len(self.pairs)}
+        config["training"] = {**self.run.record(step), "data_size": len(self.pairs)}
         replace_file(out / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())
         # last: a folder with weights is a loadable model, so the config must be there before them
         replace_file(out / WEIGHT_FILE, lambda path: save_file(weights, str(path), metadata={"step": str(step)}))
