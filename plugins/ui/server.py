@@ -46,68 +46,92 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None, inde
     (default: OUT.index, where `artengine index build OUT` puts it) when it exists."""
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    index = Path(index).expanduser().resolve() if index else root.with_name(root.name + ".index")
-    jobs = Jobs()
+    api = Api(root, Path(index).expanduser().resolve() if index else root.with_name(root.name + ".index"))
 
-    async def page(request: Request) -> Response:
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        await run_in_threadpool(api.jobs.stop_all)  # runs are marked interrupted, not left 'running'
+
+    app = Starlette(routes=api.routes(), lifespan=lifespan)
+    app.state.jobs = api.jobs
+    return BasicAuth(app, credentials) if credentials else app
+
+
+class Api:
+    """The page, the JSON API and the files of one output folder `root`."""
+
+    def __init__(self, root: Path, index: Path):
+        self.root, self.index, self.jobs = root, index, Jobs()
+
+    def routes(self) -> list[Route]:
+        submit = {"generate": generate_job, "compare": compare_job, "reproduce": reproduce_job, "resume": resume_job}
+        return [
+            Route("/", self.page),
+            Route("/static/{name}", self.static),
+            Route("/api/schema", self.schema),
+            *(Route(f"/api/{name}", self.submitter(make), methods=["POST"]) for name, make in submit.items()),
+            Route("/api/jobs/{id}", self.job),
+            Route("/api/jobs/{id}/stop", self.stop, methods=["POST"]),
+            Route("/api/jobs/{id}/events", self.events),
+            Route("/api/runs", self.runs),
+            Route("/api/runs/{name}", self.run),
+            Route("/api/image", self.image),
+            Route("/files/{path:path}", self.files),
+        ]
+
+    async def page(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
-    async def static(request: Request) -> Response:
+    async def static(self, request: Request) -> Response:
         path = gallery.safe_path(STATIC.resolve(), request.path_params["name"])
         return FileResponse(path, headers=PAGE_HEADERS) if path else Response("not found", 404)
 
-    async def api_schema(request: Request) -> Response:
+    async def schema(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(schema))
 
-    async def submit(request: Request, make) -> Response:
+    def submitter(self, make):
+        """The endpoint that starts a job made by `make(form, root, jobs)`."""
+
+        async def submit(request: Request) -> Response:
+            return await self.submit(request, make)
+
+        return submit
+
+    async def submit(self, request: Request, make) -> Response:
         form = await read_json(request)
         if isinstance(form, Response):
             return form
         fields = [*(form.get("fields") or {}), "prompt", "losses", "axes", "configurations"]
         try:
-            job = await run_in_threadpool(make, form, root, jobs)
+            job = await run_in_threadpool(make, form, self.root, self.jobs)
         except UsageError as error:
             from .settings import usage_error
 
             return JSONResponse(usage_error(error, fields), 400)
-        jobs.submit(job)
-        return JSONResponse(job_state(jobs, job, root))
+        self.jobs.submit(job)
+        return JSONResponse(job_state(self.jobs, job, self.root))
 
-    async def api_generate(request: Request) -> Response:
-        return await submit(request, generate_job)
+    async def job(self, request: Request) -> Response:
+        job = self.jobs.all.get(request.path_params["id"])
+        return JSONResponse(job_state(self.jobs, job, self.root)) if job else not_found("job")
 
-    async def api_compare(request: Request) -> Response:
-        return await submit(request, compare_job)
-
-    async def api_reproduce(request: Request) -> Response:
-        return await submit(request, reproduce_job)
-
-    async def api_resume(request: Request) -> Response:
-        return await submit(request, resume_job)
-
-    def find_job(request: Request):
-        return jobs.all.get(request.path_params["id"])
-
-    async def api_job(request: Request) -> Response:
-        job = find_job(request)
-        return JSONResponse(job_state(jobs, job, root)) if job else JSONResponse({"error": "no such job"}, 404)
-
-    async def api_stop(request: Request) -> Response:
-        job = find_job(request)
+    async def stop(self, request: Request) -> Response:
+        job = self.jobs.all.get(request.path_params["id"])
         if job is None:
-            return JSONResponse({"error": "no such job"}, 404)
-        jobs.stop(job)
-        return JSONResponse(job_state(jobs, job, root))
+            return not_found("job")
+        self.jobs.stop(job)
+        return JSONResponse(job_state(self.jobs, job, self.root))
 
-    async def api_events(request: Request) -> Response:
-        job = find_job(request)
+    async def events(self, request: Request) -> Response:
+        job = self.jobs.all.get(request.path_params["id"])
         if job is None:
-            return JSONResponse({"error": "no such job"}, 404)
+            return not_found("job")
 
         async def stream():
             last = None
             while True:
-                state = job_state(jobs, job, root)
+                state = job_state(self.jobs, job, self.root)
                 text = json.dumps(state)
                 if text != last:
                     yield f"data: {text}\n\n"
@@ -118,54 +142,34 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None, inde
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    async def api_runs(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(gallery.search, root, request.query_params.get("q", ""), index))
+    async def runs(self, request: Request) -> Response:
+        query = request.query_params.get("q", "")
+        return JSONResponse(await run_in_threadpool(gallery.search, self.root, query, self.index))
 
-    async def api_run(request: Request) -> Response:
-        details = await run_in_threadpool(gallery.run_details, root, request.path_params["name"])
-        return JSONResponse(details) if details else JSONResponse({"error": "no such run"}, 404)
+    async def run(self, request: Request) -> Response:
+        details = await run_in_threadpool(gallery.run_details, self.root, request.path_params["name"])
+        return JSONResponse(details) if details else not_found("run")
 
-    async def api_image(request: Request) -> Response:
+    async def image(self, request: Request) -> Response:
         """An image's full PNG metadata, and the form settings it was made with."""
-        path = gallery.safe_path(root, request.query_params.get("path", ""))
+        path = gallery.safe_path(self.root, request.query_params.get("path", ""))
         if path is None:
-            return JSONResponse({"error": "no such image"}, 404)
+            return not_found("image")
         try:
             record = read_png_metadata(path)
         except UsageError as error:
             return JSONResponse({"error": f"artengine: error: {error}"}, 400)
         return JSONResponse({"metadata": record})
 
-    async def files(request: Request) -> Response:
-        path = gallery.safe_path(root, request.path_params["path"])
+    async def files(self, request: Request) -> Response:
+        path = gallery.safe_path(self.root, request.path_params["path"])
         if path is None:
             return Response("not found", 404)
         return FileResponse(path, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app):
-        yield
-        await run_in_threadpool(jobs.stop_all)  # runs are marked interrupted, not left 'running'
 
-    routes = [
-        Route("/", page),
-        Route("/static/{name}", static),
-        Route("/api/schema", api_schema),
-        Route("/api/generate", api_generate, methods=["POST"]),
-        Route("/api/compare", api_compare, methods=["POST"]),
-        Route("/api/reproduce", api_reproduce, methods=["POST"]),
-        Route("/api/resume", api_resume, methods=["POST"]),
-        Route("/api/jobs/{id}", api_job),
-        Route("/api/jobs/{id}/stop", api_stop, methods=["POST"]),
-        Route("/api/jobs/{id}/events", api_events),
-        Route("/api/runs", api_runs),
-        Route("/api/runs/{name}", api_run),
-        Route("/api/image", api_image),
-        Route("/files/{path:path}", files),
-    ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.jobs = jobs
-    return BasicAuth(app, credentials) if credentials else app
+def not_found(what: str) -> Response:
+    return JSONResponse({"error": f"no such {what}"}, 404)
 
 
 async def read_json(request: Request) -> dict | Response:
