@@ -149,22 +149,17 @@ def _fitting_progress():
     from rich.table import Column
     from rich.text import Text
 
-    class Rate(ProgressColumn):
-        def render(self, task) -> Text:
-            return Text(_rate(task.finished_speed or task.speed), style="progress.data.speed")
-
-    class Elapsed(ProgressColumn):
-        def render(self, task) -> Text:
-            return Text(f"elapsed {_clock(task.finished_time or task.elapsed or 0)}", style="progress.elapsed")
-
-    class Left(ProgressColumn):
-        def render(self, task) -> Text:
-            left = task.time_remaining
-            return Text(f"eta {'-:--' if left is None else _clock(left)}", style="progress.remaining")
-
     def cut(**settings) -> Column:
         # never wrap: a cell too wide is cut short, so the bar stays one line
         return Column(no_wrap=True, overflow="ellipsis", **settings)
+
+    class Figure(ProgressColumn):
+        def __init__(self, text, style: str):
+            super().__init__(table_column=cut())
+            self.text, self.style = text, style
+
+        def render(self, task) -> Text:
+            return Text(self.text(task), style=self.style)
 
     class FittingProgress(Progress):
         def __init__(self, counting: bool, **settings):
@@ -172,7 +167,10 @@ def _fitting_progress():
             label = TextColumn("{task.description}", table_column=cut())
             bar = BarColumn(bar_width=None, table_column=cut(ratio=1, min_width=MIN_BAR))
             percent, done = TaskProgressColumn(table_column=cut()), MofNCompleteColumn(table_column=cut())
-            rate, elapsed, left = Rate(table_column=cut()), Elapsed(table_column=cut()), Left(table_column=cut())
+            rate = Figure(lambda task: _rate(task.finished_speed or task.speed), "progress.data.speed")
+            elapsed = Figure(lambda task: f"elapsed {_clock(task.finished_time or task.elapsed or 0)}", "progress.elapsed")
+            left = Figure(lambda task: f"eta {_clock(task.time_remaining) if task.time_remaining is not None else '-:--'}",
+                          "progress.remaining")
             shown = (spinner, label, bar, percent, done, rate, elapsed, left) if counting else (spinner, label, elapsed)
             super().__init__(*shown, expand=counting, **settings)
             self.shown, self.label = shown, label
