@@ -45,9 +45,11 @@ class ArtengineGroup(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
         from .errors import watch_ctrl_c
+        from .invocation import note_arguments
         from .safe_io import env_flag
 
         watch_ctrl_c()
+        note_arguments(args)
         try:
             DEBUG["on"] = env_flag("ARTENGINE_DEBUG")
             result = super().main(args, prog_name, standalone_mode=False, **extra)

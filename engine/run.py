@@ -20,6 +20,7 @@ from .errors import ArtengineError, Interrupted, StopRequested, UsageError, ctrl
 from .interfaces import Candidate, Request
 from .memory import out_of_memory
 from .infotext import format_parameters
+from .invocation import command_line
 from .outputs import missing_folders, new_run_dir, png_bytes, remove_empty, slugify, write_json, write_new
 from .progress import Reporter
 from .registry import Registry
@@ -80,7 +81,7 @@ class Run:
             "kind": kind,
             "status": "running",
             "started": _now(),
-            "command": sys.argv,
+            "command": command_line(),
             "configurations": {},
             "images": [],
             "discarded": [],

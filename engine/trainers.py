@@ -13,12 +13,12 @@ This module imports neither torch nor accelerate, so that `--help` stays fast.
 from __future__ import annotations
 
 import shlex
-import sys
 from abc import abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 from .interfaces import Item
+from .invocation import command_line
 from .options import Option
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class TrainingRun:
         self.out, self.device, self.rank, self.world_size, self.resumed = out, device, rank, world_size, resumed
         self._log, self.barrier = log, barrier
         self.settings = dict(settings or {})
-        self.command = shlex.join(["artengine", *sys.argv[1:]])
+        self.command = shlex.join(command_line())
         self.wall_time_s = 0.0  # training time so far, up to the last checkpoint (for model cards)
         self.step = 0  # optimiser steps done before the current one
         self.autocast: Callable[[], Any] = lambda: __import__("contextlib").nullcontext()

@@ -49,6 +49,8 @@ def test_run_json_records_images_scores_ranks_and_timings(cli):
     document = generate(cli, "a red circle", "-g", "solid", "-n", "4", "--keep", "2", "--scorer", "redness", "--seed", "1")
     run = json.loads((Path(document["run_dir"]) / "run.json").read_text())
     assert run["status"] == "complete" and run["kind"] == "generate"
+    assert run["command"] == ["artengine", "generate", "a red circle", "-g", "solid", "-n", "4", "--keep", "2",
+                              "--scorer", "redness", "--seed", "1", "--json"]
     assert [image["rank"] for image in run["images"]] == [1, 2]
     assert len(run["discarded"]) == 2
     best = [image["score"] for image in run["images"]]

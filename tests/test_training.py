@@ -63,7 +63,8 @@ def test_a_run_writes_checkpoints_the_model_and_samples_and_learns(cli, tmp_path
     assert saved["step"] == 12 and sum(saved["seen"]) == 12 * 4
     training = saved["training"]  # what a trainer records of how its model was trained
     assert training["step"] == 12 and training["world_size"] == 1 and training["settings"]["steps"] == 12
-    assert training["command"].startswith("artengine ") and training["hardware"].startswith("CPU (")
+    assert training["command"].startswith("artengine train line --out run --steps 12 ")
+    assert training["hardware"].startswith("CPU (")
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-12.json", "step-6.json"]
     first, last = (float(line.split("loss ")[1].split()[0]) for line in
                    (result.stderr.splitlines()[1], result.stderr.splitlines()[-1]))
