@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from artengine.devices import hardware  # noqa: E402
 from benchmarks.pairing import paired_ratio  # noqa: E402  (after ROOT is on the path)
 
 METHODS = ("artengine", "artengine_guided", "past_key_values_loop", "uncached_loop", "generate")
@@ -195,7 +196,7 @@ def main() -> None:
     if args.config in ("mini", "mega"):
         from benchmarks.min_dalle_peer import report
 
-        print(json.dumps(report(args) | {"hardware": hardware(args.device, args.threads)}, indent=2))
+        print(json.dumps(report(args) | {"hardware": hardware(args.device, threads=args.threads)}, indent=2))
         return
     from artengine.plugins.dalle.generator import precision
 
@@ -223,7 +224,7 @@ def main() -> None:
                            "peak_memory_added_mb": round(json.loads(done.stdout.strip().splitlines()[-1]), 1)}
     report = {"config": args.config, "model": args.model if args.config == "shapes" else "random GPT-2 24x1024",
               "device": args.device, "precision": args.precision, "batch": args.batch, "repeats": args.repeats,
-              "hardware": hardware(args.device, args.threads), "methods": results}
+              "hardware": hardware(args.device, threads=args.threads), "methods": results}
     if "artengine" in rounds:
         ours = rounds["artengine"]
         report["speedup"] = {f"vs_{name}": round(paired_ratio(values, ours), 2)
@@ -231,27 +232,6 @@ def main() -> None:
         if "artengine_guided" in rounds:
             report["guidance_cost"] = round(paired_ratio(rounds["artengine_guided"], ours), 2)
     print(json.dumps(report, indent=2))
-
-
-def hardware(device: str, threads: int) -> str:
-    import platform
-
-    import torch
-
-    if device == "cuda":
-        return torch.cuda.get_device_name()
-    return f"CPU {platform.machine()} ({cpu_model() or '?'}), {threads or torch.get_num_threads()} threads"
-
-
-def cpu_model() -> str:
-    """The CPU's name: /proc/cpuinfo's model name on Linux (platform.processor() is often empty)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        import platform
-
-        return platform.processor()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
 
 
 if __name__ == "__main__":

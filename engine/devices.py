@@ -40,9 +40,10 @@ def native_bf16(device: str) -> bool:
     return False
 
 
-def hardware(device: str, processes: int = 1) -> str:
-    """The hardware in words, for the records of how a model was trained: the GPU's name, or
-    the CPU and its PyTorch threads."""
+def hardware(device: str, processes: int = 1, threads: int | None = None) -> str:
+    """The hardware in words, for records of how something was made or measured (a trained
+    model's config, a benchmark's report): the GPU's name, or the CPU's and the threads PyTorch
+    uses (`threads`, default: its current number)."""
     import platform
 
     import torch
@@ -50,5 +51,17 @@ def hardware(device: str, processes: int = 1) -> str:
     if str(device).startswith("cuda"):
         name = torch.cuda.get_device_name(torch.device(device))
     else:
-        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        name = f"CPU {platform.machine()} ({_cpu_model() or '?'}), {threads or torch.get_num_threads()} threads"
     return f"{processes} x {name}" if processes > 1 else name
+
+
+def _cpu_model() -> str:
+    """The CPU's name: /proc/cpuinfo's model name on Linux (platform.processor() is often empty
+    or only the architecture there)."""
+    import platform
+
+    try:
+        lines = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")

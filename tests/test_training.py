@@ -64,11 +64,20 @@ def test_a_run_writes_checkpoints_the_model_and_samples_and_learns(cli, tmp_path
     training = saved["training"]  # what a trainer records of how its model was trained
     assert training["step"] == 12 and training["world_size"] == 1 and training["settings"]["steps"] == 12
     assert training["command"].startswith("artengine train line --out run --steps 12 ")
-    assert training["hardware"].startswith("CPU (")
+    assert re.fullmatch(r"CPU \S+ \(.+\), \d+ threads", training["hardware"])
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-12.json", "step-6.json"]
     first, last = (float(line.split("loss ")[1].split()[0]) for line in
                    (result.stderr.splitlines()[1], result.stderr.splitlines()[-1]))
     assert last < first / 4
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads Linux's /proc/cpuinfo")
+def test_the_hardware_a_record_names_is_the_cpu_model_and_its_threads():
+    from artengine.devices import hardware
+
+    described = hardware("cpu", threads=2)
+    assert described.endswith("2 threads") and "(?)" not in described
+    assert hardware("cpu", processes=2, threads=2) == f"2 x {described}"
 
 
 def test_gradient_accumulation_reads_that_many_micro_batches_per_step(cli, tmp_path):
