@@ -28,8 +28,7 @@ class ClipModel:
         self.spec = spec
         self.device = device
         self.preprocess = dict(network.visual.preprocess_cfg)
-        # the network's open_clip config, as open_clip_config.json holds it (to fine-tune from it)
-        self.config = {"model_cfg": model_cfg, "preprocess_cfg": {k: v for k, v in self.preprocess.items() if k != "size"}}
+        self.config = open_clip_config(network, model_cfg)  # to fine-tune from it
         size = self.preprocess["size"]
         self.image_size: tuple[int, int] = (size, size) if isinstance(size, int) else tuple(size)
         dtype = next(network.parameters()).dtype
@@ -110,6 +109,13 @@ def fit_to_size(images: torch.Tensor, size: tuple[int, int], mode: str, interpol
         return images[..., top:top + target_h, left:left + target_w]
     pad_h, pad_w = target_h - new_h, target_w - new_w
     return F.pad(images, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2), value=fill / 255)
+
+
+def open_clip_config(network: torch.nn.Module, model_cfg: dict[str, Any]) -> dict[str, Any]:
+    """The network's config as open_clip_config.json holds it: the model config and the
+    preprocess config attached to the network (its size is the model's, so not repeated)."""
+    preprocess = {key: value for key, value in network.visual.preprocess_cfg.items() if key != "size"}
+    return {"model_cfg": model_cfg, "preprocess_cfg": preprocess}
 
 
 def build_network(model_cfg: dict[str, Any], preprocess_cfg: dict[str, Any] | None = None) -> torch.nn.Module:

@@ -79,7 +79,6 @@ class ClipTrainer(Trainer):
             self.model_cfg = tiny_model_config(**{key: s[key] for key in ARCHITECTURE})
             network, tokenizer = build_network(self.model_cfg), tokenizer_for(self.model_cfg)
         self.network = network.float().to(self.run.device).train().requires_grad_(True)
-        self.preprocess_cfg = {k: v for k, v in self.network.visual.preprocess_cfg.items() if k != "size"}
         dataset = load_dataset(s["data"], parse_data_options(s["data"], s["data_option"]))
         pairs = dataset.pairs(s["data_count"], s["seed"])
         side = self.model_cfg["vision_cfg"]["image_size"]  # the starting point's, with --init
@@ -140,10 +139,12 @@ class ClipTrainer(Trainer):
         from artengine import replace_file
         from safetensors.torch import save
 
+        from .model import open_clip_config
+
         out = self.run.out
         out.mkdir(parents=True, exist_ok=True)
-        config = {"model_cfg": self.model_cfg, "preprocess_cfg": self.preprocess_cfg,
-                  "trained_with": "artengine train clip", "training": self.run.record(step)}
+        config = {**open_clip_config(self.network, self.model_cfg), "trained_with": "artengine train clip",
+                  "training": self.run.record(step)}
         replace_file(out / CONFIG_FILE, json.dumps(config, indent=2).encode())
         dtype = getattr(__import__("torch"), self.settings["weights_dtype"])
         weights = {name: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
