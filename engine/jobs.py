@@ -97,6 +97,19 @@ class Job:
     def prompt(self) -> str:
         return self.plan.config.prompts[0].text
 
+    def new_run(self) -> Run:
+        """The job's run folder, made now, its run.json begun with the job's own keys."""
+        run = Run(self.out, self.label, kind=self.kind)
+        run.document.update(self.document)
+        return run
+
+    def after_images(self, run: Run) -> Callable[[], None]:
+        """What follows the images, also after a failure: a compare's (or a resumed compare's)
+        grid and report."""
+        if run.document.get("kind") != "compare":
+            return lambda: None
+        return lambda: write_grid_and_report(run, self.plans)
+
     def cancel(self) -> None:
         """Let go of a job that will not run: a reopened run folder is unlocked, untouched."""
         if self.kind == "resume" and self.run is not None:
@@ -191,13 +204,11 @@ def run_job(job: Job, progress: Reporter, report: Callable[[Run], None] = lambda
     marked interrupted and can be resumed, and Interrupted is raised). run.json records how the
     run ended; `report(run)` is then called, also after a failure, which is raised again."""
     if job.run is None:
-        job.run = Run(job.out, job.label, kind=job.kind)
-        job.run.document.update(job.document)
+        job.run = job.new_run()
     else:
         job.run.save()  # a resumed run is marked running only now
     run = job.run
-    after = (lambda: write_grid_and_report(run, job.plans)) if run.document.get("kind") == "compare" else (lambda: None)
-    finish(run, lambda: execute_compare(job.plans, run, progress), report, after=after)
+    finish(run, lambda: execute_compare(job.plans, run, progress), report, after=job.after_images(run))
     if job.original is not None:
         difference = pixel_difference(job.original, run.images[0].path)
         job.result.update(identical=difference == 0, max_difference=difference,

@@ -99,14 +99,10 @@ def run_sharded(shard: Shard, job: Job, reporter, report: Callable[[Run], None])
     """`run_job` (a generate or compare) for one process of several: each takes every N-th
     (configuration, prompt) pair; rank 0 merges run.json, draws a compare's grid and reports.
     Returns the run on rank 0; raises what stopped the group."""
-    from .compare import write_grid_and_report
     from .jobs import finish
-    from .run import Run, execute
+    from .run import execute
 
-    run = None
-    if shard.main:
-        run = Run(job.out, job.label, kind=job.kind)
-        run.document.update(job.document)
+    run = job.new_run() if shard.main else None
     folder = shard.share(str(run.dir) if run else None)
     run = run or _share_of(Path(folder))
     plans = job.plans
@@ -121,8 +117,7 @@ def run_sharded(shard: Shard, job: Job, reporter, report: Callable[[Run], None])
             "failure": None if failure is None else (isinstance(failure, Interrupted), str(failure) or type(failure).__name__)}
     everything = shard.gather(mine)
     if shard.main:  # records how the group ended, reports it and raises its failure
-        grid = (lambda: write_grid_and_report(run, plans)) if job.kind == "compare" else (lambda: None)
-        finish(run, lambda: _merge(run, plans, everything, failure), report, after=grid)
+        finish(run, lambda: _merge(run, plans, everything, failure), report, after=job.after_images(run))
     shard.reraise(failure)
     job.run = run if shard.main else None
     return job.run
