@@ -112,19 +112,22 @@ class Api:
         self.jobs.submit(job)
         return JSONResponse(job_state(self.jobs, job, self.root))
 
+    def find_job(self, request: Request):
+        return self.jobs.all.get(request.path_params["id"])
+
     async def job(self, request: Request) -> Response:
-        job = self.jobs.all.get(request.path_params["id"])
+        job = self.find_job(request)
         return JSONResponse(job_state(self.jobs, job, self.root)) if job else not_found("job")
 
     async def stop(self, request: Request) -> Response:
-        job = self.jobs.all.get(request.path_params["id"])
+        job = self.find_job(request)
         if job is None:
             return not_found("job")
         self.jobs.stop(job)
         return JSONResponse(job_state(self.jobs, job, self.root))
 
     async def events(self, request: Request) -> Response:
-        job = self.jobs.all.get(request.path_params["id"])
+        job = self.find_job(request)
         if job is None:
             return not_found("job")
 
