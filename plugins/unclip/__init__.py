@@ -1,0 +1,102 @@
+"""Built-in plugin `unclip`: DALL·E 2 (a CLIP prior and a diffusion decoder) on diffusers.
+
+Registers the generator `unclip`, the model loader for `unclip:` specs (the shipped shapes
+model, folders from `artengine train unclip`, Kandinsky 2.2 pipeline folders) and the trainer
+behind `artengine train unclip` (docs/unclip.md). This module stays light: torch and diffusers
+load only inside the sibling modules.
+"""
+
+from __future__ import annotations
+
+import artengine
+from artengine import Generator, ModelInfo, ModelLoader, Option, UsageError
+
+__version__ = "0.1.0"
+
+SCHEDULERS = ("default", "ddim", "dpm++", "ddpm", "euler")
+
+
+class UnclipGenerator(Generator):
+    name = "unclip"
+    description = "DALL·E 2 (unCLIP): a CLIP prior turns the prompt into an image embedding, a diffusion decoder draws it."
+    default_size = (64, 64)
+    memory_hint = "generator.batch_size"
+    options = (
+        Option("model", str, "unclip:shapes", "unclip:shapes (shipped), unclip:FOLDER from `train unclip`, or Kandinsky "
+               "2.2: unclip:PRIOR_DIR,DECODER_DIR (or a folder holding prior/ and decoder/)."),
+        Option("prior_steps", int, 25, "Denoising steps of the prior.", min=1, max=1000),
+        Option("prior_guidance", float, 4.0, "Classifier-free guidance of the prior (1 = off); negative prompt parts "
+               "are what it steers away from.", min=0.0, max=50.0),
+        Option("decoder_steps", int, 25, "Denoising steps of the decoder.", min=1, max=1000, infotext="Steps"),
+        Option("decoder_guidance", float, 4.0, "Classifier-free guidance of the decoder (1 = off).", min=0.0,
+               max=50.0, infotext="CFG scale"),
+        Option("scheduler", str, "default", "Sampler of both loops: the model's own (default: DDIM for folders from "
+               "`train unclip`), ddim, dpm++ (DPM-Solver++), ddpm or euler.", choices=SCHEDULERS, infotext="Sampler"),
+        Option("eta", float, 0.0, "DDIM's eta: 0 is deterministic, 1 as random as DDPM.", min=0.0, max=1.0),
+        Option("prior_candidates", int, 1, "Image embeddings the prior draws per candidate, keeping the one closest "
+               "to the text (DALL·E 2 used 2).", min=1, max=16),
+        Option("snap", bool, True, "Snap the decoder's latents to the nearest VQGAN codes before decoding (crisper "
+               "edges; models from `train unclip`)."),
+        Option("image", str, "", "Variations: draw this image's CLIP embedding instead of the prompt's."),
+        Option("mix", list, [], "Texts or image files to blend in, each TEXT_OR_IMAGE[:WEIGHT] (repeatable)."),
+        Option("mix_weight", float, 0.5, "How far toward the mix: 0 is the prompt (or image) alone, 1 the mix alone; "
+               "a compare axis over it morphs.", min=0.0, max=1.0),
+        Option("batch_size", int, 4, "Candidates drawn together (every batch has this many rows, so a candidate "
+               "does not depend on -n).", min=1),
+        Option("precision", str, "auto", "Arithmetic: auto (bf16 where the hardware has it natively), fp32 or bf16.",
+               choices=("auto", "fp32", "bf16")),
+        Option("save_every", int, 0, "Send a preview of the candidates every K decoder steps (saved in the run's "
+               "previews/); 0: none.", min=0),
+    )
+
+    def size_for(self, options, device):
+        from .generator import load_spec
+
+        return tuple(load_spec(options["model"], device).image_size)
+
+    def check(self, request):
+        from .generator import check
+
+        check(request)
+
+    def generate(self, request, progress):
+        from .generator import generate
+
+        return generate(request, progress)
+
+
+class UnclipLoader(ModelLoader):
+    kind = "unclip"
+    description = "DALL·E 2-style models: a CLIP prior and a diffusion decoder (diffusers' folder layout)"
+    spec_forms = ("unclip:shapes  (shipped: over clip:shapes and vqgan:shapes)",
+                  "unclip:FOLDER  (from `artengine train unclip`)",
+                  "unclip:PRIOR_DIR,DECODER_DIR  (Kandinsky 2.2 in diffusers' layout; or a FOLDER holding prior/ "
+                  "and decoder/)")
+
+    def available(self) -> list[ModelInfo]:
+        from .loading import shipped_cards
+
+        return [ModelInfo(f"unclip:{name}", card.get("description", "unclip model"), card.get("figures", {}))
+                for name, card in shipped_cards().items()]
+
+    def load(self, name: str, device: str):
+        from .loading import load_unclip
+
+        return load_unclip(name, device)
+
+
+@artengine.hookimpl
+def register_generators(register):
+    register(UnclipGenerator)
+
+
+@artengine.hookimpl
+def register_model_loaders(register):
+    register(UnclipLoader())
+
+
+@artengine.hookimpl
+def register_trainers(register):
+    from .train import UnclipTrainer  # light: torch and diffusers load when training starts
+
+    register(UnclipTrainer)

@@ -1,0 +1,103 @@
+"""The unCLIP model's parts, as diffusers classes, and its folder in diffusers' layout.
+
+    FOLDER/model_index.json       the components and their diffusers classes
+    FOLDER/prior/                 PriorTransformer: CLIP text embedding -> CLIP image embedding
+    FOLDER/prior_scheduler/       its noise schedule (it predicts the clean embedding)
+    FOLDER/unet/                  UNet2DConditionModel: the decoder, conditioned on an image
+                                  embedding as Kandinsky 2.2's is (addition_embed_type "image")
+    FOLDER/scheduler/             the decoder's noise schedule (v-prediction)
+    FOLDER/artengine_unclip.json  what diffusers has no place for: the CLIP and the VQGAN the
+                                  model works with, the latents' per-channel statistics, the
+                                  training record and the card's figures
+    FOLDER/README.md              the model card
+
+Each component loads with diffusers' own `from_pretrained(FOLDER, subfolder=NAME)`.
+
+Embeddings cross these parts as unit vectors times sqrt(dim): entries of about unit size, so
+the networks' first layers need not learn a scale of 1/sqrt(dim) first.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+FORMAT = "artengine-unclip"
+FORMAT_VERSION = 1
+CONFIG_FILE = "artengine_unclip.json"
+COMPONENTS = {"prior": "PriorTransformer", "prior_scheduler": "DDPMScheduler",
+              "unet": "UNet2DConditionModel", "scheduler": "DDPMScheduler"}
+TRAIN_TIMESTEPS = 1000
+
+
+def embedding_scale(dim: int) -> float:
+    return math.sqrt(dim)
+
+
+def build_unet(channels: int, side: int, embed_dim: int, width: int, layers: int):
+    """The decoder: a two-level UNet over latents channels x side x side, conditioned on an
+    image embedding through Kandinsky 2.2's image projection (tokens for its cross-attention
+    and an addition to the timestep embedding)."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=side, in_channels=channels, out_channels=channels,
+        down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
+        up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
+        mid_block_type="UNetMidBlock2DSimpleCrossAttn",
+        block_out_channels=(width, 2 * width), layers_per_block=layers,
+        encoder_hid_dim=embed_dim, encoder_hid_dim_type="image_proj", cross_attention_dim=width,
+        attention_head_dim=32, addition_embed_type="image", norm_num_groups=16,
+    )
+
+
+def build_prior(embed_dim: int, layers: int, heads: int):
+    """The prior: a PriorTransformer over four tokens (text embedding, timestep, noisy image
+    embedding, and the learned token it reads the prediction from)."""
+    from diffusers import PriorTransformer
+
+    return PriorTransformer(num_attention_heads=heads, attention_head_dim=32, num_layers=layers,
+                            embedding_dim=embed_dim, num_embeddings=0, additional_embeddings=4,
+                            encoder_hid_proj_type=None, added_emb_type="prd", norm_in_type="layer")
+
+
+def decoder_scheduler():
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2",
+                         prediction_type="v_prediction", clip_sample=False)
+
+
+def prior_scheduler():
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2",
+                         prediction_type="sample", clip_sample=False)
+
+
+def model_index() -> dict[str, Any]:
+    import diffusers
+
+    return {"_class_name": "ArtengineUnCLIPPipeline", "_diffusers_version": diffusers.__version__,
+            **{name: ["diffusers", cls] for name, cls in COMPONENTS.items()}}
+
+
+def save_folder(folder: Path, parts: dict[str, Any], config: dict[str, Any], card: str) -> None:
+    """Write every component, then the config and card, each file replaced atomically: the
+    config is written last, so a folder whose config names a step holds that step's weights."""
+    import tempfile
+
+    from artengine import replace_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, part in parts.items():
+        with tempfile.TemporaryDirectory(dir=folder, prefix=f".{name}-") as scratch:
+            part.save_pretrained(scratch, **({"safe_serialization": True} if hasattr(part, "dtype") else {}))
+            (folder / name).mkdir(exist_ok=True)
+            for path in Path(scratch).iterdir():
+                replace_file(folder / name / path.name, path.read_bytes())
+    replace_file(folder / "model_index.json", (json.dumps(model_index(), indent=2) + "\n").encode())
+    replace_file(folder / "README.md", card.encode("utf-8"))
+    replace_file(folder / CONFIG_FILE, (json.dumps(config, indent=2) + "\n").encode())

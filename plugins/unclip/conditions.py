@@ -1,0 +1,72 @@
+"""What the decoder is conditioned on, from a prompt, an image or a mix of both.
+
+DALL·E 2's decoder reads one CLIP image embedding; everything a user can ask for becomes one:
+a prompt through the prior, an image through CLIP's image encoder (variations), and several
+of them combined by spherical interpolation (morphs and blends).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def prompt_texts(prompt) -> list[tuple[str, float]]:
+    """The positive parts as (text, weight): one text (the parts joined, as other generators
+    read a prompt) when every weight is the same, else each part with its weight."""
+    positive = prompt.positive
+    if len({part.weight for part in positive}) <= 1:
+        return [(" ".join(part.text for part in positive), 1.0)]
+    return [(part.text, part.weight) for part in positive]
+
+
+def negative_text(prompt) -> str:
+    return " ".join(part.text for part in prompt.negative)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation between rows of `a` and `b` (t = 0 gives a, 1 gives b), keeping
+    the norm of `a` (embeddings here all share one norm)."""
+    if t == 0.0:
+        return a
+    if t == 1.0:
+        return b
+    na, nb = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((na * nb).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    mixed = (torch.sin((1 - t) * omega) * na + torch.sin(t * omega) * nb) / torch.sin(omega)
+    return mixed * a.norm(dim=-1, keepdim=True)
+
+
+def blend(embeds: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
+    """Several embeddings combined by weight, as repeated slerps (the first two by their weights'
+    share, then that with the third, and so on): equal weights give their spherical mean."""
+    result, total = embeds[0], weights[0]
+    for embed, weight in zip(embeds[1:], weights[1:]):
+        total += weight
+        result = slerp(result, embed, weight / total if total else 0.5)
+    return result
+
+
+def is_image(entry: str) -> bool:
+    """Whether a mix entry names an image file rather than being a text."""
+    return Path(entry).suffix.lower() in IMAGE_SUFFIXES and Path(entry).expanduser().is_file()
+
+
+def parse_mix(entries: list[str]) -> list[tuple[str, float]]:
+    """`generator.mix` entries as (text or image path, weight); an entry may end in ':WEIGHT'
+    (as prompt parts do)."""
+    from artengine import UsageError, split_weight
+
+    parsed = []
+    for number, entry in enumerate(entries, start=1):
+        text, weight = split_weight(entry.strip(), f"generator.mix entry {number}", colons_in_name=True)
+        weight = 1.0 if weight is None else weight
+        if not text:
+            raise UsageError(f"generator.mix entry {number} is empty: give a text or an image file")
+        if weight <= 0:
+            raise UsageError(f"generator.mix entry {number} ({entry!r}): weights must be positive")
+        parsed.append((text, weight))
+    return parsed

@@ -1,0 +1,145 @@
+"""The `unclip` generator's work: prompt (or image, or a mix) -> image embedding -> decoder."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+import artengine
+from artengine import Candidate, StopRequested, UsageError
+
+from .conditions import blend, is_image, negative_text, parse_mix, prompt_texts, slerp
+from .model import Settings
+
+
+def settings_of(request) -> Settings:
+    o = request.options
+    return Settings(o["prior_steps"], o["prior_guidance"], o["decoder_steps"], o["decoder_guidance"],
+                    o["scheduler"], o["eta"], o["prior_candidates"], o["snap"], tuple(request.size))
+
+
+def load_spec(spec: str, device: str):
+    """The UnclipModel that generator.model names."""
+    from .model import UnclipModel
+
+    if not spec.startswith("unclip:"):
+        raise UsageError(f"generator.model={spec!r}: give an unclip model, unclip:shapes, unclip:FOLDER or "
+                         "unclip:PRIOR_DIR,DECODER_DIR")
+    model = artengine.load_model(spec, device)
+    if not isinstance(model, UnclipModel):
+        raise UsageError(f"generator.model={spec!r} is not an unCLIP model; give unclip:shapes or unclip:FOLDER")
+    return model
+
+
+def load(request):
+    """The model, checked against the request (raises UsageError before any heavy work)."""
+    spec = request.options["model"]
+    model = load_spec(spec, request.device)
+    if request.options["scheduler"] not in model.schedulers:
+        raise UsageError(f"generator.scheduler={request.options['scheduler']!r}: {spec} runs "
+                         f"{', '.join(model.schedulers)}")
+    return model
+
+
+def check(request) -> None:
+    model = load(request)
+    options = request.options
+    if tuple(request.size) != tuple(model.image_size) and not getattr(model, "any_size", False):
+        width, height = model.image_size
+        raise UsageError(f"--size {request.size[0]}x{request.size[1]}: {options['model']} makes {width}x{height} "
+                         f"images; use --size {width}x{height}")
+    if options["image"]:
+        artengine.read_image(options["image"], "generator.image")
+    for entry, _ in parse_mix(options["mix"]):
+        if is_image(entry):
+            artengine.read_image(entry, "generator.mix")
+    from .memory import estimate_bytes
+
+    artengine.check_fits(estimate_bytes(model, options["batch_size"]), request.device,
+                         "generator.batch_size", f"unclip with {options['batch_size']} candidates at once")
+
+
+def conditions(model, request, seeds, generators, settings):
+    """(image embeddings, negative image embeddings) for the decoder, a row per generator.
+
+    The prompt's prior draws from `generators` (then the decoder does, as with diffusers' own
+    pipelines); each text of a mix draws from generators of its own, derived from the seeds, so
+    that a mix leaves the decoder's noise as it was: mix_weight 0 is the prompt's image exactly,
+    and a morph changes the embedding alone."""
+    options, count = request.options, len(generators)
+    if options["image"]:  # variations: the image's own embedding instead of the prompt's
+        embeds = model.embed_images([artengine.read_image(options["image"], "generator.image")]).expand(count, -1)
+        negative = model.unconditional(count)
+    else:
+        embeds, negative = model.embed_prompt(prompt_texts(request.prompt), negative_text(request.prompt),
+                                              generators, settings)
+    mix = parse_mix(options["mix"])
+    if mix:
+        targets = [embed_entry(model, entry, forked(seeds, number), settings) for number, (entry, _) in enumerate(mix)]
+        embeds = slerp(embeds, blend(targets, [weight for _, weight in mix]), options["mix_weight"])
+    return embeds, negative
+
+
+def forked(seeds, number: int):
+    import hashlib
+
+    def seed_of(seed):
+        return int.from_bytes(hashlib.sha256(f"mix:{number}:{seed}".encode()).digest()[:8], "big") >> 1
+
+    return [torch.Generator().manual_seed(seed_of(seed)) for seed in seeds]
+
+
+def embed_entry(model, entry: str, generators, settings):
+    if is_image(entry):
+        return model.embed_images([artengine.read_image(entry, "generator.mix")]).expand(len(generators), -1)
+    return model.embed_prompt([(entry, 1.0)], "", generators, settings)[0]
+
+
+def autocast(choice: str, device: str):
+    """bf16 where the hardware does it natively (auto), or as asked."""
+    bf16 = choice == "bf16" or (choice == "auto" and artengine.native_bf16(device))
+    if not bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(str(device).split(":")[0], dtype=torch.bfloat16)
+
+
+def generate(request, progress) -> list[Candidate]:
+    """Candidates `batch_size` at a time. Every batch has that many rows (the last is filled up
+    with copies of its last seed), so that a candidate's pixels do not depend on how many were
+    asked for: `reproduce` remakes one alone, bit for bit."""
+    options = request.options
+    model = load(request)
+    settings = settings_of(request)
+    size, steps, every = options["batch_size"], settings.decoder_steps, options["save_every"]
+    total = request.count * steps
+    candidates: list[Candidate] = []
+    try:
+        for first in range(0, request.count, size):
+            seeds = list(request.seeds[first : first + size])
+            padded = seeds + seeds[-1:] * (size - len(seeds))
+            generators = [torch.Generator().manual_seed(seed) for seed in padded]
+
+            def on_step(i, steps, preview, first=first, n=len(seeds)):
+                wanted = preview is not None and every and i % every == 0 and i < steps
+                progress(first * steps + i * n, total, side_by_side(preview()[:n]) if wanted else None)
+
+            with torch.no_grad(), autocast(options["precision"], request.device):
+                embeds, negative = conditions(model, request, padded, generators, settings)
+                images = model.decode(embeds, negative, generators, settings, on_step)[: len(seeds)]
+            for seed, image in zip(seeds, images):
+                candidates.append(Candidate(image.convert("RGB"), seed, {"model": options["model"]}))
+    except StopRequested:
+        for candidate in candidates:
+            candidate.metadata["interrupted"] = True
+    return candidates
+
+
+def side_by_side(images):
+    from PIL import Image
+
+    width, height = images[0].size
+    sheet = Image.new("RGB", (width * len(images), height))
+    for index, image in enumerate(images):
+        sheet.paste(image, (index * width, 0))
+    return sheet

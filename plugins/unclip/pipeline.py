@@ -1,0 +1,127 @@
+"""unCLIP on artengine's own parts: a CLIP (any TextImageEncoder) for the embeddings, the
+diffusers prior and decoder UNet, and a VQGAN (any ImageTokenizer) that turns the decoder's
+latents into pixels. DALL·E 2's pipeline: text -> CLIP text embedding -> prior -> CLIP image
+embedding -> decoder -> latents -> image.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .components import decoder_scheduler, embedding_scale, prior_scheduler
+from .conditions import blend
+from .model import OnStep, Settings
+from .sampling import SCHEDULERS, Guided, denoise, make_scheduler, noise
+
+
+class ShapesUnclip:
+    """An UnclipModel (model.py) over a folder that `artengine train unclip` wrote."""
+
+    schedulers = ("default", *SCHEDULERS)
+    default_scheduler = "ddim"  # trained with DDPM's schedule; DDIM samples it in 25 steps
+
+    def __init__(self, prior, unet, clip, vqgan, latent_mean, latent_std, device):
+        self.prior, self.unet, self.clip, self.vqgan = prior, unet, clip, vqgan
+        self.device = torch.device(device)
+        self.latent_mean = torch.as_tensor(latent_mean, dtype=torch.float32, device=self.device)[None, :, None, None]
+        self.latent_std = torch.as_tensor(latent_std, dtype=torch.float32, device=self.device)[None, :, None, None]
+        self.dim = int(prior.config.embedding_dim)
+        self.scale = embedding_scale(self.dim)
+        side = int(unet.config.sample_size)
+        self.latent_shape = (int(unet.config.in_channels), side, side)
+        self.image_size = (side * vqgan.factor, side * vqgan.factor)
+
+    # -- embeddings --------------------------------------------------------------------
+
+    def text_embeds(self, texts: list[str]) -> torch.Tensor:
+        """Scaled text embeddings; the empty text is the zero vector (what the prior was trained
+        on for 'no caption')."""
+        embeds = self.clip.encode_text([t or " " for t in texts]).float().to(self.device)
+        keep = torch.tensor([bool(t) for t in texts], device=self.device, dtype=embeds.dtype)
+        return embeds * self.scale * keep[:, None]
+
+    def embed_images(self, images) -> torch.Tensor:
+        from .images import to_tensor
+
+        with torch.no_grad():
+            return self.clip.encode_image(to_tensor(images, self.image_size).to(self.device)).float() * self.scale
+
+    def unconditional(self, count: int) -> torch.Tensor:
+        return torch.zeros(count, self.dim, device=self.device)
+
+    def embed_prompt(self, texts, negative, generators, settings):
+        count = len(generators)
+        embeds = self.text_embeds([text for text, _ in texts])
+        text = blend(list(embeds), [weight for _, weight in texts])[None].expand(count, -1)
+        negative_text = self.text_embeds([negative]).expand(count, -1)
+        image = self.run_prior(text, negative_text, generators, settings)
+        if not negative:
+            return image, self.unconditional(count)
+        return image, self.run_prior(negative_text, torch.zeros_like(negative_text), generators, settings)
+
+    def to_image_embeds(self, standardised: torch.Tensor) -> torch.Tensor:
+        """The prior's output, back in CLIP's space: unit length (as CLIP's own), scaled."""
+        return F.normalize(self.prior.post_process_latents(standardised), dim=-1) * self.scale
+
+    # -- the two loops -----------------------------------------------------------------
+
+    @torch.no_grad()
+    def run_prior(self, text: torch.Tensor, negative: torch.Tensor, generators, settings: Settings) -> torch.Tensor:
+        """Image embeddings for scaled text embeddings B x D (one row per generator). With
+        `prior_candidates` > 1, each candidate draws that many and keeps the one closest to its
+        text (DALL·E 2's trick)."""
+        k = settings.prior_candidates
+        x = noise((k, self.dim), generators, self.device).flatten(0, 1)  # B*k x D
+
+        def prior(x, t, condition):
+            return self.prior(x, timestep=t, proj_embedding=condition).predicted_image_embedding
+
+        scheduler = make_scheduler(self._scheduler(settings), prior_scheduler().config)
+        guided = Guided(prior, text.repeat_interleave(k, 0), negative.repeat_interleave(k, 0), settings.prior_guidance)
+        embeds = self.to_image_embeds(denoise(guided, scheduler, x, settings.prior_steps, None, 0.0))
+        if k == 1:
+            return embeds
+        embeds = embeds.view(len(generators), k, self.dim)
+        best = (embeds * text[:, None]).sum(-1).argmax(1)
+        return embeds[torch.arange(len(generators)), best]
+
+    @torch.no_grad()
+    def decode(self, embeds, negative, generators, settings: Settings, on_step: OnStep | None = None):
+        """Images for scaled image embeddings B x D."""
+        from .images import to_pil
+
+        x = noise(self.latent_shape, generators, self.device)
+
+        def unet(x, t, condition):
+            return self.unet(x, t, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample
+
+        def preview(i, steps, x0):
+            on_step(i, steps, None if x0 is None else lambda: to_pil(self.to_pixels(x0, False)))
+
+        scheduler = make_scheduler(self._scheduler(settings), decoder_scheduler().config)
+        guided = Guided(unet, embeds, negative, settings.decoder_guidance)
+        latents = denoise(guided, scheduler, x, settings.decoder_steps, generators, settings.eta,
+                          None if on_step is None else preview)
+        return to_pil(self.to_pixels(latents, settings.snap))
+
+    def _scheduler(self, settings: Settings) -> str:
+        return self.default_scheduler if settings.scheduler == "default" else settings.scheduler
+
+    def to_pixels(self, latents: torch.Tensor, snap: bool) -> torch.Tensor:
+        """Decode normalised latents; `snap` moves each position to its nearest VQGAN code first
+        (the VQGAN's decoder was trained on codes only: snapped latents decode to crisp edges)."""
+        z = latents * self.latent_std + self.latent_mean
+        if snap:
+            codebook = self.vqgan.codebook.float()
+            flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
+            codes = torch.cdist(flat, codebook).argmin(1).view(z.shape[0], z.shape[2], z.shape[3])
+            return self.vqgan.decode(codes).clamp(0, 1)
+        return self.vqgan.decode_latents(z).clamp(0, 1)
+
+    def draw(self, caption: str, seeds: list[int], settings: Settings | None = None):
+        """Images of `caption`, one per seed (the trainer's samples)."""
+        settings = settings or Settings()
+        generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+        embeds, negative = self.embed_prompt([(caption, 1.0)], "", generators, settings)
+        return self.decode(embeds, negative, generators, settings)

@@ -1,0 +1,201 @@
+"""`artengine train unclip`: a CLIP prior and a latent diffusion decoder, trained together.
+
+The engine's loop does the training (checkpoints in OUT/checkpoints, `--resume`, schedule,
+precision, several processes); this trainer caches what it learns from once (cache.py), builds
+the two diffusers networks, computes one batch's loss and keeps OUT a loadable model,
+`unclip:OUT`, in diffusers' folder layout (components.py):
+
+    OUT/{model_index.json, prior/, prior_scheduler/, unet/, scheduler/,
+         artengine_unclip.json, README.md}
+    OUT/samples/step-NNNNNNNN.png    sample grids
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import artengine
+from artengine import Option, Trainer, UsageError
+
+
+class UnclipTrainer(Trainer):
+    name = "unclip"
+    description = "Train a DALL·E 2-style model: a CLIP prior and a diffusion decoder over VQGAN latents."
+    loads_as = "unclip"
+    defaults = {"out": "runs/unclip", "steps": 20000, "batch_size": 64, "lr": 5e-4, "warmup": 500,
+                "final_lr": 0.05, "checkpoint_every": 1000, "sample_every": 2000, "log_every": 100}
+    fixed = ("clip", "vqgan", "width", "layers", "prior_layers", "prior_heads", "data", "data_count", "data_seed")
+    options = (
+        Option("data", str, "shapes", "Registered dataset (shapes) or a folder of image + caption pairs."),
+        Option("data_count", int, 50_000, "Pairs to learn from.", min=1),
+        Option("data_seed", int, 0, "Seed of a registered dataset."),
+        Option("clip", str, "clip:shapes", "The CLIP whose embeddings the prior maps and the decoder reads."),
+        Option("vqgan", str, "vqgan:shapes", "The VQGAN whose latent space the decoder draws in."),
+        Option("width", int, 64, "Channels of the decoder UNet's first level (the second has twice as many).",
+               min=16),
+        Option("layers", int, 2, "ResNet blocks per UNet level.", min=1),
+        Option("prior_layers", int, 4, "Transformer layers of the prior.", min=1),
+        Option("prior_heads", int, 4, "Attention heads of the prior (32 channels each).", min=1),
+        Option("drop_condition", float, 0.1, "Share of the batch trained without its condition (text for the "
+               "prior, image embedding for the decoder), so classifier-free guidance works.", min=0.0, max=1.0),
+        Option("prior_weight", float, 1.0, "Weight of the prior's loss beside the decoder's.", min=0.0),
+        Option("weight_decay", float, 0.01, "AdamW weight decay.", min=0.0),
+    )
+
+    def check(self) -> None:
+        if not self.settings["data"]:
+            raise UsageError("train unclip needs --data (a registered dataset such as 'shapes', or a folder of "
+                             "image + caption pairs)")
+
+    # -- setup ----------------------------------------------------------------------
+
+    def setup(self):
+        import torch
+
+        from .components import build_prior, build_unet
+        from .training_model import UnclipPair
+
+        s, device = self.settings, self.run.device
+        self.out = self.run.out
+        self.clip = self._load(s["clip"], artengine.TextImageEncoder, "a CLIP (encode_text, encode_image)")
+        self.vqgan = self._load(s["vqgan"], artengine.ImageTokenizer, "an image tokenizer (a VQGAN)")
+        self.cache = self._cache()
+        with torch.no_grad():
+            latents = self._embed(torch.from_numpy(self.cache.codes[: min(len(self.cache), 20_000)]).long())
+            self.latent_mean = latents.mean((0, 2, 3))
+            self.latent_std = latents.std((0, 2, 3)).clamp_min(1e-4)
+        channels, side = latents.shape[1], latents.shape[2]
+        dim = self.cache.image.shape[1]
+        prior = build_prior(dim, s["prior_layers"], s["prior_heads"])
+        with torch.no_grad():  # the prior standardises embeddings with its own clip_mean / clip_std
+            image = torch.from_numpy(self.cache.image).float() * dim**0.5
+            prior.clip_mean.copy_(image.mean(0, keepdim=True))
+            prior.clip_std.copy_(image.std(0, keepdim=True).clamp_min(1e-4))
+        prior.clip_mean.requires_grad_(False)
+        prior.clip_std.requires_grad_(False)
+        unet = build_unet(channels, side, dim, s["width"], s["layers"])
+        self.model = UnclipPair(prior, unet).to(device)
+        self.latent_mean, self.latent_std = self.latent_mean.to(device), self.latent_std.to(device)
+        self.run.log(f"training a prior ({_millions(prior)}M) and a decoder UNet ({_millions(unet)}M) on "
+                     f"{len(self.cache)} images' {channels}x{side}x{side} latents, {self.run.world_size} process(es)")
+        return self.model
+
+    def _load(self, spec: str, protocol, what: str):
+        model = artengine.load_model(artengine.portable_spec(spec), str(self.run.device))
+        if not isinstance(model, protocol):
+            raise UsageError(f"{spec}: not {what}")
+        return model
+
+    def _cache(self):
+        from .cache import build_cache, open_cache
+
+        s = self.settings
+        key = {"data": s["data"], "count": s["data_count"], "seed": s["data_seed"],
+               "clip": artengine.portable_spec(s["clip"]), "vqgan": artengine.portable_spec(s["vqgan"])}
+        folder = self.out / "cache"
+        if self.run.main and open_cache(folder, key) is None:
+            self.run.log(f"encoding {s['data_count']} images of {s['data']} with {s['vqgan']} and {s['clip']} "
+                         f"into {folder} (once)")
+            pairs = artengine.open_dataset(s["data"], s["data_count"], s["data_seed"])
+            build_cache(folder, key, pairs, self.vqgan, self.clip, self.run.log)
+        self.run.barrier()
+        return open_cache(folder, key)
+
+    def _embed(self, codes):
+        """Latents B x C x h x w of codes B x h*w."""
+        rows, cols = self.cache.grid
+        return self.vqgan.embed(codes.view(-1, rows, cols).to(self.vqgan.codebook.device)).float()
+
+    def optimizer(self, model):
+        import torch
+
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        return torch.optim.AdamW(parameters, lr=self.settings["lr"], weight_decay=self.settings["weight_decay"])
+
+    # -- the step -----------------------------------------------------------------------
+
+    def examples(self) -> int:
+        return len(self.cache)
+
+    def batch(self, indices, seed):
+        import torch
+
+        device, cache = self.run.device, self.cache
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            latents = self._embed(torch.from_numpy(cache.codes[indices]).long()).to(device)
+            latents = (latents - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
+        keep = (torch.rand(2, len(indices), generator=generator) >= self.settings["drop_condition"]).float()
+        image = torch.from_numpy(cache.image[indices]).float()
+        text = torch.from_numpy(cache.text[indices]).float()
+        return (latents, image.to(device), text.to(device), keep[0].to(device), keep[1].to(device),
+                int(torch.randint(0, 2**62, (1,), generator=generator)))
+
+    def loss(self, model, batch):
+        prior_loss, decoder_loss = model(*batch)
+        loss = decoder_loss + self.settings["prior_weight"] * prior_loss
+        return loss, {"prior loss": float(prior_loss.detach()), "decoder loss": float(decoder_loss.detach())}
+
+    # -- outputs ------------------------------------------------------------------------
+
+    def save(self, step, figures):
+        from .card import render_card
+        from .components import decoder_scheduler, prior_scheduler, save_folder
+
+        config = self.config(step, figures)
+        parts = {"prior": self.model.prior, "prior_scheduler": prior_scheduler(), "unet": self.model.unet,
+                 "scheduler": decoder_scheduler()}
+        save_folder(self.out, parts, config, render_card(config, f"unclip:{self.out.name}"))
+
+    def config(self, step, figures) -> dict:
+        from .components import FORMAT, FORMAT_VERSION
+
+        s = self.settings
+        previous = _read_previous(self.out)
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "clip": artengine.portable_spec(s["clip"]),
+            "vqgan": artengine.portable_spec(s["vqgan"]),
+            "latents": {"grid": list(self.cache.grid), "mean": self.latent_mean.tolist(), "std": self.latent_std.tolist()},
+            "image_size": [int(self.cache.grid[1] * self.vqgan.factor), int(self.cache.grid[0] * self.vqgan.factor)],
+            "training": {
+                **self.run.record(step),
+                "data": {"spec": s["data"], "images": len(self.cache), "seed": s["data_seed"]},
+                "parameters": {"prior": sum(p.numel() for p in self.model.prior.parameters()),
+                               "unet": sum(p.numel() for p in self.model.unet.parameters())},
+                "losses": {"prior": round(figures.get("prior loss", float("nan")), 4),
+                           "decoder": round(figures.get("decoder loss", float("nan")), 4)},
+            },
+            "card": previous.get("card", {}),
+        }
+
+    def sample(self, step):
+        from artengine import render_grid
+
+        from .pipeline import ShapesUnclip
+
+        captions = self.cache.captions[:8]
+        self.model.eval()
+        model = ShapesUnclip(self.model.prior, self.model.unet, self.clip, self.vqgan,
+                             self.latent_mean, self.latent_std, self.run.device)
+        images = [model.draw(caption, seeds=[number])[0] for number, caption in enumerate(captions)]
+        self.model.train()
+        folder = self.out / "samples"
+        folder.mkdir(exist_ok=True)
+        render_grid([(f"step {step}", images)], captions, title=str(self.out)).save(folder / f"step-{step:08d}.png")
+
+
+def _millions(module) -> str:
+    return f"{sum(p.numel() for p in module.parameters()) / 1e6:.2f}"
+
+
+def _read_previous(out: Path) -> dict:
+    import json
+
+    from .components import CONFIG_FILE
+
+    try:
+        return json.loads((out / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

@@ -1,0 +1,53 @@
+"""The two networks trained together, and the loss of one batch.
+
+Both are diffusion models trained as DALL·E 2 trains them: the prior predicts the clean
+(standardised) image embedding from a noisy one and the caption's text embedding; the decoder
+predicts v (v-prediction: a CPU pilot drew recognisable scenes with it where noise prediction
+still drew noise) from noisy VQGAN latents and the image embedding. Conditions are dropped
+(set to zero) for a share of the batch, so that classifier-free guidance works.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .components import decoder_scheduler, embedding_scale, prior_scheduler
+
+
+class UnclipPair(nn.Module):
+    def __init__(self, prior: nn.Module, unet: nn.Module):
+        super().__init__()
+        self.prior, self.unet = prior, unet
+        self.prior_noise, self.decoder_noise = prior_scheduler(), decoder_scheduler()
+
+    def forward(self, latents, image_embeds, text_embeds, keep_text, keep_image, generator_seed: int):
+        """(prior loss, decoder loss) for normalised latents B x C x h x w, unit image and text
+        embeddings B x D, and masks B (1 keeps the condition, 0 drops it)."""
+        generator = torch.Generator().manual_seed(generator_seed)
+        batch, dim, device = latents.shape[0], image_embeds.shape[1], latents.device
+        scale = embedding_scale(dim)
+
+        def draw(shape):
+            return torch.randn(shape, generator=generator).to(device)
+
+        def timesteps():
+            return torch.randint(0, self.decoder_noise.config.num_train_timesteps, (batch,), generator=generator).to(device)
+
+        # the prior: standardised image embedding from text
+        target = (image_embeds * scale - self.prior.clip_mean) / self.prior.clip_std
+        t = timesteps()
+        noisy = self.prior_noise.add_noise(target, draw(target.shape), t)
+        predicted = self.prior(noisy, timestep=t, proj_embedding=text_embeds * scale * keep_text[:, None]
+                               ).predicted_image_embedding
+        prior_loss = F.mse_loss(predicted.float(), target.float())
+
+        # the decoder: v from noisy latents and the image embedding
+        noise, t = draw(latents.shape), timesteps()
+        noisy = self.decoder_noise.add_noise(latents, noise, t)
+        v = self.decoder_noise.get_velocity(latents, noise, t)
+        condition = image_embeds * scale * keep_image[:, None]
+        out = self.unet(noisy, t, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample
+        decoder_loss = F.mse_loss(out.float(), v.float())
+        return prior_loss, decoder_loss

@@ -1,0 +1,62 @@
+"""`artengine train unclip`: prior and decoder on the engine's loop, a loadable diffusers folder."""
+
+import json
+
+import pytest
+
+pytest_plugins = ("tests.unclip_helpers",)
+
+TINY = ("--data", "shapes", "--data-count", "16", "--width", "16", "--layers", "1", "--prior-layers", "1",
+        "--prior-heads", "1", "--batch-size", "4", "--warmup", "0", "--sample-every", "0", "--threads", "1")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny run trained 3 steps, then resumed to 4 (module-scoped: the cache takes a while)."""
+    from click.testing import CliRunner
+
+    import artengine.cli
+    import artengine.discovery
+
+    out = tmp_path_factory.mktemp("train") / "run"
+    runner = CliRunner()
+    first = runner.invoke(artengine.cli.cli, ["train", "unclip", *TINY, "--out", str(out), "--steps", "3",
+                                              "--checkpoint-every", "3"])
+    resumed = runner.invoke(artengine.cli.cli, ["train", "unclip", *TINY, "--out", str(out), "--steps", "4",
+                                                "--resume"])
+    return out, first, resumed
+
+
+def test_training_writes_a_loadable_folder_and_resumes(unclip_host, trained):
+    out, first, resumed = trained
+    assert first.exit_code == 0, first.output
+    assert resumed.exit_code == 0 and "resuming from" in resumed.output, resumed.output
+    config = json.loads((out / "artengine_unclip.json").read_text())
+    assert config["training"]["step"] == 4 and config["clip"] == "clip:shapes" and config["vqgan"] == "vqgan:shapes"
+    assert len(config["latents"]["mean"]) == 32 and all(s > 0 for s in config["latents"]["std"])
+    card = (out / "README.md").read_text()
+    assert "artengine train unclip" in card and "PriorTransformer" in card and "steps: 4" in card
+
+
+def test_the_trained_folder_generates(unclip_host, trained, cli):
+    out = trained[0]
+    result = cli("generate", "a red circle", "-g", "unclip", "--set", f"generator.model=unclip:{out}",
+                 "--set", "generator.decoder_steps=2", "--set", "generator.prior_steps=2", "--json")
+    assert result.exit_code == 0, result.output
+
+
+def test_the_prior_keeps_its_standardisation_fixed(unclip_host, trained):
+    from diffusers import PriorTransformer
+
+    prior = PriorTransformer.from_pretrained(trained[0], subfolder="prior")
+    assert (prior.clip_std > 0).all() and prior.clip_mean.abs().sum() > 0  # measured on the data, not trained
+
+
+def test_a_cache_made_for_other_data_is_refused_not_rebuilt(unclip_host, trained, cli, tmp_path):
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(trained[0] / "cache", out / "cache")
+    result = cli("train", "unclip", *TINY[:2], "--data-count", "8", *TINY[4:], "--out", out, "--steps", "1")
+    assert result.exit_code != 0 and "caches other data or models" in result.stderr
+    assert (out / "cache" / "meta.json").is_file()
