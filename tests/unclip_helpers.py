@@ -118,3 +118,39 @@ def kandinsky_pixels(prior: Path, decoder: Path, prompt: str, seed: int, negativ
     image = pipe(image_embeds=out.image_embeds, negative_image_embeds=out.negative_image_embeds, height=size,
                  width=size, num_inference_steps=steps, guidance_scale=guidance, generator=generator).images[0]
     return image
+
+
+def make_stable_diffusion(folder: Path, seed: int = 0) -> Path:
+    """A tiny random Stable Diffusion folder (64x64 images), built as diffusers' own tests build
+    theirs, saved with safetensors."""
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(block_out_channels=(4, 8), layers_per_block=1, sample_size=32, in_channels=4,
+                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+                                norm_num_groups=2)
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                              set_alpha_to_one=False)
+    vae = AutoencoderKL(block_out_channels=[4, 8], in_channels=3, out_channels=3,
+                        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+                        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, norm_num_groups=2)
+    text_encoder = CLIPTextModel(CLIPTextConfig(bos_token_id=49406, eos_token_id=49407, pad_token_id=49407,
+                                                hidden_size=32, intermediate_size=37, num_attention_heads=4,
+                                                num_hidden_layers=2, vocab_size=49408))
+    pipe = StableDiffusionPipeline(unet=unet, scheduler=scheduler, vae=vae, text_encoder=text_encoder,
+                                   tokenizer=clip_tokenizer(folder.parent / "bpe-sd"), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def diffusers_pixels(folder: Path, prompt: str, seed: int, negative: str | None = None, steps: int = 3,
+                     guidance: float = 7.5):
+    """What diffusers' own text-to-image pipeline draws for one seed."""
+    from diffusers import AutoPipelineForText2Image
+
+    pipe = AutoPipelineForText2Image.from_pretrained(folder)
+    return pipe(prompt, negative_prompt=negative, num_inference_steps=steps, guidance_scale=guidance,
+                generator=torch.Generator().manual_seed(seed)).images[0]
