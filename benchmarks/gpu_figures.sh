@@ -42,6 +42,13 @@ step --json vqgan-clip-benchmark "${PYTHON:-python3}" benchmarks/vqgan_clip.py -
 step --json dalle-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config h100 --repeats 3
 # DALL·E Mega's dimensions (random weights, bf16 for both) against min-dalle (a test dependency)
 step dalle-bart-cuda-tests "${PYTHON:-python3}" -m pytest -q tests/test_dalle_bart_cuda.py tests/test_dalle_bart_min_dalle.py
+# DALL·E 2: the shipped unclip on CUDA, a short training run, speed against dalle and against
+# diffusers' own Kandinsky 2.2 pipelines (tiny random folder), the Kandinsky/SD oracle tests
+step generate-unclip artengine generate "$prompt" -g unclip -n 16 --keep 4 --device cuda --out "$out/runs" --json
+step train-unclip artengine train unclip --data shapes --data-count 2048 --out "$out/unclip-train" --steps 40 \
+    --batch-size 64 --checkpoint-every 20 --sample-every 20 --device cuda
+step --json unclip-speed "${PYTHON:-python3}" benchmarks/unclip_figures.py speed --device cuda
+step --json unclip-kandinsky "${PYTHON:-python3}" benchmarks/unclip_figures.py kandinsky --device cuda
 step --json dalle-mega-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config mega --batch 8 --repeats 2
 
 if ((${#failed[@]})); then
