@@ -19,6 +19,7 @@ from .compare import plan_compare as _plan_configurations
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
 from .defaults import PROMPT_KEYS, layered_defaults, under
 from .errors import ArtengineError, UsageError, quote
+from .invocation import recording
 from .outputs import read_png_metadata
 from .progress import Reporter
 from .registry import Registry
@@ -83,6 +84,9 @@ class Job:
     """reproduce: the image remade."""
     result: dict[str, Any] = field(default_factory=dict)
     """reproduce, once run: identical, max_difference, original, reproduced."""
+    command: list[str] | None = None
+    """The command the new run's run.json records; default: this process's (`artengine
+    generate ...`). The web UI gives its own, so that the server's flags are never recorded."""
 
     @property
     def plan(self) -> Plan:
@@ -99,7 +103,8 @@ class Job:
 
     def new_run(self) -> Run:
         """The job's run folder, made now, its run.json begun with the job's own keys."""
-        run = Run(self.out, self.label, kind=self.kind)
+        with recording(self.command):
+            run = Run(self.out, self.label, kind=self.kind)
         run.document.update(self.document)
         return run
 

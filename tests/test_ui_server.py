@@ -285,3 +285,17 @@ def test_a_malformed_auth_is_a_usage_error(cli, ui_command):
     result = cli("ui", "--auth", "nopassword")
     assert result.exit_code == 2 and "--auth 'nopassword': expected USER:PASS" in result.stderr
     assert ui_command == []
+
+
+def test_a_run_never_records_the_servers_password(out, monkeypatch):
+    from artengine import invocation
+
+    monkeypatch.setattr(invocation, "_args", ["ui", "--out", str(out), "--auth", "alice:s3cr:et"])  # the server's argv
+    with TestClient(server.create_app(out, ("alice", "s3cr:et"))) as client:
+        client.auth = ("alice", "s3cr:et")
+        state = wait_done(client, post(client, "/api/generate", {"prompt": "red", "fields": {"generator": "solid"}}).json()["id"])
+        shown = client.get(f"/api/runs/{state['run']}").text
+    assert json.loads((out / state["run"] / "run.json").read_text())["command"] == ["artengine", "ui"]
+    files = [path.read_bytes() for path in (out / state["run"]).rglob("*") if path.is_file()]
+    assert not any(b"s3cr" in data for data in files) and "s3cr" not in shown
+    assert invocation.command_line() == ["artengine", "ui", "--out", str(out), "--auth", "alice:s3cr:et"]

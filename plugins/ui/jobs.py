@@ -21,6 +21,9 @@ import artengine
 from artengine import ArtengineError, Interrupted, Reporter, run_job
 
 DONE = ("complete", "interrupted", "failed", "cancelled")
+COMMAND = ["artengine", "ui"]
+"""What a run started here records as its command: where it came from, never the server's
+flags (its --auth password among them); run.json's configurations say what it ran."""
 
 
 class LiveReporter(Reporter):
@@ -71,6 +74,7 @@ class Job:
     @classmethod
     def of(cls, kind: str, title: str, planned: artengine.Job) -> "Job":
         """The engine's checked job, to be run by `artengine.run_job` as the CLI runs it."""
+        planned.command = COMMAND
         return cls(kind, title, planned.device, cls._run_planned, planned)
 
     def _run_planned(self) -> None:
