@@ -26,12 +26,13 @@ def out(tmp_path):
 
 @pytest.fixture
 def client(out):
-    with TestClient(server.create_app(out)) as test_client:
+    with TestClient(server.create_app(out), base_url="http://127.0.0.1:7860") as test_client:
         yield test_client
 
 
-def post(client, path, body, **kwargs):
-    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"}, **kwargs)
+def post(client, path, body, headers=None, **kwargs):
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return client.post(path, content=json.dumps(body), headers=headers, **kwargs)
 
 
 def wait_done(client, job_id, timeout=60):
@@ -253,8 +254,55 @@ def test_basic_auth_guards_every_request(out):
         assert client.get("/", auth=("me", "pw")).status_code == 200
 
 
-def test_posts_must_be_json_so_other_sites_cannot_submit_forms(client):
-    assert client.post("/api/generate", data={"prompt": "red"}).status_code == 415
+@pytest.fixture
+def waiting_job(client):
+    """A job waiting in line behind a busy one: a stop that gets through cancels it."""
+    release = threading.Event()
+    client.app.state.jobs.submit(Job("generate", "busy", "cpu", lambda job: release.wait(10)))
+    waiting = client.app.state.jobs.submit(Job("generate", "waiting", "cpu", lambda job: None))
+    yield waiting
+    release.set()
+
+
+OWN = "http://127.0.0.1:7860"
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403),  # <form enctype=text/plain>
+    ({"Origin": "http://evil.example", "Content-Type": "application/json"}, 403),
+    ({"Origin": "null", "Content-Type": "application/json"}, 403),  # a sandboxed frame, a data: page
+    ({"Origin": "http://127.0.0.1:7860.evil.example", "Content-Type": "application/json"}, 403),
+    ({"Referer": "http://evil.example/page", "Content-Type": "application/json"}, 403),
+    ({"Origin": OWN, "Content-Type": "text/plain"}, 415),
+    ({"Origin": OWN, "Content-Type": "application/x-www-form-urlencoded"}, 415),
+    ({"Content-Type": "multipart/form-data; boundary=x"}, 415),
+    ({}, 415),
+])
+def test_another_sites_request_cannot_stop_a_job(client, waiting_job, headers, status):
+    response = client.post(f"/api/jobs/{waiting_job.id}/stop", content=b"{}", headers=headers)
+    assert response.status_code == status and response.json()["error"].startswith("artengine: error: ")
+    assert waiting_job.status == "queued"
+
+
+@pytest.mark.parametrize("path", ["/api/generate", "/api/compare", "/api/reproduce", "/api/resume"])
+def test_another_sites_form_cannot_start_a_job(client, out, path):
+    form = json.dumps({"prompt": "red", "fields": {"generator": "solid"}})
+    assert client.post(path, content=form, headers={"Origin": "http://evil.example", "Content-Type": "text/plain"}
+                       ).status_code == 403
+    assert client.post(path, data={"prompt": "red"}).status_code == 415
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("headers", [{"Origin": OWN}, {"Referer": OWN + "/"}, {}])
+def test_the_pages_own_json_requests_and_other_clients_are_served(client, waiting_job, headers):
+    response = post(client, f"/api/jobs/{waiting_job.id}/stop", {}, headers=headers)
+    assert response.status_code == 200 and waiting_job.status == "cancelled"
+
+
+def test_job_ids_cannot_be_guessed(client):
+    ids = [post(client, "/api/generate", {"prompt": "red", "fields": {"generator": "solid"}}).json()["id"]
+           for _ in range(3)]
+    assert len(set(ids)) == 3 and all(len(i) >= 20 and not i.isdigit() for i in ids)
 
 
 def test_the_page_loads_nothing_from_elsewhere(client):

@@ -9,7 +9,7 @@ can be resumed.
 from __future__ import annotations
 
 import io
-import itertools
+import secrets
 import threading
 import time
 from collections import deque
@@ -96,7 +96,6 @@ class Jobs:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
         self.all: dict[str, Job] = {}
         self._queues: dict[str, deque[Job]] = {}
         self._workers: dict[str, threading.Thread] = {}
@@ -105,7 +104,7 @@ class Jobs:
 
     def submit(self, job: Job) -> Job:
         with self._lock:
-            job.id = str(next(self._ids))
+            job.id = secrets.token_urlsafe(16)  # not guessable: another site cannot name a job to stop
             self.all[job.id] = job
             self._queues.setdefault(job.device, deque()).append(job)
             if job.device not in self._workers:

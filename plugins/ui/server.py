@@ -20,6 +20,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -28,6 +30,7 @@ from artengine import UsageError, get_registry, read_png_metadata
 
 from . import gallery
 from .forms import schema
+from .guard import SameOrigin
 from .jobs import DONE, Jobs, job_state
 from .work import compare_job, generate_job, reproduce_job, resume_job
 
@@ -53,9 +56,15 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None, inde
         yield
         await run_in_threadpool(api.jobs.stop_all)  # runs are marked interrupted, not left 'running'
 
-    app = Starlette(routes=api.routes(), lifespan=lifespan)
+    # outermost first: who may ask at all, then from where and how much
+    middleware = [
+        *([Middleware(BasicAuth, credentials=credentials)] if credentials else []),
+        Middleware(SameOrigin),
+    ]
+    app = Starlette(routes=api.routes(), lifespan=lifespan, middleware=middleware,
+                    exception_handlers={HTTPException: http_error})
     app.state.jobs = api.jobs
-    return BasicAuth(app, credentials) if credentials else app
+    return app
 
 
 class Api:
@@ -171,14 +180,17 @@ class Api:
         return FileResponse(path, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
 
 
+async def http_error(request: Request, error: HTTPException) -> Response:
+    """Starlette's own refusals (no such route, wrong method, a body too large) as JSON, like ours."""
+    return JSONResponse({"error": f"artengine: error: {error.detail}"}, error.status_code, error.headers)
+
+
 def not_found(what: str) -> Response:
     return JSONResponse({"error": f"no such {what}"}, 404)
 
 
 async def read_json(request: Request) -> dict | Response:
-    """The body of a POST; only JSON (so a cross-site form cannot post here) and only so big."""
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        return JSONResponse({"error": "send application/json"}, 415)
+    """The body of a POST (JSON, as `guard.SameOrigin` made sure), only so big."""
     body = await request.body()
     if len(body) > MAX_BODY:
         return JSONResponse({"error": "request too large"}, 413)
@@ -194,7 +206,6 @@ class BasicAuth:
 
     def __init__(self, app, credentials: tuple[str, str]):
         self.app = app
-        self.state = app.state
         self.expected = ("%s:%s" % credentials).encode()
 
     async def __call__(self, scope, receive, send):
