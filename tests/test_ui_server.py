@@ -3,6 +3,7 @@ fields, files only from inside --out, basic auth, one job at a time per device."
 
 import base64
 import json
+import socket
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,10 @@ from artengine.plugins.ui.gallery import safe_path
 from artengine.plugins.ui.jobs import Job, Jobs
 
 
+OWN = "http://127.0.0.1:7860"
+"""Where the tests' clients reach the server (the Host it answers to)."""
+
+
 @pytest.fixture
 def out(tmp_path):
     return tmp_path / "outputs"
@@ -26,7 +31,7 @@ def out(tmp_path):
 
 @pytest.fixture
 def client(out):
-    with TestClient(server.create_app(out), base_url="http://127.0.0.1:7860") as test_client:
+    with TestClient(server.create_app(out), base_url=OWN) as test_client:
         yield test_client
 
 
@@ -240,18 +245,48 @@ def test_the_server_refuses_paths_out_of_out_even_encoded(tmp_path, url):
     (root / "run").mkdir(parents=True)
     (tmp_path / "secret.txt").write_text("secret")
     (root / "link").symlink_to(tmp_path)
-    with TestClient(server.create_app(root)) as client:
+    with TestClient(server.create_app(root), base_url=OWN) as client:
         response = client.get(url)
     assert response.status_code == 404 and "secret" not in response.text
 
 
 def test_basic_auth_guards_every_request(out):
-    with TestClient(server.create_app(out, ("me", "pw"))) as client:
+    with TestClient(server.create_app(out, ("me", "pw")), base_url=OWN) as client:
         assert client.get("/").status_code == 401
         assert client.get("/api/runs").headers.get("www-authenticate", "").startswith("Basic")
         wrong = base64.b64encode(b"me:nope").decode()
         assert client.get("/", headers={"Authorization": f"Basic {wrong}"}).status_code == 401
         assert client.get("/", auth=("me", "pw")).status_code == 200
+
+
+@pytest.mark.parametrize("host, served", [
+    ("evil.example:7871", False),  # DNS rebinding: evil.example now resolves to 127.0.0.1
+    ("evil.example", False),
+    ("127.0.0.1.evil.example", False),
+    ("localhost.evil.example:7860", False),
+    ("user@localhost:7860", False),
+    ("localhost:port", False),
+    ("127.0.0.1:7860", True),
+    ("localhost:7860", True),
+    ("LOCALHOST", True),
+    ("[::1]:7860", True),
+    ("10.1.2.3:7860", True),  # an address is no name to rebind: the browser connected to it
+])
+def test_only_the_host_names_the_server_was_started_for_are_served(out, host, served):
+    with TestClient(server.create_app(out), base_url=OWN) as client:
+        for path in ("/", "/api/runs"):
+            response = client.get(path, headers={"Host": host})
+            assert response.status_code == (200 if served else 400), (path, response.text)
+        if not served:
+            assert "does not answer to host" in response.json()["error"] and "runs" not in response.json()
+
+
+def test_a_wildcard_address_also_answers_to_the_machines_names_and_allowed_ones(out):
+    names = server.host_names("0.0.0.0", ("art.example",))
+    assert {"127.0.0.1", "localhost", "::1", "art.example", socket.gethostname().lower()} <= names
+    with TestClient(server.create_app(out, hosts=names), base_url=OWN) as client:
+        assert client.get("/api/runs", headers={"Host": "art.example:7860"}).status_code == 200
+        assert client.get("/api/runs", headers={"Host": "evil.example:7860"}).status_code == 400
 
 
 @pytest.fixture
@@ -263,8 +298,6 @@ def waiting_job(client):
     yield waiting
     release.set()
 
-
-OWN = "http://127.0.0.1:7860"
 
 
 @pytest.mark.parametrize("headers, status", [
@@ -324,7 +357,7 @@ def ui_command(host, monkeypatch):
 def test_a_non_local_host_without_auth_warns(cli, ui_command):
     result = cli("ui", "--host", "0.0.0.0", "--port", "0")
     assert result.exit_code == 0 and "artengine: warning: --host 0.0.0.0 serves the UI to other machines" in result.stderr
-    assert ui_command == [("0.0.0.0", 0, "outputs", None, None)]
+    assert ui_command == [("0.0.0.0", 0, "outputs", None, None, ())]
     quiet = cli("ui", "--host", "0.0.0.0", "--auth", "me:pw")
     assert "warning" not in quiet.stderr and ui_command[-1][3] == ("me", "pw")
 
@@ -339,7 +372,7 @@ def test_a_run_never_records_the_servers_password(out, monkeypatch):
     from artengine import invocation
 
     monkeypatch.setattr(invocation, "_args", ["ui", "--out", str(out), "--auth", "alice:s3cr:et"])  # the server's argv
-    with TestClient(server.create_app(out, ("alice", "s3cr:et"))) as client:
+    with TestClient(server.create_app(out, ("alice", "s3cr:et")), base_url=OWN) as client:
         client.auth = ("alice", "s3cr:et")
         state = wait_done(client, post(client, "/api/generate", {"prompt": "red", "fields": {"generator": "solid"}}).json()["id"])
         shown = client.get(f"/api/runs/{state['run']}").text

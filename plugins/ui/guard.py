@@ -14,7 +14,8 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 
-LOCAL_NAMES = ("127.0.0.1", "localhost", "::1")
+from .command import LOCAL_HOSTS
+
 WILDCARDS = ("0.0.0.0", "::", "")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -22,7 +23,7 @@ SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 def host_names(host: str, extra: tuple[str, ...] = ()) -> set[str]:
     """The names requests may give as their Host: the local ones, `host` (the address listened
     on) and `extra`; on a wildcard address also this machine's own names."""
-    names = {*LOCAL_NAMES, host, *extra}
+    names = {*LOCAL_HOSTS, host, *extra}
     if host in WILDCARDS:
         names |= {socket.gethostname(), socket.getfqdn()}
     return {name.lower().strip("[]") for name in names if name not in WILDCARDS}
@@ -64,8 +65,8 @@ class AllowedHosts:
             name = host_of(Headers(scope=scope).get("host", ""))
             if name is None or (name not in self.names and not is_ip(name)):
                 shown = Headers(scope=scope).get("host", "")[:100]
-                response = refuse(400, f"this server does not answer to host {shown!r}; reach it as "
-                                       f"http://127.0.0.1, or start it with --allow-host NAME")
+                response = refuse(400, f"this server does not answer to host {shown!r} (only to the "
+                                       "names it was started for: --host, --allow-host NAME)")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

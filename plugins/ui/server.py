@@ -30,7 +30,7 @@ from artengine import UsageError, get_registry, read_png_metadata
 
 from . import gallery
 from .forms import schema
-from .guard import SameOrigin
+from .guard import AllowedHosts, SameOrigin, host_names
 from .jobs import DONE, Jobs, job_state
 from .work import compare_job, generate_job, reproduce_job, resume_job
 
@@ -44,9 +44,11 @@ PAGE_HEADERS = {
 }
 
 
-def create_app(out: str | Path, credentials: tuple[str, str] | None = None, index: str | Path | None = None) -> Any:
+def create_app(out: str | Path, credentials: tuple[str, str] | None = None, index: str | Path | None = None,
+               hosts: set[str] | None = None) -> Any:
     """The app serving `out`; the gallery searches by CLIP through the search index `index`
-    (default: OUT.index, where `artengine index build OUT` puts it) when it exists."""
+    (default: OUT.index, where `artengine index build OUT` puts it) when it exists. It answers
+    requests for the host names `hosts` (default: the local ones, see `guard.host_names`)."""
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     api = Api(root, Path(index).expanduser().resolve() if index else root.with_name(root.name + ".index"))
@@ -58,6 +60,7 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None, inde
 
     # outermost first: who may ask at all, then from where and how much
     middleware = [
+        Middleware(AllowedHosts, names=hosts or host_names("127.0.0.1")),
         *([Middleware(BasicAuth, credentials=credentials)] if credentials else []),
         Middleware(SameOrigin),
     ]
@@ -238,9 +241,10 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None, index: str | None = None) -> None:
+def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None, index: str | None = None,
+          allow_hosts: tuple[str, ...] = ()) -> None:
     get_registry()  # plugins load before the first page, not during it
-    app = create_app(out, credentials, index)
+    app = create_app(out, credentials, index, host_names(host, allow_hosts))
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     print(f"artengine ui: http://{shown}:{sock.getsockname()[1]}/  (runs in {Path(out).resolve()}; Ctrl-C to quit)",
