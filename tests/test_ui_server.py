@@ -332,6 +332,44 @@ def test_the_pages_own_json_requests_and_other_clients_are_served(client, waitin
     assert response.status_code == 200 and waiting_job.status == "cancelled"
 
 
+def send_body(app, chunks, length=None):
+    """POST `chunks` (an iterator of bytes) to /api/generate straight through the ASGI app, as
+    uvicorn hands a body over; returns (status, bytes the app pulled)."""
+    import asyncio
+
+    headers = [(b"host", b"127.0.0.1:7860"), (b"content-type", b"application/json")]
+    headers += [(b"content-length", str(length).encode())] if length is not None else []  # else: chunked
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/generate", "raw_path": b"/api/generate", "root_path": "", "query_string": b"",
+             "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 7860)}
+    pulled, answer = 0, {}
+
+    async def receive():
+        nonlocal pulled
+        chunk = next(chunks, None)
+        pulled += len(chunk or b"")
+        return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    async def send(message):
+        answer.setdefault("status", message.get("status"))
+
+    asyncio.run(app(scope, receive, send))
+    return answer["status"], pulled
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_held(out):
+    app = server.create_app(out)
+    chunk = b" " * 65536
+    huge = 300_000_000
+    assert send_body(app, iter([chunk] * (huge // len(chunk))), length=huge) == (413, 0)  # by its length, unread
+    status, pulled = send_body(app, iter([chunk] * (huge // len(chunk))))  # chunked: counted as it arrives
+    assert status == 413 and pulled <= server.MAX_BODY + len(chunk)
+    assert send_body(app, iter([b"{}"]), length="12abc") == (400, 0)
+    form = json.dumps({"prompt": "red", "fields": {"generator": "solid"}}).encode()
+    assert send_body(app, iter([form[:9], form[9:]]), length=len(form))[0] == 200
+    app.state.jobs.stop_all()
+
+
 def test_job_ids_cannot_be_guessed(client):
     ids = [post(client, "/api/generate", {"prompt": "red", "fields": {"generator": "solid"}}).json()["id"]
            for _ in range(3)]

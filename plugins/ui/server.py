@@ -30,7 +30,7 @@ from artengine import UsageError, get_registry, read_png_metadata
 
 from . import gallery
 from .forms import schema
-from .guard import AllowedHosts, SameOrigin, host_names
+from .guard import AllowedHosts, BodyLimit, SameOrigin, host_names
 from .jobs import DONE, Jobs, job_state
 from .work import compare_job, generate_job, reproduce_job, resume_job
 
@@ -63,6 +63,7 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None, inde
         Middleware(AllowedHosts, names=hosts or host_names("127.0.0.1")),
         *([Middleware(BasicAuth, credentials=credentials)] if credentials else []),
         Middleware(SameOrigin),
+        Middleware(BodyLimit, limit=MAX_BODY),
     ]
     app = Starlette(routes=api.routes(), lifespan=lifespan, middleware=middleware,
                     exception_handlers={HTTPException: http_error})
@@ -193,10 +194,8 @@ def not_found(what: str) -> Response:
 
 
 async def read_json(request: Request) -> dict | Response:
-    """The body of a POST (JSON, as `guard.SameOrigin` made sure), only so big."""
+    """The body of a POST (JSON, as `guard.SameOrigin` made sure; `guard.BodyLimit` bounds it)."""
     body = await request.body()
-    if len(body) > MAX_BODY:
-        return JSONResponse({"error": "request too large"}, 413)
     try:
         data = json.loads(body)
     except ValueError:
