@@ -370,6 +370,49 @@ def test_a_body_over_the_limit_is_refused_before_it_is_held(out):
     app.state.jobs.stop_all()
 
 
+DEEP = b'{"prompt": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+
+
+@pytest.mark.parametrize("path, body, status, field", [
+    ("/api/generate", b'"a red circle"', 422, "body"),
+    ("/api/generate", b'["a red circle"]', 422, "body"),
+    ("/api/generate", b"not json", 400, "body"),
+    ("/api/generate", b"\xff\xfe{}", 400, "body"),
+    ("/api/generate", DEEP, 400, "body"),
+    ("/api/generate", b'{"prompt": null, "fields": {"generator": "solid"}}', 422, "prompt"),  # drew "None"
+    ("/api/generate", b'{"prompt": 5}', 422, "prompt"),
+    ("/api/generate", b'{"prompt": ["red", "blue"]}', 422, "prompt"),
+    ("/api/generate", b'{"prompt": "red", "fields": "solid"}', 422, "fields"),
+    ("/api/generate", b'{"prompt": "red", "fields": {"generator": "solid", "n": 2}}', 422, "n"),
+    ("/api/generate", b'{"prompt": "red", "fields": {"generator": {"name": "solid"}}}', 422, "generator"),
+    ("/api/generate", b'{"prompt": "red", "prompts": ["x"]}', 422, "prompts"),
+    ("/api/compare", b'{"prompt": "red", "configurations": "solid"}', 422, "configurations"),
+    ("/api/compare", b'{"prompt": "red", "configurations": [5]}', 422, "configurations[0]"),
+    ("/api/compare", b'{"prompt": "red", "configurations": [{"fields": {"generator": 1}}]}', 422,
+     "configurations[0].fields.generator"),
+    ("/api/compare", b'{"prompt": "red", "configurations": [{"name": ["a"]}]}', 422, "configurations[0].name"),
+    ("/api/compare", b'{"prompt": "red", "axes": ["generator.border=0,2"]}', 422, "axes"),
+    ("/api/reproduce", b'{"path": 5}', 422, "path"),
+    ("/api/reproduce", b'{"path": null}', 422, "path"),
+    ("/api/reproduce", b'{"path": "' + b"a/" * 3000 + b'"}', 422, "path"),
+    ("/api/resume", b'{"run": "' + b"a" * 10_000 + b'"}', 422, "run"),
+    ("/api/resume", b'{"run": "' + b"a" * 255 + b'"}', 400, "run"),  # as long as a name can be: no such run
+    ("/api/resume", b'{"run": {"name": "x"}}', 422, "run"),
+])
+def test_a_malformed_body_is_one_line_naming_its_field_never_a_traceback(out, caplog, path, body, status, field):
+    with TestClient(server.create_app(out), base_url=OWN, raise_server_exceptions=False) as client:
+        response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()["field"]) == (status, field), response.text
+    assert response.json()["error"].startswith("artengine: error: ") and "\n" not in response.json()["error"]
+    assert not [record for record in caplog.records if record.exc_info or record.levelname == "ERROR"]
+    assert not out.exists() or not any(out.iterdir()), "nothing was started"
+
+
+@pytest.mark.parametrize("url", ["/api/runs/" + "a" * 10_000, "/api/image?path=" + "a/" * 5000, "/files/" + "a" * 10_000])
+def test_a_name_too_long_for_a_file_is_not_found(client, url):
+    assert client.get(url).status_code == 404
+
+
 def test_job_ids_cannot_be_guessed(client):
     ids = [post(client, "/api/generate", {"prompt": "red", "fields": {"generator": "solid"}}).json()["id"]
            for _ in range(3)]

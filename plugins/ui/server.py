@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from artengine import UsageError, get_registry, read_png_metadata
 
-from . import gallery
+from . import bodies, gallery
 from .forms import schema
 from .guard import AllowedHosts, BodyLimit, SameOrigin, host_names
 from .jobs import DONE, Jobs, job_state
@@ -83,7 +83,7 @@ class Api:
             Route("/", self.page),
             Route("/static/{name}", self.static),
             Route("/api/schema", self.schema),
-            *(Route(f"/api/{name}", self.submitter(make), methods=["POST"]) for name, make in submit.items()),
+            *(Route(f"/api/{name}", self.submitter(name, make), methods=["POST"]) for name, make in submit.items()),
             Route("/api/jobs/{id}", self.job),
             Route("/api/jobs/{id}/stop", self.stop, methods=["POST"]),
             Route("/api/jobs/{id}/events", self.events),
@@ -103,19 +103,20 @@ class Api:
     async def schema(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(schema))
 
-    def submitter(self, make):
-        """The endpoint that starts a job made by `make(form, root, jobs)`."""
+    def submitter(self, kind: str, make):
+        """The endpoint that starts a job made by `make(form, root, jobs)` from a `kind` form."""
 
         async def submit(request: Request) -> Response:
-            return await self.submit(request, make)
+            return await self.submit(request, kind, make)
 
         return submit
 
-    async def submit(self, request: Request, make) -> Response:
-        form = await read_json(request)
-        if isinstance(form, Response):
-            return form
-        fields = [*(form.get("fields") or {}), "prompt", "losses", "axes", "configurations"]
+    async def submit(self, request: Request, kind: str, make) -> Response:
+        try:
+            form = bodies.parse(await request.body(), kind)
+        except bodies.Invalid as error:
+            return JSONResponse({"error": f"artengine: error: {error}", "field": error.field}, error.status)
+        fields = [*form.get("fields", {}), "losses", *(key for key in bodies.SHAPES[kind] if key != "fields")]
         try:
             job = await run_in_threadpool(make, form, self.root, self.jobs)
         except UsageError as error:
@@ -191,16 +192,6 @@ async def http_error(request: Request, error: HTTPException) -> Response:
 
 def not_found(what: str) -> Response:
     return JSONResponse({"error": f"no such {what}"}, 404)
-
-
-async def read_json(request: Request) -> dict | Response:
-    """The body of a POST (JSON, as `guard.SameOrigin` made sure; `guard.BodyLimit` bounds it)."""
-    body = await request.body()
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return JSONResponse({"error": "the body is not JSON"}, 400)
-    return data if isinstance(data, dict) else JSONResponse({"error": "expected a JSON object"}, 400)
 
 
 class BasicAuth:
