@@ -3,6 +3,7 @@ fields, files only from inside --out, basic auth, one job at a time per device."
 
 import base64
 import json
+import os
 import socket
 import threading
 import time
@@ -461,3 +462,61 @@ def test_a_run_never_records_the_servers_password(out, monkeypatch):
     files = [path.read_bytes() for path in (out / state["run"]).rglob("*") if path.is_file()]
     assert not any(b"s3cr" in data for data in files) and "s3cr" not in shown
     assert invocation.command_line() == ["artengine", "ui", "--out", str(out), "--auth", "alice:s3cr:et"]
+
+
+PAUSE = '''
+import time
+import artengine
+from artengine import Candidate, Generator, Option
+
+
+class Pause(Generator):
+    name = "pause"
+    description = "Waits `steps` tenths of a second (a job busy for a while)."
+    options = (Option("steps", int, 10, "Tenths of a second.", min=1),)
+
+    def generate(self, request, progress):
+        from PIL import Image
+
+        for step in range(request.options["steps"]):
+            time.sleep(0.1)
+            progress(step + 1, request.options["steps"])
+        return [Candidate(Image.new("RGB", request.size), seed, {}) for seed in request.seeds]
+
+
+@artengine.hookimpl
+def register_generators(register):
+    register(Pause)
+'''
+
+
+def test_ctrl_c_quits_quietly_with_a_browser_watching_a_running_job(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "pause.py").write_text(PAUSE)
+    out = tmp_path / "outputs"
+    process = subprocess.Popen([sys.executable, "-m", "artengine", "--plugins-dir", str(tmp_path / "plugins"), "ui",
+                                "--port", "0", "--out", str(out)], stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "ARTENGINE_LOAD_PLUGINS": "ui,pause"})  # no model code: quick
+    try:
+        url = re.search(r"http://\S+", process.stderr.readline()).group(0)
+        form = json.dumps({"prompt": "busy", "fields": {"generator": "pause", "generator.steps": "600"}}).encode()
+        request = urllib.request.Request(url + "api/generate", form, {"Content-Type": "application/json"})
+        job = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        events = urllib.request.urlopen(f"{url}api/jobs/{job['id']}/events", timeout=30)  # the page's open stream
+        while b'"running"' not in events.readline():
+            pass
+        process.send_signal(signal.SIGINT)
+        stderr = process.stderr.read()
+        assert process.wait(60) in (0, 130)
+    finally:
+        process.kill()
+    assert "error" not in stderr.lower() and "Traceback" not in stderr, stderr
+    assert stderr.strip() == "artengine ui: stopped"
+    (run,) = out.iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"

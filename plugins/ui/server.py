@@ -14,6 +14,7 @@ import json
 import secrets
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None, inde
     ]
     app = Starlette(routes=api.routes(), lifespan=lifespan, middleware=middleware,
                     exception_handlers={HTTPException: http_error})
-    app.state.jobs = api.jobs
+    app.state.jobs, app.state.closing = api.jobs, api.closing
     return app
 
 
@@ -76,6 +77,8 @@ class Api:
 
     def __init__(self, root: Path, index: Path):
         self.root, self.index, self.jobs = root, index, Jobs()
+        self.closing = threading.Event()
+        """Set when the server is asked to quit: progress streams end, so the shutdown need not wait for them."""
 
     def routes(self) -> list[Route]:
         submit = {"generate": generate_job, "compare": compare_job, "reproduce": reproduce_job, "resume": resume_job}
@@ -153,7 +156,7 @@ class Api:
                 if text != last:
                     yield f"data: {text}\n\n"
                     last = text
-                if state["status"] in DONE or await request.is_disconnected():
+                if state["status"] in DONE or self.closing.is_set() or await request.is_disconnected():
                     return
                 await asyncio.sleep(0.3)
 
@@ -240,4 +243,21 @@ def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None, i
     print(f"artengine ui: http://{shown}:{sock.getsockname()[1]}/  (runs in {Path(out).resolve()}; Ctrl-C to quit)",
           file=sys.stderr, flush=True)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        Server(config, app.state.closing).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it handled again once it has shut down
+        pass
+    print("artengine ui: stopped", file=sys.stderr)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, telling the app when it is asked to quit (Ctrl-C): an open progress
+    stream then ends at once rather than hold the shutdown until it is cancelled (a traceback)."""
+
+    def __init__(self, config: uvicorn.Config, closing: threading.Event):
+        super().__init__(config)
+        self.closing = closing
+
+    def handle_exit(self, sig, frame) -> None:
+        self.closing.set()
+        super().handle_exit(sig, frame)
