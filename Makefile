@@ -27,7 +27,12 @@ demo: $(BIN)/.installed
 ui: $(BIN)/.installed
 	$(BIN)/artengine ui
 
+# The browser tests (the UI, the compare and search pages) drive the system's chromium; they fail
+# rather than skip without it, so say how to get it before the suite starts.
 test: $(BIN)/.installed
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "make test: the browser tests need chromium: sudo apt-get install chromium (Debian, Ubuntu)," >&2; \
+	  echo "  or run the rest: $(BIN)/python -m pytest -m 'not slow'" >&2; exit 1; }
 	$(BIN)/python -m pytest
 
 clean:

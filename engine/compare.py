@@ -131,8 +131,9 @@ def execute_compare(plans: list[tuple[str, Plan, dict]], run: Run, reporter: Rep
         execute(plan, run, reporter, configuration=name)
 
 
-def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]]) -> None:
-    """grid.png and index.html from the images saved so far (also after an interruption)."""
+def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]], status: str) -> None:
+    """grid.png and index.html from the images saved so far (also after an interruption), the
+    report saying the run's final `status`."""
     resolved = [(name, plan.config, given) for name, plan, given in plans]
     from PIL import Image
 
@@ -152,7 +153,7 @@ def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]]) -> None
     buffer = io.BytesIO()
     grid.save(buffer, format="PNG")
     grid_path = write_new(run.dir / "grid.png", buffer.getvalue())
-    html = render_report(run, resolved, columns, grid_path.name)
+    html = render_report(run, resolved, columns, grid_path.name, status)
     write_new(run.dir / "index.html", html.encode("utf-8"))
 
 

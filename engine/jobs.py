@@ -19,6 +19,7 @@ from .compare import plan_compare as _plan_configurations
 from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
 from .defaults import PROMPT_KEYS, layered_defaults, under
 from .errors import ArtengineError, UsageError, quote
+from .invocation import recording
 from .outputs import read_png_metadata
 from .progress import Reporter
 from .registry import Registry
@@ -83,6 +84,9 @@ class Job:
     """reproduce: the image remade."""
     result: dict[str, Any] = field(default_factory=dict)
     """reproduce, once run: identical, max_difference, original, reproduced."""
+    command: list[str] | None = None
+    """The command the new run's run.json records; default: this process's (`artengine
+    generate ...`). The web UI gives its own, so that the server's flags are never recorded."""
 
     @property
     def plan(self) -> Plan:
@@ -99,16 +103,17 @@ class Job:
 
     def new_run(self) -> Run:
         """The job's run folder, made now, its run.json begun with the job's own keys."""
-        run = Run(self.out, self.label, kind=self.kind)
+        with recording(self.command):
+            run = Run(self.out, self.label, kind=self.kind)
         run.document.update(self.document)
         return run
 
-    def after_images(self, run: Run) -> Callable[[], None]:
-        """What follows the images, also after a failure: a compare's (or a resumed compare's)
-        grid and report."""
+    def after_images(self, run: Run) -> Callable[[str], None]:
+        """What follows the images, also after a failure, given the status the run ends with: a
+        compare's (or a resumed compare's) grid and report."""
         if run.document.get("kind") != "compare":
-            return lambda: None
-        return lambda: write_grid_and_report(run, self.plans)
+            return lambda status: None
+        return lambda status: write_grid_and_report(run, self.plans, status)
 
     def cancel(self) -> None:
         """Let go of a job that will not run: a reopened run folder is unlocked, untouched."""
@@ -216,12 +221,14 @@ def run_job(job: Job, progress: Reporter, report: Callable[[Run], None] = lambda
     return run
 
 
-def finish(run: Run, action, report, after=lambda: None) -> None:
-    """Run `action`, record how it ended in run.json, call `after`, report; re-raise any failure.
+def finish(run: Run, action, report, after=lambda status: None) -> None:
+    """Run `action`, call `after`, record how it ended in run.json, report; re-raise any failure.
 
     The command line calls it inside `stop_on_signals`, entered before the run folder is made,
-    so that a Ctrl-C at any moment finds the handler in place. `after` (the grid of a compare)
-    runs before run.json is finished, also after a failure; the first failure is what is reported.
+    so that a Ctrl-C at any moment finds the handler in place. `after(status)` (the grid and
+    report of a compare) runs before run.json is finished, also after a failure, and is told
+    the status the run ends with (a report written then must not say 'running'); a failure of
+    its own makes that 'failed'. The first failure is what is reported.
     """
     failure: BaseException | None = None
     try:
@@ -229,14 +236,13 @@ def finish(run: Run, action, report, after=lambda: None) -> None:
     except BaseException as error:  # noqa: BLE001 - recorded in run.json, then raised again
         failure = error
     try:
-        after()
+        after(_ending(failure))
     except Exception as error:  # noqa: BLE001
         failure = failure or error
     if failure is None:
         run.finish("complete")
     else:
-        run.finish("interrupted" if isinstance(failure, Interrupted) else "failed",
-                   str(failure) or type(failure).__name__)
+        run.finish(_ending(failure), str(failure) or type(failure).__name__)
     try:
         report(run)
     except ArtengineError:
@@ -244,6 +250,13 @@ def finish(run: Run, action, report, after=lambda: None) -> None:
             raise
     if failure is not None:
         raise failure
+
+
+def _ending(failure: BaseException | None) -> str:
+    """The status a run ends with after `failure` (None: none)."""
+    if failure is None:
+        return "complete"
+    return "interrupted" if isinstance(failure, Interrupted) else "failed"
 
 
 def _registry() -> Registry:

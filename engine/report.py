@@ -6,7 +6,8 @@ import html
 import json
 
 
-def render_report(run, resolved, columns: list[tuple[str, int]], grid_name: str) -> str:
+def render_report(run, resolved, columns: list[tuple[str, int]], grid_name: str, status: str) -> str:
+    """The report of `run`, which ends with `status` (written just before run.json says so)."""
     esc = html.escape
     sections = []
     for name, config, given in resolved:
@@ -33,7 +34,6 @@ def render_report(run, resolved, columns: list[tuple[str, int]], grid_name: str)
             f"<p>generator <b>{esc(config.generator)}</b>{(' · ' + esc(given_text)) if given_text else ''}</p>"
             f'<table class="options">{options}</table><div class="images">{"".join(figures)}</div></section>'
         )
-    status = run.document.get("status", "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>artengine compare</title>
 <style>
@@ -47,7 +47,7 @@ section {{ border-top: 1px solid #ddd; padding-top: 1em; margin-top: 1em; }}
 .missing div {{ width: 192px; height: 192px; background: #eee; }}
 </style></head><body>
 <h1>artengine compare</h1>
-<p>{len(resolved)} configuration(s), {len(run.images)} image(s){' · status: ' + esc(status) if status != 'complete' else ''}.
+<p>{len(resolved)} configuration(s), {len(run.images)} image(s) · status: <b class="status">{esc(status)}</b>.
 Run data: <a href="run.json">run.json</a></p>
 <p><img src="{esc(grid_name)}" alt="grid" style="max-width:100%"></p>
 {''.join(sections)}

@@ -3,6 +3,8 @@
 import json
 from pathlib import Path
 
+import pytest
+
 from PIL import Image
 
 from artengine.outputs import read_png_metadata
@@ -120,3 +122,21 @@ def test_set_that_fits_no_configuration_is_an_error_naming_the_key(cli, tmp_path
     assert "--set generator.bordr: no configuration's generator has an option 'bordr'" in result.stderr
     assert "solid, slow" in result.stderr
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize("second, stop_at, status", [
+    ('"solid"', None, "complete"),
+    ('{ name = "slow", steps = 4 }', "2", "interrupted"),
+    ('"crashing"', None, "failed"),
+])
+def test_the_report_says_how_the_run_ended(cli, tmp_path, monkeypatch, second, stop_at, status):
+    config = tmp_path / "c.toml"
+    config.write_text(f'prompt = "red"\nseed = 1\n[configurations.a]\ngenerator = "solid"\n'
+                      f"[configurations.b]\ngenerator = {second}\n")
+    if stop_at:
+        monkeypatch.setenv("TEST_STOP_AT_STEP", stop_at)
+    result = cli("compare", "--config", config, "--json")
+    run_dir = Path(json.loads(result.stdout)["run_dir"])
+    assert json.loads((run_dir / "run.json").read_text())["status"] == status
+    html = (run_dir / "index.html").read_text()
+    assert f'status: <b class="status">{status}</b>' in html and "running" not in html

@@ -23,6 +23,7 @@ def test_the_demo_compares_both_generators_on_the_demo_prompts(cli, tmp_path):
     report = json.loads(result.stdout)
     run_dir = Path(report["run_dir"])
     assert (run_dir / "grid.png").is_file() and (run_dir / "index.html").is_file()
+    assert 'status: <b class="status">complete</b>' in (run_dir / "index.html").read_text()
     prompts = [line for line in (CONFIG.parent.parent / "prompts" / "demo.txt").read_text().splitlines()
                if line.strip() and not line.startswith("#")]
     made = {(image["generator"], image["prompt"]) for image in report["images"]}

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from urllib.parse import urlparse
 
 import pytest
@@ -44,9 +45,25 @@ THIRD_PARTY = textwrap.dedent('''
             return out
 
 
+    class Pause(Generator):
+        name = "pause"
+        description = "Waits `steps` tenths of a second, then draws nothing (a job that is busy for a while)."
+        options = (Option("steps", int, 10, "Tenths of a second to wait.", min=1),)
+
+        def generate(self, request, progress):
+            import time
+            from PIL import Image
+
+            for step in range(request.options["steps"]):
+                time.sleep(0.1)
+                progress(step + 1, request.options["steps"])
+            return [Candidate(Image.new("RGB", request.size), seed, {}) for seed in request.seeds]
+
+
     @artengine.hookimpl
     def register_generators(register):
         register(Stripes)
+        register(Pause)
 ''')
 DONE = ':is([data-status="complete"], [data-status="interrupted"], [data-status="failed"])'
 
@@ -105,6 +122,14 @@ def page(browser, server):
     yield page
     assert blocked == [], f"the page asked for outside resources: {blocked}"
     context.close()
+
+
+def call(url, body=None):
+    """The API as the page calls it (JSON); returns the answer's JSON."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
 
 
 def field(page, key, form="#generate-form"):
@@ -238,3 +263,25 @@ def test_the_gallery_lists_runs_opens_one_and_shows_its_metadata(page):
     assert page.input_value("#generate-prompt") == "a red circle"
     assert page.input_value("#generate-generator") == "dalle"
     assert field(page, "seed").input_value() == str(metadata["seed"])
+
+
+def test_a_form_on_another_site_cannot_stop_a_job(browser, server):
+    """Last in this file: its run would be in the folder that earlier tests expect empty."""
+    url = server[0]
+    job = call(f"{url}api/generate", {"prompt": "busy", "fields": {"generator": "pause", "generator.steps": "600"}})
+    stop = f"{url}api/jobs/{job['id']}/stop"
+    attack = (f'<form method="post" enctype="text/plain" action="{stop}"><input name="x" value="y"></form>'
+              "<script>document.forms[0].submit()</script>")
+    context = browser.new_context()
+    context.route("http://evil.example/", lambda route: route.fulfill(content_type="text/html", body=attack))
+    page = context.new_page()
+    with page.expect_response(stop) as answer:
+        page.goto("http://evil.example/")
+    assert answer.value.status == 403 and "another site" in answer.value.json()["error"]
+    assert call(f"{url}api/jobs/{job['id']}")["status"] in ("queued", "running")
+    context.close()
+    assert call(stop, {})["status"] in ("running", "cancelled")  # the page's own stop still works
+    state = call(f"{url}api/jobs/{job['id']}")
+    while state["status"] in ("queued", "running"):
+        state = call(f"{url}api/jobs/{job['id']}")
+    assert state["status"] in ("interrupted", "cancelled")

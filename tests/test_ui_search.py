@@ -60,7 +60,7 @@ class FakeIndexPlugin:
 def test_with_an_index_the_gallery_shows_the_runs_of_the_best_clip_hits_first(host, out, tmp_path):
     host.add(FakeIndexPlugin, name="fake-index")
     (tmp_path / "outputs.index").mkdir()  # where `artengine index build outputs` puts it
-    with TestClient(server.create_app(out)) as client:
+    with TestClient(server.create_app(out), base_url="http://127.0.0.1:7860") as client:
         square, circle = made(client, "red square"), made(client, "blue circle")
         image = {state["run"]: out / state["images"][0]["url"].removeprefix("/files/") for state in (square, circle)}
         preview = image[square["run"]].parent / "previews" / "a-preview.png"  # work in progress, not a result
@@ -78,14 +78,14 @@ def test_with_an_index_the_gallery_shows_the_runs_of_the_best_clip_hits_first(ho
 
 
 def test_without_an_index_the_gallery_searches_prompt_text_and_says_so(host, out, tmp_path):
-    with TestClient(server.create_app(out)) as client:
+    with TestClient(server.create_app(out), base_url="http://127.0.0.1:7860") as client:
         made(client, "red square"), made(client, "blue circle")
         found = client.get("/api/runs", params={"q": "RED"}).json()
         assert [run["prompts"] for run in found["runs"]] == [["red square"]]
         assert found["search"]["by"] == "prompt" and "no search index at" in found["search"]["note"]
         assert client.get("/api/runs").json()["search"] is None  # no query: every run, newest first
     (tmp_path / "outputs.index").mkdir()  # an index, but no plugin that reads one
-    with TestClient(server.create_app(out)) as client:
+    with TestClient(server.create_app(out), base_url="http://127.0.0.1:7860") as client:
         found = client.get("/api/runs", params={"q": "blue"}).json()
     assert [run["prompts"] for run in found["runs"]] == [["blue circle"]]
     assert found["search"]["by"] == "prompt" and "unknown model loader 'index'" in found["search"]["note"]
@@ -99,7 +99,7 @@ def test_the_real_search_index_serves_the_gallery_and_its_updates(host, out, tmp
     host.add(artengine.plugins.clip, name="clip")
     host.add(artengine.plugins.search, name="search")
     model = tiny_clip(tmp_path / "tiny")
-    with TestClient(server.create_app(out)) as client:
+    with TestClient(server.create_app(out), base_url="http://127.0.0.1:7860") as client:
         first = made(client, "red square")
         build = cli("index", "build", out, "--model", model, "--device", "cpu")
         assert build.exit_code == 0, build.output

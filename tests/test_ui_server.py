@@ -3,6 +3,8 @@ fields, files only from inside --out, basic auth, one job at a time per device."
 
 import base64
 import json
+import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -19,6 +21,10 @@ from artengine.plugins.ui.gallery import safe_path
 from artengine.plugins.ui.jobs import Job, Jobs
 
 
+OWN = "http://127.0.0.1:7860"
+"""Where the tests' clients reach the server (the Host it answers to)."""
+
+
 @pytest.fixture
 def out(tmp_path):
     return tmp_path / "outputs"
@@ -26,12 +32,13 @@ def out(tmp_path):
 
 @pytest.fixture
 def client(out):
-    with TestClient(server.create_app(out)) as test_client:
+    with TestClient(server.create_app(out), base_url=OWN) as test_client:
         yield test_client
 
 
-def post(client, path, body, **kwargs):
-    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"}, **kwargs)
+def post(client, path, body, headers=None, **kwargs):
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    return client.post(path, content=json.dumps(body), headers=headers, **kwargs)
 
 
 def wait_done(client, job_id, timeout=60):
@@ -239,13 +246,13 @@ def test_the_server_refuses_paths_out_of_out_even_encoded(tmp_path, url):
     (root / "run").mkdir(parents=True)
     (tmp_path / "secret.txt").write_text("secret")
     (root / "link").symlink_to(tmp_path)
-    with TestClient(server.create_app(root)) as client:
+    with TestClient(server.create_app(root), base_url=OWN) as client:
         response = client.get(url)
     assert response.status_code == 404 and "secret" not in response.text
 
 
 def test_basic_auth_guards_every_request(out):
-    with TestClient(server.create_app(out, ("me", "pw"))) as client:
+    with TestClient(server.create_app(out, ("me", "pw")), base_url=OWN) as client:
         assert client.get("/").status_code == 401
         assert client.get("/api/runs").headers.get("www-authenticate", "").startswith("Basic")
         wrong = base64.b64encode(b"me:nope").decode()
@@ -253,8 +260,164 @@ def test_basic_auth_guards_every_request(out):
         assert client.get("/", auth=("me", "pw")).status_code == 200
 
 
-def test_posts_must_be_json_so_other_sites_cannot_submit_forms(client):
-    assert client.post("/api/generate", data={"prompt": "red"}).status_code == 415
+@pytest.mark.parametrize("host, served", [
+    ("evil.example:7871", False),  # DNS rebinding: evil.example now resolves to 127.0.0.1
+    ("evil.example", False),
+    ("127.0.0.1.evil.example", False),
+    ("localhost.evil.example:7860", False),
+    ("user@localhost:7860", False),
+    ("localhost:port", False),
+    ("127.0.0.1:7860", True),
+    ("localhost:7860", True),
+    ("LOCALHOST", True),
+    ("[::1]:7860", True),
+    ("10.1.2.3:7860", True),  # an address is no name to rebind: the browser connected to it
+])
+def test_only_the_host_names_the_server_was_started_for_are_served(out, host, served):
+    with TestClient(server.create_app(out), base_url=OWN) as client:
+        for path in ("/", "/api/runs"):
+            response = client.get(path, headers={"Host": host})
+            assert response.status_code == (200 if served else 400), (path, response.text)
+        if not served:
+            assert "does not answer to host" in response.json()["error"] and "runs" not in response.json()
+
+
+def test_a_wildcard_address_also_answers_to_the_machines_names_and_allowed_ones(out):
+    names = server.host_names("0.0.0.0", ("art.example",))
+    assert {"127.0.0.1", "localhost", "::1", "art.example", socket.gethostname().lower()} <= names
+    with TestClient(server.create_app(out, hosts=names), base_url=OWN) as client:
+        assert client.get("/api/runs", headers={"Host": "art.example:7860"}).status_code == 200
+        assert client.get("/api/runs", headers={"Host": "evil.example:7860"}).status_code == 400
+
+
+@pytest.fixture
+def waiting_job(client):
+    """A job waiting in line behind a busy one: a stop that gets through cancels it."""
+    release = threading.Event()
+    client.app.state.jobs.submit(Job("generate", "busy", "cpu", lambda job: release.wait(10)))
+    waiting = client.app.state.jobs.submit(Job("generate", "waiting", "cpu", lambda job: None))
+    yield waiting
+    release.set()
+
+
+
+@pytest.mark.parametrize("headers, status", [
+    ({"Origin": "http://evil.example", "Content-Type": "text/plain"}, 403),  # <form enctype=text/plain>
+    ({"Origin": "http://evil.example", "Content-Type": "application/json"}, 403),
+    ({"Origin": "null", "Content-Type": "application/json"}, 403),  # a sandboxed frame, a data: page
+    ({"Origin": "http://127.0.0.1:7860.evil.example", "Content-Type": "application/json"}, 403),
+    ({"Referer": "http://evil.example/page", "Content-Type": "application/json"}, 403),
+    ({"Origin": OWN, "Content-Type": "text/plain"}, 415),
+    ({"Origin": OWN, "Content-Type": "application/x-www-form-urlencoded"}, 415),
+    ({"Content-Type": "multipart/form-data; boundary=x"}, 415),
+    ({}, 415),
+])
+def test_another_sites_request_cannot_stop_a_job(client, waiting_job, headers, status):
+    response = client.post(f"/api/jobs/{waiting_job.id}/stop", content=b"{}", headers=headers)
+    assert response.status_code == status and response.json()["error"].startswith("artengine: error: ")
+    assert waiting_job.status == "queued"
+
+
+@pytest.mark.parametrize("path", ["/api/generate", "/api/compare", "/api/reproduce", "/api/resume"])
+def test_another_sites_form_cannot_start_a_job(client, out, path):
+    form = json.dumps({"prompt": "red", "fields": {"generator": "solid"}})
+    assert client.post(path, content=form, headers={"Origin": "http://evil.example", "Content-Type": "text/plain"}
+                       ).status_code == 403
+    assert client.post(path, data={"prompt": "red"}).status_code == 415
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("headers", [{"Origin": OWN}, {"Referer": OWN + "/"}, {}])
+def test_the_pages_own_json_requests_and_other_clients_are_served(client, waiting_job, headers):
+    response = post(client, f"/api/jobs/{waiting_job.id}/stop", {}, headers=headers)
+    assert response.status_code == 200 and waiting_job.status == "cancelled"
+
+
+def send_body(app, chunks, length=None):
+    """POST `chunks` (an iterator of bytes) to /api/generate straight through the ASGI app, as
+    uvicorn hands a body over; returns (status, bytes the app pulled)."""
+    import asyncio
+
+    headers = [(b"host", b"127.0.0.1:7860"), (b"content-type", b"application/json")]
+    headers += [(b"content-length", str(length).encode())] if length is not None else []  # else: chunked
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/generate", "raw_path": b"/api/generate", "root_path": "", "query_string": b"",
+             "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 7860)}
+    pulled, answer = 0, {}
+
+    async def receive():
+        nonlocal pulled
+        chunk = next(chunks, None)
+        pulled += len(chunk or b"")
+        return {"type": "http.request", "body": chunk or b"", "more_body": chunk is not None}
+
+    async def send(message):
+        answer.setdefault("status", message.get("status"))
+
+    asyncio.run(app(scope, receive, send))
+    return answer["status"], pulled
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_held(out):
+    app = server.create_app(out)
+    chunk = b" " * 65536
+    huge = 300_000_000
+    assert send_body(app, iter([chunk] * (huge // len(chunk))), length=huge) == (413, 0)  # by its length, unread
+    status, pulled = send_body(app, iter([chunk] * (huge // len(chunk))))  # chunked: counted as it arrives
+    assert status == 413 and pulled <= server.MAX_BODY + len(chunk)
+    assert send_body(app, iter([b"{}"]), length="12abc") == (400, 0)
+    form = json.dumps({"prompt": "red", "fields": {"generator": "solid"}}).encode()
+    assert send_body(app, iter([form[:9], form[9:]]), length=len(form))[0] == 200
+    app.state.jobs.stop_all()
+
+
+DEEP = b'{"prompt": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+
+
+@pytest.mark.parametrize("path, body, status, field", [
+    ("/api/generate", b'"a red circle"', 422, "body"),
+    ("/api/generate", b'["a red circle"]', 422, "body"),
+    ("/api/generate", b"not json", 400, "body"),
+    ("/api/generate", b"\xff\xfe{}", 400, "body"),
+    ("/api/generate", DEEP, 400, "body"),
+    ("/api/generate", b'{"prompt": null, "fields": {"generator": "solid"}}', 422, "prompt"),  # drew "None"
+    ("/api/generate", b'{"prompt": 5}', 422, "prompt"),
+    ("/api/generate", b'{"prompt": ["red", "blue"]}', 422, "prompt"),
+    ("/api/generate", b'{"prompt": "red", "fields": "solid"}', 422, "fields"),
+    ("/api/generate", b'{"prompt": "red", "fields": {"generator": "solid", "n": 2}}', 422, "n"),
+    ("/api/generate", b'{"prompt": "red", "fields": {"generator": {"name": "solid"}}}', 422, "generator"),
+    ("/api/generate", b'{"prompt": "red", "prompts": ["x"]}', 422, "prompts"),
+    ("/api/compare", b'{"prompt": "red", "configurations": "solid"}', 422, "configurations"),
+    ("/api/compare", b'{"prompt": "red", "configurations": [5]}', 422, "configurations[0]"),
+    ("/api/compare", b'{"prompt": "red", "configurations": [{"fields": {"generator": 1}}]}', 422,
+     "configurations[0].fields.generator"),
+    ("/api/compare", b'{"prompt": "red", "configurations": [{"name": ["a"]}]}', 422, "configurations[0].name"),
+    ("/api/compare", b'{"prompt": "red", "axes": ["generator.border=0,2"]}', 422, "axes"),
+    ("/api/reproduce", b'{"path": 5}', 422, "path"),
+    ("/api/reproduce", b'{"path": null}', 422, "path"),
+    ("/api/reproduce", b'{"path": "' + b"a/" * 3000 + b'"}', 422, "path"),
+    ("/api/resume", b'{"run": "' + b"a" * 10_000 + b'"}', 422, "run"),
+    ("/api/resume", b'{"run": "' + b"a" * 255 + b'"}', 400, "run"),  # as long as a name can be: no such run
+    ("/api/resume", b'{"run": {"name": "x"}}', 422, "run"),
+])
+def test_a_malformed_body_is_one_line_naming_its_field_never_a_traceback(out, caplog, path, body, status, field):
+    with TestClient(server.create_app(out), base_url=OWN, raise_server_exceptions=False) as client:
+        response = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert (response.status_code, response.json()["field"]) == (status, field), response.text
+    assert response.json()["error"].startswith("artengine: error: ") and "\n" not in response.json()["error"]
+    assert not [record for record in caplog.records if record.exc_info or record.levelname == "ERROR"]
+    assert not out.exists() or not any(out.iterdir()), "nothing was started"
+
+
+@pytest.mark.parametrize("url", ["/api/runs/" + "a" * 10_000, "/api/image?path=" + "a/" * 5000, "/files/" + "a" * 10_000])
+def test_a_name_too_long_for_a_file_is_not_found(client, url):
+    assert client.get(url).status_code == 404
+
+
+def test_job_ids_cannot_be_guessed(client):
+    ids = [post(client, "/api/generate", {"prompt": "red", "fields": {"generator": "solid"}}).json()["id"]
+           for _ in range(3)]
+    assert len(set(ids)) == 3 and all(len(i) >= 20 and not i.isdigit() for i in ids)
 
 
 def test_the_page_loads_nothing_from_elsewhere(client):
@@ -276,7 +439,7 @@ def ui_command(host, monkeypatch):
 def test_a_non_local_host_without_auth_warns(cli, ui_command):
     result = cli("ui", "--host", "0.0.0.0", "--port", "0")
     assert result.exit_code == 0 and "artengine: warning: --host 0.0.0.0 serves the UI to other machines" in result.stderr
-    assert ui_command == [("0.0.0.0", 0, "outputs", None, None)]
+    assert ui_command == [("0.0.0.0", 0, "outputs", None, None, ())]
     quiet = cli("ui", "--host", "0.0.0.0", "--auth", "me:pw")
     assert "warning" not in quiet.stderr and ui_command[-1][3] == ("me", "pw")
 
@@ -285,3 +448,75 @@ def test_a_malformed_auth_is_a_usage_error(cli, ui_command):
     result = cli("ui", "--auth", "nopassword")
     assert result.exit_code == 2 and "--auth 'nopassword': expected USER:PASS" in result.stderr
     assert ui_command == []
+
+
+def test_a_run_never_records_the_servers_password(out, monkeypatch):
+    from artengine import invocation
+
+    monkeypatch.setattr(invocation, "_args", ["ui", "--out", str(out), "--auth", "alice:s3cr:et"])  # the server's argv
+    with TestClient(server.create_app(out, ("alice", "s3cr:et")), base_url=OWN) as client:
+        client.auth = ("alice", "s3cr:et")
+        state = wait_done(client, post(client, "/api/generate", {"prompt": "red", "fields": {"generator": "solid"}}).json()["id"])
+        shown = client.get(f"/api/runs/{state['run']}").text
+    assert json.loads((out / state["run"] / "run.json").read_text())["command"] == ["artengine", "ui"]
+    files = [path.read_bytes() for path in (out / state["run"]).rglob("*") if path.is_file()]
+    assert not any(b"s3cr" in data for data in files) and "s3cr" not in shown
+    assert invocation.command_line() == ["artengine", "ui", "--out", str(out), "--auth", "alice:s3cr:et"]
+
+
+PAUSE = '''
+import time
+import artengine
+from artengine import Candidate, Generator, Option
+
+
+class Pause(Generator):
+    name = "pause"
+    description = "Waits `steps` tenths of a second (a job busy for a while)."
+    options = (Option("steps", int, 10, "Tenths of a second.", min=1),)
+
+    def generate(self, request, progress):
+        from PIL import Image
+
+        for step in range(request.options["steps"]):
+            time.sleep(0.1)
+            progress(step + 1, request.options["steps"])
+        return [Candidate(Image.new("RGB", request.size), seed, {}) for seed in request.seeds]
+
+
+@artengine.hookimpl
+def register_generators(register):
+    register(Pause)
+'''
+
+
+def test_ctrl_c_quits_quietly_with_a_browser_watching_a_running_job(tmp_path):
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "pause.py").write_text(PAUSE)
+    out = tmp_path / "outputs"
+    process = subprocess.Popen([sys.executable, "-m", "artengine", "--plugins-dir", str(tmp_path / "plugins"), "ui",
+                                "--port", "0", "--out", str(out)], stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "ARTENGINE_LOAD_PLUGINS": "ui,pause"})  # no model code: quick
+    try:
+        url = re.search(r"http://\S+", process.stderr.readline()).group(0)
+        form = json.dumps({"prompt": "busy", "fields": {"generator": "pause", "generator.steps": "600"}}).encode()
+        request = urllib.request.Request(url + "api/generate", form, {"Content-Type": "application/json"})
+        job = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        events = urllib.request.urlopen(f"{url}api/jobs/{job['id']}/events", timeout=30)  # the page's open stream
+        while b'"running"' not in events.readline():
+            pass
+        process.send_signal(signal.SIGINT)
+        stderr = process.stderr.read()
+        assert process.wait(60) in (0, 130)
+    finally:
+        process.kill()
+    assert "error" not in stderr.lower() and "Traceback" not in stderr, stderr
+    assert stderr.strip() == "artengine ui: stopped"
+    (run,) = out.iterdir()
+    assert json.loads((run / "run.json").read_text())["status"] == "interrupted"

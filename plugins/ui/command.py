@@ -24,9 +24,12 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
 @click.option("--out", default="outputs", show_default=True, help="Folder of run folders: new runs go here, the gallery shows them.")
 @click.option("--auth", metavar="USER:PASS", help="Ask every request for this user name and password (HTTP basic auth).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also answer requests for this host name (e.g. a proxy's); others are refused. Repeatable.  "
+                   "[default: 127.0.0.1, localhost, ::1, --host, and on 0.0.0.0 this machine's names]")
 @click.option("--index", type=click.Path(), help="Search index the gallery searches by CLIP (made by `artengine index "
               "build OUT`).  [default: OUT.index, when it exists; else prompt text is searched]")
-def ui(host, port, out, auth, index):
+def ui(host, port, out, auth, allow_hosts, index):
     """Serve the web UI: generate, stop, compare, browse runs and models in a browser."""
     credentials = parse_auth(auth)
     try:
@@ -35,4 +38,4 @@ def ui(host, port, out, auth, index):
         raise UsageError(f"the web UI needs its extra: pip install 'artengine[ui]' ({error})") from None
     if host not in LOCAL_HOSTS and credentials is None:
         warn(f"--host {host} serves the UI to other machines without a password; add --auth USER:PASS")
-    serve(host, port, out, credentials, index)
+    serve(host, port, out, credentials, index, allow_hosts)

@@ -30,6 +30,18 @@ def safe_path(root: Path, relative: str) -> Path | None:
     return path if path.is_relative_to(root) and path.is_file() else None
 
 
+def run_folder(root: Path, name: str) -> Path | None:
+    """`root/name` when `name` is one folder name (not '..', not too long) and that is a folder,
+    not a link; else None."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0") or len(name.encode("utf-8", "replace")) > 255:
+        return None
+    folder = root / name
+    try:
+        return folder if folder.is_dir() and not folder.is_symlink() else None
+    except OSError:
+        return None
+
+
 def read_run(folder: Path) -> dict[str, Any] | None:
     try:
         document = json.loads((folder / "run.json").read_text(encoding="utf-8"))
@@ -114,8 +126,8 @@ def runs_of_hits(root: Path, hits) -> list[dict[str, Any]]:
 
 
 def run_details(root: Path, name: str) -> dict[str, Any] | None:
-    folder = root / name
-    if "/" in name or name in ("", ".", "..") or not folder.is_dir() or folder.is_symlink():
+    folder = run_folder(root, name)
+    if folder is None:
         return None
     document = read_run(folder)
     if document is None:

@@ -9,7 +9,7 @@ can be resumed.
 from __future__ import annotations
 
 import io
-import itertools
+import secrets
 import threading
 import time
 from collections import deque
@@ -21,6 +21,9 @@ import artengine
 from artengine import ArtengineError, Interrupted, Reporter, run_job
 
 DONE = ("complete", "interrupted", "failed", "cancelled")
+COMMAND = ["artengine", "ui"]
+"""What a run started here records as its command: where it came from, never the server's
+flags (its --auth password among them); run.json's configurations say what it ran."""
 
 
 class LiveReporter(Reporter):
@@ -71,6 +74,7 @@ class Job:
     @classmethod
     def of(cls, kind: str, title: str, planned: artengine.Job) -> "Job":
         """The engine's checked job, to be run by `artengine.run_job` as the CLI runs it."""
+        planned.command = COMMAND
         return cls(kind, title, planned.device, cls._run_planned, planned)
 
     def _run_planned(self) -> None:
@@ -92,7 +96,6 @@ class Jobs:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._ids = itertools.count(1)
         self.all: dict[str, Job] = {}
         self._queues: dict[str, deque[Job]] = {}
         self._workers: dict[str, threading.Thread] = {}
@@ -101,7 +104,7 @@ class Jobs:
 
     def submit(self, job: Job) -> Job:
         with self._lock:
-            job.id = str(next(self._ids))
+            job.id = secrets.token_urlsafe(16)  # not guessable: another site cannot name a job to stop
             self.all[job.id] = job
             self._queues.setdefault(job.device, deque()).append(job)
             if job.device not in self._workers:

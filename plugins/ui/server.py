@@ -14,20 +14,24 @@ import json
 import secrets
 import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from artengine import UsageError, get_registry, read_png_metadata
 
-from . import gallery
+from . import bodies, gallery
 from .forms import schema
+from .guard import AllowedHosts, BodyLimit, SameOrigin, host_names
 from .jobs import DONE, Jobs, job_state
 from .work import compare_job, generate_job, reproduce_job, resume_job
 
@@ -41,9 +45,11 @@ PAGE_HEADERS = {
 }
 
 
-def create_app(out: str | Path, credentials: tuple[str, str] | None = None, index: str | Path | None = None) -> Any:
+def create_app(out: str | Path, credentials: tuple[str, str] | None = None, index: str | Path | None = None,
+               hosts: set[str] | None = None) -> Any:
     """The app serving `out`; the gallery searches by CLIP through the search index `index`
-    (default: OUT.index, where `artengine index build OUT` puts it) when it exists."""
+    (default: OUT.index, where `artengine index build OUT` puts it) when it exists. It answers
+    requests for the host names `hosts` (default: the local ones, see `guard.host_names`)."""
     root = Path(out).resolve()
     root.mkdir(parents=True, exist_ok=True)
     api = Api(root, Path(index).expanduser().resolve() if index else root.with_name(root.name + ".index"))
@@ -53,9 +59,17 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None, inde
         yield
         await run_in_threadpool(api.jobs.stop_all)  # runs are marked interrupted, not left 'running'
 
-    app = Starlette(routes=api.routes(), lifespan=lifespan)
-    app.state.jobs = api.jobs
-    return BasicAuth(app, credentials) if credentials else app
+    # outermost first: who may ask at all, then from where and how much
+    middleware = [
+        Middleware(AllowedHosts, names=hosts or host_names("127.0.0.1")),
+        *([Middleware(BasicAuth, credentials=credentials)] if credentials else []),
+        Middleware(SameOrigin),
+        Middleware(BodyLimit, limit=MAX_BODY),
+    ]
+    app = Starlette(routes=api.routes(), lifespan=lifespan, middleware=middleware,
+                    exception_handlers={HTTPException: http_error})
+    app.state.jobs, app.state.closing = api.jobs, api.closing
+    return app
 
 
 class Api:
@@ -63,6 +77,8 @@ class Api:
 
     def __init__(self, root: Path, index: Path):
         self.root, self.index, self.jobs = root, index, Jobs()
+        self.closing = threading.Event()
+        """Set when the server is asked to quit: progress streams end, so the shutdown need not wait for them."""
 
     def routes(self) -> list[Route]:
         submit = {"generate": generate_job, "compare": compare_job, "reproduce": reproduce_job, "resume": resume_job}
@@ -70,7 +86,7 @@ class Api:
             Route("/", self.page),
             Route("/static/{name}", self.static),
             Route("/api/schema", self.schema),
-            *(Route(f"/api/{name}", self.submitter(make), methods=["POST"]) for name, make in submit.items()),
+            *(Route(f"/api/{name}", self.submitter(name, make), methods=["POST"]) for name, make in submit.items()),
             Route("/api/jobs/{id}", self.job),
             Route("/api/jobs/{id}/stop", self.stop, methods=["POST"]),
             Route("/api/jobs/{id}/events", self.events),
@@ -90,19 +106,20 @@ class Api:
     async def schema(self, request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(schema))
 
-    def submitter(self, make):
-        """The endpoint that starts a job made by `make(form, root, jobs)`."""
+    def submitter(self, kind: str, make):
+        """The endpoint that starts a job made by `make(form, root, jobs)` from a `kind` form."""
 
         async def submit(request: Request) -> Response:
-            return await self.submit(request, make)
+            return await self.submit(request, kind, make)
 
         return submit
 
-    async def submit(self, request: Request, make) -> Response:
-        form = await read_json(request)
-        if isinstance(form, Response):
-            return form
-        fields = [*(form.get("fields") or {}), "prompt", "losses", "axes", "configurations"]
+    async def submit(self, request: Request, kind: str, make) -> Response:
+        try:
+            form = bodies.parse(await request.body(), kind)
+        except bodies.Invalid as error:
+            return JSONResponse({"error": f"artengine: error: {error}", "field": error.field}, error.status)
+        fields = [*form.get("fields", {}), "losses", *(key for key in bodies.SHAPES[kind] if key != "fields")]
         try:
             job = await run_in_threadpool(make, form, self.root, self.jobs)
         except UsageError as error:
@@ -139,7 +156,7 @@ class Api:
                 if text != last:
                     yield f"data: {text}\n\n"
                     last = text
-                if state["status"] in DONE or await request.is_disconnected():
+                if state["status"] in DONE or self.closing.is_set() or await request.is_disconnected():
                     return
                 await asyncio.sleep(0.3)
 
@@ -171,22 +188,13 @@ class Api:
         return FileResponse(path, headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
 
 
+async def http_error(request: Request, error: HTTPException) -> Response:
+    """Starlette's own refusals (no such route, wrong method, a body too large) as JSON, like ours."""
+    return JSONResponse({"error": f"artengine: error: {error.detail}"}, error.status_code, error.headers)
+
+
 def not_found(what: str) -> Response:
     return JSONResponse({"error": f"no such {what}"}, 404)
-
-
-async def read_json(request: Request) -> dict | Response:
-    """The body of a POST; only JSON (so a cross-site form cannot post here) and only so big."""
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        return JSONResponse({"error": "send application/json"}, 415)
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return JSONResponse({"error": "request too large"}, 413)
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return JSONResponse({"error": "the body is not JSON"}, 400)
-    return data if isinstance(data, dict) else JSONResponse({"error": "expected a JSON object"}, 400)
 
 
 class BasicAuth:
@@ -194,7 +202,6 @@ class BasicAuth:
 
     def __init__(self, app, credentials: tuple[str, str]):
         self.app = app
-        self.state = app.state
         self.expected = ("%s:%s" % credentials).encode()
 
     async def __call__(self, scope, receive, send):
@@ -227,12 +234,30 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None, index: str | None = None) -> None:
+def serve(host: str, port: int, out: str, credentials: tuple[str, str] | None, index: str | None = None,
+          allow_hosts: tuple[str, ...] = ()) -> None:
     get_registry()  # plugins load before the first page, not during it
-    app = create_app(out, credentials, index)
+    app = create_app(out, credentials, index, host_names(host, allow_hosts))
     sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     print(f"artengine ui: http://{shown}:{sock.getsockname()[1]}/  (runs in {Path(out).resolve()}; Ctrl-C to quit)",
           file=sys.stderr, flush=True)
     config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        Server(config, app.state.closing).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C it handled again once it has shut down
+        pass
+    print("artengine ui: stopped", file=sys.stderr)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, telling the app when it is asked to quit (Ctrl-C): an open progress
+    stream then ends at once rather than hold the shutdown until it is cancelled (a traceback)."""
+
+    def __init__(self, config: uvicorn.Config, closing: threading.Event):
+        super().__init__(config)
+        self.closing = closing
+
+    def handle_exit(self, sig, frame) -> None:
+        self.closing.set()
+        super().handle_exit(sig, frame)

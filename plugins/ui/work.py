@@ -9,7 +9,7 @@ from typing import Any
 
 from artengine import UsageError, plan_reproduce, plan_resume
 
-from .gallery import safe_path
+from .gallery import run_folder, safe_path
 from .jobs import Job, Jobs
 from .settings import plan_compare_form, plan_generate_form
 
@@ -28,7 +28,7 @@ def compare_job(form: dict[str, Any], root: Path, jobs: Jobs) -> Job:
 
 def reproduce_job(form: dict[str, Any], root: Path, jobs: Jobs) -> Job:
     """`artengine reproduce IMAGE`: re-run an image from its metadata and compare the pixels."""
-    given = str(form.get("path", ""))
+    given = form.get("path", "")
     image = safe_path(root, given)
     if image is None:
         raise UsageError(f"reproduce: no image '{given}' under the output folder")
@@ -37,9 +37,9 @@ def reproduce_job(form: dict[str, Any], root: Path, jobs: Jobs) -> Job:
 
 def resume_job(form: dict[str, Any], root: Path, jobs: Jobs) -> Job:
     """`artengine generate/compare --resume RUN`: continue an interrupted run in its folder."""
-    name = str(form.get("run", ""))
-    folder = root / name
-    if "/" in name or name in ("", ".", "..") or not folder.is_dir() or folder.is_symlink():
+    name = form.get("run", "")
+    folder = run_folder(root, name)
+    if folder is None:
         raise UsageError(f"resume: no run folder '{name}' under the output folder")
     if any(j.run is not None and j.run.dir.resolve() == folder.resolve() and j.status in ("queued", "running")
            for j in jobs.all.values()):
