@@ -1,9 +1,15 @@
-"""Run folders, atomic writes that never overwrite, PNG metadata and run.json.
+"""Run folders, the program's own folders, atomic writes that never overwrite, PNG metadata and run.json.
 
 Every file appears whole or not at all: it is written under a temporary name in the same
 folder, flushed to disk, then linked to its final name, which fails rather than replace a
 file that exists. Run folders are created with an exclusive mkdir, so two processes writing
 into the same `--out` never share one.
+
+A command that writes or deletes inside a folder the user names (a training run's `--out`, a
+code `--cache`, an index) first claims it with `claim_folder`: a folder it creates, or an empty
+one, gets a marker file naming what it holds, and only a folder with that marker (or one an
+older version demonstrably wrote) is ever written into or cleaned again. A folder of the
+user's files, the `--data` folder say, is refused with one line and left untouched.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import io
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +73,101 @@ def remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
         except OSError:
             return
+
+
+MARKER = ".artengine-folder"
+"""The file that marks a folder as artengine's own: JSON {"artengine": KIND}."""
+
+
+def claim_folder(folder: str | Path, kind: str, flag: str, *, legacy: Callable[[Path], bool] | None = None,
+                 create: bool = True) -> Path:
+    """`folder` as this program's own folder of `kind` (e.g. "training run"), safe to write into
+    and to clean; UsageError, one line, for anything else.
+
+    A missing folder is created (parents too) and marked; an empty one is marked (nothing in it
+    can be lost); one already marked with `kind` is returned as it is (a resumed run, a rebuilt
+    cache). A folder of other files is refused unless `legacy(folder)` recognises what an older
+    version wrote there without a marker, and a folder marked for another kind is refused too.
+    With `create=False` nothing is created or marked: the same checks only (for processes other
+    than the one that writes). `flag` names the option in messages ("--out", "--cache")."""
+    from .safe_io import check_path
+
+    folder = check_path(Path(folder).expanduser(), flag)
+    where = f"{flag} '{folder}'"
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        if create:
+            return _create_marked(folder, kind, where)
+        return folder
+    except OSError as error:  # a name too long, a loop of links, no permission on a parent
+        raise UsageError(f"{where}: cannot use that folder: {error.strerror or error}") from None
+    if not stat.S_ISDIR(mode):
+        raise UsageError(f"{where} is not a folder; give a new folder (nothing is overwritten)")
+    found = folder_kind(folder)
+    if found == kind:
+        return folder
+    if found is not None:
+        raise UsageError(f"{where} is artengine's {found} folder, not a {kind} folder; give a new folder")
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError as error:
+        raise UsageError(f"{where}: cannot read that folder: {error.strerror or error}") from None
+    if entries and not (legacy is not None and legacy(folder)):
+        shown = ", ".join(repr(name) for name in entries[:2]) + (", ..." if len(entries) > 2 else "")
+        raise UsageError(f"{where} already holds files artengine did not write there ({shown}); "
+                         f"give a new or empty folder for the {kind} (nothing in that one is changed)")
+    if create:
+        _mark(folder, kind, where)
+    return folder
+
+
+def folder_kind(folder: Path) -> str | None:
+    """The kind `folder`'s marker names, or None when it has no (readable) marker. The marker is
+    read without following a link, so a planted link cannot make a folder look like ours."""
+    from .safe_io import read_own_file
+
+    if not os.path.lexists(folder / MARKER):
+        return None
+    try:
+        value = json.loads(read_own_file(folder / MARKER, "folder marker", 4096))
+    except (ArtengineError, ValueError):
+        return None
+    kind = value.get("artengine") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _create_marked(folder: Path, kind: str, where: str) -> Path:
+    made = missing_folders(folder)
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:  # another process made it this instant: judge it as found
+        return claim_folder(folder, kind, where.split(" ")[0])
+    except OSError as error:
+        remove_empty(made)
+        raise UsageError(f"{where}: cannot create the folder: {error.strerror or error}") from None
+    try:
+        _mark(folder, kind, where)
+    except BaseException:
+        remove_empty(made)
+        raise
+    return folder
+
+
+def _mark(folder: Path, kind: str, where: str) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(folder / MARKER, flags, 0o644)
+    except FileExistsError:  # another process marked it first: fine if for the same kind
+        if folder_kind(folder) != kind:
+            raise UsageError(f"{where} is being claimed by another artengine command; give a new folder") from None
+        return
+    except OSError as error:
+        raise UsageError(f"{where}: cannot write there: {error.strerror or error}") from None
+    try:
+        os.write(fd, (json.dumps({"artengine": kind}) + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def _write_temp(folder: Path, name: str, data: bytes | Callable[[Path], object]) -> Path:

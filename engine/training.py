@@ -21,8 +21,10 @@ from typing import Any, Mapping
 
 from . import training_checkpoints as checkpoints
 from .errors import Interrupted, StopRequested, UsageError
+from .outputs import claim_folder
 from .trainers import Trainer, TrainingRun
 
+RUN_KIND = "training run"
 WINDOW = 50  # steps over which the reported figures are averaged
 
 
@@ -120,6 +122,10 @@ class Loop:
         self.out = Path(settings["out"]).expanduser()
         self.main = accelerator.is_main_process
         self.log = log if self.main else (lambda message: None)
+        # the run folder is written into and pruned: only one this program made (every process
+        # checks, so that all refuse alike; rank 0 alone creates and marks it)
+        claim_folder(self.out, RUN_KIND, "--out", legacy=lambda folder: checkpoints.latest(folder) is not None,
+                     create=False)
         self.resume_from = self._resume_folder(resume)
         self.run_info = TrainingRun(self.out, accelerator.device, accelerator.process_index,
                                     accelerator.num_processes, resume, log, accelerator.wait_for_everyone, self.s)
@@ -144,6 +150,9 @@ class Loop:
         from accelerate.utils import set_seed
 
         self.trainer.check()
+        if self.main:  # the settings check out: now make and mark the run folder
+            claim_folder(self.out, RUN_KIND, "--out", legacy=lambda folder: checkpoints.latest(folder) is not None)
+        self.accelerator.wait_for_everyone()
         set_seed(self.s["seed"])  # the same initial weights on every process
         self.model = self.trainer.setup()
         self.optimizer = self.trainer.optimizer(self.model)

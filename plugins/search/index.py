@@ -107,8 +107,7 @@ class Index:
         folder = Path(folder).expanduser()
         if store.is_index(folder):
             raise UsageError(f"'{folder}' already holds an index; refresh it with `artengine index update {folder}`")
-        if folder.exists() and (not folder.is_dir() or any(p.name != store.PARTIAL for p in folder.iterdir())):
-            raise UsageError(f"--out '{folder}' exists and is not an index; choose a new folder (nothing is overwritten)")
+        store.claim(folder, create=False)  # a folder of anything else is refused before any work
         if not roots:
             raise UsageError("give at least one folder of images to index")
         for root in roots:
@@ -150,7 +149,7 @@ class Index:
         if previous is not None:
             check_probe(previous.manifest, identity, previous.folder)
         if rank == 0:
-            folder.mkdir(parents=True, exist_ok=True)
+            store.claim(folder)
             store.partial_dir(folder, identity)
         barrier()
         partial = store.partial_dir(folder, identity)
