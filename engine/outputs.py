@@ -29,6 +29,7 @@ from .errors import ArtengineError, UsageError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 PNG_JSON_KEY = "artengine"
 PNG_PARAMETERS_KEY = "parameters"  # stable-diffusion-webui's key, read by many image tools
 
@@ -106,7 +107,7 @@ def claim_folder(folder: str | Path, kind: str, flag: str, *, legacy: Callable[[
         raise UsageError(f"{where} is not a folder; give a new folder (nothing is overwritten)")
     found = folder_kind(folder)
     if found == kind:
-        return folder
+        return check_no_links_out(folder, where)
     if found is not None:
         raise UsageError(f"{where} is artengine's {found} folder, not a {kind} folder; give a new folder")
     try:
@@ -117,8 +118,23 @@ def claim_folder(folder: str | Path, kind: str, flag: str, *, legacy: Callable[[
         shown = ", ".join(repr(name) for name in entries[:2]) + (", ..." if len(entries) > 2 else "")
         raise UsageError(f"{where} already holds files artengine did not write there ({shown}); "
                          f"give a new or empty folder for the {kind} (nothing in that one is changed)")
+    check_no_links_out(folder, where)
     if create:
         _mark(folder, kind, where)
+    return folder
+
+
+def check_no_links_out(folder: Path, where: str) -> Path:
+    """`folder`, after checking that no symbolic link inside it leads outside it: artengine writes,
+    replaces and deletes files in its own folders, and a planted link (`state -> /home/me`,
+    `run.json -> ~/.bashrc`) must not carry that out of the folder. UsageError names the link."""
+    real = os.path.realpath(folder)
+    for parent, folders, files in os.walk(folder):  # os.walk does not follow links into folders
+        for name in folders + files:
+            path = os.path.join(parent, name)
+            if os.path.islink(path) and os.path.commonpath([os.path.realpath(path), real]) != real:
+                raise UsageError(f"{where}: '{path}' is a symbolic link leading outside the folder, which artengine "
+                                 "would write through; remove the link (or replace it with the file itself)")
     return folder
 
 
@@ -175,12 +191,14 @@ def _write_temp(folder: Path, name: str, data: bytes | Callable[[Path], object])
     temporary name beside `name`, on disk (fsync) before anyone renames it into place."""
     temp = folder / f".{name}.tmp-{os.getpid()}"
     try:
+        temp.unlink(missing_ok=True)  # a leftover (or planted link) of that name is not written through
         if callable(data):
             data(temp)
             with open(temp, "rb") as handle:
                 os.fsync(handle.fileno())
         else:
-            with open(temp, "wb") as handle:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+            with open(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -227,16 +245,22 @@ def replace_file(path: Path, data: bytes | Callable[[Path], object]) -> None:
 
 def _rewrite_in_place(path: Path, data: bytes) -> bool:
     try:
-        size = path.stat().st_size
-        if len(data) > size:
-            return False
-        with open(path, "r+b") as handle:  # no new file, no new block: works on a full disk
-            handle.write(data + b" " * (size - len(data)))  # trailing blanks: still valid JSON
-            handle.flush()
-            os.fsync(handle.fileno())
-        return True
+        # never through a link (a run.json that is a link to a file elsewhere is not rewritten
+        # there), and without blocking on a FIFO planted in its place
+        fd = os.open(path, os.O_WRONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return False
+    with os.fdopen(fd, "wb") as handle:  # "wb" on a descriptor does not truncate: no block is freed
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or len(data) > info.st_size:
+                return False
+            handle.write(data + b" " * (info.st_size - len(data)))  # trailing blanks: still valid JSON
+            handle.flush()
+            os.fsync(handle.fileno())
+            return True
+        except OSError:
+            return False
 
 
 SLACK = 1024

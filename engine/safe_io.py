@@ -127,9 +127,9 @@ def inside(path: str | os.PathLike, root: str | os.PathLike, what: str) -> Path:
     return Path(path)
 
 
-def read_user_text(path: str | os.PathLike, what: str, limit: int = TEXT_LIMIT) -> str:
+def read_user_text(path: str | os.PathLike, what: str, limit: int = TEXT_LIMIT, *, follow: bool = True) -> str:
     """`read_user_file` decoded as UTF-8 (a BOM is dropped), or one line saying where it is not."""
-    data = read_user_file(path, what, limit)
+    data = read_user_file(path, what, limit, follow=follow)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -41,11 +41,15 @@ def latest(out: Path) -> Path | None:
 
 def read_facts(folder: Path) -> dict[str, Any]:
     """The checkpoint's state.json: step, position, settings, ..."""
-    try:
-        facts = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+    from .safe_io import read_own_file
+
+    try:  # not through a link, nor through a checkpoints folder that leads out of the run
+        facts = json.loads(read_own_file(folder / STATE_FILE, "checkpoint state", root=folder.parent.parent))
         if not isinstance(facts, dict) or type(facts.get("step")) is not int:
             raise ValueError("no step recorded")
         return facts
+    except UsageError as error:
+        raise UsageError(f"--resume: {error}; delete that checkpoint folder to resume from the one before") from None
     except (OSError, ValueError) as error:
         raise UsageError(f"--resume: '{folder / STATE_FILE}' cannot be read ({first_line(error)}); "
                          "delete that folder to resume from the one before") from None
@@ -105,7 +109,10 @@ def load_tensors(path: Path, device: Any = "cpu") -> Any:
 
 def start_partial(out: Path, step: int) -> Path:
     """The (emptied) folder the checkpoint of `step` is written into before it counts."""
+    from .safe_io import inside
+
     partial = folder_for(out, step).with_name(f"step-{step:08d}.partial")
+    inside(partial, out, "checkpoint folder")  # a checkpoints/ that is a link out is never emptied
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     return partial

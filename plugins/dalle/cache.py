@@ -103,7 +103,7 @@ def build_cache(folder: Path, key: dict, source: Source, vqgan, device, log=prin
 
     def write_data(codes_path: Path) -> None:
         nonlocal images, grid
-        captions_temp = folder / f".captions.jsonl.tmp-{os.getpid()}"
+        captions_temp = folder / f".captions.jsonl.building-{os.getpid()}"
         try:
             with open(codes_path, "wb") as codes_file, open(captions_temp, "w", encoding="utf-8") as caps:
                 def flush():

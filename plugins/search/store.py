@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from artengine import UsageError, replace_file
+from artengine import UsageError, read_own_file, replace_file
 
 FORMAT = "artengine-index/1"
 MANIFEST = "manifest.json"
@@ -75,9 +75,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         hint = " (an interrupted build: run `artengine index build` again to finish it)" if (folder / PARTIAL).is_dir() else ""
         raise UsageError(f"'{folder}' is not an artengine index: it has no {MANIFEST}{hint}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    try:  # not through a link: the index is written and cleaned where its manifest says
+        manifest = json.loads(read_own_file(path, MANIFEST, root=folder))
+    except (OSError, ValueError, UsageError) as error:
         raise UsageError(f"index '{folder}': cannot read {MANIFEST} ({error}); " + rebuild(folder)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UsageError(f"index '{folder}': {MANIFEST} is not in the {FORMAT} format; " + rebuild(folder))
@@ -88,7 +88,13 @@ def data_path(folder: Path, manifest: dict, kind: str) -> Path:
     """The data file of `kind`, checked against the size the manifest recorded (a truncated or
     replaced file is caught here, before a reader trips over it)."""
     entry = manifest["files"][kind]
-    path = folder / entry["name"]
+    name = entry["name"]
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise UsageError(f"index '{folder}': {MANIFEST} names {name!r}, not a file of the index; " + rebuild(folder))
+    path = folder / name
+    if path.is_symlink():
+        raise UsageError(f"index '{folder}': {name} is a symbolic link, which artengine does not follow in its "
+                         "own folders; " + rebuild(folder))
     try:
         size = path.stat().st_size
     except OSError:
