@@ -26,7 +26,7 @@ import artengine
 from artengine import Interrupted, UsageError, current_shard
 
 from . import store, vectors
-from .files import FileEntry, find_images
+from .files import FileEntry, find_images, shape_problem
 
 PROBE_TEXT = "a photo"
 """Embedded with the model when an index is made and when it is queried: the two must agree,
@@ -214,6 +214,9 @@ class Index:
             weights += [part.weight for part in prompt.parts]
         if image is not None:
             picture = artengine.read_image(image, "--image") if isinstance(image, (str, Path)) else image
+            problem = shape_problem(*picture.size)
+            if problem:
+                raise UsageError(f"--image {image if isinstance(image, (str, Path)) else 'given'} is {problem}")
             parts.append(ImageEncoder(model, precision="float32").encode_images([picture]))
             weights.append(1.0)
         if not parts:
