@@ -177,6 +177,9 @@ class Loop:
         from safetensors.torch import load_model
 
         facts = checkpoints.read_facts(folder)
+        if facts.get("trainer", self.name) != self.name:
+            raise UsageError(f"--resume: '{folder}' is a checkpoint of `train {facts['trainer']}`, not of `train {self.name}`; "
+                             "give that command, or another --out")
         try:
             load_model(self.model, str(folder / "model.safetensors"), device=str(self.accelerator.device))
         except Exception as error:  # noqa: BLE001 - truncated file or another architecture
@@ -276,14 +279,15 @@ class Loop:
         checkpoints.save_tensors(checkpoints.random_states(), partial / f"rng-{accelerator.process_index}.pt")
         accelerator.wait_for_everyone()
         if self.main:
-            save_model(self.model, str(partial / "model.safetensors"))
-            checkpoints.save_tensors(self.optimizer.state_dict(), partial / "optimizer.pt")
-            checkpoints.save_tensors(self.trainer.state_dict(), partial / "trainer.pt")
-            checkpoints.write_json(partial / checkpoints.STATE_FILE, {
-                "trainer": self.name, "step": self.step, "position": self.position,
-                "wall_time_s": round(self.wall_time, 1), "world_size": accelerator.num_processes,
-                "settings": self.s, "figures": self.figures()})
-            checkpoints.complete(partial, self.s["keep_checkpoints"])
+            with checkpoints.writing(partial, self.step, self.out):  # a full disk: one line, the previous checkpoint kept
+                save_model(self.model, str(partial / "model.safetensors"))
+                checkpoints.save_tensors(self.optimizer.state_dict(), partial / "optimizer.pt")
+                checkpoints.save_tensors(self.trainer.state_dict(), partial / "trainer.pt")
+                checkpoints.write_json(partial / checkpoints.STATE_FILE, {
+                    "trainer": self.name, "step": self.step, "position": self.position,
+                    "wall_time_s": round(self.wall_time, 1), "world_size": accelerator.num_processes,
+                    "settings": self.s, "figures": self.figures()})
+                checkpoints.complete(partial, self.s["keep_checkpoints"])
             self.run_info.wall_time_s = round(self.wall_time, 1)
             self.trainer.save(self.step, self.figures())
         accelerator.wait_for_everyone()

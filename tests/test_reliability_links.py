@@ -152,7 +152,9 @@ def test_an_index_manifest_cannot_point_outside_the_index(tmp_path, name):
     index = tmp_path / "idx"
     index.mkdir()
     (index / "link.npy").symlink_to(away / "notes.txt")
-    manifest = {"format": store.FORMAT, "files": {"embeddings": {"name": name, "bytes": len(PRECIOUS)}}}
+    manifest = {"format": store.FORMAT, "count": 1, "dim": 1, "roots": [], "model": {"spec": "clip:x", "probe": []},
+                "faiss": {"factory": "Flat"},
+                "files": {kind: {"name": name, "bytes": len(PRECIOUS)} for kind in store.DATA_FILES}}
     (index / store.MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(UsageError, match="not a file of the index|symbolic link"):
         store.data_path(index, store.read_manifest(index), "embeddings")

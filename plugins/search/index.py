@@ -238,7 +238,7 @@ class Index:
         elif self.manifest["faiss"]["factory"] == vectors.EXACT:
             candidates = None
         else:
-            vectors.set_nprobe(self.faiss_index, nprobe or self.manifest["faiss"]["nprobe"])
+            vectors.set_nprobe(self.faiss_index, nprobe or self.manifest["faiss"].get("nprobe", 8))
             _, ids = vectors.search(self.faiss_index, query[None], k)
             candidates = ids[0][ids[0] >= 0]
         if candidates is None:
@@ -310,7 +310,7 @@ def write_index(folder: Path, identity: dict, roots: list[str], previous: Index 
         "model": identity, "dim": dim, "count": len(rows), "roots": roots,
         "faiss": {"factory": choice.factory, "nprobe": choice.nprobe, "metric": "inner_product"},
         "skipped": skipped, "artengine": artengine.__version__,
-        "created": previous.manifest["created"] if previous is not None else now, "updated": now,
+        "created": previous.manifest.get("created", now) if previous is not None else now, "updated": now,
     }
     store.write_version(folder, embeddings, pa.Table.from_pylist(rows, schema=store.table_schema()), faiss_index, manifest)
     return choice.factory

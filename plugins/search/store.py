@@ -81,7 +81,29 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         raise UsageError(f"index '{folder}': cannot read {MANIFEST} ({error}); " + rebuild(folder)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UsageError(f"index '{folder}': {MANIFEST} is not in the {FORMAT} format; " + rebuild(folder))
+    problem = manifest_problem(manifest)
+    if problem:
+        raise UsageError(f"index '{folder}': {MANIFEST} is damaged ({problem}); " + rebuild(folder))
     return manifest
+
+
+def manifest_problem(manifest: dict) -> str | None:
+    """What in a manifest the index's readers rely on is missing or of the wrong kind, or None."""
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return "no 'files' table"
+    for kind in DATA_FILES:
+        entry = files.get(kind)
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or type(entry.get("bytes")) is not int:
+            return f"files.{kind} must name a file and its size"
+    for key, kinds in (("count", int), ("dim", int), ("roots", list), ("model", dict), ("faiss", dict)):
+        if not isinstance(manifest.get(key), kinds) or isinstance(manifest.get(key), bool):
+            return f"'{key}' is missing or of the wrong kind"
+    if not isinstance(manifest["model"].get("spec"), str) or not isinstance(manifest["model"].get("probe"), list):
+        return "model.spec or model.probe is missing"
+    if not isinstance(manifest["faiss"].get("factory"), str):
+        return "faiss.factory is missing"
+    return None
 
 
 def data_path(folder: Path, manifest: dict, kind: str) -> Path:
