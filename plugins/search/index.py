@@ -148,44 +148,50 @@ class Index:
         identity = {"spec": spec, "probe": probe(model)}
         if previous is not None:
             check_probe(previous.manifest, identity, previous.folder)
+        lock = None
         if rank == 0:
             store.claim(folder)
+            lock = store.lock(folder)  # a second build or update of this index is told so, not failed midway
             store.partial_dir(folder, identity)
-        barrier()
-        partial = store.partial_dir(folder, identity)
-        report = Report(str(folder))
-
-        # What is known already: rows of the previous version (by path and by hash), and
-        # embeddings an interrupted run saved in chunks (by hash).
-        old_rows = previous.table.to_pylist() if previous is not None else []
-        old_by_path = {row["path"]: i for i, row in enumerate(old_rows)}
-        old_by_hash = {row["hash"]: i for i, row in enumerate(old_rows)}
-        resumed = set(store.read_chunks(partial)[0])
-        barrier()  # every rank has seen the earlier chunks before any writes new ones
-        unchanged = {entry.path: old_by_path[entry.path] for entry in entries
-                     if entry.path in old_by_path and same_file(old_rows[old_by_path[entry.path]], entry)}
-        to_read = [entry for entry in entries if entry.path not in unchanged]
         try:
-            embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
-                        should_stop, CHUNK_ROWS, CHUNK_SECONDS)
-        except Interrupted as stop:
-            (shard or artengine.Shard(0, 1)).reraise(stop)  # rank 0 alone says what is kept
-        barrier()  # every shard is written
-        if rank != 0:
-            return None, None  # rank 0 writes the index
-        shards, chunk_rows, chunk_embeddings = merge_shards(partial, world_size)
+            barrier()
+            partial = store.partial_dir(folder, identity)
+            report = Report(str(folder))
 
-        rows, embedding_rows = assemble(entries, unchanged, previous, old_rows, old_by_hash, shards.hashes,
-                                        chunk_rows, chunk_embeddings, resumed, report)
-        skipped = shards.skipped
-        report.count = len(rows)
-        report.dropped = len(set(old_by_path) - {row["path"] for row in rows})
-        report.skipped = skipped
-        report.faiss = write_index(folder, identity, roots, previous, rows, embedding_rows, skipped)
-        report.seconds = round(time.monotonic() - started, 3)
-        index = cls.open(folder)
-        index._model = model
-        return index, report
+            # What is known already: rows of the previous version (by path and by hash), and
+            # embeddings an interrupted run saved in chunks (by hash).
+            old_rows = previous.table.to_pylist() if previous is not None else []
+            old_by_path = {row["path"]: i for i, row in enumerate(old_rows)}
+            old_by_hash = {row["hash"]: i for i, row in enumerate(old_rows)}
+            resumed = set(store.read_chunks(partial)[0])
+            barrier()  # every rank has seen the earlier chunks before any writes new ones
+            unchanged = {entry.path: old_by_path[entry.path] for entry in entries
+                         if entry.path in old_by_path and same_file(old_rows[old_by_path[entry.path]], entry)}
+            to_read = [entry for entry in entries if entry.path not in unchanged]
+            try:
+                embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
+                            should_stop, CHUNK_ROWS, CHUNK_SECONDS)
+            except Interrupted as stop:
+                (shard or artengine.Shard(0, 1)).reraise(stop)  # rank 0 alone says what is kept
+            barrier()  # every shard is written
+            if rank != 0:
+                return None, None  # rank 0 writes the index
+            shards, chunk_rows, chunk_embeddings = merge_shards(partial, world_size)
+
+            rows, embedding_rows = assemble(entries, unchanged, previous, old_rows, old_by_hash, shards.hashes,
+                                            chunk_rows, chunk_embeddings, resumed, report)
+            skipped = shards.skipped
+            report.count = len(rows)
+            report.dropped = len(set(old_by_path) - {row["path"] for row in rows})
+            report.skipped = skipped
+            report.faiss = write_index(folder, identity, roots, previous, rows, embedding_rows, skipped)
+            report.seconds = round(time.monotonic() - started, 3)
+            index = cls.open(folder)
+            index._model = model
+            return index, report
+        finally:
+            if lock is not None:
+                lock.release()
 
     # -- searching -------------------------------------------------------------------------------
 
