@@ -32,7 +32,7 @@ def artengine_command(*args) -> list[str]:
     return [sys.executable, "-m", "artengine", *map(str, args)]
 
 
-SETTINGS = {"n": "3", "keep": "2", "seed": "7", "size": "64x64", "device": "cpu", "out": "elsewhere",
+SETTINGS = {"n": "3", "keep": "1", "seed": "7", "size": "64x64", "device": "cpu", "out": "elsewhere",
             "prompt": "a red square", "prompts_file": "prompts.txt"}
 
 
