@@ -32,11 +32,11 @@ from .interfaces import (  # noqa: E402
 from .memory import check_fits, saved_activation_bytes  # noqa: E402
 from .models import load_model, portable_spec  # noqa: E402
 from .options import Option, resolve_options  # noqa: E402
-from .outputs import read_png_metadata, replace_file, slugify, write_new  # noqa: E402
+from .outputs import claim_folder, read_png_metadata, replace_file, slugify, write_new  # noqa: E402
 from .progress import Reporter, stop_on_signals  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt, split_weight  # noqa: E402
 from .registry import Registry  # noqa: E402
-from .safe_io import check_regular, read_user_file  # noqa: E402
+from .safe_io import check_regular, read_own_file, read_user_file  # noqa: E402
 from .sharding import Shard, current_shard  # noqa: E402
 from .trainers import Trainer, TrainingRun  # noqa: E402
 
@@ -122,8 +122,10 @@ __all__ = [
     "resolve_options",
     # files
     "check_regular",
+    "claim_folder",
     "read_checkpoint",
     "read_image",
+    "read_own_file",
     "read_png_metadata",
     "read_user_file",
     "render_grid",

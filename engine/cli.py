@@ -5,6 +5,7 @@ Nothing here imports torch: `--help`, `plugins` and `list` stay fast.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -14,7 +15,14 @@ import traceback
 import click
 
 from . import __version__, discovery
-from .errors import ArtengineError
+from .errors import ArtengineError, printable
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
 
 DEBUG = {"on": False}  # ARTENGINE_DEBUG or --debug; read when a command starts
 MESSAGE_LIMIT = 1000
@@ -50,6 +58,8 @@ class ArtengineGroup(click.Group):
 
         watch_ctrl_c()
         note_arguments(args)
+        stdout = sys.stdout
+        sys.stdout = guarded_stdout(stdout)
         try:
             DEBUG["on"] = env_flag("ARTENGINE_DEBUG")
             result = super().main(args, prog_name, standalone_mode=False, **extra)
@@ -68,9 +78,16 @@ class ArtengineGroup(click.Group):
             if any(frame.name == "echo" and "click" in frame.filename for frame in traceback.extract_tb(error.__traceback__)):
                 silence_stdout()  # printing the command's output is what failed
                 _fail(f"cannot write to standard output: {error.strerror or error}", 1, error)
+            if error.filename is not None:  # a path the system refused (too long, a loop, no permission, full)
+                from .errors import quote
+
+                code = 2 if error.errno in PATH_MISTAKES else 1
+                _fail(f"cannot use {quote(os.fsdecode(error.filename))}: {error.strerror or error}", code, error)
             _fail(f"unexpected OSError: {error} (run with --debug for the traceback)", 1, error)
         except Exception as error:  # noqa: BLE001 - a bug still gets one line, --debug shows more
             _fail(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)", 1, error)
+        finally:
+            sys.stdout = stdout
 
 
 SHARED_GROUPS = {
@@ -85,10 +102,61 @@ def shared_groups() -> dict[str, click.Group]:
     return {name: click.Group(name, help=text) for name, text in SHARED_GROUPS.items()}
 
 
+PATH_MISTAKES = {errno.ENAMETOOLONG, errno.ELOOP, errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.EACCES,
+                 errno.EPERM, errno.EROFS, errno.EEXIST}
+"""Errors of a path the user gave (exit 2); others (a full disk, an I/O error) exit 1."""
+
+
+class ClosedStdout(io.TextIOBase):
+    """What stdout is when the shell closed it (`>&-`): output goes nowhere, and that it was lost
+    is said once, in one line, when the command ends."""
+
+    encoding, errors = "utf-8", "strict"
+    written = False
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # so that click takes it for the text stream it is
+            raise TypeError("write() takes text")
+        self.written = self.written or bool(text)
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+
+class PrintableStdout:
+    """A terminal's stdout with control characters shown as \\xNN escapes: file names, prompts and
+    PNG metadata come from anyone, and an escape sequence among them must not drive the terminal."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError("write() takes text")
+        return self._stream.write(printable(text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def guarded_stdout(stream):
+    """stdout as the command may use it: a sink when it is closed, control characters escaped on a terminal."""
+    if stream is None:
+        return ClosedStdout()
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        terminal = False
+    return PrintableStdout(stream) if terminal else stream
+
+
 def _fail(message: str, code: int, error: BaseException | None = None) -> None:
     if DEBUG["on"] and error is not None:
         traceback.print_exception(error, file=sys.stderr)
     message = " ".join(message.splitlines())
+    if _is_terminal(sys.stderr):
+        message = printable(message)
     if len(message) > MESSAGE_LIMIT:
         half = MESSAGE_LIMIT // 2
         message = f"{message[:half]} […] {message[-half:]}"
@@ -99,6 +167,9 @@ def _fail(message: str, code: int, error: BaseException | None = None) -> None:
 def _flush_stdout() -> None:
     """Flush stdout now, so that a stdout that cannot be written (`> /dev/full`) is one error line
     rather than Python's 'Exception ignored' at exit."""
+    if isinstance(sys.stdout, ClosedStdout) and sys.stdout.written:
+        _fail("cannot write to standard output: it is closed, so what the command printed is lost "
+              "(run it with stdout open, e.g. > FILE)", 1)
     try:
         sys.stdout.flush()
     except OSError as error:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+from pathlib import Path
+
 import click
 
 from . import discovery
 from .cli import cli, emit_json
 from .config import apply_set, merge, resolve
 from .defaults import layered_defaults, shipped_defaults, shipped_defaults_path, user_config_path, user_defaults
-from .errors import UsageError
+from .errors import UsageError, printable
 
 
 @cli.group(name="config")
@@ -49,8 +54,11 @@ def set_command(key, value):
     """Set KEY to VALUE in your config file, e.g. `generator dalle` or `generator.top_k 64`.
 
     VALUE is read as with --set: a TOML literal (64, 0.5, true, ["a", "b"]) or else a string."""
+    if any(mark in value for mark in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):  # what str.splitlines splits on
+        raise UsageError(f"config set {key}: the value holds a line break; give it on one line")
     _change(key, lambda settings: apply_set(settings, f"{key}={value}"))
-    click.echo(f"{key} = {value}  ({user_config_path()})", err=True)
+    said = f"{key} = {value}  ({user_config_path()})"
+    click.echo(printable(said) if sys.stderr.isatty() else said, err=True)
 
 
 @config_group.command(name="unset")
@@ -73,11 +81,41 @@ def unset_command(key):
 
 def _change(key: str, edit) -> None:
     """Apply `edit` to your settings, check the result, and rewrite only the top-level key it
-    touched, so the rest of the file (comments, layout) stays as you wrote it."""
+    touched, so the rest of the file (comments, layout) stays as you wrote it.
+
+    The whole read-change-write holds a lock on the config folder, so that changes made at
+    once (several `config set` in a script) all land instead of overwriting each other."""
+    path = user_config_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create the config folder '{path.parent}': {error.strerror or error}") from None
+    with _locked(path.parent):
+        _edit(key, edit)
+
+
+@contextlib.contextmanager
+def _locked(folder):
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: changes are not serialised there
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits: another change takes milliseconds
+        yield
+    finally:
+        os.close(fd)
+
+
+def _edit(key: str, edit) -> None:
     import tomlkit
 
+    from .safe_io import read_user_text
+
     path, _ = user_defaults()  # reading it first reports a file that is not valid TOML
-    document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.is_file() else tomlkit.document()
+    document = tomlkit.parse(read_user_text(path, "config file")) if path.is_file() else tomlkit.document()
     settings = document.unwrap()
     edit(settings)
     registry = discovery.host.registry
@@ -95,8 +133,5 @@ def _change(key: str, edit) -> None:
         document.pop(top, None)
     from .outputs import replace_file
 
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create the config folder '{path.parent}': {error.strerror or error}") from None
-    replace_file(path, tomlkit.dumps(document).encode("utf-8"))
+    # a config file that is a link (to a dotfiles repository, say) is changed where it lives
+    replace_file(Path(os.path.realpath(path)), tomlkit.dumps(document).encode("utf-8"))

@@ -89,7 +89,7 @@ def resolve_training(name: str, trainer: type[Trainer], declared, flags: dict, c
     given = {key: checked[key] for key in given}
     base = {option.name: option.default for option in declared}
     if resume:
-        saved = saved_settings(Path(given.get("out") or base["out"]).expanduser())
+        saved = saved_settings(Path(given.get("out") or base["out"]).expanduser(), declared)
         for key in trainer.fixed:
             if key in given and key in saved and given[key] != saved[key]:
                 raise UsageError(f"{flag(key)} {_shown(given[key])} differs from the checkpoint's {_shown(saved[key])}: "
@@ -101,9 +101,19 @@ def resolve_training(name: str, trainer: type[Trainer], declared, flags: dict, c
     return settings
 
 
-def saved_settings(out: Path) -> dict[str, Any]:
-    """The settings recorded in the newest checkpoint of run folder `out` ({} if none)."""
+def saved_settings(out: Path, declared) -> dict[str, Any]:
+    """The settings recorded in the newest checkpoint of run folder `out` ({} if none), checked
+    like given ones: an edited state.json is one line naming it, not a crash later."""
     from . import training_checkpoints as checkpoints
 
     folder = checkpoints.latest(out)
-    return checkpoints.read_facts(folder).get("settings", {}) if folder is not None else {}
+    if folder is None:
+        return {}
+    saved = checkpoints.read_facts(folder).get("settings", {})
+    known = {option.name for option in declared}
+    where = f"--resume: '{folder / checkpoints.STATE_FILE}'"
+    try:
+        checked = resolve_options(declared, {key: value for key, value in saved.items() if key in known}, where)
+    except UsageError as error:
+        raise UsageError(f"{error} (delete that checkpoint folder to resume from the one before)") from None
+    return {key: checked[key] for key in saved if key in known}

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from .errors import UsageError
 from .interfaces import Dataset
 from .options import resolve_options
+from .safe_io import read_user_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -36,10 +37,7 @@ class FolderPairs(Sequence):
         from .images import read_image
 
         image_path, caption_path = self.items[index]
-        try:
-            text = caption_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise UsageError(f"data: caption file '{caption_path}' cannot be read as UTF-8 text ({error})") from None
+        text = read_user_text(caption_path, "data: caption file")  # a FIFO or a device is refused, not read
         captions = [line.strip() for line in text.splitlines() if line.strip()]
         return read_image(image_path, "data"), captions
 

@@ -44,10 +44,29 @@ def closest(name: str, choices) -> str:
 
 def warn(message: str) -> None:
     """Tell the user something they should know that does not stop the run (e.g. a prompt cut to
-    fit a model): one line on stderr, 'artengine: warning: ...'."""
+    fit a model): one line on stderr, 'artengine: warning: ...' (control characters escaped on a
+    terminal: a file name may hold any)."""
     import sys
 
-    print(f"artengine: warning: {message}", file=sys.stderr, flush=True)
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError, OSError):
+        terminal = False
+    print(f"artengine: warning: {printable(message) if terminal else message}", file=sys.stderr, flush=True)
+
+
+_CONTROLS = None
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (C0 but newline and tab, DEL, C1) as \\xNN escapes, for a
+    terminal: an escape sequence in a file name or PNG metadata must not reach it raw."""
+    import re
+
+    global _CONTROLS
+    if _CONTROLS is None:
+        _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+    return _CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
 
 
 def quote(value, limit: int = 60) -> str:

@@ -1,9 +1,15 @@
-"""Run folders, atomic writes that never overwrite, PNG metadata and run.json.
+"""Run folders, the program's own folders, atomic writes that never overwrite, PNG metadata and run.json.
 
 Every file appears whole or not at all: it is written under a temporary name in the same
 folder, flushed to disk, then linked to its final name, which fails rather than replace a
 file that exists. Run folders are created with an exclusive mkdir, so two processes writing
 into the same `--out` never share one.
+
+A command that writes or deletes inside a folder the user names (a training run's `--out`, a
+code `--cache`, an index) first claims it with `claim_folder`: a folder it creates, or an empty
+one, gets a marker file naming what it holds, and only a folder with that marker (or one an
+older version demonstrably wrote) is ever written into or cleaned again. A folder of the
+user's files, the `--data` folder say, is refused with one line and left untouched.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import io
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +29,7 @@ from .errors import ArtengineError, UsageError
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 PNG_JSON_KEY = "artengine"
 PNG_PARAMETERS_KEY = "parameters"  # stable-diffusion-webui's key, read by many image tools
 
@@ -68,17 +76,129 @@ def remove_empty(folders: list[Path]) -> None:
             return
 
 
+MARKER = ".artengine-folder"
+"""The file that marks a folder as artengine's own: JSON {"artengine": KIND}."""
+
+
+def claim_folder(folder: str | Path, kind: str, flag: str, *, legacy: Callable[[Path], bool] | None = None,
+                 create: bool = True) -> Path:
+    """`folder` as this program's own folder of `kind` (e.g. "training run"), safe to write into
+    and to clean; UsageError, one line, for anything else.
+
+    A missing folder is created (parents too) and marked; an empty one is marked (nothing in it
+    can be lost); one already marked with `kind` is returned as it is (a resumed run, a rebuilt
+    cache). A folder of other files is refused unless `legacy(folder)` recognises what an older
+    version wrote there without a marker, and a folder marked for another kind is refused too.
+    With `create=False` nothing is created or marked: the same checks only (for processes other
+    than the one that writes). `flag` names the option in messages ("--out", "--cache")."""
+    from .safe_io import check_path
+
+    folder = check_path(Path(folder).expanduser(), flag)
+    where = f"{flag} '{folder}'"
+    try:
+        mode = os.stat(folder).st_mode
+    except FileNotFoundError:
+        if create:
+            return _create_marked(folder, kind, where)
+        return folder
+    except OSError as error:  # a name too long, a loop of links, no permission on a parent
+        raise UsageError(f"{where}: cannot use that folder: {error.strerror or error}") from None
+    if not stat.S_ISDIR(mode):
+        raise UsageError(f"{where} is not a folder; give a new folder (nothing is overwritten)")
+    found = folder_kind(folder)
+    if found == kind:
+        return check_no_links_out(folder, where)
+    if found is not None:
+        raise UsageError(f"{where} is artengine's {found} folder, not a {kind} folder; give a new folder")
+    try:
+        entries = sorted(os.listdir(folder))
+    except OSError as error:
+        raise UsageError(f"{where}: cannot read that folder: {error.strerror or error}") from None
+    if entries and not (legacy is not None and legacy(folder)):
+        shown = ", ".join(repr(name) for name in entries[:2]) + (", ..." if len(entries) > 2 else "")
+        raise UsageError(f"{where} already holds files artengine did not write there ({shown}); "
+                         f"give a new or empty folder for the {kind} (nothing in that one is changed)")
+    check_no_links_out(folder, where)
+    if create:
+        _mark(folder, kind, where)
+    return folder
+
+
+def check_no_links_out(folder: Path, where: str) -> Path:
+    """`folder`, after checking that no symbolic link inside it leads outside it: artengine writes,
+    replaces and deletes files in its own folders, and a planted link (`state -> /home/me`,
+    `run.json -> ~/.bashrc`) must not carry that out of the folder. UsageError names the link."""
+    real = os.path.realpath(folder)
+    for parent, folders, files in os.walk(folder):  # os.walk does not follow links into folders
+        for name in folders + files:
+            path = os.path.join(parent, name)
+            if os.path.islink(path) and os.path.commonpath([os.path.realpath(path), real]) != real:
+                raise UsageError(f"{where}: '{path}' is a symbolic link leading outside the folder, which artengine "
+                                 "would write through; remove the link (or replace it with the file itself)")
+    return folder
+
+
+def folder_kind(folder: Path) -> str | None:
+    """The kind `folder`'s marker names, or None when it has no (readable) marker. The marker is
+    read without following a link, so a planted link cannot make a folder look like ours."""
+    from .safe_io import read_own_file
+
+    if not os.path.lexists(folder / MARKER):
+        return None
+    try:
+        value = json.loads(read_own_file(folder / MARKER, "folder marker", 4096))
+    except (ArtengineError, ValueError):
+        return None
+    kind = value.get("artengine") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
+def _create_marked(folder: Path, kind: str, where: str) -> Path:
+    made = missing_folders(folder)
+    try:
+        folder.mkdir(parents=True)
+    except FileExistsError:  # another process made it this instant: judge it as found
+        return claim_folder(folder, kind, where.split(" ")[0])
+    except OSError as error:
+        remove_empty(made)
+        raise UsageError(f"{where}: cannot create the folder: {error.strerror or error}") from None
+    try:
+        _mark(folder, kind, where)
+    except BaseException:
+        remove_empty(made)
+        raise
+    return folder
+
+
+def _mark(folder: Path, kind: str, where: str) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(folder / MARKER, flags, 0o644)
+    except FileExistsError:  # another process marked it first: fine if for the same kind
+        if folder_kind(folder) != kind:
+            raise UsageError(f"{where} is being claimed by another artengine command; give a new folder") from None
+        return
+    except OSError as error:
+        raise UsageError(f"{where}: cannot write there: {error.strerror or error}") from None
+    try:
+        os.write(fd, (json.dumps({"artengine": kind}) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
 def _write_temp(folder: Path, name: str, data: bytes | Callable[[Path], object]) -> Path:
     """`data` (bytes, or a function that writes the file at the path it is given) under a
     temporary name beside `name`, on disk (fsync) before anyone renames it into place."""
     temp = folder / f".{name}.tmp-{os.getpid()}"
     try:
+        temp.unlink(missing_ok=True)  # a leftover (or planted link) of that name is not written through
         if callable(data):
             data(temp)
             with open(temp, "rb") as handle:
                 os.fsync(handle.fileno())
         else:
-            with open(temp, "wb") as handle:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+            with open(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -125,16 +245,22 @@ def replace_file(path: Path, data: bytes | Callable[[Path], object]) -> None:
 
 def _rewrite_in_place(path: Path, data: bytes) -> bool:
     try:
-        size = path.stat().st_size
-        if len(data) > size:
-            return False
-        with open(path, "r+b") as handle:  # no new file, no new block: works on a full disk
-            handle.write(data + b" " * (size - len(data)))  # trailing blanks: still valid JSON
-            handle.flush()
-            os.fsync(handle.fileno())
-        return True
+        # never through a link (a run.json that is a link to a file elsewhere is not rewritten
+        # there), and without blocking on a FIFO planted in its place
+        fd = os.open(path, os.O_WRONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return False
+    with os.fdopen(fd, "wb") as handle:  # "wb" on a descriptor does not truncate: no block is freed
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or len(data) > info.st_size:
+                return False
+            handle.write(data + b" " * (info.st_size - len(data)))  # trailing blanks: still valid JSON
+            handle.flush()
+            os.fsync(handle.fileno())
+            return True
+        except OSError:
+            return False
 
 
 SLACK = 1024

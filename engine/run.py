@@ -21,7 +21,7 @@ from .interfaces import Candidate, Request
 from .memory import out_of_memory
 from .infotext import format_parameters
 from .invocation import command_line
-from .outputs import missing_folders, new_run_dir, png_bytes, remove_empty, slugify, write_json, write_new
+from .outputs import check_no_links_out, missing_folders, new_run_dir, png_bytes, remove_empty, slugify, write_json, write_new
 from .progress import Reporter
 from .registry import Registry
 from .run_record import lock_run_dir
@@ -108,6 +108,7 @@ class Run:
         try:
             document = read_run_document(run_dir)
             images = [ImageRecord.from_dict(d, run_dir) for d in document["images"]]
+            check_no_links_out(run_dir, f"--resume '{run_dir}'")  # images, state and previews are written there
             if document.get("status") == "complete":
                 raise UsageError(f"--resume '{run_dir}': that run is already complete")
         except BaseException:

@@ -26,7 +26,8 @@ IMAGE_FIELDS = {"path": str, "prompt": str, "seed": int, "generator": str, "conf
 def read_run_document(run_dir: Path) -> dict[str, Any]:
     """run.json of `run_dir`, with the shape `--resume` relies on checked."""
     where = f"--resume '{run_dir}': its run.json"
-    document = load_json(read_user_text(run_dir / "run.json", "--resume: run.json"), f"{where} is unreadable")
+    # not through a link: the record is rewritten in place on a full disk, so it must be the folder's own
+    document = load_json(read_user_text(run_dir / "run.json", "--resume: run.json", follow=False), f"{where} is unreadable")
     if not isinstance(document, dict):
         raise UsageError(f"{where} is not a JSON object")
     for key, kind in (("configurations", dict), ("images", list), ("discarded", list), ("partial", list)):

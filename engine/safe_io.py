@@ -10,6 +10,7 @@ ends in RecursionError). Messages quote what they were given through `errors.quo
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -62,21 +63,26 @@ def check_regular(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
-def read_user_file(path: str | os.PathLike, what: str, limit: int = TEXT_LIMIT) -> bytes:
+def read_user_file(path: str | os.PathLike, what: str, limit: int = TEXT_LIMIT, *, follow: bool = True) -> bytes:
     """The bytes of the regular file `path`, at most `limit` of them; UsageError otherwise.
 
     `what` names the file for the user, e.g. "prompt file". The file is opened without
     blocking (a FIFO with no writer would hang a plain open) and checked on the open handle,
-    so it cannot be swapped between the check and the read.
+    so it cannot be swapped between the check and the read. With `follow=False` a symbolic
+    link is refused rather than followed (see `read_own_file`).
     """
     path = check_path(path, what)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags if follow else flags | NOFOLLOW)
     except FileNotFoundError:
         raise UsageError(f"{what} '{path}' does not exist") from None
     except IsADirectoryError:
         raise UsageError(f"{what} '{path}' is a directory, not a regular file; give a file") from None
     except OSError as error:
+        if not follow and error.errno == errno.ELOOP:
+            raise UsageError(f"{what} '{path}' is a symbolic link, which artengine does not follow inside "
+                             "its own folders; replace it with the file itself") from None
         raise UsageError(f"{what} '{path}' cannot be read: {error.strerror or error}") from None
     try:
         info = os.fstat(fd)
@@ -98,9 +104,32 @@ def read_user_file(path: str | os.PathLike, what: str, limit: int = TEXT_LIMIT) 
     return data
 
 
-def read_user_text(path: str | os.PathLike, what: str, limit: int = TEXT_LIMIT) -> str:
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def read_own_file(path: str | os.PathLike, what: str, limit: int = TEXT_LIMIT, root: str | os.PathLike | None = None) -> bytes:
+    """`read_user_file` for a file inside a folder artengine writes (run.json, a checkpoint's
+    state.json, a folder marker): a symbolic link there is refused, never followed, and with
+    `root` the folders above the file must resolve inside `root` too, so a planted link cannot
+    make artengine read (or, trusting what it read, rewrite) a file elsewhere."""
+    path = check_path(path, what)
+    if root is not None:
+        inside(path, root, what)
+    return read_user_file(path, what, limit, follow=False)
+
+
+def inside(path: str | os.PathLike, root: str | os.PathLike, what: str) -> Path:
+    """`path`, after checking that its folder resolves inside `root` (links included)."""
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([os.path.realpath(Path(path).parent), real_root]) != real_root:
+        raise UsageError(f"{what} '{path}' leads outside '{root}' through a symbolic link; "
+                         "artengine does not follow links inside its own folders")
+    return Path(path)
+
+
+def read_user_text(path: str | os.PathLike, what: str, limit: int = TEXT_LIMIT, *, follow: bool = True) -> str:
     """`read_user_file` decoded as UTF-8 (a BOM is dropped), or one line saying where it is not."""
-    data = read_user_file(path, what, limit)
+    data = read_user_file(path, what, limit, follow=follow)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

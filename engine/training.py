@@ -21,8 +21,10 @@ from typing import Any, Mapping
 
 from . import training_checkpoints as checkpoints
 from .errors import Interrupted, StopRequested, UsageError
+from .outputs import claim_folder
 from .trainers import Trainer, TrainingRun
 
+RUN_KIND = "training run"
 WINDOW = 50  # steps over which the reported figures are averaged
 
 
@@ -120,6 +122,10 @@ class Loop:
         self.out = Path(settings["out"]).expanduser()
         self.main = accelerator.is_main_process
         self.log = log if self.main else (lambda message: None)
+        # the run folder is written into and pruned: only one this program made (every process
+        # checks, so that all refuse alike; rank 0 alone creates and marks it)
+        claim_folder(self.out, RUN_KIND, "--out", legacy=lambda folder: checkpoints.latest(folder) is not None,
+                     create=False)
         self.resume_from = self._resume_folder(resume)
         self.run_info = TrainingRun(self.out, accelerator.device, accelerator.process_index,
                                     accelerator.num_processes, resume, log, accelerator.wait_for_everyone, self.s)
@@ -144,6 +150,9 @@ class Loop:
         from accelerate.utils import set_seed
 
         self.trainer.check()
+        if self.main:  # the settings check out: now make and mark the run folder
+            claim_folder(self.out, RUN_KIND, "--out", legacy=lambda folder: checkpoints.latest(folder) is not None)
+        self.accelerator.wait_for_everyone()
         set_seed(self.s["seed"])  # the same initial weights on every process
         self.model = self.trainer.setup()
         self.optimizer = self.trainer.optimizer(self.model)
@@ -168,6 +177,9 @@ class Loop:
         from safetensors.torch import load_model
 
         facts = checkpoints.read_facts(folder)
+        if facts.get("trainer", self.name) != self.name:
+            raise UsageError(f"--resume: '{folder}' is a checkpoint of `train {facts['trainer']}`, not of `train {self.name}`; "
+                             "give that command, or another --out")
         try:
             load_model(self.model, str(folder / "model.safetensors"), device=str(self.accelerator.device))
         except Exception as error:  # noqa: BLE001 - truncated file or another architecture
@@ -267,14 +279,15 @@ class Loop:
         checkpoints.save_tensors(checkpoints.random_states(), partial / f"rng-{accelerator.process_index}.pt")
         accelerator.wait_for_everyone()
         if self.main:
-            save_model(self.model, str(partial / "model.safetensors"))
-            checkpoints.save_tensors(self.optimizer.state_dict(), partial / "optimizer.pt")
-            checkpoints.save_tensors(self.trainer.state_dict(), partial / "trainer.pt")
-            checkpoints.write_json(partial / checkpoints.STATE_FILE, {
-                "trainer": self.name, "step": self.step, "position": self.position,
-                "wall_time_s": round(self.wall_time, 1), "world_size": accelerator.num_processes,
-                "settings": self.s, "figures": self.figures()})
-            checkpoints.complete(partial, self.s["keep_checkpoints"])
+            with checkpoints.writing(partial, self.step, self.out):  # a full disk: one line, the previous checkpoint kept
+                save_model(self.model, str(partial / "model.safetensors"))
+                checkpoints.save_tensors(self.optimizer.state_dict(), partial / "optimizer.pt")
+                checkpoints.save_tensors(self.trainer.state_dict(), partial / "trainer.pt")
+                checkpoints.write_json(partial / checkpoints.STATE_FILE, {
+                    "trainer": self.name, "step": self.step, "position": self.position,
+                    "wall_time_s": round(self.wall_time, 1), "world_size": accelerator.num_processes,
+                    "settings": self.s, "figures": self.figures()})
+                checkpoints.complete(partial, self.s["keep_checkpoints"])
             self.run_info.wall_time_s = round(self.wall_time, 1)
             self.trainer.save(self.step, self.figures())
         accelerator.wait_for_everyone()

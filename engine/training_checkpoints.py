@@ -17,6 +17,7 @@ checkpoint folder someone hands you run code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -24,9 +25,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import ArtengineError, UsageError
 
 STATE_FILE = "state.json"
+FACTS = (("step", int, True), ("position", int, True), ("wall_time_s", (int, float), False),
+         ("world_size", int, False), ("settings", dict, False))
+"""What state.json must hold for `--resume` (key, type, required); numbers are never negative."""
 
 
 def folder_for(out: Path, step: int) -> Path:
@@ -41,11 +45,19 @@ def latest(out: Path) -> Path | None:
 
 def read_facts(folder: Path) -> dict[str, Any]:
     """The checkpoint's state.json: step, position, settings, ..."""
-    try:
-        facts = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-        if not isinstance(facts, dict) or type(facts.get("step")) is not int:
-            raise ValueError("no step recorded")
+    from .safe_io import read_own_file
+
+    try:  # not through a link, nor through a checkpoints folder that leads out of the run
+        facts = json.loads(read_own_file(folder / STATE_FILE, "checkpoint state", root=folder.parent.parent))
+        if not isinstance(facts, dict):
+            raise ValueError("not a JSON object")
+        for key, kinds, required in FACTS:
+            if (key in facts or required) and (not isinstance(facts.get(key), kinds) or isinstance(facts.get(key), bool)
+                                               or (kinds != dict and facts[key] < 0)):
+                raise ValueError(f"'{key}' is {'missing' if key not in facts else repr(facts[key])[:40]}")
         return facts
+    except UsageError as error:
+        raise UsageError(f"--resume: {error}; delete that checkpoint folder to resume from the one before") from None
     except (OSError, ValueError) as error:
         raise UsageError(f"--resume: '{folder / STATE_FILE}' cannot be read ({first_line(error)}); "
                          "delete that folder to resume from the one before") from None
@@ -105,10 +117,30 @@ def load_tensors(path: Path, device: Any = "cpu") -> Any:
 
 def start_partial(out: Path, step: int) -> Path:
     """The (emptied) folder the checkpoint of `step` is written into before it counts."""
+    from .safe_io import inside
+
     partial = folder_for(out, step).with_name(f"step-{step:08d}.partial")
+    inside(partial, out, "checkpoint folder")  # a checkpoints/ that is a link out is never emptied
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     return partial
+
+
+@contextlib.contextmanager
+def writing(partial: Path, step: int, out: Path):
+    """Around the writing of a checkpoint: an error of the disk (full, gone read-only) removes
+    the partial folder and becomes one line saying what is kept and how to go on."""
+    try:
+        yield
+    except (OSError, RuntimeError) as error:
+        if isinstance(error, RuntimeError) and "writ" not in str(error):  # torch.save's full disk says "failed writing"
+            raise
+        shutil.rmtree(partial, ignore_errors=True)
+        previous = latest(out)
+        then = (f"continue with --resume from step {int(previous.name[5:])}, the newest checkpoint kept"
+                if previous is not None else "start again")
+        raise ArtengineError(f"cannot write the checkpoint of step {step} in '{partial.parent}' "
+                             f"({first_line(error)}); free some space, then {then}") from None
 
 
 def complete(partial: Path, keep: int) -> Path:

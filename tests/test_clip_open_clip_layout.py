@@ -68,7 +68,7 @@ def test_a_freshly_trained_folder_loads_in_plain_open_clip(cli, builtin_plugins,
     assert result.exit_code == 0, result.output
 
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoints", "open_clip_config.json", "open_clip_model.safetensors"]
+        ".artengine-folder", "checkpoints", "open_clip_config.json", "open_clip_model.safetensors"]
     assert_same_embeddings(out, f"clip:{out}", context_length=12, image_size=32)
 
 
@@ -96,5 +96,5 @@ def test_resuming_a_run_of_the_older_layout_leaves_only_the_new_files(cli, built
     assert result.exit_code == 0, result.output
 
     assert sorted(p.name for p in out.iterdir()) == [
-        "checkpoints", "open_clip_config.json", "open_clip_model.safetensors"]
+        ".artengine-folder", "checkpoints", "open_clip_config.json", "open_clip_model.safetensors"]
     open_clip_model(out)

@@ -48,7 +48,7 @@ def test_training_from_scratch_writes_a_loadable_model(cli, pairs_folder, tmp_pa
 
     assert result.exit_code == 0, result.output
     assert f"load it as clip:{out}" in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoints", "open_clip_config.json", "open_clip_model.safetensors"]
+    assert sorted(p.name for p in out.iterdir()) == [".artengine-folder", "checkpoints", "open_clip_config.json", "open_clip_model.safetensors"]
     config = json.loads((out / "open_clip_config.json").read_text())
     assert config["model_cfg"]["vision_cfg"]["width"] == 32 and "mean" in config["preprocess_cfg"]
     model = artengine.load_model(f"clip:{out}")

@@ -28,7 +28,7 @@ def test_data_command_writes_min_dalles_layout(dalle_host, cli, tmp_path):
     result = cli("data", "dalle-bart-random", tmp_path / "models", "--no-image-encoder")
     assert result.exit_code == 0, result.output
     names = sorted(p.relative_to(tmp_path / "models").as_posix() for p in (tmp_path / "models").rglob("*.*"))
-    assert names == ["dalle_bart_mini/README.md", "dalle_bart_mini/decoder.pt", "dalle_bart_mini/encoder.pt",
+    assert names == [".artengine-folder", "dalle_bart_mini/README.md", "dalle_bart_mini/decoder.pt", "dalle_bart_mini/encoder.pt",
                      "dalle_bart_mini/merges.txt", "dalle_bart_mini/vocab.json", "vqgan/detoker.pt"]
     again = cli("data", "dalle-bart-random", tmp_path / "models")
     assert again.exit_code == 2 and "nothing is overwritten" in again.output

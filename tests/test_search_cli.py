@@ -117,7 +117,7 @@ def test_classify_ensembles_templates_through_open_clip(cli, tmp_path):
     (["--labels", "a,a"], "given twice"),
     ([], "give the labels with --labels"),
     (["--labels", "a,b", "--template", "no slot"], "write the label's place as {}"),
-    (["--labels-file", "none.txt"], "cannot read it"),
+    (["--labels-file", "none.txt"], "does not exist"),
 ])
 def test_classify_bad_input_is_one_clear_line(cli, tmp_path, args, words):
     shapes_folder(tmp_path / "pics", 1)

@@ -207,7 +207,7 @@ def test_build_refuses_folders_it_would_overwrite_or_that_hold_nothing(images, t
         build(images, tmp_path / "idx", model)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "mine.txt").write_text("keep me")
-    with pytest.raises(UsageError, match="not an index; choose a new folder"):
+    with pytest.raises(UsageError, match="already holds files artengine did not write there"):
         build(images, tmp_path / "taken", model)
     assert os.listdir(tmp_path / "taken") == ["mine.txt"]
     (tmp_path / "empty").mkdir()

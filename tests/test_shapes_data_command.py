@@ -19,7 +19,7 @@ def test_it_writes_image_caption_pairs_and_their_attributes(cli, tmp_path):
     assert result.exit_code == 0, result.output
     folder = tmp_path / "pairs"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        [f"{i:05d}.png" for i in range(12)] + [f"{i:05d}.txt" for i in range(12)] + ["captions.jsonl"])
+        [f"{i:05d}.png" for i in range(12)] + [f"{i:05d}.txt" for i in range(12)] + ["captions.jsonl", ".artengine-folder"])
     records = [json.loads(line) for line in (folder / "captions.jsonl").read_text().splitlines()]
     assert len(records) == 12
     for number, record in enumerate(records):
@@ -52,11 +52,12 @@ def test_a_folder_that_holds_pairs_is_refused_and_left_alone(cli, tmp_path):
     assert {p.name: p.read_bytes() for p in (tmp_path / "pairs").iterdir()} == before
 
 
-def test_a_folder_with_other_files_is_fine(cli, tmp_path):
+def test_a_folder_with_other_files_is_refused_and_left_alone(cli, tmp_path):
     (tmp_path / "pairs").mkdir()
     (tmp_path / "pairs" / "notes.txt").write_text("mine")
-    assert cli("data", "shapes", "--n", 2, "--out", "pairs").exit_code == 0
-    assert (tmp_path / "pairs" / "notes.txt").read_text() == "mine"
+    result = cli("data", "shapes", "--n", 2, "--out", "pairs")
+    assert result.exit_code == 2 and "did not write there" in result.output
+    assert [p.name for p in (tmp_path / "pairs").iterdir()] == ["notes.txt"]
 
 
 def test_bad_arguments_are_one_line_errors(cli, tmp_path):

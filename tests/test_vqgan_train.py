@@ -68,7 +68,7 @@ def test_training_from_scratch_on_a_folder_writes_a_loadable_model(cli, pairs, t
     assert result.exit_code == 0, result.output
     assert f"load it as vqgan:{tmp_path / 'run'}" in result.stdout
     assert "train vqgan: 3/3 100%  loss " in result.stderr
-    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["checkpoints", "config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".artengine-folder", "checkpoints", "config.json", "model.safetensors"]
     assert training(tmp_path / "run")["step"] == 3
     model = artengine.load_model(f"vqgan:{tmp_path / 'run'}")
     assert model.factor == 2 and model.n_embed == 8

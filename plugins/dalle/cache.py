@@ -5,13 +5,15 @@
     codes.bin        uint16 (or int32 for big codebooks) codes, N per image, memory-mapped
     captions.jsonl   one JSON list of captions per image
 
-The folder is written under a temporary name and renamed when complete.
+The folder is the trainer's own (marked; a folder of anything else is refused). Each file is
+written under a temporary name and renamed into place, meta.json last: a cache whose meta.json
+is missing, damaged or does not match the run is rebuilt.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,57 +43,98 @@ def cache_key(source: Source, count, seed, options, image_size, vqgan_hash) -> d
             "image_size": image_size, "vqgan_weights_hash": vqgan_hash}
 
 
+KIND = "dalle code cache"
+FILES = ("meta.json", "codes.bin", "captions.jsonl")
+CAPTIONS_LIMIT = 1 << 30
+
+
+def legacy_cache(folder: Path) -> bool:
+    """A cache an older version wrote (no marker): its three files and nothing else."""
+    names = {path.name for path in folder.iterdir()}
+    return "meta.json" in names and names <= set(FILES)
+
+
+def claim(folder: Path, create: bool = True) -> Path:
+    """`--cache` as the trainer's own folder: it is rebuilt (its files replaced) when stale, so a
+    folder of anything else, the --data folder say, is refused rather than overwritten."""
+    from artengine import claim_folder
+
+    return claim_folder(folder, KIND, "--cache", legacy=legacy_cache, create=create)
+
+
 def open_cache(folder: Path, key: dict) -> CodeCache | None:
-    """The cache in `folder` if it was built for `key`, else None."""
+    """The cache in `folder` if it was built for `key`, else None (also when a file of it is
+    damaged or cut short: the cache is ours to rebuild, with a warning)."""
+    from artengine import ArtengineError, read_own_file, warn
+
     meta_path = folder / "meta.json"
-    if not meta_path.is_file():
+    if not meta_path.is_file() or meta_path.is_symlink():
         return None
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if meta.get("key") != key:
+    try:
+        meta = json.loads(read_own_file(meta_path, "code cache meta file", root=folder))
+        if meta.get("key") != key:
+            return None
+        rows, cols = meta["grid"]
+        dtype = np.dtype(meta["dtype"])
+        captions = [json.loads(line) for line in read_own_file(folder / "captions.jsonl", "code cache captions",
+                                                               CAPTIONS_LIMIT, root=folder).splitlines()]
+        codes = np.memmap(folder / "codes.bin", dtype=dtype, mode="r", shape=(meta["images"], rows * cols))
+        if len(captions) != meta["images"] or not all(isinstance(c, list) for c in captions):
+            raise ValueError(f"{len(captions)} caption lines for {meta['images']} images")
+        return CodeCache(folder, codes, captions, rows, cols, meta["image_size"])
+    except (ArtengineError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        warn(f"the code cache '{folder}' is damaged ({type(error).__name__}: {str(error)[:120]}); rebuilding it")
         return None
-    rows, cols = meta["grid"]
-    dtype = np.dtype(meta["dtype"])
-    codes = np.memmap(folder / "codes.bin", dtype=dtype, mode="r", shape=(meta["images"], rows * cols))
-    with open(folder / "captions.jsonl", encoding="utf-8") as handle:
-        captions = [json.loads(line) for line in handle]
-    return CodeCache(folder, codes, captions, rows, cols, meta["image_size"])
 
 
 def build_cache(folder: Path, key: dict, source: Source, vqgan, device, log=print) -> CodeCache:
-    """Read every pair once, encode its image, write the cache folder (replacing a stale one)."""
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    """Read every pair once, encode its image, write the cache folder (replacing a stale one).
+
+    The folder must be the trainer's own (see `claim`); its meta.json goes first and comes back
+    last, so a build cut short leaves a cache that counts as stale, never one that half matches."""
+    from artengine import replace_file
+
+    claim(folder)
+    (folder / "meta.json").unlink(missing_ok=True)
     size = key["image_size"]
     n_codes = vqgan.codebook.shape[0]
     dtype = np.dtype("uint16" if n_codes <= 65536 else "int32")
     images, grid, batch = 0, None, []
-    with open(partial / "codes.bin", "wb") as codes_file, open(partial / "captions.jsonl", "w", encoding="utf-8") as caps:
-        def flush():
-            nonlocal grid
-            codes = encode(vqgan, [image for image, _ in batch], size, device)
-            grid = tuple(codes.shape[1:])
-            codes_file.write(codes.flatten(1).cpu().numpy().astype(dtype).tobytes())
-            for _, captions in batch:
-                caps.write(json.dumps(captions) + "\n")
-            batch.clear()
 
-        for image, captions in read_pairs(source, key["count"], key["seed"], key["options"]):
-            batch.append((image, captions))
-            images += 1
-            if len(batch) == ENCODE_BATCH:
-                flush()
-                if images % (ENCODE_BATCH * 50) == 0:
-                    log(f"cached the codes of {images} images")
-        if batch:
-            flush()
+    def write_data(codes_path: Path) -> None:
+        nonlocal images, grid
+        captions_temp = folder / f".captions.jsonl.building-{os.getpid()}"
+        try:
+            with open(codes_path, "wb") as codes_file, open(captions_temp, "w", encoding="utf-8") as caps:
+                def flush():
+                    nonlocal grid
+                    codes = encode(vqgan, [image for image, _ in batch], size, device)
+                    grid = tuple(codes.shape[1:])
+                    codes_file.write(codes.flatten(1).cpu().numpy().astype(dtype).tobytes())
+                    for _, captions in batch:
+                        caps.write(json.dumps(captions) + "\n")
+                    batch.clear()
+
+                for image, captions in read_pairs(source, key["count"], key["seed"], key["options"]):
+                    batch.append((image, captions))
+                    images += 1
+                    if len(batch) == ENCODE_BATCH:
+                        flush()
+                        if images % (ENCODE_BATCH * 50) == 0:
+                            log(f"cached the codes of {images} images")
+                if batch:
+                    flush()
+            if images:
+                replace_file(folder / "captions.jsonl", lambda path: os.replace(captions_temp, path))
+        finally:
+            Path(captions_temp).unlink(missing_ok=True)
+
+    replace_file(folder / "codes.bin", write_data)
     if images == 0:
         raise_empty(source)
     meta = {"key": key, "images": images, "grid": list(grid), "dtype": dtype.name, "image_size": size,
             "n_codes": n_codes}
-    (partial / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    replace_file(folder / "meta.json", json.dumps(meta, indent=2).encode())
     return open_cache(folder, key)
 
 

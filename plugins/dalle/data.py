@@ -56,6 +56,10 @@ def resolve_source(data: str, registered: list[str]) -> Source:
                      f"(available: {', '.join(registered) or 'none'})")
 
 
+MEMBER_LIMIT = 512 * 1024 * 1024
+"""Bytes of one file in a shard: as much as any image file artengine reads."""
+
+
 def read_pairs(source: Source, count: int | None, seed: int, options: dict) -> Iterator[tuple[Any, list[str]]]:
     """Yield (RGB PIL image, captions) pairs, at most `count` of them (None: all)."""
     if source.kind == "shards":
@@ -94,22 +98,39 @@ def _shard_pairs(shards) -> Iterator[tuple[Any, list[str]]]:
                     if not dot or suffix.lower() not in (*IMAGE_SUFFIXES, "txt"):
                         continue
                     if order and key != order[-1]:  # samples are stored contiguously
-                        yield from _complete(samples.pop(order[-1]), Image)
+                        yield from _complete(samples.pop(order[-1]), Image, f"shard '{shard}': sample '{order[-1]}'")
                     if key not in samples:
                         samples[key], order = {}, [key]
+                    if member.size > MEMBER_LIMIT:
+                        raise UsageError(f"shard '{shard}': '{member.name}' holds {member.size:,} bytes, more than the "
+                                         f"{MEMBER_LIMIT:,} a sample's file may have; remove it from the shard")
                     samples[key][suffix.lower()] = archive.extractfile(member).read()
         except tarfile.TarError as error:
             raise UsageError(f"shard '{shard}' is not a readable tar file: {error}") from None
-        for sample in samples.values():
-            yield from _complete(sample, Image)
+        for key, sample in samples.items():
+            yield from _complete(sample, Image, f"shard '{shard}': sample '{key}'")
 
 
-def _complete(sample: dict[str, bytes], Image):
-    """The sample as a pair when it has an image and a caption; skipped otherwise."""
+def _complete(sample: dict[str, bytes], Image, where: str):
+    """The sample as a pair when it has an image and a caption; skipped otherwise. A caption that
+    is not UTF-8 or an image that is not one is a UsageError naming the shard and the sample."""
+    from PIL import UnidentifiedImageError
+
     image_bytes = next((sample[s] for s in IMAGE_SUFFIXES if s in sample), None)
     if image_bytes is None or "txt" not in sample:
         return
-    captions = [line.strip() for line in sample["txt"].decode("utf-8").splitlines() if line.strip()]
+    try:
+        text = sample["txt"].decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{where}: its caption is not UTF-8 text (byte {error.start + 1}); "
+                         "save it as UTF-8 or remove the sample from the shard") from None
+    captions = [line.strip() for line in text.splitlines() if line.strip()]
     if captions:
-        with Image.open(io.BytesIO(image_bytes)) as image:
-            yield image.convert("RGB"), captions
+        try:
+            with Image.open(io.BytesIO(image_bytes)) as image:
+                rgb = image.convert("RGB")  # decodes every pixel: a truncated image fails here
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
+            reason = "no image format Pillow knows" if isinstance(error, UnidentifiedImageError) else str(error)[:160]
+            raise UsageError(f"{where}: its image is not a readable image ({reason}); "
+                             "remove the sample from the shard") from None
+        yield rgb, captions

@@ -63,6 +63,12 @@ class DalleTrainer(Trainer):
             raise UsageError("train dalle needs --data (a registered dataset, a folder of pairs or tar shards)")
         if not s["vqgan"] and not self.run.resumed:
             raise UsageError("train dalle needs --vqgan SPEC (e.g. --vqgan vqgan:shapes): the image tokenizer")
+        from .cache import claim
+
+        claim(self.cache_folder(), create=False)  # a folder not the trainer's is refused before any work
+
+    def cache_folder(self) -> Path:
+        return Path(self.settings["cache"]).expanduser() if self.settings["cache"] else self.run.out / "codes"
 
     # -- setup ----------------------------------------------------------------------
 
@@ -100,10 +106,11 @@ class DalleTrainer(Trainer):
     def _cache(self):
         from artengine import get_registry
 
-        from .cache import build_cache, cache_key, open_cache
+        from .cache import build_cache, cache_key, claim, open_cache
         from .data import resolve_source
 
         s, factor = self.settings, self.vqgan_config["factor"]
+        folder = claim(self.cache_folder(), create=False)
         source = resolve_source(s["data"], get_registry().names("dataset"))
         count = s["data_count"] or (50_000 if source.kind == "dataset" else None)
         size = s["image_size"] or (self.previous["vqgan"]["image_size"][0] if self.previous else 0)
@@ -113,7 +120,6 @@ class DalleTrainer(Trainer):
         if size % factor:
             raise UsageError(f"--image-size {size} is not a multiple of the VQGAN's factor {factor}")
         key = cache_key(source, count, s["data_seed"], self.data_options, size, self.vqgan_config["weights_hash"])
-        folder = Path(s["cache"]) if s["cache"] else self.out / "codes"
         if self.run.main and open_cache(folder, key) is None:
             self.run.log(f"tokenising the images of {source.name} with {self.vqgan_config['spec']} into {folder} (once)")
             started = time.perf_counter()

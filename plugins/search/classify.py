@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from artengine import UsageError
+from collections import Counter
+
+from artengine import UsageError, read_user_file
 
 TEMPLATE_SETS = ("none", "simple", "openai")
 
@@ -23,10 +25,16 @@ def templates_for(names: list[str], own: list[str]) -> list:
     sets = {"none": ("{}",), "simple": SIMPLE_IMAGENET_TEMPLATES, "openai": OPENAI_IMAGENET_TEMPLATES}
     for template in own:
         if template.count("{}") != 1:
-            raise UsageError(f"--template {template!r}: write the label's place as {{}} once, e.g. 'a photo of a {{}}'")
-    # open_clip takes either format strings or callables; make all of them callables
-    chosen = [t for name in names for t in sets[name]] + list(own)
-    return [t if callable(t) else (lambda label, t=t: t.format(label)) for t in chosen] or [lambda label: label]
+            raise UsageError(f"--template {short(template)}: write the label's place as {{}} once, e.g. 'a photo of a {{}}'")
+    # the user's templates are filled in by plain replacement, never str.format: a format spec
+    # such as {0:>900000000} would ask for a string of any size (any other brace is just text)
+    own_filled = [lambda label, t=t: label.join(t.split("{}")) for t in own]
+    chosen = [t if callable(t) else (lambda label, t=t: t.format(label)) for name in names for t in sets[name]]
+    return chosen + own_filled or [lambda label: label]
+
+
+def short(text: str) -> str:
+    return repr(text) if len(text) <= 60 else f"{text[:30]!r}…{text[-30:]!r} ({len(text):,} characters)"
 
 
 def label_weights(model, labels: list[str], templates: list):
@@ -56,16 +64,17 @@ def read_labels(labels: str | None, labels_file: str | None) -> list[str]:
         where = "--labels"
     else:
         path = Path(labels_file)
+        data = read_user_file(path, "--labels-file")  # a FIFO or /dev/zero is refused, not read
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise UsageError(f"--labels-file '{path}': cannot read it ({getattr(error, 'strerror', None) or error})") from None
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise UsageError(f"--labels-file '{path}' is not UTF-8 text (byte {error.start + 1}); save it as UTF-8") from None
         found = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
         where = f"--labels-file '{path}'"
     found = [label for label in found if label]
     if len(found) < 2:
         raise UsageError(f"{where}: give at least two labels to choose between")
-    repeated = sorted({label for label in found if found.count(label) > 1})
+    repeated = [label for label, count in Counter(found).items() if count > 1]  # linear, for 100,000 labels too
     if repeated:
-        raise UsageError(f"{where}: label {repeated[0]!r} is given twice")
+        raise UsageError(f"{where}: label {short(repeated[0])} is given twice")
     return found

@@ -39,10 +39,15 @@ def classify(images, labels, labels_file, own_templates, template_set, top, spec
 
     from .classify import label_weights, probabilities, read_labels, templates_for
     from .embed import ImageEncoder
+    from .files import shape_problem
     from .index import load_model
 
     label_list = read_labels(labels, labels_file)
     pictures = [artengine.read_image(path, "classify") for path in images]
+    for path, picture in zip(images, pictures):
+        problem = shape_problem(*picture.size)
+        if problem:
+            raise UsageError(f"classify: '{path}' is {problem}")
     model = load_model(model_spec(spec), device)
     names = [template_set] if template_set != "none" or not own_templates else []
     templates = templates_for(names, list(own_templates))

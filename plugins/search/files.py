@@ -17,10 +17,16 @@ from typing import Any
 
 from artengine import UsageError
 
+IMAGE_LIMIT = 512 * 1024 * 1024
+"""Bytes of one image file: as the engine's reader allows."""
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".tif", ".tiff")
 MAX_PIXELS = 89_478_485
 """Pillow's decompression-bomb threshold (about 9459 x 9459): larger images are skipped."""
+MAX_ASPECT = 64
+"""Longest side over shortest: CLIP's preprocessing scales the short side up to its input size
+(224 pixels), so a 1 x 400,000 strip of a few hundred bytes would become 224 x 89,600,000."""
 MAX_CAPTION_BYTES = 4096
+CAPTION_FILE_LIMIT = 1024 * 1024
 METADATA_COLUMNS = ("prompt", "seed", "generator", "score", "caption")
 
 
@@ -78,11 +84,13 @@ def content_hash(data: bytes) -> str:
 def read_file(entry: FileEntry, known_hashes, transform) -> ReadFile:
     """Hash the file; decode it (through `transform`, PIL image -> model input) unless its hash is
     in `known_hashes`. Never raises for a bad file: the reason goes to `error`."""
+    from artengine import read_user_file
+
     result = ReadFile(entry)
-    try:
-        data = Path(entry.path).read_bytes()
-    except OSError as error:
-        result.error = f"cannot read: {error.strerror or error}"
+    try:  # a FIFO named .png, a link to /dev/zero or a huge file: skipped, never read
+        data = read_user_file(entry.path, "image", IMAGE_LIMIT)
+    except UsageError as error:
+        result.error = why(error, entry.path)
         return result
     result.hash = content_hash(data)
     if result.hash in known_hashes:
@@ -107,19 +115,36 @@ def decode(data: bytes, transform):
     try:
         with Image.open(io.BytesIO(data)) as image:
             width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise SkipImage(f"too large ({width}x{height} pixels; at most {MAX_PIXELS:,} are read)")
+            problem = shape_problem(width, height)  # before a pixel is decoded
+            if problem:
+                raise SkipImage(problem)
             image.draft("RGB", (width, height))  # JPEG: decode no larger than needed
             rgb = image.convert("RGB")  # decodes every pixel: a truncated file fails here
+        return transform(rgb), width, height
     except SkipImage:
         raise
     except Image.DecompressionBombError as error:
         raise SkipImage(f"too large ({error})") from None
     except UnidentifiedImageError:
         raise SkipImage("not a readable image (no image format Pillow knows)") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
-        raise SkipImage(f"not a readable image ({error})") from None
-    return transform(rgb), width, height
+    except (OSError, ValueError, SyntaxError, EOFError, RuntimeError, MemoryError) as error:
+        raise SkipImage(f"not a readable image ({str(error)[:200]})") from None
+
+
+def shape_problem(width: int, height: int) -> str | None:
+    """Why an image of `width` x `height` pixels is not embedded (too many pixels, or a strip
+    the preprocessing would blow up), or None."""
+    if width * height > MAX_PIXELS:
+        return f"too large ({width}x{height} pixels; at most {MAX_PIXELS:,} are read)"
+    if max(width, height) > MAX_ASPECT * max(1, min(width, height)):
+        return (f"too elongated ({width}x{height} pixels; at most {MAX_ASPECT}:1, since the model scales the "
+                "short side up to its input size)")
+    return None
+
+
+def why(error: UsageError, path: str) -> str:
+    """A skip reason from the safe reader's message, without the file name the report adds."""
+    return str(error).replace(f"image '{path}' ", "").removesuffix("; give a file").strip()
 
 
 def generation_metadata(path: str) -> dict[str, Any]:
@@ -140,10 +165,17 @@ def generation_metadata(path: str) -> dict[str, Any]:
 
 def caption_beside(path: str) -> dict[str, str]:
     """The caption of an image-caption pair (`NAME.txt` beside `NAME.png`, as `data shapes` writes)."""
+    from artengine import read_user_file
+
     caption = Path(path).with_suffix(".txt")
-    try:
-        with open(caption, "rb") as handle:
-            text = handle.read(MAX_CAPTION_BYTES).decode("utf-8", "replace").strip()
-    except OSError:
+    if not caption.exists():
         return {}
+    try:  # the safe reader: a FIFO or a device named .txt would block or never end
+        data = read_user_file(caption, "caption", CAPTION_FILE_LIMIT)
+    except UsageError as error:
+        import artengine
+
+        artengine.warn(f"{error}; the image is indexed without it")
+        return {}
+    text = data[:MAX_CAPTION_BYTES].decode("utf-8", "replace").strip()
     return {"caption": text.splitlines()[0]} if text else {}

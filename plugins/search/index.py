@@ -26,7 +26,7 @@ import artengine
 from artengine import Interrupted, UsageError, current_shard
 
 from . import store, vectors
-from .files import FileEntry, find_images
+from .files import FileEntry, find_images, shape_problem
 
 PROBE_TEXT = "a photo"
 """Embedded with the model when an index is made and when it is queried: the two must agree,
@@ -107,8 +107,7 @@ class Index:
         folder = Path(folder).expanduser()
         if store.is_index(folder):
             raise UsageError(f"'{folder}' already holds an index; refresh it with `artengine index update {folder}`")
-        if folder.exists() and (not folder.is_dir() or any(p.name != store.PARTIAL for p in folder.iterdir())):
-            raise UsageError(f"--out '{folder}' exists and is not an index; choose a new folder (nothing is overwritten)")
+        store.claim(folder, create=False)  # a folder of anything else is refused before any work
         if not roots:
             raise UsageError("give at least one folder of images to index")
         for root in roots:
@@ -149,44 +148,50 @@ class Index:
         identity = {"spec": spec, "probe": probe(model)}
         if previous is not None:
             check_probe(previous.manifest, identity, previous.folder)
+        lock = None
         if rank == 0:
-            folder.mkdir(parents=True, exist_ok=True)
+            store.claim(folder)
+            lock = store.lock(folder)  # a second build or update of this index is told so, not failed midway
             store.partial_dir(folder, identity)
-        barrier()
-        partial = store.partial_dir(folder, identity)
-        report = Report(str(folder))
-
-        # What is known already: rows of the previous version (by path and by hash), and
-        # embeddings an interrupted run saved in chunks (by hash).
-        old_rows = previous.table.to_pylist() if previous is not None else []
-        old_by_path = {row["path"]: i for i, row in enumerate(old_rows)}
-        old_by_hash = {row["hash"]: i for i, row in enumerate(old_rows)}
-        resumed = set(store.read_chunks(partial)[0])
-        barrier()  # every rank has seen the earlier chunks before any writes new ones
-        unchanged = {entry.path: old_by_path[entry.path] for entry in entries
-                     if entry.path in old_by_path and same_file(old_rows[old_by_path[entry.path]], entry)}
-        to_read = [entry for entry in entries if entry.path not in unchanged]
         try:
-            embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
-                        should_stop, CHUNK_ROWS, CHUNK_SECONDS)
-        except Interrupted as stop:
-            (shard or artengine.Shard(0, 1)).reraise(stop)  # rank 0 alone says what is kept
-        barrier()  # every shard is written
-        if rank != 0:
-            return None, None  # rank 0 writes the index
-        shards, chunk_rows, chunk_embeddings = merge_shards(partial, world_size)
+            barrier()
+            partial = store.partial_dir(folder, identity)
+            report = Report(str(folder))
 
-        rows, embedding_rows = assemble(entries, unchanged, previous, old_rows, old_by_hash, shards.hashes,
-                                        chunk_rows, chunk_embeddings, resumed, report)
-        skipped = shards.skipped
-        report.count = len(rows)
-        report.dropped = len(set(old_by_path) - {row["path"] for row in rows})
-        report.skipped = skipped
-        report.faiss = write_index(folder, identity, roots, previous, rows, embedding_rows, skipped)
-        report.seconds = round(time.monotonic() - started, 3)
-        index = cls.open(folder)
-        index._model = model
-        return index, report
+            # What is known already: rows of the previous version (by path and by hash), and
+            # embeddings an interrupted run saved in chunks (by hash).
+            old_rows = previous.table.to_pylist() if previous is not None else []
+            old_by_path = {row["path"]: i for i, row in enumerate(old_rows)}
+            old_by_hash = {row["hash"]: i for i, row in enumerate(old_rows)}
+            resumed = set(store.read_chunks(partial)[0])
+            barrier()  # every rank has seen the earlier chunks before any writes new ones
+            unchanged = {entry.path: old_by_path[entry.path] for entry in entries
+                         if entry.path in old_by_path and same_file(old_rows[old_by_path[entry.path]], entry)}
+            to_read = [entry for entry in entries if entry.path not in unchanged]
+            try:
+                embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
+                            should_stop, CHUNK_ROWS, CHUNK_SECONDS)
+            except Interrupted as stop:
+                (shard or artengine.Shard(0, 1)).reraise(stop)  # rank 0 alone says what is kept
+            barrier()  # every shard is written
+            if rank != 0:
+                return None, None  # rank 0 writes the index
+            shards, chunk_rows, chunk_embeddings = merge_shards(partial, world_size)
+
+            rows, embedding_rows = assemble(entries, unchanged, previous, old_rows, old_by_hash, shards.hashes,
+                                            chunk_rows, chunk_embeddings, resumed, report)
+            skipped = shards.skipped
+            report.count = len(rows)
+            report.dropped = len(set(old_by_path) - {row["path"] for row in rows})
+            report.skipped = skipped
+            report.faiss = write_index(folder, identity, roots, previous, rows, embedding_rows, skipped)
+            report.seconds = round(time.monotonic() - started, 3)
+            index = cls.open(folder)
+            index._model = model
+            return index, report
+        finally:
+            if lock is not None:
+                lock.release()
 
     # -- searching -------------------------------------------------------------------------------
 
@@ -215,6 +220,9 @@ class Index:
             weights += [part.weight for part in prompt.parts]
         if image is not None:
             picture = artengine.read_image(image, "--image") if isinstance(image, (str, Path)) else image
+            problem = shape_problem(*picture.size)
+            if problem:
+                raise UsageError(f"--image {image if isinstance(image, (str, Path)) else 'given'} is {problem}")
             parts.append(ImageEncoder(model, precision="float32").encode_images([picture]))
             weights.append(1.0)
         if not parts:
@@ -236,7 +244,7 @@ class Index:
         elif self.manifest["faiss"]["factory"] == vectors.EXACT:
             candidates = None
         else:
-            vectors.set_nprobe(self.faiss_index, nprobe or self.manifest["faiss"]["nprobe"])
+            vectors.set_nprobe(self.faiss_index, nprobe or self.manifest["faiss"].get("nprobe", 8))
             _, ids = vectors.search(self.faiss_index, query[None], k)
             candidates = ids[0][ids[0] >= 0]
         if candidates is None:
@@ -308,7 +316,7 @@ def write_index(folder: Path, identity: dict, roots: list[str], previous: Index 
         "model": identity, "dim": dim, "count": len(rows), "roots": roots,
         "faiss": {"factory": choice.factory, "nprobe": choice.nprobe, "metric": "inner_product"},
         "skipped": skipped, "artengine": artengine.__version__,
-        "created": previous.manifest["created"] if previous is not None else now, "updated": now,
+        "created": previous.manifest.get("created", now) if previous is not None else now, "updated": now,
     }
     store.write_version(folder, embeddings, pa.Table.from_pylist(rows, schema=store.table_schema()), faiss_index, manifest)
     return choice.factory

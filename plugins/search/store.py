@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from artengine import UsageError, replace_file
+from artengine import UsageError, read_own_file, replace_file
 
 FORMAT = "artengine-index/1"
 MANIFEST = "manifest.json"
@@ -48,6 +48,50 @@ def rebuild(folder: Path) -> str:
     return f"rebuild it: delete '{folder}' and run `artengine index build FOLDER… --out {folder}` again"
 
 
+KIND = "index"
+
+
+def legacy_index(folder: Path) -> bool:
+    """An index (or an interrupted build) an older version wrote, without a marker."""
+    return is_index(folder) or {path.name for path in folder.iterdir()} == {PARTIAL}
+
+
+def claim(folder: Path, create: bool = True) -> Path:
+    """The index folder as this plugin's own: old versions' data files and partial chunks are
+    deleted in it, so a folder of anything else is refused, never written into."""
+    from artengine import claim_folder
+
+    return claim_folder(folder, KIND, "--out" if not is_index(folder) else "index", legacy=legacy_index, create=create)
+
+
+class Lock:
+    """An exclusive lock on an index folder while it is written (released by `release` or exit)."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the lock
+            self.fd = None
+
+
+def lock(folder: Path) -> Lock:
+    """Lock `folder` for this build or update; UsageError when another one holds it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock on this platform: indexes are unlocked there
+        return Lock(None)
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UsageError(f"index '{folder}': another `artengine index build` or `index update` is writing it; "
+                         "wait for that one to finish, then run this again") from None
+    return Lock(fd)
+
+
 def is_index(folder: Path) -> bool:
     return (folder / MANIFEST).is_file()
 
@@ -59,20 +103,48 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         hint = " (an interrupted build: run `artengine index build` again to finish it)" if (folder / PARTIAL).is_dir() else ""
         raise UsageError(f"'{folder}' is not an artengine index: it has no {MANIFEST}{hint}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    try:  # not through a link: the index is written and cleaned where its manifest says
+        manifest = json.loads(read_own_file(path, MANIFEST, root=folder))
+    except (OSError, ValueError, UsageError) as error:
         raise UsageError(f"index '{folder}': cannot read {MANIFEST} ({error}); " + rebuild(folder)) from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise UsageError(f"index '{folder}': {MANIFEST} is not in the {FORMAT} format; " + rebuild(folder))
+    problem = manifest_problem(manifest)
+    if problem:
+        raise UsageError(f"index '{folder}': {MANIFEST} is damaged ({problem}); " + rebuild(folder))
     return manifest
+
+
+def manifest_problem(manifest: dict) -> str | None:
+    """What in a manifest the index's readers rely on is missing or of the wrong kind, or None."""
+    files = manifest.get("files")
+    if not isinstance(files, dict):
+        return "no 'files' table"
+    for kind in DATA_FILES:
+        entry = files.get(kind)
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or type(entry.get("bytes")) is not int:
+            return f"files.{kind} must name a file and its size"
+    for key, kinds in (("count", int), ("dim", int), ("roots", list), ("model", dict), ("faiss", dict)):
+        if not isinstance(manifest.get(key), kinds) or isinstance(manifest.get(key), bool):
+            return f"'{key}' is missing or of the wrong kind"
+    if not isinstance(manifest["model"].get("spec"), str) or not isinstance(manifest["model"].get("probe"), list):
+        return "model.spec or model.probe is missing"
+    if not isinstance(manifest["faiss"].get("factory"), str):
+        return "faiss.factory is missing"
+    return None
 
 
 def data_path(folder: Path, manifest: dict, kind: str) -> Path:
     """The data file of `kind`, checked against the size the manifest recorded (a truncated or
     replaced file is caught here, before a reader trips over it)."""
     entry = manifest["files"][kind]
-    path = folder / entry["name"]
+    name = entry["name"]
+    if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+        raise UsageError(f"index '{folder}': {MANIFEST} names {name!r}, not a file of the index; " + rebuild(folder))
+    path = folder / name
+    if path.is_symlink():
+        raise UsageError(f"index '{folder}': {name} is a symbolic link, which artengine does not follow in its "
+                         "own folders; " + rebuild(folder))
     try:
         size = path.stat().st_size
     except OSError:

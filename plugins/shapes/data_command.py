@@ -16,6 +16,7 @@ from .vocabulary import OBJECT_CHOICES
 
 PAIR_FILE = re.compile(r"^\d{5,}\.(png|txt)$")
 CAPTIONS = "captions.jsonl"
+KIND = "shapes pairs"
 
 
 @click.command("shapes")
@@ -58,12 +59,11 @@ def data_shapes(count, out, seed, objects, omit):
 
 
 def prepare_folder(folder: Path) -> Path:
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"--out '{folder}' is a file; give a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"--out '{folder}': cannot create the folder: {error.strerror or error}") from None
+    """OUT as this command's own folder (new, empty, or written by it before), not yet holding pairs."""
+    from artengine import claim_folder
+
+    claim_folder(folder, KIND, "--out", legacy=lambda path: all(PAIR_FILE.match(p.name) or p.name == CAPTIONS
+                                                               for p in path.iterdir()))
     taken = sorted(p.name for p in folder.iterdir() if PAIR_FILE.match(p.name) or p.name == CAPTIONS)
     if taken:
         raise UsageError(

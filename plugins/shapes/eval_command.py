@@ -36,8 +36,11 @@ def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, se
     from artengine import (Interrupted, Reporter, Settings, check_settings, current_shard, emit_json, plan_generate,
                            stop_on_signals)
 
-    from .evaluation import draw_scenes, evaluate, gather, report_text, save_results, summarise
+    from .evaluation import draw_scenes, evaluate, gather, report_text, results_folder, save_results, summarise
     from .world import caption
+
+    if out:
+        results_folder(out, create=False)  # a folder of other files is refused before the work
 
     # the prompts are the world's, never the user's (nor the defaults'): drawn from the checked seed
     settings = Settings(prompts=[], generator=generator, n=n, keep=keep, scorer=scorer, seed=seed, device=device,

@@ -111,17 +111,22 @@ def report_text(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def results_folder(out: str, create: bool = True) -> Path:
+    """`--out` as a folder of evaluations: new, empty or made by an earlier evaluation."""
+    from artengine import claim_folder
+
+    return claim_folder(Path(out), "shapes evaluations", "--out", create=create,
+                        legacy=lambda path: all(p.name.startswith("shapes-eval-") for p in path.iterdir()))
+
+
 def save_results(out: str, summary: dict, results: list[Graded]) -> list[Path]:
-    """A contact sheet PNG and the JSON results in `out`; existing files are never replaced."""
-    from artengine import UsageError, slugify, write_new
+    """A contact sheet PNG and the JSON results in `out`, a folder of evaluations (new, empty or
+    made by an earlier evaluation; never a folder of other files); existing files are never replaced."""
+    from artengine import slugify, write_new
 
     from .sheet import contact_sheet
 
-    folder = Path(out)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"--out '{folder}': cannot create the folder: {error.strerror or error}") from None
+    folder = results_folder(out)
     stem = f"shapes-eval-{slugify(summary['generator'])}-{summary['objects']}obj-seed{summary['seed']}"
     mean = "-" if summary["mean"] is None else f"{summary['mean']:.3f}"
     title = (f"{summary['generator']}: mean accuracy {mean} on {summary['prompts']} prompts "
