@@ -56,7 +56,8 @@ def test_a_cache_made_for_other_data_is_refused_not_rebuilt(unclip_host, trained
     import shutil
 
     out = tmp_path / "run"
-    shutil.copytree(trained[0] / "cache", out / "cache")
+    shutil.copytree(trained[0], out)
+    shutil.rmtree(out / "checkpoints")  # the run's own folder, started afresh with other data
     result = cli("train", "unclip", *TINY[:2], "--data-count", "8", *TINY[4:], "--out", out, "--steps", "1")
     assert result.exit_code != 0 and "caches other data or models" in result.stderr
     assert (out / "cache" / "meta.json").is_file()
