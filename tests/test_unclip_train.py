@@ -61,3 +61,17 @@ def test_a_cache_made_for_other_data_is_refused_not_rebuilt(unclip_host, trained
     result = cli("train", "unclip", *TINY[:2], "--data-count", "8", *TINY[4:], "--out", out, "--steps", "1")
     assert result.exit_code != 0 and "caches other data or models" in result.stderr
     assert (out / "cache" / "meta.json").is_file()
+
+
+def test_weights_can_be_written_in_half_precision_and_load_as_float32(unclip_host, cli, tmp_path):
+    from safetensors import safe_open
+
+    out = tmp_path / "half"
+    result = cli("train", "unclip", *TINY, "--out", out, "--steps", "1", "--weights-dtype", "float16")
+    assert result.exit_code == 0, result.output
+    with safe_open(str(out / "unet" / "diffusion_pytorch_model.safetensors"), "pt") as weights:
+        assert {str(weights.get_tensor(k).dtype) for k in weights.keys()} == {"torch.float16"}
+    from artengine.plugins.unclip.loading import load_unclip
+
+    assert next(load_unclip(str(out), "cpu").unet.parameters()).dtype.is_floating_point
+    assert str(next(load_unclip(str(out), "cpu").unet.parameters()).dtype) == "torch.float32"

@@ -98,10 +98,11 @@ def load_trained(folder: Path, device: str):
 
 def _diffusers_part(cls_name: str, folder: Path, subfolder: str, device: str):
     import diffusers
+    import torch
 
     cls = getattr(diffusers, cls_name)
-    try:
-        part = cls.from_pretrained(folder, subfolder=subfolder, use_safetensors=True)
+    try:  # float32 whatever the file holds: the weights may ship as float16
+        part = cls.from_pretrained(folder, subfolder=subfolder, use_safetensors=True, torch_dtype=torch.float32)
     except (OSError, ValueError, EnvironmentError) as error:
         raise UsageError(f"'{folder / subfolder}' does not load as a diffusers {cls_name} "
                          f"({str(error).splitlines()[0]})") from None

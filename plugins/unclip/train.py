@@ -40,6 +40,8 @@ class UnclipTrainer(Trainer):
                "prior, image embedding for the decoder), so classifier-free guidance works.", min=0.0, max=1.0),
         Option("prior_weight", float, 1.0, "Weight of the prior's loss beside the decoder's.", min=0.0),
         Option("weight_decay", float, 0.01, "AdamW weight decay.", min=0.0),
+        Option("weights_dtype", str, "float32", "Precision of the networks' weights written for use (checkpoints "
+               "stay float32).", choices=("float32", "float16", "bfloat16")),
     )
 
     def check(self) -> None:
@@ -142,9 +144,14 @@ class UnclipTrainer(Trainer):
         from .card import render_card
         from .components import decoder_scheduler, prior_scheduler, save_folder
 
+        import copy
+
+        import torch
+
         config = self.config(step, figures)
-        parts = {"prior": self.model.prior, "prior_scheduler": prior_scheduler(), "unet": self.model.unet,
-                 "scheduler": decoder_scheduler()}
+        dtype = getattr(torch, self.settings["weights_dtype"])
+        prior, unet = (copy.deepcopy(part).to(dtype) for part in (self.model.prior, self.model.unet))
+        parts = {"prior": prior, "prior_scheduler": prior_scheduler(), "unet": unet, "scheduler": decoder_scheduler()}
         save_folder(self.out, parts, config, render_card(config, f"unclip:{self.out.name}"))
 
     def config(self, step, figures) -> dict:
