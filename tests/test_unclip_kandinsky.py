@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.unclip_helpers import kandinsky_pixels, make_kandinsky
+from tests.unclip_helpers import assert_same_pixels, kandinsky_pixels, make_kandinsky
 
 pytest_plugins = ("tests.unclip_helpers",)
 
@@ -27,11 +27,6 @@ def ours(cli, spec, prompt, seed, *args):
                  "--seed", str(seed), "--json", *args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["images"]
-
-
-def assert_same_pixels(path, reference):
-    difference = np.abs(np.asarray(Image.open(path), dtype=int) - np.asarray(reference, dtype=int))
-    assert difference.max() <= 1, f"{difference.max()}/255 away from diffusers' pixels"
 
 
 @pytest.mark.parametrize("prompt, negative", [("a red circle", None), ("a red circle | blue:-1", "blue")])

@@ -10,7 +10,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from artengine.plugins.ui import server
-from tests.unclip_helpers import diffusers_pixels, kandinsky_pixels, make_kandinsky, make_stable_diffusion
+from tests.unclip_helpers import assert_same_pixels, diffusers_pixels, kandinsky_pixels, make_kandinsky, make_stable_diffusion
 
 pytest_plugins = ("tests.unclip_helpers",)
 
@@ -37,11 +37,6 @@ def run(client, fields):
             return Image.open(__import__("io").BytesIO(client.get(state["images"][0]["url"]).content))
         time.sleep(0.1)
     raise AssertionError("the job did not finish")
-
-
-def assert_same_pixels(image, reference):
-    difference = np.abs(np.asarray(image, dtype=int) - np.asarray(reference, dtype=int))
-    assert difference.max() <= 1, f"{difference.max()}/255 away from diffusers' pixels"
 
 
 def test_the_form_comes_from_the_declared_options(client):

@@ -20,6 +20,16 @@ def unclip_host(builtin_plugins):
     return builtin_plugins
 
 
+def assert_same_pixels(image, reference) -> None:
+    """`image` (a path or a PIL image) within 1/255 of `reference` at every pixel."""
+    import numpy as np
+    from PIL import Image
+
+    ours = np.asarray(Image.open(image) if isinstance(image, (str, Path)) else image, dtype=int)
+    difference = np.abs(ours - np.asarray(reference, dtype=int))
+    assert difference.max() <= 1, f"{difference.max()}/255 away from diffusers' pixels"
+
+
 def make_unclip_folder(folder: Path, seed: int = 0) -> Path:
     """A random-weight folder in the layout `artengine train unclip` writes."""
     from artengine.plugins.unclip.card import render_card

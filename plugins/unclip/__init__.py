@@ -1,9 +1,12 @@
-"""Built-in plugin `unclip`: DALL·E 2 (a CLIP prior and a diffusion decoder) on diffusers.
+"""Built-in plugin `unclip`: diffusion models on diffusers (docs/unclip.md).
 
-Registers the generator `unclip`, the model loader for `unclip:` specs (the shipped shapes
-model, folders from `artengine train unclip`, Kandinsky 2.2 pipeline folders) and the trainer
-behind `artengine train unclip` (docs/unclip.md). This module stays light: torch and diffusers
-load only inside the sibling modules.
+- generator `unclip`: DALL·E 2, a CLIP prior and a diffusion decoder; `unclip:` models (the
+  shipped shapes model, folders from `artengine train unclip`, Kandinsky 2.2 pipeline folders);
+  the trainer behind `artengine train unclip`;
+- generator `diffusers`: any local diffusers text-to-image folder (`diffusers:DIR`: Stable
+  Diffusion 1.x/2.x/XL, ...) drawn by diffusers' own pipeline.
+
+This module stays light: torch and diffusers load only inside the sibling modules.
 """
 
 from __future__ import annotations
@@ -14,6 +17,13 @@ from artengine import Generator, ModelInfo, ModelLoader, Option, UsageError
 __version__ = "0.1.0"
 
 SCHEDULERS = ("default", "ddim", "dpm++", "ddpm", "euler")
+PIPELINE_SCHEDULERS = ("default", "ddim", "dpm++", "euler", "euler_a", "ddpm", "pndm")
+# what every diffusion generator here takes beside its steps and guidance
+BATCH_SIZE = Option("batch_size", int, 4, "Candidates drawn together (every batch has this many rows, so a candidate "
+                    "does not depend on -n).", min=1)
+PRECISION = Option("precision", str, "auto", "Arithmetic: auto (bf16 where the hardware has it natively), fp32 or bf16.",
+                   choices=("auto", "fp32", "bf16"))
+ETA = Option("eta", float, 0.0, "DDIM's eta: 0 is deterministic, 1 as random as DDPM.", min=0.0, max=1.0)
 
 
 class UnclipGenerator(Generator):
@@ -32,7 +42,7 @@ class UnclipGenerator(Generator):
                max=50.0, infotext="CFG scale"),
         Option("scheduler", str, "default", "Sampler of both loops: the model's own (default: DDIM for folders from "
                "`train unclip`), ddim, dpm++ (DPM-Solver++), ddpm or euler.", choices=SCHEDULERS, infotext="Sampler"),
-        Option("eta", float, 0.0, "DDIM's eta: 0 is deterministic, 1 as random as DDPM.", min=0.0, max=1.0),
+        ETA,
         Option("prior_candidates", int, 1, "Image embeddings the prior draws per candidate, keeping the one closest "
                "to the text (DALL·E 2 used 2).", min=1, max=16),
         Option("snap", bool, True, "Snap the decoder's latents to the nearest VQGAN codes before decoding (crisper "
@@ -41,10 +51,8 @@ class UnclipGenerator(Generator):
         Option("mix", list, [], "Texts or image files to blend in, each TEXT_OR_IMAGE[:WEIGHT] (repeatable)."),
         Option("mix_weight", float, 0.5, "How far toward the mix: 0 is the prompt (or image) alone, 1 the mix alone; "
                "a compare axis over it morphs.", min=0.0, max=1.0),
-        Option("batch_size", int, 4, "Candidates drawn together (every batch has this many rows, so a candidate "
-               "does not depend on -n).", min=1),
-        Option("precision", str, "auto", "Arithmetic: auto (bf16 where the hardware has it natively), fp32 or bf16.",
-               choices=("auto", "fp32", "bf16")),
+        BATCH_SIZE,
+        PRECISION,
         Option("save_every", int, 0, "Send a preview of the candidates every K decoder steps (saved in the run's "
                "previews/); 0: none.", min=0),
     )
@@ -85,14 +93,63 @@ class UnclipLoader(ModelLoader):
         return load_unclip(name, device)
 
 
+class DiffusersGenerator(Generator):
+    name = "diffusers"
+    description = "A diffusers text-to-image folder (Stable Diffusion 1.x/2.x/XL, ...) drawn by diffusers' own pipeline."
+    default_size = (512, 512)
+    memory_hint = "generator.batch_size"
+    options = (
+        Option("model", str, "", "diffusers:DIR, a folder in diffusers' layout (model_index.json and one folder "
+               "per component, safetensors weights).", infotext="Model"),
+        Option("steps", int, 25, "Denoising steps.", min=1, max=1000),
+        Option("guidance", float, 7.5, "Classifier-free guidance (1 = off); negative prompt parts are what it "
+               "steers away from.", min=0.0, max=50.0, infotext="CFG scale"),
+        Option("scheduler", str, "default", "Sampler: the folder's own (default), ddim, dpm++ (DPM-Solver++), "
+               "euler, euler_a (ancestral), ddpm or pndm.", choices=PIPELINE_SCHEDULERS, infotext="Sampler"),
+        ETA,
+        BATCH_SIZE,
+        PRECISION,
+        Option("save_every", int, 0, "Send a preview of the candidates every K steps (saved in the run's "
+               "previews/); 0: none.", min=0),
+    )
+
+    def size_for(self, options, device):
+        from .diffusers_generator import load_spec
+
+        return load_spec(options["model"], device).image_size
+
+    def check(self, request):
+        from .diffusers_generator import check
+
+        check(request)
+
+    def generate(self, request, progress):
+        from .diffusers_generator import generate
+
+        return generate(request, progress)
+
+
+class DiffusersLoader(ModelLoader):
+    kind = "diffusers"
+    description = "diffusers text-to-image folders (Stable Diffusion 1.x/2.x/XL, ...), loaded offline"
+    spec_forms = ("diffusers:DIR  (diffusers' save_pretrained layout: model_index.json + component folders)",)
+
+    def load(self, name: str, device: str):
+        from .diffusers_loading import load_pipeline
+
+        return load_pipeline(name, device)
+
+
 @artengine.hookimpl
 def register_generators(register):
     register(UnclipGenerator)
+    register(DiffusersGenerator)
 
 
 @artengine.hookimpl
 def register_model_loaders(register):
     register(UnclipLoader())
+    register(DiffusersLoader())
 
 
 @artengine.hookimpl

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 import artengine
-from artengine import Candidate, StopRequested, UsageError
+from artengine import Candidate, UsageError
 
+from .batches import draw_in_batches
 from .conditions import blend, is_image, negative_text, parse_mix, prompt_texts, slerp
 from .model import Settings
 
@@ -96,50 +95,12 @@ def embed_entry(model, entry: str, generators, settings):
     return model.embed_prompt([(entry, 1.0)], "", generators, settings)[0]
 
 
-def autocast(choice: str, device: str):
-    """bf16 where the hardware does it natively (auto), or as asked."""
-    bf16 = choice == "bf16" or (choice == "auto" and artengine.native_bf16(device))
-    if not bf16:
-        return contextlib.nullcontext()
-    return torch.autocast(str(device).split(":")[0], dtype=torch.bfloat16)
-
-
 def generate(request, progress) -> list[Candidate]:
-    """Candidates `batch_size` at a time. Every batch has that many rows (the last is filled up
-    with copies of its last seed), so that a candidate's pixels do not depend on how many were
-    asked for: `reproduce` remakes one alone, bit for bit."""
-    options = request.options
     model = load(request)
     settings = settings_of(request)
-    size, steps, every = options["batch_size"], settings.decoder_steps, options["save_every"]
-    total = request.count * steps
-    candidates: list[Candidate] = []
-    try:
-        for first in range(0, request.count, size):
-            seeds = list(request.seeds[first : first + size])
-            padded = seeds + seeds[-1:] * (size - len(seeds))
-            generators = [torch.Generator().manual_seed(seed) for seed in padded]
 
-            def on_step(i, steps, preview, first=first, n=len(seeds)):
-                wanted = preview is not None and every and i % every == 0 and i < steps
-                progress(first * steps + i * n, total, side_by_side(preview()[:n]) if wanted else None)
+    def draw(seeds, generators, on_step):
+        embeds, negative = conditions(model, request, seeds, generators, settings)
+        return model.decode(embeds, negative, generators, settings, lambda i, steps, preview: on_step(i, preview))
 
-            with torch.no_grad(), autocast(options["precision"], request.device):
-                embeds, negative = conditions(model, request, padded, generators, settings)
-                images = model.decode(embeds, negative, generators, settings, on_step)[: len(seeds)]
-            for seed, image in zip(seeds, images):
-                candidates.append(Candidate(image.convert("RGB"), seed, {"model": options["model"]}))
-    except StopRequested:
-        for candidate in candidates:
-            candidate.metadata["interrupted"] = True
-    return candidates
-
-
-def side_by_side(images):
-    from PIL import Image
-
-    width, height = images[0].size
-    sheet = Image.new("RGB", (width * len(images), height))
-    for index, image in enumerate(images):
-        sheet.paste(image, (index * width, 0))
-    return sheet
+    return draw_in_batches(request, progress, settings.decoder_steps, draw)

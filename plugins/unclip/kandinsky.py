@@ -10,18 +10,9 @@ import torch
 
 from artengine import UsageError
 
+from .batches import quiet_loading
 from .model import OnStep, Settings
 from .sampling import SCHEDULERS, make_scheduler
-
-
-def quiet_loading() -> None:
-    """No progress bars of diffusers' and transformers' own while folders load: artengine's
-    spinner is showing, and stderr keeps to one line per problem."""
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
 
 
 class KandinskyUnclip:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from artengine import UsageError
 
+from .batches import check_components
 from .components import CONFIG_FILE, FORMAT
 
 WEIGHTS = Path(__file__).parent / "weights"
 SHIPPED = {"shapes": WEIGHTS / "shapes"}
-PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 def shipped_cards() -> dict[str, dict]:
@@ -60,18 +60,6 @@ def _folder(path: str, spec: str) -> Path:
         raise UsageError(f"unclip:{spec}: '{folder}' is not a folder; give unclip:shapes, unclip:FOLDER or "
                          "unclip:PRIOR_DIR,DECODER_DIR")
     return folder
-
-
-def check_components(folder: Path, names, what: str) -> None:
-    """Each component folder exists and its weights are safetensors, before diffusers reads any."""
-    for name in names:
-        part = folder / name
-        if not part.is_dir():
-            raise UsageError(f"{what} '{folder}' lacks its {name}/ folder; it is not a complete {what}")
-        files = [p.name for p in part.iterdir()]
-        if any(f.endswith(PICKLES) for f in files) and not any(f.endswith(".safetensors") for f in files):
-            raise UsageError(f"'{part}' holds pickled weights only; artengine reads safetensors (convert it with "
-                             "diffusers: load it, then save_pretrained(..., safe_serialization=True))")
 
 
 def load_trained(folder: Path, device: str):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from artengine import UsageError
 
-PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+from .batches import check_components, quiet_loading
 
 
 @dataclass
@@ -36,20 +36,10 @@ def load_pipeline(name: str, device: str) -> LoadedPipeline:
                       if not key.startswith("_") and isinstance(value, list) and value[0] is not None]
     except (OSError, ValueError, AttributeError, IndexError) as error:
         raise UsageError(f"'{index}' is not readable diffusers metadata ({error})") from None
-    for component in components:
-        part = folder / component
-        if not part.is_dir():
-            raise UsageError(f"'{folder}' lacks its {component}/ folder, which its model_index.json names")
-        files = [p.name for p in part.iterdir()]
-        if any(f.endswith(PICKLES) for f in files) and not any(f.endswith(".safetensors") for f in files):
-            raise UsageError(f"'{part}' holds pickled weights only; artengine reads safetensors (convert it with "
-                             "diffusers: load it, then save_pretrained(..., safe_serialization=True))")
-    import diffusers
-    import transformers
+    check_components(folder, components, "diffusers folder")
     from diffusers import AutoPipelineForText2Image
 
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()
+    quiet_loading()
     try:
         pipe = AutoPipelineForText2Image.from_pretrained(folder, use_safetensors=True)
     except (OSError, ValueError, TypeError, AttributeError, KeyError) as error:

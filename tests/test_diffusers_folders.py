@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.unclip_helpers import diffusers_pixels, make_stable_diffusion
+from tests.unclip_helpers import assert_same_pixels, diffusers_pixels, make_stable_diffusion
 
 pytest_plugins = ("tests.unclip_helpers",)
 
@@ -25,11 +25,6 @@ def draw(cli, folder, prompt, *args):
                  "--json", *args)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)["images"]
-
-
-def assert_same_pixels(path, reference):
-    difference = np.abs(np.asarray(Image.open(path), dtype=int) - np.asarray(reference, dtype=int))
-    assert difference.max() <= 1, f"{difference.max()}/255 away from diffusers' pixels"
 
 
 @pytest.mark.parametrize("prompt, negative", [("a red circle", None), ("a red circle | blue:-1", "blue")])
