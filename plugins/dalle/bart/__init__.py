@@ -18,12 +18,12 @@ def _min_dalle(model: str, suffix: str) -> dict[str, str]:
 
 
 # dalle-bart:NAME -> where it is published (plugins/hub fetches and verifies it; docs/models.md).
-# Sizes are estimates from the parameter counts (fp16 files); the Hub gives the exact ones at download.
+# Sizes are estimates (fp32 files); the Hub gives the exact ones at download.
 PUBLISHED = {
-    "mini": {"description": "DALL·E Mini (0.4B parameters), min-dalle's converted weights", "size": "~0.9 GB",
+    "mini": {"description": "DALL·E Mini (0.4B parameters), min-dalle's converted weights", "size": "~1.7 GB",
              "licence": "Apache-2.0", "source": "huggingface.co/kuprel/min-dalle",
              "parts": [{"repo": "kuprel/min-dalle", "revision": "main", "files": _min_dalle("dalle_bart_mini", "_mini")}]},
-    "mega": {"description": "DALL·E Mega (2.6B parameters), min-dalle's converted weights", "size": "~5.5 GB",
+    "mega": {"description": "DALL·E Mega (2.6B parameters), min-dalle's converted weights", "size": "~10 GB",
              "licence": "Apache-2.0", "source": "huggingface.co/kuprel/min-dalle",
              "parts": [{"repo": "kuprel/min-dalle", "revision": "main", "files": _min_dalle("dalle_bart_mega", "")}]},
 }
