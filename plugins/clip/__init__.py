@@ -16,6 +16,22 @@ from artengine import ModelInfo, ModelLoader, Option, Scorer
 from . import card
 
 
+def _openai(model: str, repo: str, size: str) -> dict:
+    """OpenAI's CLIP weights as open_clip publishes them on the Hub (its pretrained tag `openai`)."""
+    return {"description": f"OpenAI CLIP {model} (pixray's CLIP models)", "size": size, "licence": "MIT",
+            "source": f"huggingface.co/{repo}",
+            "parts": [{"repo": repo, "files": ["open_clip_config.json", "open_clip_model.safetensors"]}]}
+
+
+# clip:NAME -> where it is published (plugins/hub fetches and verifies it; docs/models.md); the
+# other open_clip tags still load through open_clip's own download
+PUBLISHED = {
+    "ViT-B-32@openai": _openai("ViT-B/32", "timm/vit_base_patch32_clip_224.openai", "~0.6 GB"),
+    "ViT-B-16@openai": _openai("ViT-B/16", "timm/vit_base_patch16_clip_224.openai", "~0.6 GB"),
+    "RN50@openai": _openai("RN50", "timm/resnet50_clip.openai", "~0.4 GB"),
+}
+
+
 class ClipLoader(ModelLoader):
     kind = "clip"
     description = "open_clip CLIP models: shipped shapes-world weights, published pretrained tags, local files."
@@ -26,8 +42,12 @@ class ClipLoader(ModelLoader):
         "clip:PATH (a folder in open_clip's layout, open_clip_config.json + weights, as `artengine train clip` writes)",
     )
 
+    published = PUBLISHED
+
     def available(self) -> list[ModelInfo]:
-        return [ModelInfo(f"clip:{name}", found.description, found.figures) for name, found in card.shipped_cards().items()]
+        return [*(ModelInfo(f"clip:{name}", found.description, found.figures) for name, found in card.shipped_cards().items()),
+                *(ModelInfo(f"clip:{name}", e["description"], {k: e[k] for k in ("size", "licence", "source")})
+                  for name, e in PUBLISHED.items())]
 
     def load(self, name: str, device: str):
         from .loading import load_clip

@@ -20,6 +20,7 @@ from typing import Any
 
 from artengine import UsageError, closest
 
+from . import PUBLISHED
 from .weights_file import read_state_dict
 
 SHIPPED_DIR = Path(__file__).parent / "weights"
@@ -43,6 +44,8 @@ def load_clip(name: str, device: str):
     spec = f"clip:{name}"
     if name in shipped_names():
         return load_folder(SHIPPED_DIR / name, spec, device)
+    if name in PUBLISHED:  # the folder the hub plugin fetched and verified
+        return load_published(name, spec, device)
     path = Path(name).expanduser()
     if path.exists():
         return load_folder(path, spec, device) if path.is_dir() else load_file_with_config(path, spec, device)
@@ -146,6 +149,17 @@ def load_named(model_name: str, weights: Path, spec: str, device: str, pretraine
     load_weights(network, state, weights, spec)
     tokenizer = make_tokenizer(lambda: open_clip.get_tokenizer(model_name), spec)
     return ClipModel(network, tokenizer, spec, device, model_cfg)
+
+
+def load_published(name: str, spec: str, device: str):
+    import open_clip
+
+    import artengine
+
+    folder = artengine.load_model(f"hub:{spec}")
+    model_name, _, tag = name.partition("@")
+    return load_named(model_name, folder / "open_clip_model.safetensors", spec, device,
+                      open_clip.get_pretrained_cfg(model_name, tag))
 
 
 def load_pretrained(model_name: str, tag: str, spec: str, device: str):

@@ -25,6 +25,17 @@ PRECISION = Option("precision", str, "auto", "Arithmetic: auto (bf16 where the h
                    choices=("auto", "fp32", "bf16"))
 ETA = Option("eta", float, 0.0, "DDIM's eta: 0 is deterministic, 1 as random as DDPM.", min=0.0, max=1.0)
 
+# a diffusers pipeline folder: configs, tokenizer files and full-precision safetensors (no pickles)
+_DIFFUSERS = {"files": ["*.json", "*.txt", "*.safetensors"], "skip": ["*fp16*"]}
+# unclip:NAME -> where it is published (plugins/hub fetches and verifies it; docs/models.md)
+PUBLISHED = {
+    "kandinsky-2.2": {"description": "Kandinsky 2.2: CLIP prior + MoVQ decoder (diffusers' pipelines)",
+                      "size": "~10-20 GB (Hub metadata at download)", "licence": "Apache-2.0",
+                      "source": "huggingface.co/kandinsky-community",
+                      "parts": [{"repo": "kandinsky-community/kandinsky-2-2-prior", "folder": "prior", **_DIFFUSERS},
+                                {"repo": "kandinsky-community/kandinsky-2-2-decoder", "folder": "decoder", **_DIFFUSERS}]},
+}
+
 
 class UnclipGenerator(Generator):
     name = "unclip"
@@ -79,16 +90,23 @@ class UnclipLoader(ModelLoader):
     spec_forms = ("unclip:shapes  (shipped: over clip:shapes and vqgan:shapes)",
                   "unclip:FOLDER  (from `artengine train unclip`)",
                   "unclip:PRIOR_DIR,DECODER_DIR  (Kandinsky 2.2 in diffusers' layout; or a FOLDER holding prior/ "
-                  "and decoder/)")
+                  "and decoder/)",
+                  "unclip:kandinsky-2.2  (published: fetched on first use, `artengine models pull`)")
+    published = PUBLISHED
 
     def available(self) -> list[ModelInfo]:
         from .loading import shipped_cards
 
-        return [ModelInfo(f"unclip:{name}", card.get("description", "unclip model"), card.get("figures", {}))
-                for name, card in shipped_cards().items()]
+        return [*(ModelInfo(f"unclip:{name}", card.get("description", "unclip model"), card.get("figures", {}))
+                  for name, card in shipped_cards().items()),
+                *(ModelInfo(f"unclip:{name}", e["description"], {k: e[k] for k in ("size", "licence", "source")})
+                  for name, e in PUBLISHED.items())]
 
     def load(self, name: str, device: str):
         from .loading import load_unclip
+
+        if name in PUBLISHED:  # the folder the hub plugin fetched and verified: prior/ and decoder/
+            name = str(artengine.load_model(f"hub:unclip:{name}"))
 
         return load_unclip(name, device)
 
