@@ -20,7 +20,7 @@ Captions longer than the 64 text positions are counted apart: there min-dalle's 
 row is `<s>` and the caption's 64th token, artengine's `<s></s>` (docs/dalle.md), so they part
 at guidance 16 by design. min-dalle is a test dependency; it runs in this process.
 
-    python benchmarks/min_dalle_equivalence.py                  # 3 seeds x 2 vocabularies, ~30 min
+    python benchmarks/min_dalle_equivalence.py                  # 3 seeds x 2 vocabularies: ~2 CPU-minutes each
     python benchmarks/min_dalle_equivalence.py --seeds 0 --vocab toy
 Prints one JSON line per folder and vocabulary as each is done.
 """
