@@ -4,8 +4,10 @@ Tests call `ask_min_dalle`, which runs this file as `python tests/min_dalle_orac
 REQUEST.json OUT.pt`. min-dalle is the reference DALL·E Mini/Mega (a test dependency);
 importing it switches autograd off and changes the thread count for the whole process, so
 the tests ask it here rather than importing it. REQUEST holds the folder, and what is
-wanted: with a model, its sizes, captions, codes to score and the sampling runs; then
-(optionally) codes to decode, and a grid of code maps to decode seamless and tiled.
+wanted: with a model, its sizes, captions, codes to score and the sampling runs (each with
+the logits after super-conditioning at its 256 steps: min-dalle's own codes teacher-force
+them); then (optionally) codes to decode, a grid of code maps to decode seamless and tiled,
+and `tokenize`: token ids of captions for other vocabularies.
 """
 
 import json
@@ -35,22 +37,34 @@ def main(request_path: str, out_path: str) -> None:
     request = json.loads(open(request_path, encoding="utf-8").read())
     torch.set_num_threads(1)
     out = bart_answers(request) if "model" in request else {}
+    if request.get("tokenize") is not None:
+        out["tokenized"] = [min_dalle_tokenizer(entry["folder"]).tokenize(caption)
+                            for entry in request["tokenize"] for caption in entry["captions"]]
     if request.get("decode") is not None or request.get("grid") is not None:
         out |= detokenizer_answers(request)
     torch.save(out, out_path)
 
 
+def min_dalle_tokenizer(folder: str):
+    """The TextTokenizer MinDalle.init_tokenizer itself reads from folder's vocab.json and
+    merges.txt (its request for its repository's config.json answered with nothing)."""
+    from unittest import mock
+
+    from min_dalle import min_dalle
+
+    dalle = object.__new__(min_dalle.MinDalle)
+    dalle.__dict__.update(vocab_path=f"{folder}/vocab.json", merges_path=f"{folder}/merges.txt", is_verbose=False)
+    with mock.patch.object(min_dalle.requests, "get"):
+        dalle.init_tokenizer()
+    return dalle.tokenizer
+
+
 def bart_answers(request: dict) -> dict:
     from min_dalle.min_dalle import MinDalle
     from min_dalle.models import DalleBartDecoder, DalleBartEncoder
-    from min_dalle.text_tokenizer import TextTokenizer
 
     model, dims = request["model"], request["dims"]
-    with open(f"{model}/vocab.json", encoding="utf-8") as handle:
-        vocab = json.load(handle)
-    with open(f"{model}/merges.txt", encoding="utf-8") as handle:
-        merges = handle.read().split("\n")[1:-1]  # as MinDalle.init_tokenizer reads it
-    tokenizer = TextTokenizer(vocab, merges)
+    tokenizer = min_dalle_tokenizer(model)
     encoder = DalleBartEncoder(layer_count=dims["layers"], embed_count=dims["width"],
                                attention_head_count=dims["heads"], text_vocab_count=dims["text_vocab"],
                                text_token_count=64, glu_embed_count=dims["glu"], device="cpu").eval()
@@ -76,7 +90,10 @@ def bart_answers(request: dict) -> dict:
         logits.append(step[:, -1])
     out["logits"] = torch.stack(logits, dim=1)  # 2 x steps x image_vocab
 
-    # MinDalle's own sampling loop, its images replaced by the codes they would be made from
+    # MinDalle's own sampling loop, its images replaced by the codes they would be made from;
+    # its decoder's logits are recorded at each step, and super-conditioned as sample_tokens does
+    forward, raw = decoder.forward, []
+    decoder.forward = lambda **kwargs: raw.append(forward(**kwargs)) or raw[-1]
     dalle = object.__new__(MinDalle)
     dalle.__dict__.update(device="cpu", is_mega=False, is_reusable=True, dtype=torch.float32, is_verbose=False,
                           text_token_count=64, layer_count=dims["layers"], attention_head_count=dims["heads"],
@@ -84,10 +101,19 @@ def bart_answers(request: dict) -> dict:
                           text_vocab_count=dims["text_vocab"], image_vocab_count=dims["image_vocab"] - 1,
                           tokenizer=tokenizer, encoder=encoder, decoder=decoder)
     dalle.image_grid_from_tokens = lambda image_tokens, is_seamless, is_verbose=False: image_tokens.clone()
-    out["samples"] = [next(dalle.generate_raw_image_stream(run["caption"], seed=1, grid_size=1, top_k=1,
-                                                            supercondition_factor=run["supercondition"]))[0]
-                      for run in request["samples"]]
+    out["samples"], out["sample_logits"] = [], []
+    for run in request["samples"]:
+        raw.clear()
+        out["samples"].append(next(dalle.generate_raw_image_stream(
+            run["caption"], seed=1, grid_size=1, top_k=1, supercondition_factor=run["supercondition"]))[0])
+        factor = torch.tensor([run["supercondition"]])
+        out["sample_logits"].append(torch.stack([guided(logits[:, -1, : 2**14], factor)[0] for logits, _ in raw]))
     return out
+
+
+def guided(logits: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """DalleBartDecoder.sample_tokens's super-conditioning of (unconditional, conditional) rows."""
+    return logits[:1] * (1 - factor) + logits[1:] * factor
 
 
 def detokenizer_answers(request: dict) -> dict:

@@ -2,8 +2,9 @@
 
 The text is normalised in Python (emoji spelled out as their names, lower case, ASCII only,
 split at spaces); each word, with the BPE's word-start mark `Ġ` in front, is then split into
-sub-words by a `tokenizers` BPE model built from vocab.json and merges.txt. A row is
-`<s> tokens </s>` padded with id 1 to the model's text length (64); a longer one is cut.
+sub-words by a `tokenizers` BPE model built from vocab.json and merges.txt (read as min-dalle
+reads it: `_read_merges`). A row is `<s> tokens </s>` padded with id 1 to the model's text
+length (64); a longer one is cut.
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ class BartTokenizer:
         from tokenizers import Tokenizer
         from tokenizers.models import BPE
 
+        self.vocab = _read_vocab(vocab)
+        pairs = _read_merges(merges)
         try:
-            self.vocab = _read_vocab(vocab)
-            self.tokenizer = Tokenizer(BPE.from_file(str(vocab), str(merges), unk_token="<unk>"))
-        except UsageError:
-            raise
+            self.tokenizer = Tokenizer(BPE(self.vocab, pairs, unk_token="<unk>"))
         except Exception as error:  # noqa: BLE001 - tokenizers raises bare Exceptions for bad files
             raise UsageError(f"'{merges}' or '{vocab}' is not a readable BPE vocabulary ({error})") from None
         self.bos, self.eos = self.vocab["<s>"], self.vocab["</s>"]
@@ -62,3 +62,20 @@ def _read_vocab(path: Path) -> dict[str, int]:
     if missing:
         raise UsageError(f"'{path}' lacks the special tokens {missing}; it is not DALL·E Mini's vocab.json")
     return vocab
+
+
+def _read_merges(path: Path) -> list[tuple[str, str]]:
+    """The merges of merges.txt in rank order, read as min-dalle (`MinDalle.init_tokenizer`) and
+    the format's first reader (OpenAI's GPT-2 encoder) read them: the first line is taken for
+    the `#version` header and the file for ending in a newline, so neither the first line nor
+    any text after the last newline is a merge, whatever they hold. `tokenizers`' own reader
+    keeps such lines, so on a merges.txt without its final newline it gave the words its last
+    merge makes other tokens than min-dalle (docs/research/2026-12-06-dalle-mini-equivalence.md).
+    Files that `tokenizers` writes have both the header and the newline: there all readers agree."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")[1:-1]
+    except (OSError, ValueError) as error:
+        raise UsageError(f"'{path}' is not a readable merges.txt ({error})") from None
+    pairs = [tuple(line.split()) for line in lines]
+    rank = dict(zip(pairs, range(len(pairs))))  # a pair listed twice has its last rank, as in min-dalle
+    return sorted((pair for pair in rank if len(pair) == 2), key=rank.__getitem__)
