@@ -8,7 +8,7 @@ run machinery): the job-level names are imported on first use (`__getattr__` bel
 
 __version__ = "0.1.0"
 
-from .checkpoints import read_checkpoint  # noqa: E402
+from .checkpoints import check_model_fits, read_checkpoint  # noqa: E402
 from .datasets import load_dataset, open_dataset, parse_data_options  # noqa: E402
 from .devices import native_bf16, resolve_device  # noqa: E402
 from .errors import ArtengineError, Interrupted, StopRequested, UsageError, closest, warn  # noqa: E402
@@ -124,6 +124,7 @@ __all__ = [
     "check_regular",
     "claim_folder",
     "read_checkpoint",
+    "check_model_fits",
     "read_image",
     "read_own_file",
     "read_png_metadata",

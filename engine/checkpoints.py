@@ -264,3 +264,64 @@ def _read_pickled(path: Path, trust: bool) -> Any:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def weight_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]] | None:
+    """Each tensor's shape in a .safetensors file, from its JSON header alone (nothing else is
+    read); None for other formats."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as file:  # parses and checks the header only
+            return {name: tuple(file.get_slice(name).get_shape()) for name in file.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise UsageError(f"checkpoint '{path}' is not a readable safetensors file ({_first_line(error)}); "
+                         "it may be truncated: write or copy it again") from None
+
+
+def check_model_fits(build, weights: str | os.PathLike, config: str | os.PathLike, counts: dict[str, Any] | None = None,
+                     renamed=None, complete: bool = True) -> None:
+    """Refuse, in one line naming `config`, sizes that the weights file cannot fill, before the
+    model is made: a config.json asking for 100,000 layers or a width of 65,536 would allocate
+    (or take minutes to build) before a weight is read.
+
+    `counts` (name: value) are the config's numbers that say how many modules to build (layers,
+    blocks): each must be a whole number no larger than the file's tensor count, so that even
+    building on the meta device stays fast. `build()` then makes the model on the meta device
+    (no memory), and its tensors' shapes are compared with the file's header: `renamed(name)`
+    maps a file's tensor name to the model's (None to skip it); `complete=False` tolerates
+    tensors the file names otherwise (a loader that converts layouts). Files other than
+    .safetensors are not checked here (their loaders read them whole first)."""
+    import torch
+
+    shapes = weight_shapes(weights)
+    if shapes is None:
+        return
+    if renamed is not None:
+        shapes = {new: shape for name, shape in shapes.items() if (new := renamed(name)) is not None}
+    for key, value in (counts or {}).items():
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= len(shapes):
+            raise UsageError(f"'{config}': {key} is {value!r}, but '{weights}' holds {len(shapes)} tensors in all; "
+                             "the config does not belong with these weights")
+    try:
+        with torch.device("meta"):
+            model = build()
+    except UsageError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the library's own refusal of the sizes
+        raise UsageError(f"'{config}' describes no model that can be built ({_first_line(error)})") from None
+    seen: set[int] = set()  # a tied tensor (an embedding reused as the output layer) is stored once
+    expected = {name: tuple(tensor.shape) for name, tensor in model.state_dict(keep_vars=True).items()
+                if not (id(tensor) in seen or seen.add(id(tensor)))}
+    wrong = [name for name in expected if name in shapes and shapes[name] != expected[name]]
+    missing = [name for name in expected if name not in shapes] if complete else []
+    if wrong:
+        name = wrong[0]
+        raise UsageError(f"'{config}' does not fit '{weights}': it makes {name} of shape {expected[name]}, the file "
+                         f"holds {shapes[name]} ({len(wrong)} tensor(s) differ); give the config these weights came with")
+    if missing:
+        raise UsageError(f"'{config}' does not fit '{weights}': it makes {missing[0]}, which the file lacks "
+                         f"({len(missing)} tensor(s) missing); give the config these weights came with")

@@ -15,8 +15,6 @@ A stop the user asked for (Ctrl-C reaches every process) is reported once, by ra
 from __future__ import annotations
 
 import atexit
-import datetime
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -75,16 +73,18 @@ class Shard:
 
 def current_shard() -> Shard | None:
     """This process's shard when a launcher started several (WORLD_SIZE > 1), else None."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+    from .launcher import join_processes, launch_settings
+
+    if launch_settings() is None:
         return None
     import torch
     import torch.distributed as dist
 
-    if not dist.is_initialized():  # the launcher's MASTER_ADDR/PORT, RANK and WORLD_SIZE
-        dist.init_process_group("gloo", timeout=datetime.timedelta(hours=6))
+    if not dist.is_initialized():  # the launcher's MASTER_ADDR/PORT, RANK and WORLD_SIZE, checked
+        launch = join_processes("gloo")
         atexit.register(_close)
         if torch.cuda.is_available():  # 'cuda' then means this process's own GPU
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count())
+            torch.cuda.set_device(launch.local_rank % torch.cuda.device_count())
     return Shard(dist.get_rank(), dist.get_world_size())
 
 

@@ -13,7 +13,6 @@ SIGTERM, on every process at once.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import math
 import time
 from pathlib import Path
@@ -102,10 +101,15 @@ def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: boo
         torch.set_num_threads(settings["threads"])
     from accelerate.utils import InitProcessGroupKwargs
 
-    # rank 0 may prepare data (a code cache) for hours while the others wait at a barrier
-    patience = InitProcessGroupKwargs(timeout=datetime.timedelta(hours=6))
-    accelerator = Accelerator(cpu=device == "cpu", mixed_precision=mixed_precision(device, settings["precision"]),
-                              kwargs_handlers=[patience])
+    from .launcher import PATIENCE, accelerate_settings, join_processes
+
+    # the other processes must come within the rendezvous timeout; accelerate then finds the group
+    # joined (with the backend it would pick) and keeps its long patience for the barriers
+    join_processes("nccl" if device.startswith("cuda") else "gloo")
+    precision = mixed_precision(device, settings["precision"])
+    with accelerate_settings():
+        accelerator = Accelerator(cpu=device == "cpu", mixed_precision=precision,
+                                  kwargs_handlers=[InitProcessGroupKwargs(timeout=PATIENCE)])
     try:
         reporter = Reporter(every=settings["log_every"] or max(1, settings["steps"] // 20))
         with stop_on_signals(reporter):

@@ -120,11 +120,36 @@ def load_file_with_config(path: Path, spec: str, device: str):
 def assemble(config: dict, weights: Path, spec: str, device: str):
     from .model import ClipModel, build_network, tokenizer_for
 
-    state = read_state_dict(weights)  # first: a bad file fails before the network is built
+    check_fits(config, weights)  # a header's shapes first: absurd sizes fail before any memory is taken
+    state = read_state_dict(weights)  # then a bad file fails before the network is built
     network = build_network(config["model_cfg"], config.get("preprocess_cfg"))
     load_weights(network, state, weights, spec)
     return ClipModel(network, make_tokenizer(lambda: tokenizer_for(config["model_cfg"]), spec), spec, device,
                      config["model_cfg"])
+
+
+def check_fits(config: dict, weights: Path) -> None:
+    """The config's sizes against a safetensors file's header, the network built on the meta
+    device. Names open_clip's loader converts (other layouts) or resizes (position embeddings)
+    are left to it."""
+    import artengine
+
+    from .model import build_network
+
+    model_cfg = config["model_cfg"]
+    counts = {}
+    for tower in ("vision_cfg", "text_cfg"):
+        layers = model_cfg.get(tower, {}).get("layers", 0) if isinstance(model_cfg.get(tower), dict) else 0
+        counts[f"{tower}.layers"] = sum(layers) if isinstance(layers, (list, tuple)) and all(
+            isinstance(n, int) for n in layers) else layers
+    path = next((weights.parent / n for n in CONFIG_NAMES if (weights.parent / n).is_file()), weights.parent)
+
+    def renamed(name: str) -> str | None:
+        name = name.removeprefix("module.")
+        return None if "positional_embedding" in name or name.endswith("position_ids") else name
+
+    artengine.check_model_fits(lambda: build_network(model_cfg, config.get("preprocess_cfg")), weights, path,
+                               counts=counts, renamed=renamed, complete=False)
 
 
 # -- open_clip's own model names --------------------------------------------------------------

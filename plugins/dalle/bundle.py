@@ -11,8 +11,8 @@ import torch
 import artengine
 from artengine import UsageError
 
-from .checkpoint import (WEIGHTS_FILE, check_gpt2_config, image_size, layout_of, load_weights, read_config,
-                         resolve_folder, weights_hash)
+from .checkpoint import (CONFIG_FILE, PREFIX, WEIGHTS_FILE, check_gpt2_config, image_size, layout_of, load_weights,
+                         read_config, resolve_folder, weights_hash)
 from .layout import Layout
 from .model import DalleLM, Shape
 from .text import caption_ids, load_tokenizer, text_rows
@@ -76,7 +76,11 @@ def load_dalle(name: str, device: str = "cpu") -> Dalle:
     """`dalle:NAME`: a shipped model ('shapes') or a checkpoint folder, in eval mode on `device`."""
     folder = resolve_folder(name)
     config = read_config(folder)
-    lm = DalleLM(layout_of(config), Shape(**config["model"]))
+    sizes = config["model"]
+    artengine.check_model_fits(  # before a byte is allocated: the sizes must be the weights' own
+        lambda: DalleLM(layout_of(config), Shape(**sizes)), folder / WEIGHTS_FILE, folder / CONFIG_FILE,
+        counts={"n_layer": sizes.get("layers")}, renamed=lambda name: name if name.startswith(PREFIX) else PREFIX + name)
+    lm = DalleLM(layout_of(config), Shape(**sizes))
     check_gpt2_config(folder, lm)
     load_weights(lm, folder / WEIGHTS_FILE)
     vqgan = load_vqgan_checked(config["vqgan"], device, f"dalle:{name}")

@@ -88,8 +88,24 @@ def load_vqgan(name: str, device: str = "cpu"):
     """The VQGAN named by `name`, in eval mode on `device`, its parameters frozen."""
     weights, config_path = resolve(name)
     config = read_config(config_path)
+    check_fits(config, weights, config_path)
     model = build(config, weights)
     return model.to(device).eval().requires_grad_(False)
+
+
+def check_fits(config: VQGANConfig, weights: Path, config_path: Path) -> None:
+    """Refuse sizes the weights cannot fill before the model is made (a safetensors file's
+    header against the model built on the meta device)."""
+    import artengine
+
+    from .model import VQGAN
+
+    ddconfig = config.ddconfig
+    artengine.check_model_fits(lambda: VQGAN(config), weights, config_path,
+                               counts={"ddconfig.num_res_blocks": ddconfig["num_res_blocks"],
+                                       "the length of ddconfig.ch_mult": len(ddconfig["ch_mult"]),
+                                       "the length of ddconfig.attn_resolutions": len(ddconfig["attn_resolutions"])},
+                               renamed=lambda name: None if name.startswith("loss.") else name)
 
 
 def build(config: VQGANConfig, weights: Path):

@@ -98,6 +98,10 @@ def layer_count(state: dict, path: Path) -> int:
     indices = {int(m.group(1)) for key in state if (m := re.match(r"layers\.(\d+)\.", key))}
     if not indices:
         raise UsageError(f"'{path}' has no layers.N.* tensors; it is not one of min-dalle's BART files")
+    if len(indices) != max(indices) + 1:  # also bounds the count by the file's tensors before building
+        gap = min(set(range(max(indices) + 1)) - indices)
+        raise UsageError(f"'{path}' has tensors of layers.{max(indices)} but none of layers.{gap}; "
+                         "the file is incomplete or not min-dalle's")
     return max(indices) + 1
 
 
