@@ -1,18 +1,15 @@
 """What the unclip and diffusers generators share: candidates drawn a fixed batch at a time,
-arithmetic precision, previews, and the check that a folder's weights are safetensors."""
+arithmetic precision and previews."""
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import Callable
 
 import torch
 
 import artengine
-from artengine import Candidate, StopRequested, UsageError
-
-PICKLES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+from artengine import Candidate, StopRequested
 
 
 def draw_in_batches(request, progress, steps: int, draw: Callable) -> list[Candidate]:
@@ -60,25 +57,3 @@ def side_by_side(images):
     for index, image in enumerate(images):
         sheet.paste(image, (index * width, 0))
     return sheet
-
-
-def check_components(folder: Path, names, what: str) -> None:
-    """Each component folder exists and its weights are safetensors, before diffusers reads any."""
-    for name in names:
-        part = folder / name
-        if not part.is_dir():
-            raise UsageError(f"{what} '{folder}' lacks its {name}/ folder; it is not a complete {what}")
-        files = [p.name for p in part.iterdir()]
-        if any(f.endswith(PICKLES) for f in files) and not any(f.endswith(".safetensors") for f in files):
-            raise UsageError(f"'{part}' holds pickled weights only; artengine reads safetensors (convert it with "
-                             "diffusers: load it, then save_pretrained(..., safe_serialization=True))")
-
-
-def quiet_loading() -> None:
-    """No progress bars of diffusers' and transformers' own while folders load: artengine's
-    spinner is showing, and stderr keeps to one line per problem."""
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.disable_progress_bar()

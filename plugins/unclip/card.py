@@ -26,6 +26,8 @@ def render_card(config: dict, spec: str) -> str:
         f"{training['settings'].get('lr')}, on {training['hardware']}, {training['wall_time_s'] / 3600:.2f} h",
         f"- final losses: prior {training['losses']['prior']}, decoder {training['losses']['decoder']}",
     ]
+    if card.get("notes"):
+        lines += ["", card["notes"].rstrip()]
     figures = card.get("figures", {})
     if figures:
         lines += ["", "## Figures", "", *(f"- {name}: {value}" for name, value in figures.items())]

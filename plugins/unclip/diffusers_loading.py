@@ -9,7 +9,7 @@ from pathlib import Path
 
 from artengine import UsageError
 
-from .batches import check_components, quiet_loading
+from .folders import check_components, quiet_loading
 
 
 @dataclass

@@ -10,7 +10,7 @@ import torch
 
 from artengine import UsageError
 
-from .batches import quiet_loading
+from .folders import quiet_loading
 from .model import OnStep, Settings
 from .sampling import SCHEDULERS, make_scheduler
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from artengine import UsageError
 
-from .batches import check_components
 from .components import CONFIG_FILE, FORMAT
+from .folders import check_components
 
 WEIGHTS = Path(__file__).parent / "weights"
 SHIPPED = {"shapes": WEIGHTS / "shapes"}
