@@ -150,7 +150,9 @@ class UnclipTrainer(Trainer):
 
         config = self.config(step, figures)
         dtype = getattr(torch, self.settings["weights_dtype"])
-        prior, unet = (copy.deepcopy(part).to(dtype) for part in (self.model.prior, self.model.unet))
+        prior, unet = self.model.prior, self.model.unet
+        if dtype != torch.float32:  # a cast copy: the model in training stays float32
+            prior, unet = (copy.deepcopy(part).to(dtype) for part in (prior, unet))
         parts = {"prior": prior, "prior_scheduler": prior_scheduler(), "unet": unet, "scheduler": decoder_scheduler()}
         save_folder(self.out, parts, config, render_card(config, f"unclip:{self.out.name}"))
 
