@@ -44,7 +44,7 @@ function connection(up) {
   banner.hidden = up;
   banner.textContent = up ? "" : "Lost contact with the server: `artengine ui` is not answering. Start it again; this page reconnects by itself.";
   document.body.dataset.online = String(up);
-  if (up) loadJobs();  // back: rejoin what runs
+  if (up) sync();  // back: rejoin what runs
 }
 
 // -- fields from declarations -------------------------------------------------------------
@@ -102,7 +102,7 @@ function uploadField(key, option) {
   const zone = el("label", {class: "dropzone"}, many ? "Drop images here, or choose" : "Drop an image here, or choose", file);
   const field = el("div", {class: "field upload", "data-key": key},
     el("div", {class: "label-row"}, el("label", {text: option.label || option.name, title: option.help})),
-    zone, chips, el("small", {class: "help", text: option.help}), el("div", {class: "error", role: "alert"}));
+    value, zone, chips, el("small", {class: "help", text: option.help}), el("div", {class: "error", role: "alert"}));
   const items = () => value.value.split(",").map(s => s.trim()).filter(Boolean);
   const render = () => {
     chips.replaceChildren(...items().map((item, index) => {
@@ -242,7 +242,9 @@ function seedField(form) {
       const seed = form.dataset.lastSeed;
       if (seed !== undefined) { input.value = seed; input.dispatchEvent(new Event("input", {bubbles: true})); }
     }});
-  input.replaceWith(el("div", {class: "seed-row"}, input, random, reuse));
+  const row = el("div", {class: "seed-row"});
+  input.replaceWith(row);
+  row.append(input, random, reuse);
   $("small", field).remove();
   return field;
 }
@@ -492,9 +494,12 @@ function renderJob(state) {
   }
 }
 
+// A job's box, kept current: streamed (server-sent events) while it runs; a waiting or finished
+// one is updated by the job list (`sync`), so that many waiting jobs hold no connection open.
 function follow(state) {
+  if (followed.has(state.id)) return;
   renderJob(state);
-  if (DONE.includes(state.status) || followed.has(state.id)) return;
+  if (state.status !== "running") return;
   const events = new EventSource(`/api/jobs/${state.id}/events`);
   followed.set(state.id, events);
   events.onmessage = message => {
@@ -502,34 +507,29 @@ function follow(state) {
     renderJob(now);
     if (DONE.includes(now.status)) { events.close(); followed.delete(state.id); }
   };
-  events.onerror = () => {  // the server went away, or restarted without this job
+  events.onerror = () => {  // the server went away; the job list says what became of the job
     events.close();
     followed.delete(state.id);
-    recheck(state.id);
+    sync();
   };
 }
 
-async function recheck(id) {
-  const {ok, offline, status, data} = await api(`/api/jobs/${id}`);
-  if (ok) return follow(data);
-  if (!offline && status === 404) {
-    const box = $(`.job[data-job="${id}"]`);
-    if (box) {
-      const line = $(".status", box);
-      line.className = "status lost";
-      line.dataset.status = "lost";
-      line.textContent += " — lost: the server restarted; any run folder it made is in the Gallery";
-      $(".stop", box).hidden = true;
-    }
-  }
-}
-
 // The server's job list: after a reload (or in a second tab) every job is back, with its
-// progress, previews and Stop; unfinished ones are followed again.
-async function loadJobs() {
+// progress, previews and Stop. A box whose job the server no longer knows (it restarted) says so.
+async function sync() {
   const {ok, data} = await api("/api/jobs");
   if (!ok) return;
+  const known = new Set(data.jobs.map(job => job.id));
   for (const state of data.jobs.slice(0, 30).reverse()) follow(state);
+  for (const box of $$(".job")) {
+    if (known.has(box.dataset.job) || DONE.includes(box.dataset.status)) continue;
+    box.dataset.status = "lost";
+    const line = $(".status", box);
+    line.className = "status lost";
+    line.dataset.status = "lost";
+    line.textContent += " — lost: the server restarted; any run folder it made is in the Gallery";
+    $(".stop", box).hidden = true;
+  }
 }
 
 async function stopJob(id) {
@@ -618,6 +618,25 @@ async function useSettings(path) {
   if (ok) applyRecord(data.metadata);
 }
 
+// A webui `parameters` text (prompt lines, "Negative prompt: ...", then "Key: value, ...") as
+// the record applyRecord takes; its keys meet the generator's options by their infotext key.
+function fromParameters(text) {
+  const lines = text.trim().split("\n");
+  const pairs = [...lines[lines.length - 1].matchAll(/\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g)];
+  const fields = {};
+  if (pairs.length >= 3) { lines.pop(); for (const m of pairs) fields[m[1].trim()] = m[2].trim().replace(/^"(.*)"$/s, "$1"); }
+  const prompt = [], negative = [];
+  for (const line of lines) {
+    if (line.startsWith("Negative prompt:") || negative.length) negative.push(line.replace(/^Negative prompt:/, "").trim());
+    else prompt.push(line);
+  }
+  const name = generatorOf(fields.Generator) ? fields.Generator : $("#generate-generator").value;
+  const table = {name};
+  for (const option of generatorOf(name).options) if (fields[option.infotext] !== undefined) table[option.name] = fields[option.infotext];
+  const neg = negative.join(" ").trim();
+  return {prompt: prompt.join(" ").trim() + (neg ? `|${neg}:-1` : ""), seed: fields.Seed, config: {generator: table, size: fields.Size}};
+}
+
 // PNG Info: the dropped PNG is uploaded (checked like any upload) and its metadata read by the
 // engine: artengine's own record, or a webui `parameters` text.
 async function pngInfo(file) {
@@ -626,13 +645,22 @@ async function pngInfo(file) {
   const uploaded = await upload(file);
   if (!uploaded.ok) return result.replaceChildren(el("div", {class: "error", text: uploaded.data.error}));
   const {ok, data} = await api(`/api/image?path=${encodeURIComponent(`uploads/${uploaded.data.id}`)}`);
-  if (!ok) return result.replaceChildren(el("div", {class: "error", text: data.error}));
-  const record = data.metadata, config = record.config || {};
-  const rows = [["prompt", record.prompt], ["seed", record.seed], ["generator", (config.generator || {}).name],
-    ["size", config.size], ...Object.entries(config.generator || {}).filter(([k]) => k !== "name").map(([k, v]) => [`generator.${k}`, shown(v)])];
+  if (!ok && !data.parameters) return result.replaceChildren(el("div", {class: "error", text: data.error}));
+  const record = ok ? data.metadata : fromParameters(data.parameters), config = record.config || {};
+  const parts = splitNegative(record.prompt);
+  const rows = [["prompt", parts.prompt], ["negative prompt", parts.negative], ["seed", record.seed],
+    ["generator", (config.generator || {}).name], ["size", config.size],
+    ...Object.entries(config.generator || {}).filter(([k]) => k !== "name").map(([k, v]) => [(generatorOptionLabel(config.generator.name, k)), shown(v)])];
   result.replaceChildren(
-    el("table", {}, rows.filter(([, v]) => v !== undefined && v !== null).map(([k, v]) => el("tr", {}, el("th", {text: k}), el("td", {text: String(v)})))),
+    ok ? null : el("p", {class: "help", text: "A webui PNG: its parameters text, read onto the chosen generator's options."}),
+    el("table", {class: "png-table"}, rows.filter(([, v]) => v !== undefined && v !== null && v !== "").map(([k, v]) => el("tr", {}, el("th", {text: k}), el("td", {text: String(v)})))),
+    ok ? null : el("details", {}, el("summary", {text: "parameters text"}), el("pre", {text: data.parameters})),
     el("button", {type: "button", class: "send-to-form", text: "Send to the form", onclick: () => applyRecord(record)}));
+}
+
+function generatorOptionLabel(generator, name) {
+  const option = ((generatorOf(generator) || {}).options || []).find(o => o.name === name);
+  return option ? option.label : name;
 }
 
 // -- views ---------------------------------------------------------------------------------
@@ -786,10 +814,8 @@ async function start() {
   $("#gallery-generator").addEventListener("change", () => loadGallery());
   $("#gallery-refresh").addEventListener("click", () => loadGallery());
   new IntersectionObserver(entries => { if (entries.some(e => e.isIntersecting)) loadGallery(true); }).observe($("#gallery-more"));
-  await loadJobs();
-  setInterval(() => api("/api/jobs").then(({ok, data}) => {  // the heartbeat: also shows jobs another tab started
-    if (ok) for (const state of data.jobs.slice(0, 30).reverse()) if (!DONE.includes(state.status)) follow(state);
-  }), 4000);
+  await sync();
+  setInterval(sync, 2000);  // the heartbeat: waiting jobs, jobs another tab started, a server gone
   document.body.dataset.ready = "true";
 }
 
