@@ -101,6 +101,7 @@ def main() -> None:
             job.locator(".preview img").wait_for(timeout=LONG)
             expect(job.locator(".progress-text")).to_contain_text(re.compile(r"step \d\d+/400"), timeout=LONG)
             page.locator("#generate-form details.generator-options").evaluate("d => d.open = true")
+            page.evaluate("window.scrollTo(0, 0)")
             shoot(page, "progress")
             job.locator("button.stop").click()
             job.locator(DONE).wait_for(timeout=LONG)

@@ -651,11 +651,12 @@ async function pngInfo(file) {
   const rows = [["prompt", parts.prompt], ["negative prompt", parts.negative], ["seed", record.seed],
     ["generator", (config.generator || {}).name], ["size", config.size],
     ...Object.entries(config.generator || {}).filter(([k]) => k !== "name").map(([k, v]) => [(generatorOptionLabel(config.generator.name, k)), shown(v)])];
-  result.replaceChildren(
+  result.replaceChildren(...[
     ok ? null : el("p", {class: "help", text: "A webui PNG: its parameters text, read onto the chosen generator's options."}),
     el("table", {class: "png-table"}, rows.filter(([, v]) => v !== undefined && v !== null && v !== "").map(([k, v]) => el("tr", {}, el("th", {text: k}), el("td", {text: String(v)})))),
     ok ? null : el("details", {}, el("summary", {text: "parameters text"}), el("pre", {text: data.parameters})),
-    el("button", {type: "button", class: "send-to-form", text: "Send to the form", onclick: () => applyRecord(record)}));
+    el("button", {type: "button", class: "send-to-form", text: "Send to the form", onclick: () => applyRecord(record)}),
+  ].filter(Boolean));
 }
 
 function generatorOptionLabel(generator, name) {
@@ -779,14 +780,15 @@ async function openRun(name) {
   const doc = data.document;
   const resume = doc.status === "interrupted" || doc.status === "failed"
     ? el("button", {type: "button", class: "resume", onclick: () => resumeRun(name, doc.kind === "compare" ? "compare" : "generate"), text: "Resume this run"}) : null;
-  box.replaceChildren(
+  box.replaceChildren(...[
     el("h2", {text: name}),
     el("div", {class: `status ${doc.status}`, "data-status": doc.status, text: `${doc.kind}: ${doc.status}${doc.error ? ` (${doc.error})` : ""}`}),
     resume,
     data.files["grid.png"] ? el("div", {class: "grid"}, el("img", {src: data.files["grid.png"], alt: "grid", onclick: () => zoom(data.files["grid.png"], "grid")})) : null,
     data.files["index.html"] ? el("a", {href: data.files["index.html"], target: "_blank", text: "report (index.html)"}) : null,
     el("div", {class: "images"}, data.images.map(i => imageFigure(i))),
-    el("details", {}, el("summary", {text: "run.json"}), el("pre", {text: JSON.stringify(doc, null, 2)})));
+    el("details", {}, el("summary", {text: "run.json"}), el("pre", {text: JSON.stringify(doc, null, 2)})),
+  ].filter(Boolean));
   if (!dialog.open) dialog.showModal();
 }
 
