@@ -161,6 +161,18 @@ def test_an_upload_that_is_not_an_image_is_one_line_and_keeps_nothing(client, ou
     assert list((out / "uploads").iterdir()) == [] if (out / "uploads").exists() else True
 
 
+def test_an_uploads_folder_that_leads_out_of_out_is_neither_written_nor_read(tinted, client, out, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ("a" * 24 + ".png")).write_bytes(png())
+    (out / "uploads").symlink_to(elsewhere)  # out itself the server made
+    answer = upload(client, png("green"))
+    assert answer.status_code == 400 and "is not a folder this server made" in answer.json()["error"]
+    assert [p.name for p in elsewhere.iterdir()] == ["a" * 24 + ".png"]
+    used = post(client, "/api/generate", {"prompt": "x", "fields": {"generator": "tinted", "generator.init_image": "a" * 24 + ".png"}})
+    assert used.status_code == 400 and used.json()["field"] == "generator.init_image"
+
+
 def test_an_upload_over_its_limit_is_refused_and_other_bodies_keep_theirs(client):
     assert upload(client, b"\0" * (server.UPLOAD_BODY)).status_code == 413
     assert post(client, "/api/uploads", {"data": "%%%"}).json()["error"] == "artengine: error: upload: the data is not base64"

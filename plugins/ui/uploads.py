@@ -32,6 +32,15 @@ def is_image_option(name: str, type_name: str) -> bool:
     return "image" in name.lower() and type_name in ("str", "list")
 
 
+def folder_of(root: Path) -> Path:
+    """root/uploads, made when missing; refused when something else (a link out of --out) is there."""
+    folder = root / FOLDER
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise UsageError(f"upload: '{folder}' is not a folder this server made; move it away to upload images")
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def store(root: Path, data_base64: str) -> dict[str, Any]:
     """Keep the uploaded image (base64) under root/uploads/; returns its id, URL and size."""
     try:
@@ -40,8 +49,7 @@ def store(root: Path, data_base64: str) -> dict[str, Any]:
         raise UsageError("upload: the data is not base64") from None
     if not data:
         raise UsageError("upload: the file is empty")
-    folder = root / FOLDER
-    folder.mkdir(exist_ok=True)
+    folder = folder_of(root)
     temp = folder / f".incoming-{secrets.token_hex(8)}"
     temp.write_bytes(data)  # read back below by the engine's reader: the same checks as a file given on the CLI
     try:
@@ -67,7 +75,7 @@ def store(root: Path, data_base64: str) -> dict[str, Any]:
 def stored(root: Path, upload_id: str, key: str) -> Path:
     """The stored file of `upload_id`, for the form field `key`; UsageError when there is none."""
     path = root / FOLDER / upload_id
-    if not ID.match(upload_id) or not path.is_file() or path.is_symlink():
+    if not ID.match(upload_id) or (root / FOLDER).is_symlink() or not path.is_file() or path.is_symlink():
         raise UsageError(f"settings: {key}: no uploaded image '{upload_id[:80]}'; upload the image again")
     return path
 
