@@ -125,10 +125,10 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    """The page, with every request that would leave the machine blocked and recorded."""
-    context = browser.new_context(viewport={"width": 1300, "height": 900})
+def local_context(browser, **options):
+    """A browser context whose requests that would leave the machine are blocked and recorded
+    (the list returned): the page must load nothing from elsewhere."""
+    context = browser.new_context(**options)
     blocked = []
 
     def only_local(route):
@@ -139,6 +139,13 @@ def page(browser, server):
             route.abort()
 
     context.route("**/*", only_local)
+    return context, blocked
+
+
+@pytest.fixture
+def page(browser, server):
+    """The page, with every request that would leave the machine blocked and recorded."""
+    context, blocked = local_context(browser, viewport={"width": 1300, "height": 900})
     page = context.new_page()
     page.goto(server[0])
     page.wait_for_selector("body[data-ready]")
@@ -389,9 +396,7 @@ def test_the_first_click_says_models_are_loading_and_a_lost_server_is_said(page)
 
 
 def test_the_workbench_at_1366_by_768(browser, server):
-    context = browser.new_context(viewport={"width": 1366, "height": 768})
-    context.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost")
-                  else route.abort())
+    context, blocked = local_context(browser, viewport={"width": 1366, "height": 768})
     page = context.new_page()
     page.goto(server[0])
     page.wait_for_selector("body[data-ready]")
@@ -431,6 +436,7 @@ def test_the_workbench_at_1366_by_768(browser, server):
     assert lightbox.locator("a.download").get_attribute("href") == image.get_attribute("src")
     page.keyboard.press("Escape")
     expect(lightbox).to_be_hidden()
+    assert blocked == []
     context.close()
 
 
@@ -533,9 +539,8 @@ def test_the_gallery_of_many_runs_comes_a_page_at_a_time_newest_first_and_filter
 
 
 def test_dark_mode_follows_the_system_and_a_phone_gets_one_column(browser, server):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True, has_touch=True)
-    context.route("**/*", lambda route: route.continue_() if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost")
-                  else route.abort())
+    context, blocked = local_context(browser, viewport={"width": 390, "height": 844}, color_scheme="dark",
+                                     is_mobile=True, has_touch=True)
     page = context.new_page()
     page.goto(server[0])
     page.wait_for_selector("body[data-ready]")
@@ -549,6 +554,7 @@ def test_dark_mode_follows_the_system_and_a_phone_gets_one_column(browser, serve
     page.click('nav [data-view="gallery"]')
     page.wait_for_selector("#gallery-list .run-card")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert blocked == []
     context.close()
 
 
