@@ -34,11 +34,27 @@ def start_server(out: str) -> tuple[subprocess.Popen, str]:
 
 
 def field(page, key, root="#generate-form"):
-    return page.locator(f'{root} [data-key="{key}"]').locator("input, select, textarea").first
+    """The input of `key`, its folded section opened."""
+    found = page.locator(f'{root} [data-key="{key}"]').locator("input:not([type=range]), select, textarea").first
+    found.evaluate("e => { for (let d = e.closest('details'); d; d = d.parentElement.closest('details')) d.open = true; }")
+    return found
 
 
-def shoot(page, name: str) -> None:
-    page.screenshot(path=str(HERE / f"{name}.png"), full_page=True)
+def fold(page, root="#generate-form"):
+    page.locator(f"{root} details").evaluate_all("all => all.forEach(d => d.open = false)")
+
+
+def start(page, root="#generate-form", path="generate"):
+    """Click the form's button; the new job's box."""
+    with page.expect_response(f"**/api/{path}") as answer:
+        page.click(f"{root} button.primary")
+    job_id = answer.value.json()["id"]
+    return page.locator(f'.job[data-job="{job_id}"]')
+
+
+def shoot(page, name: str, full_page: bool = False) -> None:
+    """The window as a user sees it (1366x768, a common laptop), or the whole page."""
+    page.screenshot(path=str(HERE / f"{name}.png"), full_page=full_page)
     print(HERE / f"{name}.png")
 
 
@@ -49,7 +65,7 @@ def main() -> None:
         process, url = start_server(out)
         browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport={"width": 1300, "height": 860})
+            page = browser.new_page(viewport={"width": 1366, "height": 768}, color_scheme="light")
             page.goto(url)
             page.wait_for_selector("body[data-ready]")
 
@@ -58,24 +74,46 @@ def main() -> None:
             field(page, "n").fill("8")
             field(page, "keep").fill("4")
             field(page, "seed").fill("3")
-            page.click("#generate-form button.primary")
-            page.wait_for_selector(f"#generate-job {DONE}", timeout=LONG)
-            expect(page.locator("#generate-job figure img")).to_have_count(4)
+            fold(page)
+            job = start(page)
+            job.locator(DONE).wait_for(timeout=LONG)
+            expect(job.locator("figure img")).to_have_count(4)
+            for image in job.locator("figure img").all():
+                expect(image).to_have_js_property("complete", True)
+            page.evaluate("window.scrollTo(0, 0)")
             shoot(page, "generate")
 
+            job.locator("figure img").first.click()
+            expect(page.locator("#lightbox img")).to_have_js_property("complete", True)
+            shoot(page, "lightbox")
+            page.keyboard.press("Escape")
+
             page.fill("#generate-prompt", "a large green triangle on a black background")
+            page.fill("#generate-negative", "a blue square")
             page.select_option("#generate-generator", "vqgan-clip")
             for key, value in {"generator.steps": "400", "generator.save_every": "5", "seed": "1", "n": "2", "keep": ""}.items():
                 field(page, key).fill(value)
             page.select_option("#generate-form .loss-picker", "symmetry")
             page.click("#generate-form button.add-loss")
             field(page, "losses.symmetry.weight").fill("0.2")
-            page.click("#generate-form button.primary")
-            page.wait_for_selector("#generate-job .preview img", timeout=LONG)
-            expect(page.locator("#generate-job .progress-text")).to_contain_text(re.compile(r"step \d\d+/400"), timeout=LONG)
+            fold(page)
+            job = start(page)
+            job.locator(".preview img").wait_for(timeout=LONG)
+            expect(job.locator(".progress-text")).to_contain_text(re.compile(r"step \d\d+/400"), timeout=LONG)
+            page.locator("#generate-form details.generator-options").evaluate("d => d.open = true")
+            page.evaluate("window.scrollTo(0, 0)")
             shoot(page, "progress")
-            page.click("#generate-form button.stop")
-            page.wait_for_selector(f"#generate-job {DONE}", timeout=LONG)
+            job.locator("button.stop").click()
+            job.locator(DONE).wait_for(timeout=LONG)
+            fold(page)
+
+            ours = next(Path(out).glob("*-a-red-circle*/*.png"))
+            page.locator("#generate-form details.png-info").evaluate("d => d.open = true")
+            page.set_input_files("#generate-form .png-file", str(ours))
+            page.locator("#generate-form .png-table").wait_for()
+            page.locator("#generate-form details.png-info").scroll_into_view_if_needed()
+            shoot(page, "png-info")
+            page.locator("#generate-form details.png-info").evaluate("d => d.open = false")
 
             page.click('nav [data-view="compare"]')
             page.fill("#compare-prompt", "a red circle\na blue square on a white background")
@@ -83,9 +121,9 @@ def main() -> None:
             field(page, "seed", "#compare-form").fill("5")
             page.select_option("#compare-form .configuration >> nth=0 >> select.generator-picker", "dalle")
             page.fill("#compare-axes", "generator.temperature=0.5,1.0")
-            page.click("#compare-form button.primary")
-            page.wait_for_selector(f"#compare-job {DONE}", timeout=LONG)
-            expect(page.locator("#compare-job .grid img")).to_have_js_property("complete", True)
+            job = start(page, "#compare-form", "compare")
+            job.locator(DONE).wait_for(timeout=LONG)
+            expect(job.locator(".grid img")).to_have_js_property("complete", True)
             shoot(page, "compare")
 
             subprocess.run([sys.executable, "-m", "artengine", "index", "build", out, "--device", "cpu"], check=True,
@@ -94,13 +132,26 @@ def main() -> None:
             page.wait_for_selector("#gallery-list .run-card")
             page.fill("#gallery-search", "a red circle")
             expect(page.locator("#gallery-how")).to_contain_text("Searched by CLIP", timeout=LONG)
+            for image in page.locator("#gallery-list .run-card img").all():
+                expect(image).to_have_js_property("complete", True)
+            shoot(page, "gallery")
             page.locator("#gallery-list .run-card").last.click()
             page.wait_for_selector("#gallery-run figure img")
-            shoot(page, "gallery")
+            shoot(page, "gallery-run")
+            page.keyboard.press("Escape")
 
             page.click('nav [data-view="models"]')
             page.wait_for_selector(".model-card")
-            shoot(page, "models")
+            shoot(page, "models", full_page=True)
+
+            phone = browser.new_page(viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
+            phone.goto(url)
+            phone.wait_for_selector("body[data-ready]")
+            phone.fill("#generate-prompt", "a red circle to the left of a blue square")
+            phone.select_option("#generate-generator", "dalle")
+            shoot(phone, "phone")
+            phone.locator("#generate-jobs .job").first.scroll_into_view_if_needed()
+            shoot(phone, "phone-results")
         finally:
             browser.close()
             process.terminate()

@@ -104,6 +104,8 @@ class Generator(Item):
     memory_hint: ClassVar[str] = ""
     """Options that lower its memory use besides --size and -n, e.g. 'generator.cutn': named when
     a run runs out of memory."""
+    takes_losses: ClassVar[bool] = False
+    """Whether it optimises `request.losses` (`--loss`): the web UI offers losses only then."""
 
     def size_for(self, options: Mapping[str, Any], device: str) -> tuple[int, int]:
         """(width, height) when the user gives no `--size`, for these resolved options on this

@@ -56,7 +56,7 @@ def test_the_schema_lists_every_registered_generator_with_its_declared_options(c
     solid = next(g for g in schema["generators"] if g["name"] == "solid")
     assert solid["plugin"] == "test-plugins"
     assert {"name": "brightness", "type": "float", "default": 1.0, "help": "Multiplies every channel.",
-            "min": 0.0, "max": 2.0} in solid["options"]
+            "min": 0.0, "max": 2.0, "label": "Brightness", "image": False, "infotext": "Brightness"} in solid["options"]
     assert [o["name"] for o in schema["core"]] == ["n", "keep", "seed", "size", "device"]
     assert "redness" in [s["name"] for s in schema["scorers"]]
 
@@ -132,7 +132,7 @@ class GrainPlugin:
 def test_a_losss_weight_and_declared_options_are_fields_checked_as_the_cli_checks_them(host, client, out):
     host.add(GrainPlugin, name="grain")
     assert next(l for l in client.get("/api/schema").json()["losses"] if l["name"] == "grain")["options"] == [
-        {"name": "size", "type": "int", "default": 2, "help": "Grain size in pixels.", "min": 1}]
+        {"name": "size", "type": "int", "default": 2, "help": "Grain size in pixels.", "min": 1, "label": "Size", "image": False}]
     form = {"prompt": "red", "fields": {"generator": "solid", "losses.grain.weight": "0.5", "losses.grain.size": "0"}}
     bad = post(client, "/api/generate", form)
     assert bad.status_code == 400 and bad.json()["field"] == "losses.grain.size"

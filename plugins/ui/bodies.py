@@ -17,10 +17,12 @@ FIELDS = "fields"
 """A form's fields: option key -> text as typed (null: not given)."""
 
 SHAPES: dict[str, dict[str, Any]] = {
-    "generate": {"prompt": TEXT, "fields": FIELDS},
-    "compare": {"prompt": TEXT, "fields": FIELDS, "configurations": [{"name": 200, "fields": FIELDS}], "axes": TEXT},
+    "generate": {"prompt": TEXT, "negative": TEXT, "fields": FIELDS},
+    "compare": {"prompt": TEXT, "negative": TEXT, "fields": FIELDS, "configurations": [{"name": 200, "fields": FIELDS}],
+                "axes": TEXT},
     "reproduce": {"path": 4096},
     "resume": {"run": 255},  # a run folder's name: one file name
+    "uploads": {"data": 64_000_000},  # base64; the body's own limit (UPLOAD_BODY) bounds it first
 }
 KEY = 200
 """Characters in a field's key (`generator.steps`)."""

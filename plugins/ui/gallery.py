@@ -4,13 +4,26 @@ one exists, else by prompt text; and safe file paths."""
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from artengine import UsageError, load_model, resolve_device
+from artengine import UsageError, load_model, read_user_file, resolve_device
 
 HITS = 200
 """Images a CLIP search asks the index for; their runs are shown, best first."""
+PAGE = 48
+"""Runs per gallery page; the page asks for the next one as it is scrolled to."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which part of the gallery to answer: `limit` runs from `offset`, of `generator`'s (all: "")."""
+
+    offset: int = 0
+    limit: int = PAGE
+    generator: str = ""
 
 
 def safe_path(root: Path, relative: str) -> Path | None:
@@ -74,35 +87,62 @@ def card(folder: Path, document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def all_runs(root: Path):
-    for folder in root.iterdir() if root.is_dir() else ():
-        document = read_run(folder) if folder.is_dir() and not folder.is_symlink() else None
-        if document is not None:
-            yield folder, document
+_cards: dict[Path, tuple[tuple[int, int], dict[str, Any]]] = {}
+_cards_lock = threading.Lock()
+
+
+def cached_card(folder: Path) -> dict[str, Any] | None:
+    """The folder's card, read again only when its run.json changed: a gallery of thousands of
+    runs reads each once, not on every page."""
+    try:
+        info = (folder / "run.json").stat()
+    except OSError:
+        return None
+    stamp = (info.st_mtime_ns, info.st_size)
+    with _cards_lock:
+        known = _cards.get(folder)
+    if known and known[0] == stamp:
+        return known[1]
+    document = read_run(folder)
+    found = card(folder, document) if document is not None else None
+    with _cards_lock:
+        _cards[folder] = (stamp, found)
+    return found
 
 
 def runs(root: Path, query: str = "") -> list[dict[str, Any]]:
     """Every run folder under `root`, newest first; `query` keeps those whose prompts hold every word."""
     words = query.lower().split()
-    found = [card(folder, document) for folder, document in all_runs(root)]
+    folders = [f for f in (root.iterdir() if root.is_dir() else ()) if f.is_dir() and not f.is_symlink()]
+    found = [c for c in map(cached_card, folders) if c is not None]
     found = [r for r in found if all(any(w in p.lower() for p in r["prompts"]) for w in words)]
     return sorted(found, key=lambda r: (r["started"], r["name"]), reverse=True)
 
 
-def search(root: Path, query: str, index: Path | None) -> dict[str, Any]:
+def paged(found: list[dict[str, Any]], page: Page) -> dict[str, Any]:
+    """One page of `found`, of the page's generator; with the total and every generator seen."""
+    generators = sorted({g for r in found for g in r["generators"]})
+    if page.generator:
+        found = [r for r in found if page.generator in r["generators"]]
+    end = page.offset + page.limit
+    return {"runs": found[page.offset:end], "total": len(found), "next": end if end < len(found) else None,
+            "generators": generators}
+
+
+def search(root: Path, query: str, index: Path | None, page: Page = Page()) -> dict[str, Any]:
     """The gallery for `query`: by CLIP similarity through the search index at `index` when there
     is one (`artengine index build OUT` makes it), else by prompt text; `search` says which, and
-    why not CLIP."""
+    why not CLIP. One `page` of it."""
     if not query.strip():
-        return {"runs": runs(root), "search": None}
+        return paged(runs(root), page) | {"search": None}
     if index is None or not index.is_dir():
         note = f"no search index at '{index}'; `artengine index build` makes one" if index else "no search index"
-        return {"runs": runs(root, query), "search": {"by": "prompt", "note": note}}
+        return paged(runs(root, query), page) | {"search": {"by": "prompt", "note": note}}
     try:
         hits = load_model(f"index:{index}", resolve_device("auto")).search(query, k=HITS)
     except UsageError as error:  # no search plugin, a damaged index, a query it cannot read
-        return {"runs": runs(root, query), "search": {"by": "prompt", "note": f"artengine: error: {error}"}}
-    return {"runs": runs_of_hits(root, hits), "search": {"by": "clip", "index": str(index), "hits": len(hits)}}
+        return paged(runs(root, query), page) | {"search": {"by": "prompt", "note": f"artengine: error: {error}"}}
+    return paged(runs_of_hits(root, hits), page) | {"search": {"by": "clip", "index": str(index), "hits": len(hits)}}
 
 
 def runs_of_hits(root: Path, hits) -> list[dict[str, Any]]:
@@ -139,3 +179,18 @@ def run_details(root: Path, name: str) -> dict[str, Any] | None:
     ]
     extra = {f: f"/files/{name}/{f}" for f in ("grid.png", "index.html") if (folder / f).is_file()}
     return {"name": name, "document": document, "images": images, "files": extra}
+
+
+def parameters_text(path: Path) -> str | None:
+    """A PNG's webui-style `parameters` text (PNG Info shows it when it names no artengine
+    generator); None when it has none or is no readable PNG."""
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(read_user_file(path, "image", 64 * 1024 * 1024))) as image:
+            text = getattr(image, "text", {}).get("parameters")
+    except (UsageError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return text if isinstance(text, str) else None

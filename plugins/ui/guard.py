@@ -101,20 +101,22 @@ def same_host(url: str, host: str) -> bool:
 
 
 class BodyLimit:
-    """Bodies of at most `limit` bytes: refused by their Content-Length before a byte is read,
-    and counted as they arrive when they have none (chunked), so a huge body is never held."""
+    """Bodies of at most `limit` bytes (`larger[path]` for the paths named there: uploads):
+    refused by their Content-Length before a byte is read, and counted as they arrive when they
+    have none (chunked), so a huge body is never held."""
 
-    def __init__(self, app, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app, limit: int, larger: dict[str, int] | None = None):
+        self.app, self.default, self.larger = app, limit, larger or {}
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.larger.get(scope["path"], self.default)
         length = Headers(scope=scope).get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
+        if length is not None and (not length.isdigit() or int(length) > limit):
             status = 413 if length.isdigit() else 400
-            await refuse(status, f"request body over {self.limit} bytes" if status == 413
+            await refuse(status, f"request body over {limit} bytes" if status == 413
                          else "a Content-Length that is not a number")(scope, receive, send)
             return
         received = 0
@@ -124,8 +126,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:  # answered by the app's handler for HTTPException
-                    raise HTTPException(413, f"request body over {self.limit} bytes")
+                if received > limit:  # answered by the app's handler for HTTPException
+                    raise HTTPException(413, f"request body over {limit} bytes")
             return message
 
         await self.app(scope, counted, send)

@@ -8,8 +8,10 @@ can be resumed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -19,6 +21,8 @@ from typing import Any, Callable
 
 import artengine
 from artengine import ArtengineError, Interrupted, Reporter, run_job
+
+from .uploads import keep
 
 DONE = ("complete", "interrupted", "failed", "cancelled")
 COMMAND = ["artengine", "ui"]
@@ -56,6 +60,40 @@ class LiveReporter(Reporter):
                 "rate": round(self.rate, 3), "eta_s": None if eta is None else round(eta, 1)}
 
 
+WARNING = "artengine: warning: "
+_thread = threading.local()
+
+
+class _Tee:
+    """sys.stderr, also handing what a job's thread writes to that job (`capture_output`)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        sink = getattr(_thread, "sink", None)
+        if sink is not None:
+            sink.append(text)
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+@contextlib.contextmanager
+def capture_output(into: list[str]):
+    """What this thread writes to stderr while inside (the engine's `warn` lines: a prompt cut
+    to a model's length, a weight a generator ignores) also goes to `into`, for the page; the
+    server's own stderr still gets it. Other threads' output is untouched."""
+    if not isinstance(sys.stderr, _Tee):
+        sys.stderr = _Tee(sys.stderr)
+    _thread.sink = into
+    try:
+        yield
+    finally:
+        _thread.sink = None
+
+
 @dataclass
 class Job:
     """One submitted job. `work(job)` runs in the device's worker thread."""
@@ -70,14 +108,30 @@ class Job:
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     reporter: LiveReporter = field(default_factory=LiveReporter)
+    uploads: dict[str, list[Path]] = field(default_factory=dict)
+    """The uploaded images the job uses, by form field: copied into its run folder."""
+    output: list[str] = field(default_factory=list)
+    """What the job wrote to stderr while planned and run: its warnings are shown on the page."""
+    created: float = field(default_factory=time.time)
 
     @classmethod
-    def of(cls, kind: str, title: str, planned: artengine.Job) -> "Job":
+    def of(cls, kind: str, title: str, planned: artengine.Job, uploads: dict[str, list[Path]] | None = None) -> "Job":
         """The engine's checked job, to be run by `artengine.run_job` as the CLI runs it."""
         planned.command = COMMAND
-        return cls(kind, title, planned.device, cls._run_planned, planned)
+        return cls(kind, title, planned.device, cls._run_planned, planned, uploads=uploads or {})
+
+    @property
+    def warnings(self) -> list[str]:
+        return [line.removeprefix(WARNING) for line in "".join(self.output).splitlines() if line.startswith(WARNING)]
 
     def _run_planned(self) -> None:
+        if self.planned.run is None and self.uploads:  # made now, so the uploads are in it from the start
+            run = self.planned.run = self.planned.new_run()
+            try:
+                keep(run, self.uploads)
+            except BaseException as error:
+                run.finish("failed", f"could not keep the uploaded images: {error}")
+                raise
         run_job(self.planned, self.reporter)
         self.extra.update({k: v for k, v in self.planned.result.items() if k != "reproduced"})  # no server paths
 
@@ -131,6 +185,11 @@ class Jobs:
                 return
         job.reporter.request_stop()
 
+    def listed(self) -> list[Job]:
+        """Every job of this server, newest first."""
+        with self._lock:
+            return sorted(self.all.values(), key=lambda job: job.created, reverse=True)
+
     def stop_all(self, timeout: float = 60) -> None:
         """On shutdown: stop every job and wait, so that runs are marked interrupted, not left running."""
         for job in list(self.all.values()):
@@ -153,7 +212,8 @@ class Jobs:
                 job = queue.popleft()
                 job.status = "running"
             try:
-                job.work(job)
+                with capture_output(job.output):
+                    job.work(job)
                 job.status = "complete"
             except Interrupted:
                 job.status = "interrupted"
@@ -177,7 +237,8 @@ def image_entries(run: artengine.Run, root: Path) -> list[dict[str, Any]]:
 def job_state(jobs: Jobs, job: Job, root: Path) -> dict[str, Any]:
     state: dict[str, Any] = {"id": job.id, "kind": job.kind, "title": job.title, "device": job.device,
                              "status": job.status, "position": jobs.position(job), "error": job.error,
-                             "progress": job.reporter.progress(), **job.extra}
+                             "progress": job.reporter.progress(), "warnings": job.warnings,
+                             "created": job.created, **job.extra}
     run = job.run
     if run is not None:
         base = run.dir.resolve().relative_to(root).as_posix()

@@ -29,14 +29,16 @@ from starlette.routing import Route
 
 from artengine import UsageError, get_registry, read_png_metadata
 
-from . import bodies, gallery
+from . import bodies, gallery, uploads
 from .forms import schema
 from .guard import AllowedHosts, BodyLimit, SameOrigin, host_names
-from .jobs import DONE, Jobs, job_state
+from .jobs import DONE, Jobs, capture_output, job_state
 from .work import compare_job, generate_job, reproduce_job, resume_job
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY = 1_000_000
+UPLOAD_BODY = 48_000_000
+"""An upload's body: an image of up to about 35 MB, base64-encoded in JSON."""
 # The page loads nothing from elsewhere; the browser enforces it too.
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'",
@@ -64,7 +66,7 @@ def create_app(out: str | Path, credentials: tuple[str, str] | None = None, inde
         Middleware(AllowedHosts, names=hosts or host_names("127.0.0.1")),
         *([Middleware(BasicAuth, credentials=credentials)] if credentials else []),
         Middleware(SameOrigin),
-        Middleware(BodyLimit, limit=MAX_BODY),
+        Middleware(BodyLimit, limit=MAX_BODY, larger={"/api/uploads": UPLOAD_BODY}),
     ]
     app = Starlette(routes=api.routes(), lifespan=lifespan, middleware=middleware,
                     exception_handlers={HTTPException: http_error})
@@ -87,6 +89,8 @@ class Api:
             Route("/static/{name}", self.static),
             Route("/api/schema", self.schema),
             *(Route(f"/api/{name}", self.submitter(name, make), methods=["POST"]) for name, make in submit.items()),
+            Route("/api/jobs", self.job_list),
+            Route("/api/uploads", self.upload, methods=["POST"]),
             Route("/api/jobs/{id}", self.job),
             Route("/api/jobs/{id}/stop", self.stop, methods=["POST"]),
             Route("/api/jobs/{id}/events", self.events),
@@ -120,8 +124,15 @@ class Api:
         except bodies.Invalid as error:
             return JSONResponse({"error": f"artengine: error: {error}", "field": error.field}, error.status)
         fields = [*form.get("fields", {}), "losses", *(key for key in bodies.SHAPES[kind] if key != "fields")]
+        output: list[str] = []
+
+        def plan():
+            with capture_output(output):  # warnings while planning (a prompt cut to fit) reach the page too
+                return make(form, self.root, self.jobs)
+
         try:
-            job = await run_in_threadpool(make, form, self.root, self.jobs)
+            job = await run_in_threadpool(plan)
+            job.output[:0] = output
         except UsageError as error:
             from .settings import usage_error
 
@@ -131,6 +142,20 @@ class Api:
 
     def find_job(self, request: Request):
         return self.jobs.all.get(request.path_params["id"])
+
+    async def job_list(self, request: Request) -> Response:
+        """Every job of this server, newest first: a reloaded page shows them again."""
+        return JSONResponse({"jobs": [job_state(self.jobs, job, self.root) for job in self.jobs.listed()]})
+
+    async def upload(self, request: Request) -> Response:
+        """An image from the page, kept under OUT/uploads/ (uploads.py)."""
+        try:
+            form = bodies.parse(await request.body(), "uploads")
+            return JSONResponse(await run_in_threadpool(uploads.store, self.root, form.get("data", "")))
+        except bodies.Invalid as error:
+            return JSONResponse({"error": f"artengine: error: {error}", "field": error.field}, error.status)
+        except UsageError as error:
+            return JSONResponse({"error": f"artengine: error: {error}", "field": "upload"}, 400)
 
     async def job(self, request: Request) -> Response:
         job = self.find_job(request)
@@ -163,8 +188,11 @@ class Api:
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
     async def runs(self, request: Request) -> Response:
-        query = request.query_params.get("q", "")
-        return JSONResponse(await run_in_threadpool(gallery.search, self.root, query, self.index))
+        """A page of the gallery: ?q= searches, ?generator= filters, ?offset=&limit= page."""
+        params = request.query_params
+        number = lambda key, default: int(params[key]) if params.get(key, "").isdigit() else default  # noqa: E731
+        page = gallery.Page(number("offset", 0), min(number("limit", gallery.PAGE), 500), params.get("generator", ""))
+        return JSONResponse(await run_in_threadpool(gallery.search, self.root, params.get("q", ""), self.index, page))
 
     async def run(self, request: Request) -> Response:
         details = await run_in_threadpool(gallery.run_details, self.root, request.path_params["name"])
@@ -176,9 +204,10 @@ class Api:
         if path is None:
             return not_found("image")
         try:
-            record = read_png_metadata(path)
-        except UsageError as error:
-            return JSONResponse({"error": f"artengine: error: {error}"}, 400)
+            record = await run_in_threadpool(read_png_metadata, path)
+        except UsageError as error:  # e.g. webui's own PNG: no Generator to reproduce, but its text is PNG Info
+            return JSONResponse({"error": f"artengine: error: {error}",
+                                 "parameters": await run_in_threadpool(gallery.parameters_text, path)}, 400)
         return JSONResponse({"metadata": record})
 
     async def files(self, request: Request) -> Response:

@@ -9,18 +9,38 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from artengine import Job, Settings, UsageError, plan_comparison, plan_generate
+
+from .uploads import resolve_fields
 
 TABLES = ("generator.", "scorer.", "losses.")
 SETS = ("n", "keep", "seed")
 
 
-def settings_of(form: dict[str, Any], out: str) -> Settings:
-    """The settings one form describes (what `artengine generate` takes as flags)."""
+def prompts_of(form: dict[str, Any]) -> list[str]:
+    """The form's prompts (one a line), each followed by the negative prompt's parts at weight
+    -1: `a cat` with negative `blurry|text` is `a cat|blurry:-1|text:-1`, the engine's syntax."""
+    negative = [part.strip() for line in str(form.get("negative", "")).splitlines() for part in line.split("|")]
+    steer = "".join(f"|{part}:-1" for part in negative if part)
+    return [line.strip() + steer for line in str(form.get("prompt", "")).splitlines() if line.strip()]
+
+
+def field_values(form: dict[str, Any], out: str, used: dict[str, list[Path]]) -> dict[str, str]:
+    """The form's fields as text, uploads named by id made the stored files' paths (`used`
+    collects them)."""
     fields = {str(k): str(v).strip() for k, v in (form.get("fields") or {}).items() if v is not None}
-    prompts = [line.strip() for line in str(form.get("prompt", "")).splitlines() if line.strip()]
+    fields, files = resolve_fields(fields, Path(out))
+    used.update(files)
+    return fields
+
+
+def settings_of(form: dict[str, Any], out: str, used: dict[str, list[Path]] | None = None) -> Settings:
+    """The settings one form describes (what `artengine generate` takes as flags)."""
+    fields = field_values(form, out, {} if used is None else used)
+    prompts = prompts_of(form)
     return Settings(prompts=prompts or None, out=out, generator=fields.get("generator") or None,
                     scorer=fields.get("scorer") or None, size=fields.get("size") or None,
                     device=fields.get("device") or None,
@@ -35,17 +55,18 @@ def _assignments(fields: dict[str, str], core: tuple[str, ...] = ()) -> list[str
     return sets + [f"{key}={value or chr(34) * 2}" for key, value in fields.items() if key.startswith(TABLES)]
 
 
-def plan_generate_form(form: dict[str, Any], out: str) -> Job:
-    return plan_generate(settings_of(form, out))
+def plan_generate_form(form: dict[str, Any], out: str, used: dict[str, list[Path]]) -> Job:
+    return plan_generate(settings_of(form, out, used))
 
 
-def plan_compare_form(form: dict[str, Any], out: str) -> Job:
+def plan_compare_form(form: dict[str, Any], out: str, used: dict[str, list[Path]]) -> Job:
     """`artengine compare`: each configuration is a generator form of its own; shared prompt,
     n and seed; axes sweep keys over all of them."""
-    base = settings_of({"prompt": form.get("prompt", ""), "fields": form.get("fields") or {}}, out)
+    base = settings_of({"prompt": form.get("prompt", ""), "negative": form.get("negative", ""),
+                        "fields": form.get("fields") or {}}, out, used)
     named: dict[str, list[str]] = {}
     for configuration in form.get("configurations") or []:
-        fields = {str(k): str(v).strip() for k, v in (configuration.get("fields") or {}).items() if v is not None}
+        fields = field_values(configuration, out, used)
         generator = fields.get("generator") or ""
         first = name = str(configuration.get("name") or generator or "default")
         suffix = 2

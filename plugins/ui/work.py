@@ -16,14 +16,16 @@ from .settings import plan_compare_form, plan_generate_form
 
 def generate_job(form: dict[str, Any], root: Path, jobs: Jobs) -> Job:
     """`artengine generate`."""
-    job = plan_generate_form(form, str(root))
-    return Job.of("generate", f"{job.plans[0][0]}: {job.prompt}", job)
+    used: dict = {}
+    job = plan_generate_form(form, str(root), used)
+    return Job.of("generate", f"{job.plans[0][0]}: {job.prompt}", job, used)
 
 
 def compare_job(form: dict[str, Any], root: Path, jobs: Jobs) -> Job:
     """`artengine compare` with configurations and axes."""
-    job = plan_compare_form(form, str(root))
-    return Job.of("compare", f"compare {len(job.plans)}: {job.prompt}", job)
+    used: dict = {}
+    job = plan_compare_form(form, str(root), used)
+    return Job.of("compare", f"compare {len(job.plans)}: {job.prompt}", job, used)
 
 
 def reproduce_job(form: dict[str, Any], root: Path, jobs: Jobs) -> Job:

@@ -50,6 +50,7 @@ class VQGANCLIP(Generator):
     options = OPTIONS
     default_size = (64, 64)
     memory_hint = "generator.cutn"
+    takes_losses = True
 
     def check(self, request):
         from .checks import check_request
