@@ -520,3 +520,14 @@ def test_ctrl_c_quits_quietly_with_a_browser_watching_a_running_job(tmp_path):
     assert stderr.strip() == "artengine ui: stopped"
     (run,) = out.iterdir()
     assert json.loads((run / "run.json").read_text())["status"] == "interrupted"
+
+
+def test_a_run_json_that_links_out_of_the_output_folder_is_not_served(client, out, tmp_path):
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"prompt": "secret", "images": [], "status": "complete"}))
+    run = out / "20260101-000000-linked"
+    run.mkdir(parents=True)
+    (run / "run.json").symlink_to(secret)
+    assert "secret" not in client.get("/api/runs").text
+    assert client.get(f"/api/runs/{run.name}").status_code == 404
+    assert client.get(f"/files/{run.name}/run.json").status_code == 404

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from artengine import UsageError, load_model, read_user_file, resolve_device
+from artengine import UsageError, load_model, read_own_file, read_user_file, resolve_device
 
 HITS = 200
 """Images a CLIP search asks the index for; their runs are shown, best first."""
@@ -56,9 +56,11 @@ def run_folder(root: Path, name: str) -> Path | None:
 
 
 def read_run(folder: Path) -> dict[str, Any] | None:
+    """The run's run.json, read without following a link (one planted there, pointing outside
+    the output folder, is not served)."""
     try:
-        document = json.loads((folder / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        document = json.loads(read_own_file(folder / "run.json", "run.json", root=folder.parent))
+    except (UsageError, OSError, ValueError):
         return None
     return document if isinstance(document, dict) else None
 
