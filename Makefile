@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-# The main job: both generators with the shipped shapes-world models, side by side on
+# The main job: the three generators with the shipped shapes-world models, side by side on
 # prompts/demo.txt (a grid.png and an index.html report in a new folder under outputs/).
 demo: $(BIN)/.installed
 	$(BIN)/artengine list models

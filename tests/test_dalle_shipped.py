@@ -8,10 +8,12 @@ import pytest
 import artengine
 import artengine.plugins.clip
 import artengine.plugins.dalle
+import artengine.plugins.unclip
 import artengine.plugins.vqgan
 
 SHIPPED = Path(artengine.plugins.dalle.__file__).parent / "weights" / "shapes"
-ALL_WEIGHTS = [Path(p.__file__).parent / "weights" for p in (artengine.plugins.clip, artengine.plugins.dalle, artengine.plugins.vqgan)]
+ALL_WEIGHTS = [Path(p.__file__).parent / "weights" for p in (artengine.plugins.clip, artengine.plugins.dalle, artengine.plugins.unclip,
+                                                              artengine.plugins.vqgan)]
 
 
 @pytest.fixture(autouse=True)
@@ -29,9 +31,9 @@ def test_the_checkpoint_is_one_self_contained_folder_of_at_most_15_mb():
     assert sum(files.values()) <= 15 * 1024 * 1024
 
 
-def test_all_shipped_weights_together_stay_within_30_mb():
+def test_all_shipped_weights_together_stay_within_45_mb():
     total = sum(path.stat().st_size for folder in ALL_WEIGHTS for path in folder.rglob("*") if path.is_file())
-    assert total <= 30 * 1024 * 1024
+    assert total <= 45 * 1024 * 1024
 
 
 def test_it_was_trained_over_the_shipped_vqgan():

@@ -1,4 +1,4 @@
-"""The main job of `make demo`: both generators on the shipped models, compared side by side."""
+"""The main job of `make demo`: the three generators on the shipped models, compared side by side."""
 
 import json
 from pathlib import Path
@@ -12,12 +12,12 @@ CONFIG = Path(__file__).parent.parent / "configs" / "shapes-compare.toml"
 
 @pytest.fixture(autouse=True)
 def shipped(builtin_plugins):
-    for spec in ("vqgan:shapes", "clip:shapes", "dalle:shapes"):
+    for spec in ("vqgan:shapes", "clip:shapes", "dalle:shapes", "unclip:shapes"):
         artengine.load_model(spec, "cpu")  # missing weights are a packaging mistake: the test fails
 
 
 @pytest.mark.slow
-def test_the_demo_compares_both_generators_on_the_demo_prompts(cli, tmp_path):
+def test_the_demo_compares_the_three_generators_on_the_demo_prompts(cli, tmp_path):
     result = cli("compare", "--config", str(CONFIG), "--out", str(tmp_path / "out"), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -27,4 +27,4 @@ def test_the_demo_compares_both_generators_on_the_demo_prompts(cli, tmp_path):
     prompts = [line for line in (CONFIG.parent.parent / "prompts" / "demo.txt").read_text().splitlines()
                if line.strip() and not line.startswith("#")]
     made = {(image["generator"], image["prompt"]) for image in report["images"]}
-    assert made == {(generator, prompt) for generator in ("vqgan-clip", "dalle") for prompt in prompts}
+    assert made == {(generator, prompt) for generator in ("vqgan-clip", "dalle", "unclip") for prompt in prompts}

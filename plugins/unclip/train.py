@@ -152,7 +152,8 @@ class UnclipTrainer(Trainer):
         dtype = getattr(torch, self.settings["weights_dtype"])
         prior, unet = self.model.prior, self.model.unet
         if dtype != torch.float32:  # a cast copy: the model in training stays float32
-            prior, unet = (copy.deepcopy(part).to(dtype) for part in (prior, unet))
+            # nn.Module's own cast: diffusers' override warns about modules kept in float32, and these have none
+            prior, unet = (torch.nn.Module.to(copy.deepcopy(part), dtype) for part in (prior, unet))
         parts = {"prior": prior, "prior_scheduler": prior_scheduler(), "unet": unet, "scheduler": decoder_scheduler()}
         save_folder(self.out, parts, config, render_card(config, f"unclip:{self.out.name}"))
 
