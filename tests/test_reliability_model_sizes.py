@@ -24,7 +24,7 @@ def dalle_folder(tmp_path):
 
 
 def vqgan_folder(tmp_path):
-    from tests.test_vqgan_loading import write_folder
+    from tests.vqgan_helpers import write_folder
 
     write_folder(tmp_path / "vq")
     from artengine.plugins.vqgan.loading import load_vqgan

@@ -9,43 +9,11 @@ import artengine
 import artengine.plugins.vqgan
 from artengine import UsageError
 
-TINY = {
-    "model": {
-        "target": "taming.models.vqgan.VQModel",
-        "params": {
-            "n_embed": 16,
-            "embed_dim": 4,
-            "ddconfig": {
-                "double_z": False, "z_channels": 8, "resolution": 32, "in_channels": 3, "out_ch": 3,
-                "ch": 32, "ch_mult": [1, 1, 1], "num_res_blocks": 1, "attn_resolutions": [], "dropout": 0.0,
-            },
-        },
-    }
-}
-
+from tests.vqgan_helpers import TINY_CONFIG as TINY, tiny_model, write_folder
 
 @pytest.fixture(autouse=True)
 def vqgan_plugin(host):
     host.add(artengine.plugins.vqgan, name="vqgan")
-
-
-def tiny_model(config=TINY):
-    from artengine.plugins.vqgan.config import config_from_dict
-    from artengine.plugins.vqgan.model import VQGAN
-
-    torch.manual_seed(0)
-    return VQGAN(config_from_dict(config, "test"))
-
-
-def write_folder(folder, config=TINY):
-    """TINY's weights with `config` (a broken one, in some tests) beside them."""
-    from safetensors.torch import save_file
-
-    model = tiny_model()
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "model.safetensors"))
-    (folder / "config.json").write_text(json.dumps(config))
-    return model
 
 
 def test_a_trained_model_folder_loads_as_vqgan_dir(tmp_path):
