@@ -75,9 +75,11 @@ def quote(value, limit: int = 60) -> str:
     if isinstance(value, bytes):
         value = value.decode("utf-8", "backslashreplace")
     if isinstance(value, str):
-        if len(value) <= limit:
+        if len(repr(value)) <= limit:
             return repr(value)
         half = limit // 2
+        while half > 1 and len(repr(value[:half])) + len(repr(value[-half:])) > limit + 4:
+            half //= 2  # escapes (\x1f, \U0002ebe1) make a character's repr up to 10 long
         return f"{value[:half]!r}…{value[-half:]!r} ({len(value):,} characters)"
     text = repr(value)
     if len(text) <= limit:
