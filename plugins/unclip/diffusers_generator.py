@@ -8,10 +8,7 @@ import artengine
 from artengine import Candidate, UsageError
 
 from .batches import draw_in_batches
-SCHEDULER_CLASSES = {"ddim": "DDIMScheduler", "dpm++": "DPMSolverMultistepScheduler", "euler": "EulerDiscreteScheduler",
-                     "euler_a": "EulerAncestralDiscreteScheduler", "ddpm": "DDPMScheduler", "pndm": "PNDMScheduler"}
-
-
+from .sampling import with_scheduler
 def load_spec(spec: str, device: str):
     from .diffusers_loading import LoadedPipeline
 
@@ -36,22 +33,9 @@ def check(request) -> None:
         artengine.warn("the diffusers generator reads the prompt's parts as one text; their weights are ignored")
 
 
-def pipeline(loaded, options):
-    """The loaded pipeline, or a copy of it with another scheduler (the cached one stays as it is)."""
-    pipe = loaded.pipe
-    if options["scheduler"] == "default":
-        return pipe
-    import diffusers
-
-    scheduler = getattr(diffusers, SCHEDULER_CLASSES[options["scheduler"]]).from_config(pipe.scheduler.config)
-    copy = type(pipe)(**{**pipe.components, "scheduler": scheduler})
-    copy.set_progress_bar_config(disable=True)
-    return copy
-
-
 def generate(request, progress) -> list[Candidate]:
     options = request.options
-    pipe = pipeline(load_spec(options["model"], request.device), options)
+    pipe = with_scheduler(load_spec(options["model"], request.device).pipe, options["scheduler"])
     prompt = " ".join(part.text for part in request.prompt.positive)
     negative = " ".join(part.text for part in request.prompt.negative) or None
     width, height = request.size

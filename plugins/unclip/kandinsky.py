@@ -12,7 +12,7 @@ from artengine import UsageError
 
 from .folders import quiet_loading
 from .model import OnStep, Settings
-from .sampling import SCHEDULERS, make_scheduler
+from .sampling import SCHEDULERS, with_scheduler
 
 
 class KandinskyUnclip:
@@ -67,13 +67,7 @@ class KandinskyUnclip:
             return self.prior_pipe.get_zero_embed(batch_size=count)
 
     def decode(self, embeds, negative, generators, settings: Settings, on_step: OnStep | None = None):
-        pipe = self.decoder_pipe
-        if settings.scheduler != "default":
-            from diffusers import KandinskyV22Pipeline
-
-            pipe = KandinskyV22Pipeline(**{**pipe.components,
-                                           "scheduler": make_scheduler(settings.scheduler, pipe.scheduler.config)})
-            pipe.set_progress_bar_config(disable=True)
+        pipe = with_scheduler(self.decoder_pipe, settings.scheduler)
         width, height = settings.size or self.image_size
         steps = settings.decoder_steps
 

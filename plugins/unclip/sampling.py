@@ -13,15 +13,27 @@ from typing import Callable
 import torch
 
 SCHEDULERS = ("ddim", "dpm++", "ddpm", "euler")
+"""The samplers unCLIP's own loops run; diffusers' pipelines take every name of SCHEDULER_CLASSES."""
+SCHEDULER_CLASSES = {"ddim": "DDIMScheduler", "dpm++": "DPMSolverMultistepScheduler", "ddpm": "DDPMScheduler",
+                     "euler": "EulerDiscreteScheduler", "euler_a": "EulerAncestralDiscreteScheduler",
+                     "pndm": "PNDMScheduler"}
 
 
-def make_scheduler(name: str, config, eta_capable: bool = True):
+def make_scheduler(name: str, config):
     """A sampling scheduler of the kind `name`, from the training schedule's config."""
-    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, EulerDiscreteScheduler
+    import diffusers
 
-    cls = {"ddim": DDIMScheduler, "dpm++": DPMSolverMultistepScheduler, "ddpm": DDPMScheduler,
-           "euler": EulerDiscreteScheduler}[name]
-    return cls.from_config(config)
+    return getattr(diffusers, SCHEDULER_CLASSES[name]).from_config(config)
+
+
+def with_scheduler(pipe, name: str):
+    """`pipe`, or for another sampler than its own ("default") a copy of it with that one (the
+    cached pipeline stays as it is)."""
+    if name == "default":
+        return pipe
+    copy = type(pipe)(**{**pipe.components, "scheduler": make_scheduler(name, pipe.scheduler.config)})
+    copy.set_progress_bar_config(disable=True)
+    return copy
 
 
 @dataclass
