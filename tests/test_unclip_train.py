@@ -75,3 +75,24 @@ def test_weights_can_be_written_in_half_precision_and_load_as_float32(unclip_hos
 
     assert next(load_unclip(str(out), "cpu").unet.parameters()).dtype.is_floating_point
     assert str(next(load_unclip(str(out), "cpu").unet.parameters()).dtype) == "torch.float32"
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.5])
+def test_the_written_model_is_the_moving_average_of_the_weights(unclip_host, cli, tmp_path, decay):
+    """Sampling and the written folder use the EMA of the weights (the last step's with
+    --ema-decay 0); the checkpoint keeps both, so a resumed run goes on averaging."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "run"
+    result = cli("train", "unclip", *TINY, "--out", out, "--steps", "3", "--checkpoint-every", "3",
+                 "--ema-decay", decay)
+    assert result.exit_code == 0, result.output
+    checkpoint = out / "checkpoints" / "step-00000003"
+    trained = load_file(checkpoint / "model.safetensors")
+    written = load_file(out / "unet" / "diffusion_pytorch_model.safetensors")
+    last = {name: trained[f"unet.{name}"] for name in written}
+    same = all(torch.equal(written[name], last[name]) for name in written)
+    assert same == (decay == 0.0)
+    state = torch.load(checkpoint / "trainer.pt", weights_only=True)
+    assert ("ema" in state) == (decay > 0)

@@ -24,6 +24,7 @@ class UnclipTrainer(Trainer):
     loads_as = "unclip"
     defaults = {"out": "runs/unclip", "steps": 20000, "batch_size": 64, "lr": 5e-4, "warmup": 500,
                 "final_lr": 0.05, "checkpoint_every": 1000, "sample_every": 2000, "log_every": 100}
+    checkpointed = ("ema",)
     fixed = ("clip", "vqgan", "width", "layers", "prior_layers", "prior_heads", "data", "data_count", "data_seed")
     options = (
         Option("data", str, "shapes", "Registered dataset (shapes) or a folder of image + caption pairs."),
@@ -40,6 +41,8 @@ class UnclipTrainer(Trainer):
                "prior, image embedding for the decoder), so classifier-free guidance works.", min=0.0, max=1.0),
         Option("prior_weight", float, 1.0, "Weight of the prior's loss beside the decoder's.", min=0.0),
         Option("weight_decay", float, 0.01, "AdamW weight decay.", min=0.0),
+        Option("ema_decay", float, 0.999, "Decay of the moving average of the weights that sampling and the "
+               "written model use (0: the last step's weights).", min=0.0, max=0.99999),
         Option("weights_dtype", str, "float32", "Precision of the networks' weights written for use (checkpoints "
                "stay float32).", choices=("float32", "float16", "bfloat16")),
     )
@@ -77,6 +80,13 @@ class UnclipTrainer(Trainer):
         prior.clip_std.requires_grad_(False)
         unet = build_unet(channels, side, dim, s["width"], s["layers"])
         self.model = UnclipPair(prior, unet).to(device)
+        self.ema = None
+        if s["ema_decay"]:
+            # diffusion samples from an average of the late weights are cleaner than the last
+            # step's, and a run stopped while the learning rate is still high keeps a usable model
+            from diffusers.training_utils import EMAModel
+
+            self.ema = EMAModel(self.model.parameters(), decay=s["ema_decay"])
         self.latent_mean, self.latent_std = self.latent_mean.to(device), self.latent_std.to(device)
         self.run.log(f"training a prior ({_millions(prior)}M) and a decoder UNet ({_millions(unet)}M) on "
                      f"{len(self.cache)} images' {channels}x{side}x{side} latents, {self.run.world_size} process(es)")
@@ -133,6 +143,20 @@ class UnclipTrainer(Trainer):
         return (latents, image.to(device), text.to(device), keep[0].to(device), keep[1].to(device),
                 int(torch.randint(0, 2**62, (1,), generator=generator)))
 
+    def after_step(self, step):
+        if self.ema is not None:
+            self.ema.step(self.model.parameters())
+
+    def _averaged(self):
+        """The pair with the EMA's weights (a copy), or the trained pair itself without one."""
+        import copy
+
+        if self.ema is None:
+            return self.model
+        pair = copy.deepcopy(self.model)
+        self.ema.copy_to(pair.parameters())
+        return pair
+
     def loss(self, model, batch):
         prior_loss, decoder_loss = model(*batch)
         loss = decoder_loss + self.settings["prior_weight"] * prior_loss
@@ -150,7 +174,8 @@ class UnclipTrainer(Trainer):
 
         config = self.config(step, figures)
         dtype = getattr(torch, self.settings["weights_dtype"])
-        prior, unet = self.model.prior, self.model.unet
+        pair = self._averaged()
+        prior, unet = pair.prior, pair.unet
         if dtype != torch.float32:  # a cast copy: the model in training stays float32
             # nn.Module's own cast: diffusers' override warns about modules kept in float32, and these have none
             prior, unet = (torch.nn.Module.to(copy.deepcopy(part), dtype) for part in (prior, unet))
@@ -186,11 +211,12 @@ class UnclipTrainer(Trainer):
         from .pipeline import ShapesUnclip
 
         captions = self.cache.captions[:8]
-        self.model.eval()
-        model = ShapesUnclip(self.model.prior, self.model.unet, self.clip, self.vqgan,
+        pair = self._averaged()
+        pair.eval()
+        model = ShapesUnclip(pair.prior, pair.unet, self.clip, self.vqgan,
                              self.latent_mean, self.latent_std, self.run.device)
         images = [model.draw(caption, seeds=[number])[0] for number, caption in enumerate(captions)]
-        self.model.train()
+        pair.train()
         folder = self.out / "samples"
         folder.mkdir(exist_ok=True)
         render_grid([(f"step {step}", images)], captions, title=str(self.out)).save(folder / f"step-{step:08d}.png")
