@@ -152,6 +152,10 @@ class Loss(Item):
         self.weight = weight
         self.settings = dict(options)
 
+    def check(self, request: Request) -> None:
+        """Refuse settings that cannot work for this request (e.g. a model that does not load)
+        with artengine.UsageError, before any output folder is made. The default accepts all."""
+
     @abstractmethod
     def __call__(self, images: "torch.Tensor", context: Mapping[str, Any]) -> "torch.Tensor":
         """A scalar tensor (unweighted) for images B x 3 x H x W in [0, 1].
@@ -251,3 +255,36 @@ class TextImageEncoder(Protocol):
     def encode_text(self, texts: list[str]) -> "torch.Tensor": ...
 
     def encode_image(self, images: "torch.Tensor") -> "torch.Tensor": ...
+
+
+@runtime_checkable
+class LatentDenoiser(Protocol):
+    """A diffusion model over an image tokenizer's continuous latents, as a loss (score
+    distillation) or a guided sampler uses it (`load_model("unclip:...")` gives one).
+
+    Latents are the tokenizer's own (B x C x h x w, what its `embed` returns); the model works
+    in a normalised copy of them (`normalise` / `denormalise`). Timesteps index its training
+    noise schedule, 0 (clean) to `timesteps - 1` (pure noise)."""
+
+    tokenizer: ImageTokenizer
+    """The tokenizer whose latent space it draws in."""
+    latent_shape: tuple[int, int, int]
+    """(C, h, w) of the latents it was trained on."""
+    timesteps: int
+
+    def condition(self, prompt: Prompt, generators: list[Any]) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """(conditions, unconditional): one row each per torch.Generator, for the prompt
+        (its negative parts are the unconditional side where the model has one)."""
+
+    def unconditional(self, count: int) -> "torch.Tensor":
+        """`count` rows of the model's 'no condition'."""
+
+    def normalise(self, latents: "torch.Tensor") -> "torch.Tensor": ...
+
+    def denormalise(self, latents: "torch.Tensor") -> "torch.Tensor": ...
+
+    def add_noise(self, clean: "torch.Tensor", noise: "torch.Tensor", t: "torch.Tensor") -> "torch.Tensor":
+        """Normalised latents noised to timesteps `t` (one per row)."""
+
+    def predict_clean(self, noisy: "torch.Tensor", t: "torch.Tensor", condition: "torch.Tensor") -> "torch.Tensor":
+        """The model's estimate of the clean normalised latents, one condition row per row."""

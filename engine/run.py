@@ -194,6 +194,8 @@ def prepare(config: RunConfig, registry: Registry) -> Plan:
     requests = [Request(p, seeds, size, device, config.generator_options, losses) for p in config.prompts]
     for request in requests:
         plugin_call(f"generator '{config.generator}'", generator.check, request)
+        for loss in losses:
+            plugin_call(f"loss '{loss.name}'", loss.check, request)
     scorer = None
     if config.scorer:
         what = f"scorer '{config.scorer}'"

@@ -16,7 +16,9 @@ from .sampling import SCHEDULERS, Guided, denoise, make_scheduler, noise
 
 
 class ShapesUnclip:
-    """An UnclipModel (model.py) over a folder that `artengine train unclip` wrote."""
+    """An UnclipModel (model.py) over a folder that `artengine train unclip` wrote, and an
+    `artengine.LatentDenoiser` of its VQGAN's latents (what the `diffusion` loss and
+    `clip-diffusion` use)."""
 
     schedulers = ("default", *SCHEDULERS)
     default_scheduler = "ddim"  # trained with DDPM's schedule; DDIM samples it in 25 steps
@@ -31,6 +33,9 @@ class ShapesUnclip:
         side = int(unet.config.sample_size)
         self.latent_shape = (int(unet.config.in_channels), side, side)
         self.image_size = (side * vqgan.factor, side * vqgan.factor)
+        self.tokenizer = vqgan
+        self.noise_schedule = decoder_scheduler()
+        self.timesteps = int(self.noise_schedule.config.num_train_timesteps)
 
     # -- embeddings --------------------------------------------------------------------
 
@@ -105,13 +110,36 @@ class ShapesUnclip:
                           None if on_step is None else preview)
         return to_pil(self.to_pixels(latents, settings.snap))
 
+    # -- as a LatentDenoiser ------------------------------------------------------------
+
+    def condition(self, prompt, generators, settings: Settings | None = None):
+        from .conditions import negative_text, prompt_texts
+
+        return self.embed_prompt(prompt_texts(prompt), negative_text(prompt), generators, settings or Settings())
+
+    def normalise(self, latents: torch.Tensor) -> torch.Tensor:
+        return (latents - self.latent_mean) / self.latent_std
+
+    def denormalise(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents * self.latent_std + self.latent_mean
+
+    def add_noise(self, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.noise_schedule.add_noise(clean, noise, t.to(clean.device))
+
+    def predict_clean(self, noisy: torch.Tensor, t: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        """x0 from the UNet's v: x0 = sqrt(a) x_t - sqrt(1 - a) v, a the schedule's alpha-bar at t."""
+        v = self.unet(noisy, t.to(noisy.device), encoder_hidden_states=None,
+                      added_cond_kwargs={"image_embeds": condition}).sample
+        alpha = self.noise_schedule.alphas_cumprod.to(noisy.device)[t.to(noisy.device)].view(-1, 1, 1, 1)
+        return alpha.sqrt() * noisy - (1 - alpha).sqrt() * v.to(noisy.dtype)
+
     def _scheduler(self, settings: Settings) -> str:
         return self.default_scheduler if settings.scheduler == "default" else settings.scheduler
 
     def to_pixels(self, latents: torch.Tensor, snap: bool) -> torch.Tensor:
         """Decode normalised latents; `snap` moves each position to its nearest VQGAN code first
         (the VQGAN's decoder was trained on codes only: snapped latents decode to crisp edges)."""
-        z = latents * self.latent_std + self.latent_mean
+        z = self.denormalise(latents)
         if snap:
             codebook = self.vqgan.codebook.float()
             flat = z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])

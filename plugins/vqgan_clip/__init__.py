@@ -27,6 +27,9 @@ OPTIONS = (
     Option("init_image", str, "", "Start from this image (encoded by the VQGAN) instead of random codes."),
     Option("init_weight", float, 0.0, "Weight of the 'init' loss keeping the image near the init image "
                                       "(0: none, unless --loss init is given).", min=0.0),
+    Option("diffusion_weight", float, 1.0, "Weight of the 'diffusion' loss (score distillation), added when "
+                                          "its model draws in this VQGAN's latent space (0: none; --loss "
+                                          "diffusion:W sets it).", min=0.0),
     Option("steps", int, 120, "Optimisation steps.", min=1, max=1_000_000),
     Option("lr", float, 0.6, "Learning rate (latent units per step, roughly).", min=0.0),
     Option("optimizer", str, "adam", "Optimiser of the latents.", choices=("adam", "adamw")),

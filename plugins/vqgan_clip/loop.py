@@ -48,7 +48,7 @@ class Optimisation:
         self.device = request.device
         self.vqgan = artengine.load_model(self.settings.vqgan, self.device)
         self.guides = build_guides(self.settings, request.prompt, self.device)
-        self.losses = chosen_losses(request, self.settings)
+        self.losses = chosen_losses(request, self.settings, self.vqgan)
         self.codebook = self.vqgan.codebook.detach()
         seeds = request.seeds
         self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
@@ -185,12 +185,15 @@ def learning_rate(settings, step: int) -> float:
     return settings.lr * settings.lr_decay ** (step / max(1, settings.steps - 1))
 
 
-def chosen_losses(request, settings) -> list:
-    """The request's losses, with the main `clip` term and the `init` term added when missing."""
+def chosen_losses(request, settings, vqgan) -> list:
+    """The request's losses, with the main `clip` term, the `init` term and the `diffusion` term
+    added when missing."""
     losses = list(request.losses)
     names = {loss.name for loss in losses}
     if "clip" not in names:
         losses.insert(0, main_loss(request))
+    if settings.diffusion_weight > 0 and "diffusion" not in names:
+        losses.extend(default_diffusion(settings.diffusion_weight, vqgan, request.device))
     if settings.init_weight > 0 and "init" not in names:
         from artengine import get_registry, resolve_options
 
@@ -202,6 +205,24 @@ def chosen_losses(request, settings) -> list:
     if any(loss.name == "init" for loss in losses) and not settings.init_image:
         raise UsageError("the 'init' loss needs an init image: set generator.init_image=PATH")
     return [loss for loss in losses if loss.weight != 0]
+
+
+def default_diffusion(weight: float, vqgan, device: str) -> list:
+    """The registered `diffusion` loss at its own defaults, when its model draws in this VQGAN's
+    latent space (a prior of other images would pull towards the wrong world); else none."""
+    from artengine import LatentDenoiser, get_registry, load_model, resolve_options
+
+    registry = get_registry()
+    if "diffusion" not in registry.items["loss"]:
+        return []
+    cls = registry.loss("diffusion")
+    loss = cls(weight, resolve_options(cls.options, {}, "vqgan-clip", "losses.diffusion"))
+    try:
+        model = load_model(loss.settings["model"], device)
+    except UsageError:  # not installed here: vqgan-clip runs as it did without it
+        return []
+    # load_model caches per (spec, device): the same VQGAN spec gives the very same object
+    return [loss] if isinstance(model, LatentDenoiser) and model.tokenizer is vqgan else []
 
 
 def _check_finite(total: torch.Tensor, step: int) -> None:

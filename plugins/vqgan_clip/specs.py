@@ -27,6 +27,7 @@ class Settings:
     image_prompts: tuple[Weighted, ...]
     init_image: str
     init_weight: float
+    diffusion_weight: float
     steps: int
     lr: float
     optimizer: str
@@ -50,6 +51,7 @@ def read_settings(options: Mapping[str, Any]) -> Settings:
         image_prompts=_image_prompts(options["image_prompts"], f"{where}.image_prompts"),
         init_image=_existing_file(options["init_image"], f"{where}.init_image") if options["init_image"] else "",
         init_weight=options["init_weight"],
+        diffusion_weight=options["diffusion_weight"],
         steps=options["steps"],
         lr=options["lr"],
         optimizer=options["optimizer"],

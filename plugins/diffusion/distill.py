@@ -1,0 +1,113 @@
+"""Score distillation in the clean-latent form: with x the latents (normalised), x_t = noise(x, t)
+and x0 the model's guided estimate from x_t, the loss is |x - x0|^2 / 2 per latent position
+(summed over channels, averaged over positions and the batch) with x0 held fixed, so its gradient
+is x - x0: the step that DreamFusion's SDS takes, weighted by the noise level, without a backward
+pass through the model. Per position, so that weight 1 balances the `clip` loss at weight 1 on
+the shapes models (in vqgan-clip's Adam steps).
+
+Each candidate draws its timestep jitter and noise from a generator seeded by its own seed,
+so a candidate depends on its seed alone, as the engine asks of every generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+import artengine
+from artengine import LatentDenoiser, UsageError
+
+
+@dataclass
+class Run:
+    """One request's denoiser, conditions and noise generators (made at its first step)."""
+
+    model: LatentDenoiser
+    conditions: torch.Tensor
+    unconditional: torch.Tensor
+    generators: list[torch.Generator]
+
+
+def distillation(loss, images: torch.Tensor, context) -> torch.Tensor:
+    run = _run(loss, context)
+    model, settings = run.model, loss.settings
+    latents = _latents(model, images, context)
+    clean = model.normalise(latents.float())
+    t = _timesteps(settings, context, run.generators, model.timesteps).to(clean.device)
+    noise = torch.stack([torch.randn(clean.shape[1:], generator=g) for g in run.generators]).to(clean.device)
+    with torch.no_grad():
+        noisy = model.add_noise(clean.detach(), noise, t)
+        estimate = _guided(model, noisy, t, run, settings["guidance"])
+    return (clean - estimate).pow(2).sum(1).mean() / 2
+
+
+def _guided(model, noisy, t, run, guidance: float) -> torch.Tensor:
+    conditions, unconditional = run.conditions.to(noisy.dtype), run.unconditional.to(noisy.dtype)
+    if guidance == 1.0:
+        return model.predict_clean(noisy, t, conditions)
+    both = model.predict_clean(torch.cat([noisy, noisy]), torch.cat([t, t]), torch.cat([unconditional, conditions]))
+    negative, positive = both.float().chunk(2)
+    return negative + guidance * (positive - negative)
+
+
+def _run(loss, context) -> Run:
+    """The request's Run, made once: the denoiser, its condition for the prompt per candidate."""
+    request = context.get("request")
+    if request is None:
+        raise UsageError("the 'diffusion' loss needs the request from its generator, which does not give it")
+    key = id(request)
+    if key not in loss._runs:
+        loss._runs.clear()  # one request at a time: a generator calls its losses for one request
+        model = denoiser(loss.settings["model"], request.device)
+        seeds = [f"diffusion loss {seed}" for seed in request.seeds]
+        generators = [torch.Generator().manual_seed(_seed_of(text)) for text in seeds]
+        if loss.settings["condition"] == "prompt":
+            conditions, unconditional = model.condition(request.prompt, generators)
+        else:
+            conditions = unconditional = model.unconditional(len(generators))
+        loss._runs[key] = Run(model, conditions, unconditional, generators)
+    return loss._runs[key]
+
+
+def denoiser(spec: str, device: str) -> LatentDenoiser:
+    model = artengine.load_model(spec, device)
+    if not isinstance(model, LatentDenoiser):
+        raise UsageError(f"losses.diffusion.model: {spec} is not a latent diffusion model the loss can use; "
+                         "give one a loader gives as a denoiser, e.g. unclip:shapes")
+    return model
+
+
+def _latents(model, images: torch.Tensor, context) -> torch.Tensor:
+    """The generator's own latents when they are the model's latent space, else the images
+    encoded (differentiably) by the model's tokenizer."""
+    latents = context.get("quantized", context.get("latents"))
+    if latents is not None and context.get("vqgan") is model.tokenizer:  # load_model's cache: one object per spec
+        return latents
+    encode = getattr(model.tokenizer, "pre_quantization", None)
+    if encode is None:
+        raise UsageError("the 'diffusion' loss needs the generator's latents in its model's latent space, or a "
+                         "tokenizer that encodes images; this generator gives neither")
+    channels, height, width = model.latent_shape
+    factor = int(model.tokenizer.factor)
+    if images.shape[-2:] != (height * factor, width * factor):
+        images = torch.nn.functional.interpolate(images, size=(height * factor, width * factor), mode="bilinear",
+                                                 antialias=True, align_corners=False)
+    return encode(images)
+
+
+def _timesteps(settings, context, generators, timesteps: int) -> torch.Tensor:
+    low, high = settings["t_min"], settings["t_max"]
+    if settings["schedule"] == "anneal":
+        steps = max(1, int(context.get("steps", 1)) - 1)
+        share = min(1.0, int(context.get("step", 0)) / steps)
+        levels = [high - (high - low) * share] * len(generators)
+    else:
+        levels = [low + (high - low) * float(torch.rand((), generator=g)) for g in generators]
+    return torch.tensor([min(timesteps - 1, max(1, round(level * (timesteps - 1)))) for level in levels])
+
+
+def _seed_of(text: str) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
