@@ -49,6 +49,8 @@ step train-unclip artengine train unclip --data shapes --data-count 2048 --out "
     --batch-size 64 --checkpoint-every 20 --sample-every 20 --device cuda
 step --json unclip-speed "${PYTHON:-python3}" benchmarks/unclip_figures.py speed --device cuda
 step --json unclip-kandinsky "${PYTHON:-python3}" benchmarks/unclip_figures.py kandinsky --device cuda
+# the diffusion loss: vqgan-clip's time per step with it against without it
+step --json diffusion-loss "${PYTHON:-python3}" benchmarks/diffusion_loss.py --device cuda --rounds 3
 step --json dalle-mega-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config mega --batch 8 --repeats 2
 
 if ((${#failed[@]})); then

@@ -50,3 +50,10 @@ def test_the_documented_loss_plugin_works(cli, host, tmp_path):
     summary = run_json(cli("--plugins-dir", tmp_path / "mine", "generate", "a red circle", "-g", "vqgan-clip",
                            "--loss", "darkness:0.5", "--set", "losses.darkness.power=2", "--json", *fast()))
     assert summary["status"] == "complete"
+
+
+def test_the_diffusion_loss_options_match_the_declarations():
+    import artengine.plugins.diffusion
+
+    table = options_table([option.describe() for option in artengine.plugins.diffusion.DiffusionLoss.options])
+    assert section("diffusion-options") == table, "docs/vqgan-clip.md's diffusion loss table is out of date"
