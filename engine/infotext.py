@@ -15,8 +15,7 @@ e.g. "CFG scale"); the others get their name in sentence case (`top_k` -> `Top k
 `steps` and `model` read as webui's `Steps` and `Model`.
 
 The `artengine` JSON chunk stays the exact record. This text is for people and other tools,
-and what `reproduce` falls back on when a tool kept only it; it also reads the older layout
-(parts joined by `|` with `text:weight`, option names as keys).
+and what `reproduce` falls back on when a tool kept only it.
 """
 
 from __future__ import annotations
@@ -126,8 +125,7 @@ def prompt_from_parameters(prompt: str, negative: str) -> str:
 
 
 def _parts(line: str) -> list[tuple[str, float]]:
-    """`(text:w)` groups, and the text between them read in artengine's own syntax (the older
-    layout wrote `text:w|other`)."""
+    """`(text:w)` groups, and the text between them, weighing 1."""
     parts, position = [], 0
     for match in _ATTENTION.finditer(line):
         parts += _plain(line[position : match.start()])
@@ -138,9 +136,7 @@ def _parts(line: str) -> list[tuple[str, float]]:
 
 def _plain(segment: str) -> list[tuple[str, float]]:
     segment = segment.strip(" ,\n")
-    if not segment:
-        return []
-    return [(_unescape(part.text), part.weight) for part in parse_prompt(segment, "parameters: prompt").parts]
+    return [(_unescape(segment), 1.0)] if segment else []
 
 
 def _unescape(text: str) -> str:
@@ -160,7 +156,7 @@ def record_from_parameters(text: str, where: str) -> dict[str, Any]:
         options = discovery.get_registry().get("generator", generator).options
     except UsageError as error:
         raise UsageError(f"'{where}' parameters: {error}") from None
-    by_key = {key: option for option in options for key in (option.name, label(option.name, option.infotext))}
+    by_key = {label(option.name, option.infotext): option for option in options}
     table: dict[str, Any] = {"name": generator}
     for key, value in fields.items():
         if key in by_key:

@@ -149,14 +149,6 @@ def test_reproduce_reads_a_png_that_kept_only_the_webui_parameters(cli, tmp_path
     assert json.loads(result.stdout)["identical"] is True
 
 
-def test_reproduce_reads_the_older_parameters_layout(cli, tmp_path):
-    older = ("a blue square\nNegative prompt: red\n"
-             "Seed: 40, Size: 64x64, Generator: solid, brightness: 1.0, border: 2, Version: artengine 0.1.0")
-    result = reproduce_from(cli, tmp_path, older)
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["identical"] is True
-
-
 def test_reproduce_checks_parameters_like_any_input(cli, tmp_path):
     result = reproduce_from(cli, tmp_path, "a cat\nSeed: 1, Size: 64x64, Generator: solid, Border: -3, Version: x")
     assert result.exit_code == 2 and "border: -3 is below the minimum 0" in result.stderr
