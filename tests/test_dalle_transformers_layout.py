@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
 import artengine
@@ -56,6 +57,16 @@ def test_the_shipped_dalle_shapes_opens_in_transformers_with_artengines_logits(b
 def test_a_saved_checkpoint_opens_in_transformers_with_artengines_logits(dalle_host, tmp_path):
     folder = make_checkpoint(tmp_path / "model", seed=3)
     assert_transformers_gives_artengines_model(folder, f"dalle:{folder}")
+
+
+@pytest.mark.parametrize("made", ["shipped", "saved"])
+def test_the_tokenizer_config_names_a_class_every_allowed_transformers_reads(dalle_host, tmp_path, made):
+    """transformers 5's save_pretrained names its own `TokenizersBackend`, which 4.x's
+    AutoTokenizer cannot find; `PreTrainedTokenizerFast` is in both (5.x keeps it as an alias)."""
+    folder = SHIPPED if made == "shipped" else make_checkpoint(tmp_path / "model")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast" and "backend" not in config
+    assert type(AutoTokenizer.from_pretrained(folder)) is transformers.PreTrainedTokenizerFast
 
 
 def test_a_trained_checkpoint_opens_in_transformers_with_artengines_logits(dalle_host, cli, tmp_path):

@@ -36,6 +36,7 @@ CONFIG_FILE = "config.json"
 SETTINGS_FILE = "artengine_dalle.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 FORMAT = "artengine-dalle"
 FORMAT_VERSION = 2
 SHIPPED = {"shapes": Path(__file__).parent / "weights" / "shapes"}
@@ -158,7 +159,8 @@ def gpt2_config_bytes(lm) -> bytes:
 
 def tokenizer_files(tokenizer, text_length: int, folder: Path) -> dict[str, bytes]:
     """The tokenizer's files as transformers' `save_pretrained` writes them (written to a
-    temporary folder inside `folder`, read back, so each can then be replaced atomically)."""
+    temporary folder inside `folder`, read back, so each can then be replaced atomically), with
+    a tokenizer_config.json that every transformers the project allows reads."""
     from transformers import PreTrainedTokenizerFast
 
     from .text import copy_with_row_template
@@ -168,7 +170,20 @@ def tokenizer_files(tokenizer, text_length: int, folder: Path) -> dict[str, byte
                                       model_max_length=text_length)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".tokenizer-") as temporary:
         written = wrapped.save_pretrained(temporary)
-        return {Path(path).name: Path(path).read_bytes() for path in written}
+        files = {Path(path).name: Path(path).read_bytes() for path in written}
+    files[TOKENIZER_CONFIG_FILE] = portable_tokenizer_config(files[TOKENIZER_CONFIG_FILE])
+    return files
+
+
+def portable_tokenizer_config(data: bytes) -> bytes:
+    """tokenizer_config.json as transformers 4.x reads it too. transformers 5 names its own class,
+    `TokenizersBackend`, which 4.x's AutoTokenizer cannot find; `PreTrainedTokenizerFast` is that
+    class in both (5.x keeps the name as an alias). `backend` is 5.x's bookkeeping, which it fills
+    in by itself, and clean_up_tokenization_spaces is 5.x's default, spelled out for 4.x."""
+    config = json.loads(data)
+    config.pop("backend", None)
+    config.update(tokenizer_class="PreTrainedTokenizerFast", clean_up_tokenization_spaces=False)
+    return (json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def save_model(folder: Path, lm, tokenizer, config: dict, card: str, dtype=None) -> None:
