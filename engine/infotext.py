@@ -10,7 +10,8 @@ webui writes this text (modules/processing.py, create_infotext) and parses it
 The last line holds `Key: value` pairs; a value with a comma, colon or newline is JSON-quoted,
 and an empty value makes webui's parser fail, so empty settings are left out. Prompt weights
 use webui's attention syntax, `(text:1.2)`; parts with a negative weight go, unsigned, to the
-Negative prompt line. An option whose meaning is a webui key's declares it (`Option.infotext`,
+Negative prompt line. A prompt's own line that starts with "Negative prompt:" gets a backslash
+before it, which webui's prompt parser reads as nothing (`_guard`). An option whose meaning is a webui key's declares it (`Option.infotext`,
 e.g. "CFG scale"); the others get their name in sentence case (`top_k` -> `Top k`), so that
 `steps` and `model` read as webui's `Steps` and `Model`.
 
@@ -47,9 +48,10 @@ def format_parameters(record: dict[str, Any], declared: Iterable[Option] = ()) -
     """The webui-style text of one image's record (as run.py builds it); `declared` are the
     generator's options, for their keys and order."""
     prompt = parse_prompt(record["prompt"])
-    lines = [", ".join(_attention(part.text, part.weight) for part in prompt.positive)]
+    lines = [_guard(", ".join(_attention(part.text, part.weight) for part in prompt.positive))]
     if prompt.negative:
-        lines.append(f"{NEGATIVE} " + ", ".join(_attention(part.text, -part.weight) for part in prompt.negative))
+        negative = _guard(", ".join(_attention(part.text, -part.weight) for part in prompt.negative), first=False)
+        lines.append(f"{NEGATIVE} {negative}")
     config = record["config"]
     fields: dict[str, Any] = {"Seed": record["seed"], "Size": record["size"], "Generator": record["generator"]}
     if record.get("configuration") not in (None, record["generator"]):
@@ -73,6 +75,20 @@ def format_parameters(record: dict[str, Any], declared: Iterable[Option] = ()) -
 def _attention(text: str, weight: float) -> str:
     escaped = _SPECIAL.sub(r"\\\1", text)
     return escaped if weight == 1 else f"({escaped}:{_decimal(weight)})"
+
+
+def _guard(text: str, first: bool = True) -> str:
+    """`text` with a backslash before each line (after the first, unless `first`) that starts,
+    spaces aside, with "Negative prompt:". webui's parser takes such a line of a prompt for the
+    start of the negative prompt, and drops the words from a negative prompt's later lines;
+    its attention parser reads a backslash before a plain character as nothing, so the text the
+    prompt conditions on stays the user's (webui itself writes such prompts as they are)."""
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        words = line.lstrip()
+        if (first or number > 0) and words.startswith(NEGATIVE):
+            lines[number] = line[: len(line) - len(words)] + "\\" + words
+    return "\n".join(lines)
 
 
 def _decimal(number: float) -> str:

@@ -11,11 +11,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from artengine import Option
-from artengine.infotext import format_parameters
+from artengine import Option, parse_prompt
+from artengine.infotext import format_parameters, prompt_from_parameters, read_parameters
 
 RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 RE_IMAGESIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -128,6 +129,30 @@ def test_webui_keys_quoting_and_no_empty_values():
     }
     assert webui_attention(fields["Prompt"]) == [("a cat, ", 1.0), ("tiny", 0.00001)]
     assert fields["Negative prompt"] == "dog"
+
+
+# (prompt, then what webui conditions on as the prompt and as the negative prompt: [(text, weight)])
+NEWLINES = [
+    ("a cat\nb", [("a cat\nb", 1.0)], []),
+    ("a cat\nNegative prompt: dog", [("a cat\nNegative prompt: dog", 1.0)], []),
+    ("Negative prompt: dog", [("Negative prompt: dog", 1.0)], []),
+    ("a cat\n  Negative prompt: dog:1.5", [("a cat\nNegative prompt: dog", 1.5)], []),  # webui strips each line
+    ("red|blue\nNegative prompt: green:-1", [("red", 1.0)], [("blue\nNegative prompt: green", 1.0)]),
+    ("Negative prompt: a|Negative prompt: b:-0.5", [("Negative prompt: a", 1.0)], [("Negative prompt: b", 0.5)]),
+]
+
+
+@pytest.mark.parametrize("prompt, positive, negative", NEWLINES, ids=[repr(row[0]) for row in NEWLINES])
+def test_a_line_that_starts_like_the_negative_prompt_stays_in_its_prompt(prompt, positive, negative):
+    record = {"prompt": prompt, "seed": 1, "size": "64x64", "generator": "solid", "artengine": "0.1.0",
+              "config": {"generator": {"name": "solid"}}}
+    text = format_parameters(record)
+    fields, errors = webui_parse(text)
+    assert errors == [] and fields["Seed"] == "1"
+    assert webui_attention(fields["Prompt"]) == positive
+    assert (webui_attention(fields["Negative prompt"]) if fields["Negative prompt"] else []) == negative
+    read = parse_prompt(prompt_from_parameters(*read_parameters(text)[:2]))  # what `reproduce` reads back
+    assert [(part.text, part.weight) for part in read.parts] == positive + [(text, -weight) for text, weight in negative]
 
 
 def reproduce_from(cli, tmp_path, parameters):
