@@ -85,14 +85,14 @@ def run_method(method: str, lm, text, null, batch: int, precision: str):
     """Sample one batch of codes with `method`; returns the codes (B x N)."""
     import torch
 
-    from artengine.plugins.dalle.sampling import Settings, sample_codes
+    from artengine.plugins.dalle.sampling import SamplingSettings, sample_codes
 
     layout = lm.layout
     seeds = list(range(batch))
     if method.startswith("artengine"):
         guidance = 3.0 if method == "artengine_guided" else 1.0
         loop = "eager" if method == "artengine_eager" else "auto"
-        return sample_codes(lm, text, null, seeds, Settings(guidance=guidance, precision=precision, loop=loop))
+        return sample_codes(lm, text, null, seeds, SamplingSettings(guidance=guidance, precision=precision, loop=loop))
     device = text.device
     prefix = torch.cat([text, torch.full((1, 1), layout.image_start, device=device)], 1).expand(batch, -1)
     low, high = layout.code_offset, layout.image_start

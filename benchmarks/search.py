@@ -94,7 +94,7 @@ def write_scenes(folder: Path, count: int, seed: int) -> list:
 
 
 def text_search(args) -> dict:
-    from artengine.plugins.search.index import Index, Settings
+    from artengine.plugins.search.index import Index, EmbedSettings
     from artengine.plugins.shapes.captions import caption
     from artengine.plugins.shapes.dataset import ShapesPairs
 
@@ -102,7 +102,7 @@ def text_search(args) -> dict:
         scenes = write_scenes(Path(tmp) / "scenes", args.n, FRESH_SEED + 1)
         started = time.perf_counter()
         index, report = Index.build([Path(tmp) / "scenes"], Path(tmp) / "idx", args.model,
-                                    settings=Settings(device="cpu", precision=args.precision))
+                                    settings=EmbedSettings(device="cpu", precision=args.precision))
         build_seconds = time.perf_counter() - started
         number = {str((Path(tmp) / "scenes" / f"{i:05d}.png").resolve()): i for i in range(args.n)}
         queries = ShapesPairs(args.queries, FRESH_SEED + 2, objects="1")

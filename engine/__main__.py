@@ -1,4 +1,4 @@
-"""`python -m engine` runs the artengine CLI."""
+"""`python -m artengine` runs the artengine CLI, as the `artengine` command does."""
 
 from .cli import main
 

@@ -1,8 +1,9 @@
 """The plugin API: every hook artengine calls, in one page.
 
 Implement a hook with ``@artengine.hookimpl`` on a function of the same name; take only the
-arguments you need. Each ``register`` call is checked: a name that another plugin already
-registered is an error naming both plugins.
+arguments you need. Each ``register`` call is checked: an object of the wrong kind, or a name
+another plugin already registered, drops the registering plugin with a warning naming both
+(an error under ``ARTENGINE_STRICT_PLUGINS=1``).
 """
 
 from __future__ import annotations

@@ -10,13 +10,13 @@ webui writes this text (modules/processing.py, create_infotext) and parses it
 The last line holds `Key: value` pairs; a value with a comma, colon or newline is JSON-quoted,
 and an empty value makes webui's parser fail, so empty settings are left out. Prompt weights
 use webui's attention syntax, `(text:1.2)`; parts with a negative weight go, unsigned, to the
-Negative prompt line. An option whose meaning is a webui key's declares it (`Option.infotext`,
+Negative prompt line. A prompt's own line that starts with "Negative prompt:" gets a backslash
+before it, which webui's prompt parser reads as nothing (`_guard`). An option whose meaning is a webui key's declares it (`Option.infotext`,
 e.g. "CFG scale"); the others get their name in sentence case (`top_k` -> `Top k`), so that
 `steps` and `model` read as webui's `Steps` and `Model`.
 
 The `artengine` JSON chunk stays the exact record. This text is for people and other tools,
-and what `reproduce` falls back on when a tool kept only it; it also reads the older layout
-(parts joined by `|` with `text:weight`, option names as keys).
+and what `reproduce` falls back on when a tool kept only it.
 """
 
 from __future__ import annotations
@@ -48,9 +48,10 @@ def format_parameters(record: dict[str, Any], declared: Iterable[Option] = ()) -
     """The webui-style text of one image's record (as run.py builds it); `declared` are the
     generator's options, for their keys and order."""
     prompt = parse_prompt(record["prompt"])
-    lines = [", ".join(_attention(part.text, part.weight) for part in prompt.positive)]
+    lines = [_guard(", ".join(_attention(part.text, part.weight) for part in prompt.positive))]
     if prompt.negative:
-        lines.append(f"{NEGATIVE} " + ", ".join(_attention(part.text, -part.weight) for part in prompt.negative))
+        negative = _guard(", ".join(_attention(part.text, -part.weight) for part in prompt.negative), first=False)
+        lines.append(f"{NEGATIVE} {negative}")
     config = record["config"]
     fields: dict[str, Any] = {"Seed": record["seed"], "Size": record["size"], "Generator": record["generator"]}
     if record.get("configuration") not in (None, record["generator"]):
@@ -74,6 +75,20 @@ def format_parameters(record: dict[str, Any], declared: Iterable[Option] = ()) -
 def _attention(text: str, weight: float) -> str:
     escaped = _SPECIAL.sub(r"\\\1", text)
     return escaped if weight == 1 else f"({escaped}:{_decimal(weight)})"
+
+
+def _guard(text: str, first: bool = True) -> str:
+    """`text` with a backslash before each line (after the first, unless `first`) that starts,
+    spaces aside, with "Negative prompt:". webui's parser takes such a line of a prompt for the
+    start of the negative prompt, and drops the words from a negative prompt's later lines;
+    its attention parser reads a backslash before a plain character as nothing, so the text the
+    prompt conditions on stays the user's (webui itself writes such prompts as they are)."""
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        words = line.lstrip()
+        if (first or number > 0) and words.startswith(NEGATIVE):
+            lines[number] = line[: len(line) - len(words)] + "\\" + words
+    return "\n".join(lines)
 
 
 def _decimal(number: float) -> str:
@@ -126,8 +141,7 @@ def prompt_from_parameters(prompt: str, negative: str) -> str:
 
 
 def _parts(line: str) -> list[tuple[str, float]]:
-    """`(text:w)` groups, and the text between them read in artengine's own syntax (the older
-    layout wrote `text:w|other`)."""
+    """`(text:w)` groups, and the text between them, weighing 1."""
     parts, position = [], 0
     for match in _ATTENTION.finditer(line):
         parts += _plain(line[position : match.start()])
@@ -138,9 +152,7 @@ def _parts(line: str) -> list[tuple[str, float]]:
 
 def _plain(segment: str) -> list[tuple[str, float]]:
     segment = segment.strip(" ,\n")
-    if not segment:
-        return []
-    return [(_unescape(part.text), part.weight) for part in parse_prompt(segment, "parameters: prompt").parts]
+    return [(_unescape(segment), 1.0)] if segment else []
 
 
 def _unescape(text: str) -> str:
@@ -160,7 +172,7 @@ def record_from_parameters(text: str, where: str) -> dict[str, Any]:
         options = discovery.get_registry().get("generator", generator).options
     except UsageError as error:
         raise UsageError(f"'{where}' parameters: {error}") from None
-    by_key = {key: option for option in options for key in (option.name, label(option.name, option.infotext))}
+    by_key = {label(option.name, option.infotext): option for option in options}
     table: dict[str, Any] = {"name": generator}
     for key, value in fields.items():
         if key in by_key:

@@ -1,7 +1,16 @@
-"""The three kinds of plugin item, and model loaders: explicit, typed, documented.
+"""What plugins implement and hand each other: explicit, typed, documented.
 
-A plugin subclasses one of these ABCs, declares `name`, `description` and `options`
-as class attributes, and registers the class through a hook (see artengine.hookspecs).
+- The plugin items: `Generator`, `Scorer`, `Loss` and `Dataset` (a `Trainer` is in
+  trainers.py). A plugin subclasses one of these ABCs, declares `name`, `description` and
+  `options` as class attributes, and registers the class through a hook (see
+  artengine.hookspecs).
+- `ModelLoader`: an instance, registered for a spec prefix (`clip:`, `vqgan:`), that
+  `load_model` asks; `ModelInfo` is one model it lists.
+- What flows between the engine and a generator: `Request`, `Candidate`, `LossSpec` and the
+  `Progress` callback.
+- The typed seams between the models one plugin loads and the generators of another:
+  `ImageTokenizer` and `TextImageEncoder`.
+
 Keep heavy imports (torch, open_clip, ...) inside methods so that listing plugins stays fast.
 """
 
@@ -23,7 +32,7 @@ if TYPE_CHECKING:  # pillow and torch are only needed by code that makes images
 
 
 class Item(ABC):
-    """What every registered generator, scorer and loss declares."""
+    """What every registered generator, scorer, loss, dataset and trainer declares."""
 
     name: ClassVar[str]
     """Registry name, as used by `-g NAME`, `--scorer NAME`, `--loss NAME:WEIGHT`."""

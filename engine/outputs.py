@@ -7,8 +7,8 @@ into the same `--out` never share one.
 
 A command that writes or deletes inside a folder the user names (a training run's `--out`, a
 code `--cache`, an index) first claims it with `claim_folder`: a folder it creates, or an empty
-one, gets a marker file naming what it holds, and only a folder with that marker (or one an
-older version demonstrably wrote) is ever written into or cleaned again. A folder of the
+one, gets a marker file naming what it holds, and only a folder with that marker is ever
+written into or cleaned again. A folder of the
 user's files, the `--data` folder say, is refused with one line and left untouched.
 """
 
@@ -80,15 +80,13 @@ MARKER = ".artengine-folder"
 """The file that marks a folder as artengine's own: JSON {"artengine": KIND}."""
 
 
-def claim_folder(folder: str | Path, kind: str, flag: str, *, legacy: Callable[[Path], bool] | None = None,
-                 create: bool = True) -> Path:
+def claim_folder(folder: str | Path, kind: str, flag: str, *, create: bool = True) -> Path:
     """`folder` as this program's own folder of `kind` (e.g. "training run"), safe to write into
     and to clean; UsageError, one line, for anything else.
 
     A missing folder is created (parents too) and marked; an empty one is marked (nothing in it
     can be lost); one already marked with `kind` is returned as it is (a resumed run, a rebuilt
-    cache). A folder of other files is refused unless `legacy(folder)` recognises what an older
-    version wrote there without a marker, and a folder marked for another kind is refused too.
+    cache). A folder of other files is refused, and so is a folder marked for another kind.
     With `create=False` nothing is created or marked: the same checks only (for processes other
     than the one that writes). `flag` names the option in messages ("--out", "--cache")."""
     from .safe_io import check_path
@@ -114,7 +112,7 @@ def claim_folder(folder: str | Path, kind: str, flag: str, *, legacy: Callable[[
         entries = sorted(os.listdir(folder))
     except OSError as error:
         raise UsageError(f"{where}: cannot read that folder: {error.strerror or error}") from None
-    if entries and not (legacy is not None and legacy(folder)):
+    if entries:
         shown = ", ".join(repr(name) for name in entries[:2]) + (", ..." if len(entries) > 2 else "")
         raise UsageError(f"{where} already holds files artengine did not write there ({shown}); "
                          f"give a new or empty folder for the {kind} (nothing in that one is changed)")

@@ -1,4 +1,5 @@
-"""Named generators, scorers, losses and model loaders, each remembered with its plugin."""
+"""Named generators, scorers, losses, model loaders, datasets and trainers, each remembered with
+its plugin."""
 
 from __future__ import annotations
 

@@ -128,8 +128,7 @@ class Loop:
         self.log = log if self.main else (lambda message: None)
         # the run folder is written into and pruned: only one this program made (every process
         # checks, so that all refuse alike; rank 0 alone creates and marks it)
-        claim_folder(self.out, RUN_KIND, "--out", legacy=lambda folder: checkpoints.latest(folder) is not None,
-                     create=False)
+        claim_folder(self.out, RUN_KIND, "--out", create=False)
         self.resume_from = self._resume_folder(resume)
         self.run_info = TrainingRun(self.out, accelerator.device, accelerator.process_index,
                                     accelerator.num_processes, resume, log, accelerator.wait_for_everyone, self.s)
@@ -155,7 +154,7 @@ class Loop:
 
         self.trainer.check()
         if self.main:  # the settings check out: now make and mark the run folder
-            claim_folder(self.out, RUN_KIND, "--out", legacy=lambda folder: checkpoints.latest(folder) is not None)
+            claim_folder(self.out, RUN_KIND, "--out")
         self.accelerator.wait_for_everyone()
         set_seed(self.s["seed"])  # the same initial weights on every process
         self.model = self.trainer.setup()

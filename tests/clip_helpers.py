@@ -19,6 +19,6 @@ def tiny_model(folder, seed):
     folder.mkdir(parents=True)
     torch.manual_seed(seed)
     network = build_network(TINY_CFG)
-    (folder / "config.json").write_text(json.dumps({"model_cfg": TINY_CFG}))
-    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CFG}))
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
     return f"clip:{folder}"

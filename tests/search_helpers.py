@@ -24,8 +24,8 @@ def tiny_clip(folder: Path, seed: int = 0) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     network = build_network(TINY_CFG)
-    (folder / "config.json").write_text(json.dumps({"model_cfg": TINY_CFG, "preprocess_cfg": {}}))
-    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(folder / "model.safetensors"))
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CFG, "preprocess_cfg": {}}))
+    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
     return f"clip:{folder}"
 
 

@@ -44,8 +44,8 @@ def vit_b_32_file(tmp_path_factory):
     return path, state
 
 
-def save_folder(folder: Path, model_cfg=TINY_CFG, preprocess=None, config_name="config.json",
-                weights_name="model.safetensors", seed=0) -> torch.nn.Module:
+def save_folder(folder: Path, model_cfg=TINY_CFG, preprocess=None, config_name="open_clip_config.json",
+                weights_name="open_clip_model.safetensors", seed=0) -> torch.nn.Module:
     from safetensors.torch import save_file
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -104,14 +104,14 @@ def test_non_square_images_are_resized_as_the_config_says():
 
 
 def test_a_hugging_face_folder_loads_as_a_path(tmp_path):
-    save_folder(tmp_path / "hub", config_name="open_clip_config.json", weights_name="open_clip_model.safetensors")
+    save_folder(tmp_path / "hub")
     model = artengine.load_model(f"clip:{tmp_path / 'hub'}")
     assert model.encode_text(["a red circle"]).shape == (1, 16)
 
 
 def test_a_weights_file_with_its_config_beside_it_loads_as_a_path(tmp_path):
     save_folder(tmp_path / "run")
-    model = artengine.load_model(f"clip:{tmp_path / 'run' / 'model.safetensors'}")
+    model = artengine.load_model(f"clip:{tmp_path / 'run' / 'open_clip_model.safetensors'}")
     assert model.encode_image(torch.rand(1, 3, 32, 32)).shape == (1, 16)
 
 
@@ -196,14 +196,14 @@ def test_bad_specs_say_what_is_wrong(name, words):
 def test_weights_of_another_architecture_are_refused_clearly(tmp_path):
     save_folder(tmp_path / "tiny")
     with pytest.raises(artengine.UsageError, match="does not fit this architecture"):
-        artengine.load_model(f"clip:ViT-B-32@{tmp_path / 'tiny' / 'model.safetensors'}")
+        artengine.load_model(f"clip:ViT-B-32@{tmp_path / 'tiny' / 'open_clip_model.safetensors'}")
 
 
 def test_a_weights_file_without_config_asks_for_the_model_name(tmp_path):
     save_folder(tmp_path / "bare")
-    (tmp_path / "bare" / "config.json").unlink()
+    (tmp_path / "bare" / "open_clip_config.json").unlink()
     with pytest.raises(artengine.UsageError, match=r"clip:MODEL@"):
-        artengine.load_model(f"clip:{tmp_path / 'bare' / 'model.safetensors'}")
+        artengine.load_model(f"clip:{tmp_path / 'bare' / 'open_clip_model.safetensors'}")
 
 
 class RunsCode:

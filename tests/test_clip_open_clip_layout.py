@@ -72,29 +72,15 @@ def test_a_freshly_trained_folder_loads_in_plain_open_clip(cli, builtin_plugins,
     assert_same_embeddings(out, f"clip:{out}", context_length=12, image_size=32)
 
 
-def test_a_folder_in_the_older_layout_still_loads_in_artengine(tmp_path):
+def test_a_folder_not_in_open_clips_layout_is_one_line(tmp_path):
+    """Only open_clip's own names are read: a config.json beside model.safetensors is not a CLIP folder."""
     from safetensors.torch import save_file
 
     config = json.loads((SHIPPED / "open_clip_config.json").read_text())
-    torch.manual_seed(0)
-    network = build_network(config["model_cfg"])
-    (tmp_path / "old").mkdir()
-    (tmp_path / "old" / "config.json").write_text(json.dumps(config))
-    save_file({k: v.contiguous() for k, v in network.state_dict().items()}, str(tmp_path / "old" / "model.safetensors"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.json").write_text(json.dumps(config))
+    save_file({k: v.contiguous() for k, v in build_network(config["model_cfg"]).state_dict().items()},
+              str(tmp_path / "other" / "model.safetensors"))
 
-    model = artengine.load_model(f"clip:{tmp_path / 'old'}")
-    assert torch.equal(model.network.visual.conv1.weight, network.visual.conv1.weight)
-
-
-def test_resuming_a_run_of_the_older_layout_leaves_only_the_new_files(cli, builtin_plugins, tmp_path):
-    out = tmp_path / "run"
-    assert cli("train", "clip", "--data", "shapes", "--data-count", 8, "--out", out, "--steps", 1, *TINY).exit_code == 0
-    (out / "open_clip_config.json").rename(out / "config.json")  # as an older version left it
-    (out / "open_clip_model.safetensors").rename(out / "model.safetensors")
-
-    result = cli("train", "clip", "--out", out, "--resume", "--steps", 2)
-    assert result.exit_code == 0, result.output
-
-    assert sorted(p.name for p in out.iterdir()) == [
-        ".artengine-folder", "checkpoints", "open_clip_config.json", "open_clip_model.safetensors"]
-    open_clip_model(out)
+    with pytest.raises(artengine.UsageError, match="has no open_clip_config.json"):
+        artengine.load_model(f"clip:{tmp_path / 'other'}")

@@ -7,14 +7,14 @@ fixed-shape steps run uncaptured in test_dalle_bart_min_dalle.py.
 import pytest
 import torch
 
-from artengine.plugins.dalle.sampling import Settings
+from artengine.plugins.dalle.sampling import SamplingSettings
 from tests.dalle_helpers import assert_graph_draws_the_eager_codes
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-@pytest.mark.parametrize("settings", [Settings(precision="fp32", top_k=1, guidance=16.0),
-                                      Settings(precision="fp32", top_k=256, guidance=16.0)], ids=["greedy", "top-k"])
+@pytest.mark.parametrize("settings", [SamplingSettings(precision="fp32", top_k=1, guidance=16.0),
+                                      SamplingSettings(precision="fp32", top_k=256, guidance=16.0)], ids=["greedy", "top-k"])
 def test_the_captured_steps_draw_the_eager_loops_codes(tmp_path, settings):
     from artengine.plugins.dalle.bart.bundle import load_dalle_bart
     from artengine.plugins.dalle.bart.random_folder import write_random_folder

@@ -66,17 +66,17 @@ def test_priming_from_the_cli(dalle_host, cli, folder, tmp_path):
 
 def test_primed_codes_stay_and_the_rest_is_sampled(folder):
     from artengine.plugins.dalle.bart.bundle import load_dalle_bart
-    from artengine.plugins.dalle.sampling import Settings, sample_codes
+    from artengine.plugins.dalle.sampling import SamplingSettings, sample_codes
 
     dalle = load_dalle_bart(str(folder))
     image = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         prime = dalle.vqgan.encode(image).view(1, -1)[:, :64]
     text, null = dalle.text(["a fox"]), dalle.text([""])
-    codes = sample_codes(dalle.lm, text, null, [1, 2], Settings(guidance=2.0), prime=prime)
+    codes = sample_codes(dalle.lm, text, null, [1, 2], SamplingSettings(guidance=2.0), prime=prime)
     assert torch.equal(codes[:, :64], prime.expand(2, -1))
     assert not torch.equal(codes[0, 64:], codes[1, 64:])
-    fixed = sample_codes(dalle.lm, text, null, [1, 2], Settings(guidance=2.0, loop="graph"), prime=prime)
+    fixed = sample_codes(dalle.lm, text, null, [1, 2], SamplingSettings(guidance=2.0, loop="graph"), prime=prime)
     assert torch.equal(fixed, codes)
 
 

@@ -16,7 +16,7 @@ from artengine.plugins.dalle import sampling
 from artengine.plugins.dalle.bart.bundle import load_dalle_bart
 from artengine.plugins.dalle.bart.random_folder import SIZES, write_random_folder
 from artengine.plugins.dalle.bart.text import BartTokenizer
-from artengine.plugins.dalle.sampling import Settings, sample_codes
+from artengine.plugins.dalle.sampling import SamplingSettings, sample_codes
 from tests.min_dalle_oracle import ask_min_dalle
 
 CAPTIONS = [
@@ -86,7 +86,7 @@ def forced_logits(dalle, caption: str, guidance: float, codes: torch.Tensor, loo
         return codes[len(seen) - 1].expand(logits.shape[0])
 
     with mock.patch.object(sampling, "pick", pick):
-        sample_codes(dalle.lm, dalle.text([caption]), dalle.text([""]), [5], Settings(guidance=guidance, loop=loop))
+        sample_codes(dalle.lm, dalle.text([caption]), dalle.text([""]), [5], SamplingSettings(guidance=guidance, loop=loop))
     return torch.stack(seen)
 
 
@@ -119,7 +119,7 @@ def test_greedy_sampling_draws_min_dalles_256_codes(oracle):
     run, expected = SAMPLES[FREE_RUNNING], answers["samples"][FREE_RUNNING]
     best = answers["sample_logits"][FREE_RUNNING].topk(2).values
     assert (best[:, 0] - best[:, 1]).min() > 10 * LOGIT_TOLERANCE
-    settings = Settings(top_k=1, guidance=run["supercondition"], loop="eager")
+    settings = SamplingSettings(top_k=1, guidance=run["supercondition"], loop="eager")
     codes = sample_codes(dalle.lm, dalle.text([run["caption"]]), dalle.text([""]), [5], settings)
     assert codes.shape == (1, 256)
     assert torch.equal(codes[0], expected)

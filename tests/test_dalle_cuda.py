@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import artengine
-from artengine.plugins.dalle.sampling import Settings, sample_codes
+from artengine.plugins.dalle.sampling import SamplingSettings, sample_codes
 from tests.dalle_helpers import assert_graph_draws_the_eager_codes, make_checkpoint
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
-@pytest.mark.parametrize("settings", [Settings(precision="fp32"), Settings(precision="fp32", guidance=3.0, top_p=0.9)],
+@pytest.mark.parametrize("settings", [SamplingSettings(precision="fp32"), SamplingSettings(precision="fp32", guidance=3.0, top_p=0.9)],
                          ids=["plain", "guided-top-p"])
 def test_the_captured_steps_draw_the_eager_loops_codes(dalle_host, tmp_path, settings):
     make_checkpoint(tmp_path / "model")
@@ -29,6 +29,6 @@ def test_the_shipped_model_samples_through_a_graph_in_bf16(builtin_plugins):
     text, null = dalle.text(["a large red circle on the left"]), dalle.text([""])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        codes = sample_codes(dalle.lm, text, null, list(range(16)), Settings(precision="bf16", guidance=3.0))
+        codes = sample_codes(dalle.lm, text, null, list(range(16)), SamplingSettings(precision="bf16", guidance=3.0))
     assert codes.shape == (16, dalle.layout.image_tokens)
     assert 0 <= int(codes.min()) and int(codes.max()) < dalle.layout.n_codes

@@ -7,7 +7,7 @@ import artengine
 from artengine.plugins.dalle.layout import BOS, EOS, PAD, Layout
 from artengine.plugins.dalle.model import DalleLM, Shape, weighted_loss
 from artengine.plugins.dalle.decoder import CachedDecoder
-from artengine.plugins.dalle.sampling import Settings, filter_logits, sample_codes
+from artengine.plugins.dalle.sampling import SamplingSettings, filter_logits, sample_codes
 from artengine.plugins.dalle.text import text_rows, train_tokenizer
 from tests.dalle_helpers import CAPTIONS, make_checkpoint
 
@@ -103,8 +103,8 @@ def test_the_fixed_shape_step_decodes_as_the_eager_forward_does(lm):
                                    atol=1e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize("settings", [Settings(), Settings(guidance=3.0, top_k=5), Settings(top_p=0.8),
-                                      Settings(temperature=0.0)], ids=["plain", "guided-top-k", "top-p", "greedy"])
+@pytest.mark.parametrize("settings", [SamplingSettings(), SamplingSettings(guidance=3.0, top_k=5), SamplingSettings(top_p=0.8),
+                                      SamplingSettings(temperature=0.0)], ids=["plain", "guided-top-k", "top-p", "greedy"])
 def test_the_graph_loop_draws_the_same_codes_as_the_eager_loop(dalle, settings):
     from dataclasses import replace
 
@@ -145,10 +145,10 @@ def test_a_failed_capture_samples_again_without_graphs(monkeypatch):
     monkeypatch.setattr(sampling, "_sample", fake_sample)
     on_cuda = SimpleNamespace(embedding=SimpleNamespace(device=torch.device("cuda")))
     with pytest.warns(UserWarning, match="capture failed .*sampling eagerly"):
-        assert sample_codes(on_cuda, None, None, [1], Settings()) == "codes"
+        assert sample_codes(on_cuda, None, None, [1], SamplingSettings()) == "codes"
     assert loops == [sampling.graph_loop, sampling.eager_loop]
     loops.clear()
-    sample_codes(on_cuda, None, None, [1], Settings(loop="eager"))  # generator.cuda_graphs=false
+    sample_codes(on_cuda, None, None, [1], SamplingSettings(loop="eager"))  # generator.cuda_graphs=false
     assert loops == [sampling.eager_loop]
 
 
@@ -167,7 +167,7 @@ def test_top_p_keeps_the_smallest_set_reaching_p_and_never_nothing():
 
 def test_a_candidate_depends_only_on_its_seed(dalle):
     text, null = dalle.text(["a red square"]), dalle.text([""])
-    settings = Settings(temperature=1.0, top_k=8, guidance=2.0)
+    settings = SamplingSettings(temperature=1.0, top_k=8, guidance=2.0)
     batch = sample_codes(dalle.lm, text, null, [11, 12, 13], settings)
     alone = sample_codes(dalle.lm, text, null, [12], settings)
     assert torch.equal(batch[1], alone[0])
@@ -177,23 +177,23 @@ def test_a_candidate_depends_only_on_its_seed(dalle):
 
 def test_guidance_zero_samples_the_unconditional_model(dalle):
     null = dalle.text([""])
-    guided = sample_codes(dalle.lm, dalle.text(["a blue circle"]), null, [3, 4], Settings(guidance=0.0))
-    unconditional = sample_codes(dalle.lm, null, null, [3, 4], Settings(guidance=1.0))
+    guided = sample_codes(dalle.lm, dalle.text(["a blue circle"]), null, [3, 4], SamplingSettings(guidance=0.0))
+    unconditional = sample_codes(dalle.lm, null, null, [3, 4], SamplingSettings(guidance=1.0))
     assert torch.equal(guided, unconditional)
 
 
 def test_temperature_zero_takes_the_most_likely_code_whatever_the_seed(dalle):
     text, null = dalle.text(["a red square"]), dalle.text([""])
-    codes = sample_codes(dalle.lm, text, null, [1, 2], Settings(temperature=0.0))
+    codes = sample_codes(dalle.lm, text, null, [1, 2], SamplingSettings(temperature=0.0))
     assert torch.equal(codes[0], codes[1])
 
 
 def test_priming_keeps_the_given_codes_and_samples_the_rest(dalle):
     text, null = dalle.text(["a red square"]), dalle.text([""])
     prime = torch.arange(16).view(1, 16) % dalle.layout.n_codes
-    codes = sample_codes(dalle.lm, text, null, [1, 2], Settings(), prime=prime)
+    codes = sample_codes(dalle.lm, text, null, [1, 2], SamplingSettings(), prime=prime)
     assert torch.equal(codes[:, :16], prime.expand(2, -1))
-    greedy = Settings(temperature=0.0)  # without noise, what follows can only come from the context
+    greedy = SamplingSettings(temperature=0.0)  # without noise, what follows can only come from the context
     primed = sample_codes(dalle.lm, text, null, [1], greedy, prime=prime)
     free = sample_codes(dalle.lm, text, null, [1], greedy)
     assert not torch.equal(primed[:, 16:], free[:, 16:])

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 from transformers import AutoTokenizer, GPT2LMHeadModel
 
 import artengine
 import artengine.plugins.dalle
-from artengine.plugins.dalle.checkpoint import FORMAT, weights_bytes
 from tests.dalle_helpers import make_checkpoint, write_pairs
 
 SHIPPED = Path(artengine.plugins.dalle.__file__).parent / "weights" / "shapes"
@@ -59,6 +59,16 @@ def test_a_saved_checkpoint_opens_in_transformers_with_artengines_logits(dalle_h
     assert_transformers_gives_artengines_model(folder, f"dalle:{folder}")
 
 
+@pytest.mark.parametrize("made", ["shipped", "saved"])
+def test_the_tokenizer_config_names_a_class_every_allowed_transformers_reads(dalle_host, tmp_path, made):
+    """transformers 5's save_pretrained names its own `TokenizersBackend`, which 4.x's
+    AutoTokenizer cannot find; `PreTrainedTokenizerFast` is in both (5.x keeps it as an alias)."""
+    folder = SHIPPED if made == "shipped" else make_checkpoint(tmp_path / "model")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    assert config["tokenizer_class"] == "PreTrainedTokenizerFast" and "backend" not in config
+    assert type(AutoTokenizer.from_pretrained(folder)) is transformers.PreTrainedTokenizerFast
+
+
 def test_a_trained_checkpoint_opens_in_transformers_with_artengines_logits(dalle_host, cli, tmp_path):
     result = cli("train", "dalle", "--data", write_pairs(tmp_path / "pairs"), "--out", "model", "--vqgan", "tinyvq:16",
                  "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "4", "--steps", "2",
@@ -68,49 +78,21 @@ def test_a_trained_checkpoint_opens_in_transformers_with_artengines_logits(dalle
 
 
 def test_the_shipped_folder_never_gives_transformers_a_stock_gpt2(builtin_plugins):
-    """What an older folder gave: GPT-2 small's 124M random parameters, with no error."""
+    """A config.json transformers cannot read as this GPT-2 would give GPT-2 small's 124M random
+    parameters, with no error."""
     model = from_pretrained(SHIPPED)
     settings = json.loads((SHIPPED / "artengine_dalle.json").read_text())
     assert model.config.n_layer == 4 and model.config.n_embd == 256
     assert sum(p.numel() for p in model.parameters()) == settings["training"]["parameters"]
 
 
-def older_layout(folder: Path, into: Path) -> Path:
-    """`folder` as an older artengine wrote it: one config.json, parameters named `gpt.*`."""
-    ours = artengine.load_model(f"dalle:{folder}", "cpu")
-    into.mkdir()
-    settings = json.loads((folder / "artengine_dalle.json").read_text())
-    config = {**settings, "format": FORMAT, "format_version": 1, "model": ours.lm.shape.as_dict()}
-    (into / "config.json").write_text(json.dumps(config))
-    (into / "model.safetensors").write_bytes(weights_bytes(ours.lm))
-    (into / "tokenizer.json").write_text(ours.tokenizer.to_str())
-    return into
-
-
-def test_a_folder_of_the_older_layout_still_loads_in_artengine(dalle_host, tmp_path):
-    folder = make_checkpoint(tmp_path / "new", seed=2)
-    old = older_layout(folder, tmp_path / "old")
-
-    loaded, reference = artengine.load_model(f"dalle:{old}"), artengine.load_model(f"dalle:{folder}")
-    assert all(torch.equal(a, b) for a, b in zip(loaded.lm.state_dict().values(), reference.lm.state_dict().values()))
-    assert torch.equal(loaded.text(CAPTIONS), reference.text(CAPTIONS))
-
-
-def test_resuming_an_older_runs_folder_rewrites_it_in_the_new_layout(dalle_host, cli, tmp_path):
-    args = ("train", "dalle", "--data", write_pairs(tmp_path / "pairs"), "--out", "model", "--vqgan", "tinyvq:16",
-            "--layers", "1", "--width", "16", "--heads", "2", "--batch-size", "4", "--sample-every", "0")
-    assert cli(*args, "--steps", "1").exit_code == 0
-    model = tmp_path / "model"
-    older = older_layout(model, tmp_path / "older")
-    for name in ("config.json", "model.safetensors", "tokenizer.json"):
-        (model / name).write_bytes((older / name).read_bytes())
-    for name in ("artengine_dalle.json", "tokenizer_config.json"):
-        (model / name).unlink()
-
-    result = cli(*args, "--steps", "2", "--resume")
-    assert result.exit_code == 0, result.output
-    assert json.loads((model / "artengine_dalle.json").read_text())["training"]["step"] == 2
-    from_pretrained(model)
+def test_a_folder_without_artengines_own_file_is_one_line(dalle_host, tmp_path):
+    """A plain transformers GPT-2 folder is not a dalle checkpoint: the layout of text and image
+    tokens and the VQGAN live only in artengine_dalle.json."""
+    folder = make_checkpoint(tmp_path / "model")
+    (folder / "artengine_dalle.json").unlink()
+    with pytest.raises(artengine.UsageError, match="is not a dalle checkpoint: it has no artengine_dalle.json"):
+        artengine.load_model(f"dalle:{folder}")
 
 
 def test_a_config_json_asking_for_another_network_is_refused(dalle_host, tmp_path):

@@ -11,11 +11,12 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from artengine import Option
-from artengine.infotext import format_parameters
+from artengine import Option, parse_prompt
+from artengine.infotext import format_parameters, prompt_from_parameters, read_parameters
 
 RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 RE_IMAGESIZE = re.compile(r"^(\d+)x(\d+)$")
@@ -130,6 +131,30 @@ def test_webui_keys_quoting_and_no_empty_values():
     assert fields["Negative prompt"] == "dog"
 
 
+# (prompt, then what webui conditions on as the prompt and as the negative prompt: [(text, weight)])
+NEWLINES = [
+    ("a cat\nb", [("a cat\nb", 1.0)], []),
+    ("a cat\nNegative prompt: dog", [("a cat\nNegative prompt: dog", 1.0)], []),
+    ("Negative prompt: dog", [("Negative prompt: dog", 1.0)], []),
+    ("a cat\n  Negative prompt: dog:1.5", [("a cat\nNegative prompt: dog", 1.5)], []),  # webui strips each line
+    ("red|blue\nNegative prompt: green:-1", [("red", 1.0)], [("blue\nNegative prompt: green", 1.0)]),
+    ("Negative prompt: a|Negative prompt: b:-0.5", [("Negative prompt: a", 1.0)], [("Negative prompt: b", 0.5)]),
+]
+
+
+@pytest.mark.parametrize("prompt, positive, negative", NEWLINES, ids=[repr(row[0]) for row in NEWLINES])
+def test_a_line_that_starts_like_the_negative_prompt_stays_in_its_prompt(prompt, positive, negative):
+    record = {"prompt": prompt, "seed": 1, "size": "64x64", "generator": "solid", "artengine": "0.1.0",
+              "config": {"generator": {"name": "solid"}}}
+    text = format_parameters(record)
+    fields, errors = webui_parse(text)
+    assert errors == [] and fields["Seed"] == "1"
+    assert webui_attention(fields["Prompt"]) == positive
+    assert (webui_attention(fields["Negative prompt"]) if fields["Negative prompt"] else []) == negative
+    read = parse_prompt(prompt_from_parameters(*read_parameters(text)[:2]))  # what `reproduce` reads back
+    assert [(part.text, part.weight) for part in read.parts] == positive + [(text, -weight) for text, weight in negative]
+
+
 def reproduce_from(cli, tmp_path, parameters):
     """A PNG from `generate` rewritten as a tool that keeps only the `parameters` text would."""
     result = cli("generate", "a blue square|red:-1", "-g", "solid", "--seed", "40", "--set", "generator.border=2",
@@ -145,14 +170,6 @@ def reproduce_from(cli, tmp_path, parameters):
 
 def test_reproduce_reads_a_png_that_kept_only_the_webui_parameters(cli, tmp_path):
     result = reproduce_from(cli, tmp_path, None)
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["identical"] is True
-
-
-def test_reproduce_reads_the_older_parameters_layout(cli, tmp_path):
-    older = ("a blue square\nNegative prompt: red\n"
-             "Seed: 40, Size: 64x64, Generator: solid, brightness: 1.0, border: 2, Version: artengine 0.1.0")
-    result = reproduce_from(cli, tmp_path, older)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["identical"] is True
 

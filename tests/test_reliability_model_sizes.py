@@ -37,7 +37,7 @@ def clip_folder(tmp_path):
     from tests.clip_helpers import tiny_model
 
     spec = tiny_model(tmp_path / "clip", seed=0)
-    return tmp_path / "clip" / "config.json", lambda: load_clip(spec.removeprefix("clip:"), "cpu")
+    return tmp_path / "clip" / "open_clip_config.json", lambda: load_clip(spec.removeprefix("clip:"), "cpu")
 
 
 def bart_folder(tmp_path):

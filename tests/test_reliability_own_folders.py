@@ -97,17 +97,13 @@ def test_no_command_deletes_or_changes_a_folder_it_did_not_create(every_plugin, 
 
 # -- the mechanism itself: which folders are claimed, which refused -----------------------------
 
-def older_run(folder: Path) -> bool:
-    return (folder / "checkpoints").is_dir()
-
-
 FOLDERS = [
     # (what is there, claimed?)
     ("nothing", True),
     ("an empty folder", True),
     ("a folder marked for this kind", True),
-    ("what an older version wrote", True),
     ("a folder of other files", False),
+    ("what a run writes, without the marker", False),
     ("a folder marked for another kind", False),
     ("a file", False),
     ("a marker that is a link to another folder's marker", False),
@@ -122,7 +118,7 @@ def test_claim_folder_takes_only_new_empty_or_its_own_folders(tmp_path, state, c
     if state == "a folder marked for this kind":
         claim_folder(folder, "training run", "--out")
         (folder / "checkpoints").mkdir()
-    elif state == "what an older version wrote":
+    elif state == "what a run writes, without the marker":
         (folder / "checkpoints").mkdir()
     elif state == "a folder of other files":
         (folder / "notes.txt").write_text("mine")
@@ -135,11 +131,11 @@ def test_claim_folder_takes_only_new_empty_or_its_own_folders(tmp_path, state, c
         (folder / MARKER).symlink_to(tmp_path / "ours" / MARKER)
     before = contents(tmp_path)
     if claimed:
-        assert claim_folder(folder, "training run", "--out", legacy=older_run) == folder
+        assert claim_folder(folder, "training run", "--out") == folder
         assert artengine.outputs.folder_kind(folder) == "training run"
     else:
         with pytest.raises(UsageError) as error:
-            claim_folder(folder, "training run", "--out", legacy=older_run)
+            claim_folder(folder, "training run", "--out")
         assert "\n" not in str(error.value) and f"--out '{folder}'" in str(error.value)
         assert contents(tmp_path) == before
 

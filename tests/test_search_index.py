@@ -15,10 +15,10 @@ import artengine.plugins.clip
 import artengine.plugins.search
 from artengine import Interrupted, UsageError
 from artengine.plugins.search import index as index_module
-from artengine.plugins.search.index import Index, Settings
+from artengine.plugins.search.index import Index, EmbedSettings
 from tests.search_helpers import generated_png, png_claiming_size, shapes_folder, tiny_clip
 
-SMALL = Settings(device="cpu", batch_size=4, workers=2, precision="float32")
+SMALL = EmbedSettings(device="cpu", batch_size=4, workers=2, precision="float32")
 
 
 @pytest.fixture(autouse=True)

@@ -14,11 +14,11 @@ import artengine.plugins.clip
 import artengine.plugins.search
 from artengine.plugins.search import store
 from artengine.plugins.search.files import find_images
-from artengine.plugins.search.index import Index, Settings, probe
+from artengine.plugins.search.index import Index, EmbedSettings, probe
 from artengine.plugins.search.shards import embed_shard, merge_shards
 from tests.search_helpers import shapes_folder, tiny_clip
 
-SMALL = Settings(device="cpu", batch_size=2, workers=2, precision="float32")
+SMALL = EmbedSettings(device="cpu", batch_size=2, workers=2, precision="float32")
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,7 @@ from artengine.outputs import read_png_metadata
 from artengine.plugins import ui as ui_plugin
 from artengine.plugins.ui import server
 from artengine.plugins.ui.gallery import safe_path
-from artengine.plugins.ui.jobs import Job, Jobs
+from artengine.plugins.ui.jobs import QueuedJob, Jobs
 
 
 OWN = "http://127.0.0.1:7860"
@@ -182,7 +182,7 @@ def test_a_resume_taken_out_of_the_line_lets_go_of_its_run(client, out, monkeypa
         "generator": "slow", "device": "cpu"}}).json()["id"])
     monkeypatch.delenv("TEST_STOP_AT_STEP")
     release = threading.Event()
-    busy = client.app.state.jobs.submit(Job("generate", "busy", "cpu", lambda job: release.wait(10)))
+    busy = client.app.state.jobs.submit(QueuedJob("generate", "busy", "cpu", lambda job: release.wait(10)))
     while busy.status != "running":
         time.sleep(0.01)
     waiting = post(client, "/api/resume", {"run": stopped["run"]}).json()
@@ -211,8 +211,8 @@ def test_jobs_on_one_device_run_one_at_a_time_in_order_with_their_place_in_line(
             release.wait(10)
         return run
 
-    first, second, third = (jobs.submit(Job("generate", n, "cpu", work(n))) for n in "abc")
-    other = jobs.submit(Job("generate", "d", "cuda:0", work("d")))
+    first, second, third = (jobs.submit(QueuedJob("generate", n, "cpu", work(n))) for n in "abc")
+    other = jobs.submit(QueuedJob("generate", "d", "cuda:0", work("d")))
     time.sleep(0.2)
     assert (first.status, second.status, third.status) == ("running", "queued", "queued")
     assert (jobs.position(second), jobs.position(third)) == (1, 2)
@@ -294,8 +294,8 @@ def test_a_wildcard_address_also_answers_to_the_machines_names_and_allowed_ones(
 def waiting_job(client):
     """A job waiting in line behind a busy one: a stop that gets through cancels it."""
     release = threading.Event()
-    client.app.state.jobs.submit(Job("generate", "busy", "cpu", lambda job: release.wait(10)))
-    waiting = client.app.state.jobs.submit(Job("generate", "waiting", "cpu", lambda job: None))
+    client.app.state.jobs.submit(QueuedJob("generate", "busy", "cpu", lambda job: release.wait(10)))
+    waiting = client.app.state.jobs.submit(QueuedJob("generate", "waiting", "cpu", lambda job: None))
     yield waiting
     release.set()
 

@@ -109,7 +109,7 @@ def test_a_model_with_group_norm_is_plain_taming_and_its_vqmodel_decodes_it_alik
 
 def test_a_config_that_claims_tamings_vqmodel_for_a_decoder_without_group_norm_is_refused(tmp_path):
     config = shipped_config()
-    config["model"]["target"] = "taming.models.vqgan.VQModel"  # what older versions wrote
+    config["model"]["target"] = "taming.models.vqgan.VQModel"  # taming's class, which builds a GroupNorm decoder
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "config.json").write_text(json.dumps(config))
     (tmp_path / "old" / "model.safetensors").write_bytes((SHIPPED / "model.safetensors").read_bytes())

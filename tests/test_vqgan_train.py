@@ -211,7 +211,7 @@ def test_a_decoder_without_group_norm_is_written_under_artengines_own_target(cli
     assert model["target"] == "artengine.plugins.vqgan.model.VQGAN" and model["params"]["ddconfig"]["decoder_norm"] == "none"
 
     older = json.loads(config_path.read_text())
-    older["model"]["target"] = "taming.models.vqgan.VQModel"  # what older versions wrote
+    older["model"]["target"] = "taming.models.vqgan.VQModel"  # taming's class, which builds a GroupNorm decoder
     config_path.write_text(json.dumps(older))
     resumed = cli("train", "vqgan", "--out", tmp_path / "run", "--resume", "--steps", 2)
     assert resumed.exit_code == 0, resumed.output

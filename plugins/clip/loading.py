@@ -6,8 +6,7 @@
     MODEL@/path/weights.bin     open_clip model name and a local weights file (.bin/.pt/.safetensors)
     PATH                        a folder in open_clip's hub layout (open_clip_config.json +
                                 open_clip_model.safetensors, as `artengine train clip` writes and
-                                Hugging Face serves them), an older artengine folder (config.json +
-                                model.safetensors), or a weights file inside one
+                                Hugging Face serves them), or a weights file inside one
 """
 
 from __future__ import annotations
@@ -24,12 +23,11 @@ from . import PUBLISHED
 from .weights_file import read_state_dict
 
 SHIPPED_DIR = Path(__file__).parent / "weights"
-# open_clip's own names first, in the order its `local-dir:` loader prefers them; then the
-# names older artengine versions wrote (config.json + model.safetensors), still read
-CONFIG_NAMES = ("open_clip_config.json", "config.json")
+# open_clip's own names first, in the order its `local-dir:` loader prefers them
+CONFIG_NAMES = ("open_clip_config.json",)
 WEIGHT_NAMES = (
     "open_clip_model.safetensors", "open_clip_pytorch_model.safetensors", "open_clip_pytorch_model.bin",
-    "open_clip_pytorch_model.pth", "model.safetensors", "pytorch_model.bin", "model.pth",
+    "open_clip_pytorch_model.pth", "pytorch_model.bin", "model.pth",
 )
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 

@@ -19,7 +19,6 @@ from artengine import Option, Trainer, UsageError, parse_data_options
 
 WEIGHTS_FILE = "open_clip_model.safetensors"
 CONFIG_FILE = "open_clip_config.json"
-LEGACY_FILES = ("model.safetensors", "config.json")  # what older versions wrote; a resumed run drops them
 ARCHITECTURE = {"width": ("vision_cfg", "width"), "layers": ("vision_cfg", "layers"),
                 "patch_size": ("vision_cfg", "patch_size"), "image_size": ("vision_cfg", "image_size"),
                 "text_width": ("text_cfg", "width"), "text_layers": ("text_cfg", "layers"),
@@ -150,8 +149,6 @@ class ClipTrainer(Trainer):
         weights = {name: (value.to(dtype) if value.is_floating_point() else value).detach().cpu().contiguous()
                    for name, value in self.network.state_dict().items()}
         replace_file(out / WEIGHTS_FILE, save(weights, metadata={"step": str(step)}))
-        for legacy in LEGACY_FILES:  # a run begun by an older version: its files would now be stale copies
-            (out / legacy).unlink(missing_ok=True)
 
 
 class LossComputer:

@@ -67,7 +67,7 @@ def load_vqgan_checked(vqgan_config: dict, device: str, where: str):
             f"{where} was trained on the codes of VQGAN '{spec}' with weights hash "
             f"{vqgan_config['weights_hash'][:12]}..., but '{spec}' now loads weights hashing {found[:12]}...; "
             "its images would be garbage: give the checkpoint the VQGAN it was trained with "
-            "(edit vqgan.spec in its artengine_dalle.json, or config.json in an older folder) or retrain it"
+            "(edit vqgan.spec in its artengine_dalle.json) or retrain it"
         )
     return vqgan
 
@@ -79,7 +79,7 @@ def load_dalle(name: str, device: str = "cpu") -> Dalle:
     sizes = config["model"]
     artengine.check_model_fits(  # before a byte is allocated: the sizes must be the weights' own
         lambda: DalleLM(layout_of(config), Shape(**sizes)), folder / WEIGHTS_FILE, folder / CONFIG_FILE,
-        counts={"n_layer": sizes.get("layers")}, renamed=lambda name: name if name.startswith(PREFIX) else PREFIX + name)
+        counts={"n_layer": sizes.get("layers")}, renamed=lambda name: PREFIX + name)
     lm = DalleLM(layout_of(config), Shape(**sizes))
     check_gpt2_config(folder, lm)
     load_weights(lm, folder / WEIGHTS_FILE)

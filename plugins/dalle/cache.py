@@ -44,14 +44,7 @@ def cache_key(source: Source, count, seed, options, image_size, vqgan_hash) -> d
 
 
 KIND = "dalle code cache"
-FILES = ("meta.json", "codes.bin", "captions.jsonl")
 CAPTIONS_LIMIT = 1 << 30
-
-
-def legacy_cache(folder: Path) -> bool:
-    """A cache an older version wrote (no marker): its three files and nothing else."""
-    names = {path.name for path in folder.iterdir()}
-    return "meta.json" in names and names <= set(FILES)
 
 
 def claim(folder: Path, create: bool = True) -> Path:
@@ -59,7 +52,7 @@ def claim(folder: Path, create: bool = True) -> Path:
     folder of anything else, the --data folder say, is refused rather than overwritten."""
     from artengine import claim_folder
 
-    return claim_folder(folder, KIND, "--cache", legacy=legacy_cache, create=create)
+    return claim_folder(folder, KIND, "--cache", create=create)
 
 
 def open_cache(folder: Path, key: dict) -> CodeCache | None:

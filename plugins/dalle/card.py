@@ -24,7 +24,7 @@ def render_card(config: dict, name: str = "dalle model") -> str:
     ]
     lines += files_section(layout)
     if training:
-        settings = training.get("settings", training)  # older records kept the settings beside the rest
+        settings = training.get("settings", training)  # the shipped dalle:shapes's record keeps them beside the rest
         lines += [
             "",
             "## Training",

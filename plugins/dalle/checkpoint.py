@@ -15,8 +15,7 @@ as it is; artengine's own settings live beside them in a file of their own:
                            weights, training facts and the model card's figures
     README.md              the model card
 
-Folders of the older layout (format_version 1: everything in config.json, parameters named
-`gpt.*`) still load. The VQGAN itself is not copied: artengine_dalle.json names it (e.g.
+The VQGAN itself is not copied: artengine_dalle.json names it (e.g.
 `vqgan:shapes`) and records `weights_hash` of its parameters, which loading checks, so codes are
 never decoded by a VQGAN other than the one they were learned from.
 """
@@ -37,9 +36,9 @@ CONFIG_FILE = "config.json"
 SETTINGS_FILE = "artengine_dalle.json"
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "README.md"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
 FORMAT = "artengine-dalle"
 FORMAT_VERSION = 2
-OLD_FORMAT_VERSION = 1
 SHIPPED = {"shapes": Path(__file__).parent / "weights" / "shapes"}
 PREFIX = "gpt."  # DalleLM holds the GPT2LMHeadModel as `gpt`; files name its parameters without it
 TIED = "lm_head.weight"
@@ -88,29 +87,20 @@ def read_json(path: Path) -> Any:
 
 def read_config(folder: Path) -> dict[str, Any]:
     """The checkpoint's facts as one dict: format, layout, model (the sizes), vqgan, training,
-    card; from artengine_dalle.json + config.json, or from an older folder's config.json."""
-    if (folder / SETTINGS_FILE).is_file():
-        settings = read_json(folder / SETTINGS_FILE)
-        if not isinstance(settings, dict) or settings.get("format") != FORMAT:
-            raise UsageError(f"'{folder / SETTINGS_FILE}' is not a dalle checkpoint config (format is not {FORMAT!r})")
-        if settings.get("format_version") != FORMAT_VERSION:
-            raise UsageError(f"'{folder / SETTINGS_FILE}': format_version {settings.get('format_version')} is not "
-                             f"supported (this artengine reads {FORMAT_VERSION})")
-        return {**settings, "model": sizes_of(read_json(folder / CONFIG_FILE), folder / CONFIG_FILE)}
-    config = read_json(folder / CONFIG_FILE)
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise UsageError(f"'{folder}' is not a dalle checkpoint: it has no {SETTINGS_FILE}, and {CONFIG_FILE} is not "
-                         f"an older dalle checkpoint config (format is not {FORMAT!r})")
-    if config.get("format_version") != OLD_FORMAT_VERSION:
-        raise UsageError(f"'{folder / CONFIG_FILE}': format_version {config.get('format_version')} is not supported "
-                         f"(this artengine reads {OLD_FORMAT_VERSION} there, {FORMAT_VERSION} in {SETTINGS_FILE})")
-    return config
+    card; from artengine_dalle.json + config.json."""
+    if not (folder / SETTINGS_FILE).is_file():
+        raise UsageError(f"'{folder}' is not a dalle checkpoint: it has no {SETTINGS_FILE}")
+    settings = read_json(folder / SETTINGS_FILE)
+    if not isinstance(settings, dict) or settings.get("format") != FORMAT:
+        raise UsageError(f"'{folder / SETTINGS_FILE}' is not a dalle checkpoint config (format is not {FORMAT!r})")
+    if settings.get("format_version") != FORMAT_VERSION:
+        raise UsageError(f"'{folder / SETTINGS_FILE}': format_version {settings.get('format_version')} is not "
+                         f"supported (this artengine reads {FORMAT_VERSION})")
+    return {**settings, "model": sizes_of(read_json(folder / CONFIG_FILE), folder / CONFIG_FILE)}
 
 
 def sizes_of(gpt2: Any, path: Path) -> dict[str, Any]:
     """The transformer's sizes (model.Shape's fields) from transformers' config.json."""
-    if isinstance(gpt2, dict) and gpt2.get("format") == FORMAT:  # an older folder, stopped while being re-saved
-        return gpt2["model"]
     if not isinstance(gpt2, dict) or gpt2.get("model_type") != "gpt2":
         raise UsageError(f"'{path}' is not a transformers GPT-2 config (model_type is not 'gpt2')")
     missing = [key for key in GPT2_SIZES.values() if key not in gpt2]
@@ -124,8 +114,6 @@ def check_gpt2_config(folder: Path, lm) -> None:
     builds from the layout and sizes (an edited activation, vocabulary, number of positions...)."""
     path = folder / CONFIG_FILE
     written = read_json(path)
-    if written.get("format") == FORMAT:  # the older layout: config.json is artengine's own
-        return
     ours = lm.gpt.config.to_dict()
     differing = sorted(key for key, value in written.items()
                        if key in ours and key not in GPT2_BOOKKEEPING and ours[key] != value)
@@ -144,17 +132,6 @@ def image_size(config: dict) -> tuple[int, int]:
     width, height = config["vqgan"]["image_size"]
     return int(width), int(height)
 
-
-
-def weights_bytes(lm, dtype=None) -> bytes:
-    """DalleLM's parameters (named `gpt.*`) as safetensors bytes, for the training checkpoints."""
-    from safetensors.torch import save
-
-    state = {name: tensor.detach().cpu().contiguous() for name, tensor in lm.state_dict().items()
-             if name != PREFIX + TIED}
-    if dtype is not None:
-        state = {name: t.to(dtype) if t.is_floating_point() else t for name, t in state.items()}
-    return save(state, metadata={"format": FORMAT})
 
 
 def gpt2_weights_bytes(lm, dtype=None) -> bytes:
@@ -182,7 +159,8 @@ def gpt2_config_bytes(lm) -> bytes:
 
 def tokenizer_files(tokenizer, text_length: int, folder: Path) -> dict[str, bytes]:
     """The tokenizer's files as transformers' `save_pretrained` writes them (written to a
-    temporary folder inside `folder`, read back, so each can then be replaced atomically)."""
+    temporary folder inside `folder`, read back, so each can then be replaced atomically), with
+    a tokenizer_config.json that every transformers the project allows reads."""
     from transformers import PreTrainedTokenizerFast
 
     from .text import copy_with_row_template
@@ -192,12 +170,25 @@ def tokenizer_files(tokenizer, text_length: int, folder: Path) -> dict[str, byte
                                       model_max_length=text_length)
     with tempfile.TemporaryDirectory(dir=folder, prefix=".tokenizer-") as temporary:
         written = wrapped.save_pretrained(temporary)
-        return {Path(path).name: Path(path).read_bytes() for path in written}
+        files = {Path(path).name: Path(path).read_bytes() for path in written}
+    files[TOKENIZER_CONFIG_FILE] = portable_tokenizer_config(files[TOKENIZER_CONFIG_FILE])
+    return files
+
+
+def portable_tokenizer_config(data: bytes) -> bytes:
+    """tokenizer_config.json as transformers 4.x reads it too. transformers 5 names its own class,
+    `TokenizersBackend`, which 4.x's AutoTokenizer cannot find; `PreTrainedTokenizerFast` is that
+    class in both (5.x keeps the name as an alias). `backend` is 5.x's bookkeeping, which it fills
+    in by itself, and clean_up_tokenization_spaces is 5.x's default, spelled out for 4.x."""
+    config = json.loads(data)
+    config.pop("backend", None)
+    config.update(tokenizer_class="PreTrainedTokenizerFast", clean_up_tokenization_spaces=False)
+    return (json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
 def save_model(folder: Path, lm, tokenizer, config: dict, card: str, dtype=None) -> None:
-    """Write (or replace) the files of a checkpoint folder, each atomically. config.json, the
-    file both layouts have, comes last; an older folder re-saved here moves to the new layout."""
+    """Write (or replace) the files of a checkpoint folder, each atomically. artengine_dalle.json
+    and config.json come last: a folder whose configs name a step holds that step's weights."""
     folder.mkdir(parents=True, exist_ok=True)
     replace_file(folder / WEIGHTS_FILE, gpt2_weights_bytes(lm, dtype))
     for name, data in tokenizer_files(tokenizer, config["layout"]["text_length"], folder).items():
@@ -210,7 +201,7 @@ def save_model(folder: Path, lm, tokenizer, config: dict, card: str, dtype=None)
 
 
 def load_weights(lm, path: Path) -> None:
-    """Load `path` into `lm` strictly, as float32: GPT-2's own names, or an older file's `gpt.*`."""
+    """Load `path` into `lm` strictly, as float32, from GPT2LMHeadModel's own names."""
     import torch
     from safetensors.torch import load_file
 
@@ -218,7 +209,7 @@ def load_weights(lm, path: Path) -> None:
         state = load_file(str(path))
     except Exception as error:  # noqa: BLE001 - safetensors raises several kinds
         raise UsageError(f"'{path}' is not a readable safetensors file: {error}") from None
-    state = {name if name.startswith(PREFIX) else PREFIX + name: t for name, t in state.items()}
+    state = {PREFIX + name: t for name, t in state.items()}
     tied = state.pop(PREFIX + TIED, None)  # a file saved with the projection spelled out
     embedding = state.get(PREFIX + "transformer.wte.weight")
     if tied is not None and embedding is not None and not torch.equal(tied, embedding):

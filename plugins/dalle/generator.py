@@ -7,7 +7,7 @@ import torch
 import artengine
 from artengine import Candidate, StopRequested, UsageError
 
-from .sampling import Settings, sample_codes
+from .sampling import SamplingSettings, sample_codes
 
 
 def conditioning(prompt) -> tuple[str, str]:
@@ -122,7 +122,7 @@ def generate(request, progress) -> list[Candidate]:
     options = request.options
     dalle = artengine.load_model(options["model"], request.device)
     layout = dalle.layout
-    settings = Settings(options["temperature"], options["top_k"], options["top_p"], options["guidance"],
+    settings = SamplingSettings(options["temperature"], options["top_k"], options["top_p"], options["guidance"],
                         precision(options["precision"], request.device),
                         loop="auto" if options["cuda_graphs"] else "eager")
     caption, negative = conditioning(request.prompt)

@@ -25,7 +25,7 @@ from .model import DalleLM
 
 
 @dataclass(frozen=True)
-class Settings:
+class SamplingSettings:
     temperature: float = 1.0
     """0 picks the most likely code (no randomness)."""
     top_k: int = 0
@@ -72,7 +72,7 @@ def gumbel_noise(seeds: list[int], length: int, n_codes: int, device) -> torch.T
     return torch.stack(rows)
 
 
-def pick(logits: torch.Tensor, noise: torch.Tensor, settings: Settings) -> torch.Tensor:
+def pick(logits: torch.Tensor, noise: torch.Tensor, settings: SamplingSettings) -> torch.Tensor:
     if settings.temperature == 0:
         return logits.argmax(-1)
     logits = filter_logits(logits / settings.temperature, settings.top_k, settings.top_p)
@@ -85,7 +85,7 @@ def sample_codes(
     text: torch.Tensor,
     null_text: torch.Tensor,
     seeds: list[int],
-    settings: Settings,
+    settings: SamplingSettings,
     prime: torch.Tensor | None = None,
     on_token: Callable[[int], None] | None = None,
     out: torch.Tensor | None = None,

@@ -29,8 +29,8 @@ def train_tokenizer(captions: Iterable[str], vocab_size: int):
 def copy_with_row_template(tokenizer):
     """A copy that adds [BOS] and [EOS] around a caption when asked for special tokens, so that
     transformers' tokenizer over these files pads and cuts captions into exactly `text_rows`'
-    rows. artengine itself encodes without them (`caption_ids`), so older tokenizer files,
-    which lack the template, give the same ids."""
+    rows. artengine itself encodes without them (`caption_ids`), so its ids do not depend on
+    the template."""
     from tokenizers import Tokenizer, processors
 
     copy = Tokenizer.from_str(tokenizer.to_str())

@@ -229,7 +229,7 @@ class DalleTrainer(Trainer):
         from artengine import render_grid
 
         from .generator import to_images
-        from .sampling import Settings, sample_codes
+        from .sampling import SamplingSettings, sample_codes
         from .text import text_rows
 
         captions = [self.cache.captions[i][0] for i in range(min(8, len(self.cache)))]
@@ -239,7 +239,7 @@ class DalleTrainer(Trainer):
         for number, caption in enumerate(captions):
             text = torch.tensor(text_rows(self.tokenizer, [caption], self.layout.text_length), device=self.device)
             # eager: a few samples gain nothing from a graph, and a capture beside DDP's threads can fail
-            codes = sample_codes(self.lm, text, null, [number], Settings(guidance=3.0, loop="eager"))
+            codes = sample_codes(self.lm, text, null, [number], SamplingSettings(guidance=3.0, loop="eager"))
             images += to_images(self.vqgan, codes, self.layout.rows, self.layout.cols)
         self.lm.train()
         grid = render_grid([(f"step {step}", images)], captions, title=str(self.out))

@@ -18,7 +18,7 @@ import artengine
 
 
 def __getattr__(name):
-    if name in ("Index", "Hit", "Report", "Settings"):  # the API, loaded when first used
+    if name in ("Index", "Hit", "Report", "EmbedSettings"):  # the API, loaded when first used
         from . import index
 
         return getattr(index, name)

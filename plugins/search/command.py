@@ -135,13 +135,13 @@ def index_update(index, folders, batch_size, workers, precision, device, as_json
 def run_job(job, batch_size, workers, precision, device, as_json):
     from artengine import Reporter, emit_json, stop_on_signals, warn
 
-    from .index import Settings
+    from .index import EmbedSettings
 
     reporter = Reporter()
     reporter.start("embedding")
     with stop_on_signals(reporter):
         try:
-            index, report = job(settings=Settings(device, batch_size, workers, precision), progress=reporter,
+            index, report = job(settings=EmbedSettings(device, batch_size, workers, precision), progress=reporter,
                                 should_stop=lambda: reporter.stop_requested)
         finally:
             reporter.finish()

@@ -65,7 +65,7 @@ class Report:
 
 
 @dataclass
-class Settings:
+class EmbedSettings:
     """How images are embedded: the model and its running (never stored in the index)."""
 
     device: str = "auto"
@@ -100,7 +100,7 @@ class Index:
 
     @classmethod
     def build(cls, roots: list[str | Path], folder: str | Path, model: str = "clip:shapes",
-              settings: Settings | None = None, progress: Callable | None = None,
+              settings: EmbedSettings | None = None, progress: Callable | None = None,
               should_stop: Callable[[], bool] | None = None) -> tuple["Index", Report]:
         """Index the images under `roots` into the new folder `folder`, or finish an interrupted
         build there. A folder that already holds an index, or anything else, is refused."""
@@ -114,16 +114,16 @@ class Index:
             if not Path(root).expanduser().exists():
                 raise UsageError(f"folder '{root}' does not exist")
         return cls._make(folder, [str(Path(r).expanduser().resolve()) for r in roots], model, None,
-                         settings or Settings(), progress, should_stop)
+                         settings or EmbedSettings(), progress, should_stop)
 
     @classmethod
-    def update(cls, folder: str | Path, roots: list[str | Path] | None = None, settings: Settings | None = None,
+    def update(cls, folder: str | Path, roots: list[str | Path] | None = None, settings: EmbedSettings | None = None,
                progress: Callable | None = None, should_stop: Callable[[], bool] | None = None) -> tuple["Index", Report]:
         """Bring the index in line with its folders (and `roots`, added to them): embed new or
         changed files, drop deleted ones."""
         previous = cls.open(folder)
         all_roots = list(dict.fromkeys([*previous.manifest["roots"], *(str(Path(r).expanduser().resolve()) for r in roots or ())]))
-        return cls._make(previous.folder, all_roots, previous.model_spec, previous, settings or Settings(),
+        return cls._make(previous.folder, all_roots, previous.model_spec, previous, settings or EmbedSettings(),
                          progress, should_stop)
 
     @classmethod

@@ -51,17 +51,12 @@ def rebuild(folder: Path) -> str:
 KIND = "index"
 
 
-def legacy_index(folder: Path) -> bool:
-    """An index (or an interrupted build) an older version wrote, without a marker."""
-    return is_index(folder) or {path.name for path in folder.iterdir()} == {PARTIAL}
-
-
 def claim(folder: Path, create: bool = True) -> Path:
-    """The index folder as this plugin's own: old versions' data files and partial chunks are
-    deleted in it, so a folder of anything else is refused, never written into."""
+    """The index folder as this plugin's own: the previous versions' data files and partial
+    chunks are deleted in it, so a folder of anything else is refused, never written into."""
     from artengine import claim_folder
 
-    return claim_folder(folder, KIND, "--out" if not is_index(folder) else "index", legacy=legacy_index, create=create)
+    return claim_folder(folder, KIND, "--out" if not is_index(folder) else "index", create=create)
 
 
 class Lock:

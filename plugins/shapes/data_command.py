@@ -62,8 +62,7 @@ def prepare_folder(folder: Path) -> Path:
     """OUT as this command's own folder (new, empty, or written by it before), not yet holding pairs."""
     from artengine import claim_folder
 
-    claim_folder(folder, KIND, "--out", legacy=lambda path: all(PAIR_FILE.match(p.name) or p.name == CAPTIONS
-                                                               for p in path.iterdir()))
+    claim_folder(folder, KIND, "--out")
     taken = sorted(p.name for p in folder.iterdir() if PAIR_FILE.match(p.name) or p.name == CAPTIONS)
     if taken:
         raise UsageError(

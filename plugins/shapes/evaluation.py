@@ -115,8 +115,7 @@ def results_folder(out: str, create: bool = True) -> Path:
     """`--out` as a folder of evaluations: new, empty or made by an earlier evaluation."""
     from artengine import claim_folder
 
-    return claim_folder(Path(out), "shapes evaluations", "--out", create=create,
-                        legacy=lambda path: all(p.name.startswith("shapes-eval-") for p in path.iterdir()))
+    return claim_folder(Path(out), "shapes evaluations", "--out", create=create)
 
 
 def save_results(out: str, summary: dict, results: list[Graded]) -> list[Path]:

@@ -1,9 +1,9 @@
 """Jobs: one run at a time per device, the others wait in line; each job its own run folder.
 
-A job is the engine's planned job (`artengine.Job`), run by `artengine.run_job` as the CLI runs
-it, so what lands on disk is what `artengine generate`/`compare` write. Stop is Ctrl-C:
-`Reporter.request_stop()`, the generator saves what it has, the run is marked interrupted and
-can be resumed.
+A `QueuedJob` holds the engine's planned job (`artengine.Job`) while it waits in a device's
+line and runs; `artengine.run_job` runs it as the CLI does, so what lands on disk is what
+`artengine generate`/`compare` write. Stop is Ctrl-C: `Reporter.request_stop()`, the generator
+saves what it has, the run is marked interrupted and can be resumed.
 """
 
 from __future__ import annotations
@@ -95,13 +95,14 @@ def capture_output(into: list[str]):
 
 
 @dataclass
-class Job:
-    """One submitted job. `work(job)` runs in the device's worker thread."""
+class QueuedJob:
+    """One submitted job, its place in the queue and its state for the page. `work(job)` runs in
+    the device's worker thread."""
 
     kind: str
     title: str
     device: str
-    work: Callable[["Job"], None]
+    work: Callable[["QueuedJob"], None]
     planned: artengine.Job | None = None
     id: str = ""
     status: str = "queued"
@@ -115,7 +116,7 @@ class Job:
     created: float = field(default_factory=time.time)
 
     @classmethod
-    def of(cls, kind: str, title: str, planned: artengine.Job, uploads: dict[str, list[Path]] | None = None) -> "Job":
+    def of(cls, kind: str, title: str, planned: artengine.Job, uploads: dict[str, list[Path]] | None = None) -> "QueuedJob":
         """The engine's checked job, to be run by `artengine.run_job` as the CLI runs it."""
         planned.command = COMMAND
         return cls(kind, title, planned.device, cls._run_planned, planned, uploads=uploads or {})
@@ -150,13 +151,13 @@ class Jobs:
 
     def __init__(self):
         self._lock = threading.Lock()
-        self.all: dict[str, Job] = {}
-        self._queues: dict[str, deque[Job]] = {}
+        self.all: dict[str, QueuedJob] = {}
+        self._queues: dict[str, deque[QueuedJob]] = {}
         self._workers: dict[str, threading.Thread] = {}
         self._wake = threading.Condition(self._lock)
         self._closing = False
 
-    def submit(self, job: Job) -> Job:
+    def submit(self, job: QueuedJob) -> QueuedJob:
         with self._lock:
             job.id = secrets.token_urlsafe(16)  # not guessable: another site cannot name a job to stop
             self.all[job.id] = job
@@ -168,13 +169,13 @@ class Jobs:
             self._wake.notify_all()
         return job
 
-    def position(self, job: Job) -> int:
+    def position(self, job: QueuedJob) -> int:
         """0 while running or done; else how many jobs run or wait before it on its device."""
         with self._lock:
             queue = self._queues.get(job.device, deque())
             return queue.index(job) + 1 if job in queue else 0
 
-    def stop(self, job: Job) -> None:
+    def stop(self, job: QueuedJob) -> None:
         """Ctrl-C for a running job; a waiting one leaves the line without making anything."""
         with self._lock:
             queue = self._queues.get(job.device, deque())
@@ -185,7 +186,7 @@ class Jobs:
                 return
         job.reporter.request_stop()
 
-    def listed(self) -> list[Job]:
+    def listed(self) -> list[QueuedJob]:
         """Every job of this server, newest first."""
         with self._lock:
             return sorted(self.all.values(), key=lambda job: job.created, reverse=True)
@@ -234,7 +235,7 @@ def image_entries(run: artengine.Run, root: Path) -> list[dict[str, Any]]:
     ]
 
 
-def job_state(jobs: Jobs, job: Job, root: Path) -> dict[str, Any]:
+def job_state(jobs: Jobs, job: QueuedJob, root: Path) -> dict[str, Any]:
     state: dict[str, Any] = {"id": job.id, "kind": job.kind, "title": job.title, "device": job.device,
                              "status": job.status, "position": jobs.position(job), "error": job.error,
                              "progress": job.reporter.progress(), "warnings": job.warnings,

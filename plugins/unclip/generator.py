@@ -9,12 +9,12 @@ from artengine import Candidate, UsageError
 
 from .batches import draw_in_batches
 from .conditions import blend, is_image, negative_text, parse_mix, prompt_texts, slerp
-from .model import Settings
+from .model import SamplingSettings
 
 
-def settings_of(request) -> Settings:
+def settings_of(request) -> SamplingSettings:
     o = request.options
-    return Settings(o["prior_steps"], o["prior_guidance"], o["decoder_steps"], o["decoder_guidance"],
+    return SamplingSettings(o["prior_steps"], o["prior_guidance"], o["decoder_steps"], o["decoder_guidance"],
                     o["scheduler"], o["eta"], o["prior_candidates"], o["snap"], tuple(request.size))
 
 

@@ -11,7 +11,7 @@ import torch
 from artengine import UsageError
 
 from .folders import quiet_loading
-from .model import OnStep, Settings
+from .model import OnStep, SamplingSettings
 from .sampling import SCHEDULERS, with_scheduler
 
 
@@ -43,7 +43,7 @@ class KandinskyUnclip:
     def device(self):
         return self.decoder_pipe.device
 
-    def embed_prompt(self, texts, negative, generators, settings: Settings):
+    def embed_prompt(self, texts, negative, generators, settings: SamplingSettings):
         n = len(generators)
         common = {"num_inference_steps": settings.prior_steps, "guidance_scale": settings.prior_guidance}
         if len(texts) == 1:
@@ -66,7 +66,7 @@ class KandinskyUnclip:
         with torch.no_grad():
             return self.prior_pipe.get_zero_embed(batch_size=count)
 
-    def decode(self, embeds, negative, generators, settings: Settings, on_step: OnStep | None = None):
+    def decode(self, embeds, negative, generators, settings: SamplingSettings, on_step: OnStep | None = None):
         pipe = with_scheduler(self.decoder_pipe, settings.scheduler)
         width, height = settings.size or self.image_size
         steps = settings.decoder_steps

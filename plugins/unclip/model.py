@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Settings:
+class SamplingSettings:
     """How the prior and the decoder sample (the generator's declared options)."""
 
     prior_steps: int = 25
@@ -40,7 +40,7 @@ class UnclipModel(Protocol):
     """The sampling schedulers it can run (`generator.scheduler`)."""
 
     def embed_prompt(self, texts: list[tuple[str, float]], negative: str, generators: list["torch.Generator"],
-                     settings: Settings) -> tuple["torch.Tensor", "torch.Tensor"]:
+                     settings: SamplingSettings) -> tuple["torch.Tensor", "torch.Tensor"]:
         """(image embeddings, negative image embeddings), a row per generator: the prior's
         samples for the weighted texts, and the decoder's unconditional side (the negative
         text's, or the model's 'no condition')."""
@@ -52,5 +52,5 @@ class UnclipModel(Protocol):
         """`count` rows of the decoder's 'no condition' embedding."""
 
     def decode(self, embeds: "torch.Tensor", negative: "torch.Tensor", generators: list["torch.Generator"],
-               settings: Settings, on_step: OnStep | None = None) -> list["Image"]:
+               settings: SamplingSettings, on_step: OnStep | None = None) -> list["Image"]:
         """One image per row of `embeds`."""

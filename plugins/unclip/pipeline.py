@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .components import decoder_scheduler, embedding_scale, prior_scheduler
 from .conditions import blend
-from .model import OnStep, Settings
+from .model import OnStep, SamplingSettings
 from .sampling import SCHEDULERS, Guided, denoise, make_scheduler, noise
 
 
@@ -72,7 +72,7 @@ class ShapesUnclip:
     # -- the two loops -----------------------------------------------------------------
 
     @torch.no_grad()
-    def run_prior(self, text: torch.Tensor, negative: torch.Tensor, generators, settings: Settings) -> torch.Tensor:
+    def run_prior(self, text: torch.Tensor, negative: torch.Tensor, generators, settings: SamplingSettings) -> torch.Tensor:
         """Image embeddings for scaled text embeddings B x D (one row per generator). With
         `prior_candidates` > 1, each candidate draws that many and keeps the one closest to its
         text (DALL·E 2's trick)."""
@@ -92,7 +92,7 @@ class ShapesUnclip:
         return embeds[torch.arange(len(generators)), best]
 
     @torch.no_grad()
-    def decode(self, embeds, negative, generators, settings: Settings, on_step: OnStep | None = None):
+    def decode(self, embeds, negative, generators, settings: SamplingSettings, on_step: OnStep | None = None):
         """Images for scaled image embeddings B x D."""
         from .images import to_pil
 
@@ -112,10 +112,10 @@ class ShapesUnclip:
 
     # -- as a LatentDenoiser ------------------------------------------------------------
 
-    def condition(self, prompt, generators, settings: Settings | None = None):
+    def condition(self, prompt, generators, settings: SamplingSettings | None = None):
         from .conditions import negative_text, prompt_texts
 
-        return self.embed_prompt(prompt_texts(prompt), negative_text(prompt), generators, settings or Settings())
+        return self.embed_prompt(prompt_texts(prompt), negative_text(prompt), generators, settings or SamplingSettings())
 
     def normalise(self, latents: torch.Tensor) -> torch.Tensor:
         return (latents - self.latent_mean) / self.latent_std
@@ -133,7 +133,7 @@ class ShapesUnclip:
         alpha = self.noise_schedule.alphas_cumprod.to(noisy.device)[t.to(noisy.device)].view(-1, 1, 1, 1)
         return alpha.sqrt() * noisy - (1 - alpha).sqrt() * v.to(noisy.dtype)
 
-    def _scheduler(self, settings: Settings) -> str:
+    def _scheduler(self, settings: SamplingSettings) -> str:
         return self.default_scheduler if settings.scheduler == "default" else settings.scheduler
 
     def to_pixels(self, latents: torch.Tensor, snap: bool) -> torch.Tensor:
@@ -147,9 +147,9 @@ class ShapesUnclip:
             return self.vqgan.decode(codes).clamp(0, 1)
         return self.vqgan.decode_latents(z).clamp(0, 1)
 
-    def draw(self, caption: str, seeds: list[int], settings: Settings | None = None):
+    def draw(self, caption: str, seeds: list[int], settings: SamplingSettings | None = None):
         """Images of `caption`, one per seed (the trainer's samples)."""
-        settings = settings or Settings()
+        settings = settings or SamplingSettings()
         generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         embeds, negative = self.embed_prompt([(caption, 1.0)], "", generators, settings)
         return self.decode(embeds, negative, generators, settings)

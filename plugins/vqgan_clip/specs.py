@@ -19,7 +19,7 @@ class Weighted:
 
 
 @dataclass(frozen=True)
-class Settings:
+class VqganClipSettings:
     """The generator's options, checked."""
 
     vqgan: str
@@ -40,12 +40,12 @@ class Settings:
     precision: str
 
 
-def read_settings(options: Mapping[str, Any]) -> Settings:
+def read_settings(options: Mapping[str, Any]) -> VqganClipSettings:
     where = "generator"
     vqgan = options["vqgan"].strip()
     if not vqgan.startswith("vqgan:") or len(vqgan) == len("vqgan:"):
         raise UsageError(f"{where}.vqgan: {vqgan!r} is not a VQGAN spec; write vqgan:shapes, vqgan:PATH.ckpt or vqgan:DIR")
-    return Settings(
+    return VqganClipSettings(
         vqgan=vqgan,
         clip=_clip_specs(options["clip"], f"{where}.clip"),
         image_prompts=_image_prompts(options["image_prompts"], f"{where}.image_prompts"),
