@@ -1,7 +1,6 @@
-"""Run configuration: one nested dict from defaults, a TOML file, flags and ``--set``.
+"""Run configuration: one nested dict from defaults, a TOML file, flags and ``--set``, layered
+in the order `defaults.layered` gives, then resolved here.
 
-Precedence, lowest first: declared defaults < the shipped defaults file < the user's config
-file (both in defaults.py) < ``--config`` file < command-line flags < ``--set``.
 Everything is checked against declarations (the core's `CORE_OPTIONS`, each plugin item's
 `options`), so an unknown key or a wrong type names the key, the file, and the closest
 valid key.

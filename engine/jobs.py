@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 from .compare import configurations, write_grid_and_report
 from .compare import plan_compare as _plan_configurations
-from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
-from .defaults import PROMPT_KEYS, layered_defaults, under
+from .config import CORE_OPTIONS, apply_set, merge, read_config_file, resolve
+from .defaults import PROMPT_KEYS, layered
 from .errors import ArtengineError, UsageError, quote
 from .invocation import recording
 from .outputs import read_png_metadata
@@ -32,9 +32,8 @@ from .run_record import SEED_LIMIT
 class Settings:
     """A generate's or compare's settings as a user gives them; None (or empty) means not given.
 
-    Precedence, lowest first: the shipped and the user's defaults < `config_file` < the named
-    settings (the command line's flags) < `losses` < `sets`. A prompt given here (`prompt`,
-    `prompts` or `prompts_file`) replaces every prompt of the defaults and the config file.
+    They apply over the defaults as `defaults.layered` says: `config_file`, then the fields
+    named after a config key (`flags()`), then `losses`, then `sets`.
     """
 
     prompt: str | None = None
@@ -62,8 +61,12 @@ class Settings:
     axes: Sequence[str] = ()
     """compare: `KEY=V1,V2` sweeps over every configuration, as `--axis`."""
 
-    def flags(self, *names: str) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in names}
+    def flags(self) -> dict[str, Any]:
+        """The fields named after a config key (the prompt, `n`, `seed`, `generator`, ...) that
+        were given, as a config layer."""
+        keys = {option.name for option in CORE_OPTIONS} | {"generator", "scorer"}
+        given = {f.name: getattr(self, f.name) for f in fields(self) if f.name in keys}
+        return {key: list(value) if key == "prompts" else value for key, value in given.items() if value is not None}
 
 
 class Job:
@@ -232,12 +235,15 @@ def plan_comparison(settings: Settings) -> CompareJob:
     tables = named.values() if isinstance(named, dict) else []
     chosen = _chosen_generator(*settings.generators, file_raw.get("generator"),
                                *(table.get("generator") for table in tables if isinstance(table, dict)))
-    defaults = layered_defaults(registry, chosen)
-    flags = settings.flags("n", "keep", "scorer", "seed", "size", "device", "out")
-    raw = build_raw(under(defaults, file_raw), settings, flags, sets=())
+    flags = settings.flags()
+    flags.pop("generator", None)  # a compare's generators are its configurations'
+    raw = _with_seed(layered(registry, file_raw, flags, settings.losses, chosen=chosen))
     where = f"config file '{settings.config_file}'" if settings.config_file else "settings"
     pairs = configurations(raw, named, list(settings.generators), list(settings.axes), where=where,
                            sets=list(settings.sets), registry=registry)
+    for _, config in pairs:  # `seed = -1` ("draw one") in a configuration's table, --set or --axis
+        if config.get("seed") == -1:
+            config["seed"] = raw["seed"]  # the one drawn for all: every configuration gets the same seeds
     source = f"config file '{settings.config_file}', " if settings.config_file else ""
     return CompareJob(_plan_configurations(pairs, registry, source))
 
@@ -349,32 +355,15 @@ def _generate_raw(settings: Settings, registry: Registry) -> dict[str, Any]:
     file_raw = read_config_file(settings.config_file) if settings.config_file else {}
     if file_raw:
         _check_file(file_raw, settings.config_file, settings.generator, registry)
-    defaults = layered_defaults(registry, _chosen_generator(settings.generator, file_raw.get("generator")))
-    flags = settings.flags("n", "keep", "scorer", "seed", "size", "device", "out", "generator")
-    return build_raw(under(defaults, file_raw), settings, flags, settings.sets)
+    chosen = _chosen_generator(settings.generator, file_raw.get("generator"))
+    return _with_seed(layered(registry, file_raw, settings.flags(), settings.losses, settings.sets, chosen=chosen))
 
 
-def build_raw(base: dict[str, Any], settings: Settings, flags: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
-    """`base` (defaults and the config file) overridden by the settings' prompts and flags, then
-    by its losses, then by `sets` (precedence, lowest first); the seed drawn when none is set."""
-    raw = dict(base)
-    if settings.prompt is not None or settings.prompts is not None or settings.prompts_file is not None:
-        for key in PROMPT_KEYS:
-            raw.pop(key, None)
-        if settings.prompt is not None:
-            raw["prompt"] = settings.prompt
-        if settings.prompts is not None:
-            raw["prompts"] = list(settings.prompts)
-        if settings.prompts_file is not None:
-            raw["prompts_file"] = settings.prompts_file
-    raw = merge(raw, {key: value for key, value in flags.items() if value is not None})
-    for text in settings.losses:
-        name, weight = parse_loss_flag(text)
-        raw = merge(raw, {"losses": {name: {"weight": weight}}})
-    for assignment in sets:
-        apply_set(raw, assignment)
+def _with_seed(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with a seed drawn when none is set: drawn up front so that it is recorded, and
+    shared by a compare's configurations."""
     if raw.get("seed", -1) == -1:
-        raw["seed"] = draw_seed()  # drawn up front so that it is recorded, and shared by compare
+        raw["seed"] = draw_seed()
     return raw
 
 
