@@ -9,6 +9,7 @@ import click
 
 from . import sharding
 from .cli import cli, emit_json, silence_stdout
+from .config import core_option
 from .errors import ArtengineError, UsageError
 from .jobs import (
     Settings,
@@ -22,6 +23,12 @@ from .progress import Reporter, stop_on_signals
 from .run import Run
 
 LOADING = "checking the settings and loading models"
+DEVICES = click.Choice(core_option("device").choices)
+
+
+def default(name: str) -> str:
+    """The help text's note of core setting `name`'s declared default."""
+    return f"[default: {core_option(name).default}]"
 
 
 def run_options(command):
@@ -29,18 +36,18 @@ def run_options(command):
     decorators = [
         click.argument("prompt", required=False),
         click.option("--prompts", "prompts_file", type=click.Path(), help="File with one prompt per line."),
-        click.option("-n", "n", type=int, help="Candidates per prompt.  [default: 1]"),
+        click.option("-n", "n", type=int, help=f"Candidates per prompt.  {default('n')}"),
         click.option("--keep", type=int, help="Keep the best K candidates, ranked by the scorer."),
         click.option("--scorer", help="Scorer ranking the candidates (see `artengine list scorers`)."),
         click.option("--seed", type=int, help="Base seed; candidate i gets seed+i. Drawn when absent."),
         click.option("--size", help="Image size WxH, e.g. 256x256.  [default: the generator's]"),
-        click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), help="[default: auto]"),
+        click.option("--device", type=DEVICES, help=default("device")),
         click.option("--config", "config_file", type=click.Path(), help="TOML file with any of these settings."),
         click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
                      help="Override one config key, e.g. generator.steps=50 (repeatable)."),
         click.option("--loss", "losses", multiple=True, metavar="NAME[:WEIGHT]",
                      help="Add a loss term, e.g. tv:0.1 (repeatable; see `artengine list losses`)."),
-        click.option("--out", help="Folder for run folders.  [default: outputs]"),
+        click.option("--out", help=f"Folder for run folders.  {default('out')}"),
         click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout."),
         click.option("--resume", "resume_dir", type=click.Path(),
                      help="Continue an interrupted run in its folder (other settings come from its run.json)."),
@@ -145,9 +152,8 @@ def resume(run_dir, as_json: bool, *other_settings) -> None:
 
 @cli.command()
 @click.argument("image", type=click.Path())
-@click.option("--out", default="outputs", show_default=True, help="Folder for the new run folder.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]),
-              help="[default: the device recorded in the image]")
+@click.option("--out", help=f"Folder for the new run folder.  {default('out')}")
+@click.option("--device", type=DEVICES, help="[default: the device recorded in the image]")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 def reproduce(image, out, device, as_json):
     """Re-run IMAGE.png from its metadata and say whether the new image is identical.

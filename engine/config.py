@@ -45,6 +45,12 @@ CORE_OPTIONS = (
 TABLE_KEYS = ("generator", "scorer", "losses")
 
 
+def core_option(name: str) -> Option:
+    """The declaration of core setting `name`: the one place its default and choices are
+    written, which the command line's flags and help read too."""
+    return next(option for option in CORE_OPTIONS if option.name == name)
+
+
 @dataclass
 class RunConfig:
     """A fully resolved and checked configuration."""

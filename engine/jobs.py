@@ -248,10 +248,12 @@ def plan_comparison(settings: Settings) -> CompareJob:
     return CompareJob(_plan_configurations(pairs, registry, source))
 
 
-def plan_reproduce(image: str | Path, out: str | Path = "outputs", device: str | None = None,
+def plan_reproduce(image: str | Path, out: str | Path | None = None, device: str | None = None,
                    shown_as: str | None = None) -> ReproduceJob:
     """`artengine reproduce IMAGE`: the settings IMAGE's metadata records, checked, on `device`
-    (default: the one recorded). Errors name the image as `shown_as` (default: its path)."""
+    (default: the one recorded), into `out` (default: the `out` setting's declared default,
+    never the metadata's or a config file's). Errors name the image as `shown_as` (default:
+    its path)."""
     shown = shown_as or str(image)
     record = read_png_metadata(image)
     raw = raw_from_metadata(record, shown)
@@ -259,7 +261,8 @@ def plan_reproduce(image: str | Path, out: str | Path = "outputs", device: str |
         raw["device"] = device
     elif isinstance(raw.get("device"), str):
         _check_recorded_device(raw["device"], shown)
-    raw["out"] = str(out)
+    if out is not None:
+        raw["out"] = str(out)
     registry = _registry()
     with _in_metadata_terms(shown, flags_given={"--device"} if device else set()):
         plan = prepare(resolve(raw, registry, where=f"'{shown}' metadata"), registry)

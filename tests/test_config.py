@@ -1,7 +1,10 @@
-"""Config precedence: defaults < config file < flags < --set; errors name the key and the file."""
+"""Settings: the order the places they come from apply in (`defaults.layered`), one declared default
+each, and errors that name the key and the file."""
 
 import itertools
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +191,34 @@ def test_a_prompt_given_in_a_place_replaces_every_prompt_below_it(host, monkeypa
     monkeypatch.setattr(defaults, "shipped_defaults", lambda registry: {"prompt": "shipped", "n": 2})
     raw = defaults.layered(host.registry, file, flags)
     assert {key: raw[key] for key in defaults.PROMPT_KEYS if key in raw} == prompts and raw["n"] == 2
+
+
+def core_flags():
+    """(command, flag, core setting) for every flag that stands for a core setting."""
+    import artengine.cli_run as run
+    from artengine.plugins.shapes.eval_command import eval_shapes
+    from artengine.plugins.ui.command import ui
+
+    for command in (run.generate, run.compare):
+        yield from ((command, flag, name) for flag, name in (("-n", "n"), ("--device", "device"), ("--out", "out")))
+    yield from [(run.reproduce, "--out", "out"), (ui, "--out", "out"), (eval_shapes, "-n", "n"),
+                (eval_shapes, "--device", "device")]
+
+
+@pytest.mark.parametrize("command, flag, name", list(core_flags()), ids=lambda v: getattr(v, "name", v))
+def test_a_flag_for_a_core_setting_shows_its_declared_default_and_choices(command, flag, name):
+    from artengine.config import core_option
+
+    declared = core_option(name)
+    param = next(param for param in command.params if flag in param.opts)
+    shown = param.default if param.show_default else re.search(r"\[default: ([^]]+)\]", param.help).group(1)
+    assert str(shown) == str(declared.default)
+    assert declared.choices is None or tuple(param.type.choices) == declared.choices
+
+
+def test_reproduce_without_out_writes_where_generate_does(cli, tmp_path):
+    from artengine.config import core_option
+
+    made = run_json(cli("generate", "red", "-g", "solid", "--seed", "1", "--json"))["images"][0]["path"]
+    reproduced = json.loads(cli("reproduce", made, "--json").stdout)["reproduced"]
+    assert Path(reproduced).parent.parent == tmp_path / core_option("out").default == Path(made).parent.parent
