@@ -6,6 +6,7 @@ import contextlib
 import sys
 
 import click
+from click.core import ParameterSource
 
 from . import sharding
 from .cli import cli, emit_json, silence_stdout
@@ -32,7 +33,8 @@ def default(name: str) -> str:
 
 
 def run_options(command):
-    """The flags `generate` and `compare` share; each maps onto one config key."""
+    """The flags `generate` and `compare` share. Each is the `Settings` field of its name (so a
+    new flag is declared here and there only), but --json and --resume, which `resume` takes."""
     decorators = [
         click.argument("prompt", required=False),
         click.option("--prompts", "prompts_file", type=click.Path(), help="File with one prompt per line."),
@@ -89,14 +91,11 @@ def saved_if_stdout_fails(run: Run):
 @cli.command()
 @run_options
 @click.option("-g", "--generator", help="Generator to use (see `artengine list generators`).")
-def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_file, sets, losses, out,
-             as_json, resume_dir, generator):
+def generate(resume_dir, as_json, **settings):
     """Make images from PROMPT (`text:weight|other text:-1`) or from --prompts FILE."""
     if resume_dir:
-        return resume(resume_dir, as_json, prompt, prompts_file, n, keep, scorer, seed, size, device, config_file,
-                      *sets, *losses, out, generator)
-    settings = Settings(prompt=prompt, prompts_file=prompts_file, generator=generator, n=n, keep=keep, scorer=scorer,
-                        seed=seed, size=size, device=device, out=out, losses=losses, sets=sets, config_file=config_file)
+        return resume(resume_dir, as_json)
+    settings = Settings(**settings)  # each flag is the Settings field of its name
     reporter = Reporter()
     shard = sharding.current_shard()  # several processes (torchrun, accelerate launch): a share of the prompts each
     with reporter.busy(LOADING):  # generators check their models (loading them) here
@@ -112,15 +111,11 @@ def generate(prompt, prompts_file, n, keep, scorer, seed, size, device, config_f
 @click.option("-g", "--generator", "generators", multiple=True, help="A configuration per generator (repeatable).")
 @click.option("--axis", "axes", multiple=True, metavar="KEY=V1,V2",
               help="Sweep a key over every configuration, e.g. generator.steps=10,50 (repeatable).")
-def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_file, sets, losses, out,
-            as_json, resume_dir, generators, axes):
+def compare(resume_dir, as_json, **settings):
     """Run several configurations on the same prompts and seeds; write grid.png and index.html."""
     if resume_dir:
-        return resume(resume_dir, as_json, prompt, prompts_file, n, keep, scorer, seed, size, device, config_file,
-                      *sets, *losses, out, *generators, *axes)
-    settings = Settings(prompt=prompt, prompts_file=prompts_file, n=n, keep=keep, scorer=scorer, seed=seed, size=size,
-                        device=device, out=out, losses=losses, sets=sets, config_file=config_file,
-                        generators=generators, axes=axes)
+        return resume(resume_dir, as_json)
+    settings = Settings(**settings)  # each flag is the Settings field of its name
     reporter = Reporter()
     shard = sharding.current_shard()  # several processes: a share of the (configuration, prompt) pairs each
     with reporter.busy(LOADING):
@@ -136,12 +131,22 @@ def compare(prompt, prompts_file, n, keep, scorer, seed, size, device, config_fi
         click.echo(f"grid: {run.dir / 'grid.png'}\nreport: {run.dir / 'index.html'}", err=True)
 
 
-def resume(run_dir, as_json: bool, *other_settings) -> None:
-    """Continue an interrupted generate or compare run in its own folder, from its run.json."""
+def resume(run_dir, as_json: bool) -> None:
+    """Continue an interrupted generate or compare run in its own folder, from its run.json.
+
+    Any other flag of the command given with --resume is refused: every flag but these two is
+    a setting, and the run's settings are those its run.json records. The flags are read from
+    the command itself, so that a new one is refused too, never silently dropped."""
+    context = click.get_current_context()
+    given = [max(param.opts, key=len) if isinstance(param, click.Option) else param.human_readable_name
+             for param in context.command.params
+             if param.name not in ("resume_dir", "as_json")
+             and context.get_parameter_source(param.name) is not ParameterSource.DEFAULT]
 
     def refuse() -> None:
-        if any(value is not None for value in other_settings):
-            raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json'")
+        if given:
+            raise UsageError(f"--resume takes no other settings: they come from '{run_dir}/run.json' "
+                             f"(given: {', '.join(given)})")
 
     reporter = Reporter()
     with reporter.busy(LOADING):

@@ -70,3 +70,13 @@ def test_a_resume_that_will_not_run_lets_go_of_its_folder(tmp_path, monkeypatch)
     folder = stopped_run(tmp_path, monkeypatch)
     plan_resume(folder).cancel()
     assert run_job(plan_resume(folder), Reporter()).document["status"] == "complete"  # not locked
+
+
+@pytest.mark.parametrize("command", ["generate", "compare"])
+def test_each_flag_of_generate_and_compare_is_the_settings_field_of_its_name(command):
+    import dataclasses
+
+    import artengine.cli
+
+    flags = {param.name for param in artengine.cli.cli.commands[command].params} - {"resume_dir", "as_json"}
+    assert flags <= {field.name for field in dataclasses.fields(Settings)}
