@@ -3,8 +3,8 @@
 Each is two steps: a `plan_*` function turns what the user gave into a job of its kind
 (`GenerateJob`, `CompareJob`, `ReproduceJob`, `ResumeJob`: every setting checked, models loaded,
 nothing written yet), and `run_job` runs it into a run folder (images, PNG metadata, run.json
-and its final status). The command line and the web UI both call these,
-so that a run started anywhere is the same run.
+and its final status). The command line and the web UI both call these, so that a run
+started anywhere is the same run.
 """
 
 from __future__ import annotations
