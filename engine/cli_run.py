@@ -33,8 +33,9 @@ def default(name: str) -> str:
 
 
 def run_options(command):
-    """The flags `generate` and `compare` share. Each is the `Settings` field of its name (so a
-    new flag is declared here and there only), but --json and --resume, which `resume` takes."""
+    """The flags `generate` and `compare` share. Each but --json and --resume (`resume`'s) is
+    the `Settings` field of its name: a new flag is declared here and as a field there, and
+    nothing else lists it."""
     decorators = [
         click.argument("prompt", required=False),
         click.option("--prompts", "prompts_file", type=click.Path(), help="File with one prompt per line."),
