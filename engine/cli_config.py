@@ -20,8 +20,8 @@ from .errors import UsageError, printable
 def config_group():
     """Your default settings (any config key, the generator too), kept in a TOML file.
 
-    Precedence, lowest first: the options' defaults < the shipped defaults < your config file
-    < --config FILE < flags < --set."""
+    They apply over the shipped defaults, under a --config FILE, flags and --set (the whole
+    order: docs/configuration.md)."""
 
 
 @config_group.command(name="path")

@@ -16,10 +16,9 @@ from typing import Any
 from .config import DEFAULT_SCORER, apply_set, merge, resolve
 from .errors import UsageError, closest, quote
 from .outputs import write_new
-from .progress import Reporter
 from .registry import Registry
 from .report import render_report
-from .run import Plan, Run, execute, prepare
+from .run import Plan, Run, prepare
 
 MAX_CONFIGURATIONS = 1000
 """Configurations one compare may run (its grid has a row for each)."""
@@ -123,12 +122,6 @@ def plan_compare(
         given = raw.get("generator") if isinstance(raw.get("generator"), dict) else {}
         plans.append((name, plan, {k: v for k, v in given.items() if k != "name"}))
     return plans
-
-
-def execute_compare(plans: list[tuple[str, Plan, dict]], run: Run, reporter: Reporter) -> None:
-    """Run each configuration into `run`, one after the other."""
-    for name, plan, _ in plans:
-        execute(plan, run, reporter, configuration=name)
 
 
 def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]], status: str) -> None:

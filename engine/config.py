@@ -1,7 +1,6 @@
-"""Run configuration: one nested dict from defaults, a TOML file, flags and ``--set``.
+"""Run configuration: one nested dict from defaults, a TOML file, flags and ``--set``, layered
+in the order `defaults.layered` gives, then resolved here.
 
-Precedence, lowest first: declared defaults < the shipped defaults file < the user's config
-file (both in defaults.py) < ``--config`` file < command-line flags < ``--set``.
 Everything is checked against declarations (the core's `CORE_OPTIONS`, each plugin item's
 `options`), so an unknown key or a wrong type names the key, the file, and the closest
 valid key.
@@ -44,6 +43,12 @@ CORE_OPTIONS = (
     Option("out", str, "outputs", "Folder that receives one new run folder per run."),
 )
 TABLE_KEYS = ("generator", "scorer", "losses")
+
+
+def core_option(name: str) -> Option:
+    """The declaration of core setting `name`: the one place its default and choices are
+    written, which the command line's flags and help read too."""
+    return next(option for option in CORE_OPTIONS if option.name == name)
 
 
 @dataclass

@@ -1,18 +1,18 @@
-"""Defaults a user can set: the shipped defaults file, then the user's own config file.
+"""Where a run's settings come from, and the one order they apply in (`layered`).
 
-Settings, lowest precedence first: declared defaults < the shipped defaults file < the user's
-config file < ``--config FILE`` < flags < ``--set``. The shipped file (``defaults.toml`` beside
-the built-in plugins, whose items it names) picks a generator that runs on the embedded
-models; the user's file (``artengine config path``) holds any key a config file holds.
+Besides the command line and a ``--config`` file, there are defaults a user can set: the
+shipped defaults file (``defaults.toml`` beside the built-in plugins, whose items it names)
+picks a generator that runs on the embedded models; the user's file (``artengine config
+path``) holds any key a config file holds.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from .config import merge, read_config_file, resolve
+from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
 from .registry import Registry
 
 CONFIG_DIR_VARIABLE = "ARTENGINE_CONFIG_DIR"
@@ -58,20 +58,53 @@ def user_defaults() -> tuple[Path, dict[str, Any]]:
     return path, (read_config_file(path) if path.is_file() else {})
 
 
+def layered(registry: Registry, file: dict[str, Any], flags: dict[str, Any], losses: Sequence[str] = (),
+            sets: Sequence[str] = (), chosen: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A generate's or compare's settings as one raw config (`config.resolve` checks it), in
+    the one order settings apply in; later ones win:
+
+    1. each option's declared default (`config.CORE_OPTIONS`, each plugin item's `options`),
+       filled in by `resolve`;
+    2. the shipped defaults file (`shipped_defaults`);
+    3. the user's config file (`user_defaults`, `artengine config`);
+    4. a ``--config`` file (`file`; a compare's ``[configurations.NAME]`` taken out of it);
+    5. the flags given (`flags`: the prompt, ``-n``, ``--seed``, ``-g``, ...);
+    6. ``--loss NAME:WEIGHT`` (`losses`);
+    7. ``--set KEY=VALUE`` (`sets`).
+
+    A prompt given in a layer (``prompt``, ``prompts`` or ``prompts_file``) replaces every
+    prompt of the layers below; naming another generator or scorer drops the options given for
+    the one before (`config.merge`). A compare lays each configuration (a
+    ``[configurations.NAME]`` table, a ``-g NAME``) over layers 1-6, then applies ``--set`` to
+    each configuration it is valid for, then sweeps ``--axis`` (`compare.configurations`).
+    `reproduce` and ``--resume`` take none of these: an image or a run folder records theirs.
+
+    `chosen` (e.g. ``{"generator": "dalle"}``, what the command line or the ``--config`` file
+    picks) is checked with the user's config file, so that a default for an item the user is
+    not using cannot fail the run.
+    """
+    raw = _over(_over(layered_defaults(registry, chosen), file), flags)
+    for text in losses:
+        name, weight = parse_loss_flag(text)
+        raw = merge(raw, {"losses": {name: {"weight": weight}}})
+    for assignment in sets:
+        apply_set(raw, assignment)
+    return raw
+
+
 def layered_defaults(registry: Registry, chosen: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The shipped defaults overridden by the user's config file, checked with the file's name
-    in any error. `chosen` (e.g. ``{"generator": "dalle"}`` from -g) is what the command line
-    picks over them, so that a default for an item the user is not using cannot fail the run."""
+    """Layers 2 and 3 of `layered`: the shipped defaults and the user's config file, checked
+    with the file's name in any error (over `chosen`, see `layered`)."""
     path, user = user_defaults()
-    layered = merge(shipped_defaults(registry), user)
-    checked = merge(layered, chosen or {})
+    defaults = merge(shipped_defaults(registry), user)
+    checked = merge(defaults, chosen or {})
     if user and "generator" in checked:
         resolve(checked, registry, where=f"user config '{path}'")
-    return layered
+    return defaults
 
 
-def under(defaults: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
-    """`settings` (a --config file's) over `defaults`; prompts given there replace the defaults'."""
-    if any(key in settings for key in PROMPT_KEYS):
-        defaults = {key: value for key, value in defaults.items() if key not in PROMPT_KEYS}
-    return merge(defaults, settings)
+def _over(lower: dict[str, Any], upper: dict[str, Any]) -> dict[str, Any]:
+    """`upper` merged over `lower`; a prompt given in `upper` replaces all of `lower`'s."""
+    if any(key in upper for key in PROMPT_KEYS):
+        lower = {key: value for key, value in lower.items() if key not in PROMPT_KEYS}
+    return merge(lower, upper)

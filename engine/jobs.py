@@ -1,29 +1,30 @@
 """Whole jobs, as `artengine generate`, `compare`, `reproduce` and `--resume` run them.
 
-Each is two steps: a `plan_*` function turns what the user gave into a `Job` (every setting
-checked, models loaded, nothing written yet), and `run_job` runs it into a run folder (images,
-PNG metadata, run.json and its final status). The command line and the web UI both call these,
-so that a run started anywhere is the same run.
+Each is two steps: a `plan_*` function turns what the user gave into a job of its kind
+(`GenerateJob`, `CompareJob`, `ReproduceJob`, `ResumeJob`: every setting checked, models loaded,
+nothing written yet), and `run_job` runs it into a run folder (images, PNG metadata, run.json
+and its final status). The command line and the web UI both call these, so that a run
+started anywhere is the same run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
-from .compare import configurations, execute_compare, write_grid_and_report
+from .compare import configurations, write_grid_and_report
 from .compare import plan_compare as _plan_configurations
-from .config import apply_set, merge, parse_loss_flag, read_config_file, resolve
-from .defaults import PROMPT_KEYS, layered_defaults, under
+from .config import CORE_OPTIONS, apply_set, merge, read_config_file, resolve
+from .defaults import PROMPT_KEYS, layered
 from .errors import ArtengineError, UsageError, quote
 from .invocation import recording
 from .outputs import read_png_metadata
 from .progress import Reporter
 from .registry import Registry
-from .run import Interrupted, Plan, Run, draw_seed, prepare
+from .run import Interrupted, Plan, Run, draw_seed, execute, prepare
 from .run_record import SEED_LIMIT
 
 
@@ -31,9 +32,8 @@ from .run_record import SEED_LIMIT
 class Settings:
     """A generate's or compare's settings as a user gives them; None (or empty) means not given.
 
-    Precedence, lowest first: the shipped and the user's defaults < `config_file` < the named
-    settings (the command line's flags) < `losses` < `sets`. A prompt given here (`prompt`,
-    `prompts` or `prompts_file`) replaces every prompt of the defaults and the config file.
+    They apply over the defaults as `defaults.layered` says: `config_file`, then the fields
+    named after a config key (`flags()`), then `losses`, then `sets`.
     """
 
     prompt: str | None = None
@@ -61,64 +61,155 @@ class Settings:
     axes: Sequence[str] = ()
     """compare: `KEY=V1,V2` sweeps over every configuration, as `--axis`."""
 
-    def flags(self, *names: str) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in names}
+    def flags(self) -> dict[str, Any]:
+        """The fields named after a config key (the prompt, `n`, `seed`, `generator`, ...) that
+        were given, as a config layer."""
+        keys = {option.name for option in CORE_OPTIONS} | {"generator", "scorer"}
+        given = {f.name: getattr(self, f.name) for f in fields(self) if f.name in keys}
+        return {key: list(value) if key == "prompts" else value for key, value in given.items() if value is not None}
 
 
-@dataclass
 class Job:
-    """A checked job: every configuration resolved, its models loaded, nothing written yet."""
+    """A checked job: its configurations resolved, their models loaded, nothing written yet.
 
-    kind: str
-    """'generate', 'compare', 'reproduce' or 'resume'."""
+    One class per kind, each with only its own fields: `GenerateJob`, `CompareJob`,
+    `ReproduceJob` and `ResumeJob`, made by the `plan_*` functions and run by `run_job`.
+    """
+
+    kind: ClassVar[str]
+    """What the new run's run.json records as its kind."""
     plans: list[tuple[str, Plan, dict[str, Any]]]
     """(configuration name, its plan, the options it was given), run in this order."""
-    out: Path
-    label: str
-    """What names the new run folder (a resumed run keeps its own)."""
-    document: dict[str, Any] = field(default_factory=dict)
-    """Keys added to the new run's run.json (a compare's labels)."""
     run: Run | None = None
     """The run folder: a resumed one from the start, else made by `run_job`."""
-    original: Path | None = None
-    """reproduce: the image remade."""
-    result: dict[str, Any] = field(default_factory=dict)
-    """reproduce, once run: identical, max_difference, original, reproduced."""
     command: list[str] | None = None
     """The command the new run's run.json records; default: this process's (`artengine
     generate ...`). The web UI gives its own, so that the server's flags are never recorded."""
 
     @property
-    def plan(self) -> Plan:
-        """The first (for a generate, the only) configuration's plan."""
-        return self.plans[0][1]
-
-    @property
     def device(self) -> str:
-        return self.plan.resolved["device"]
+        return self.plans[0][1].resolved["device"]
 
     @property
     def prompt(self) -> str:
-        return self.plan.config.prompts[0].text
+        return self.plans[0][1].config.prompts[0].text
+
+    @property
+    def label(self) -> str:
+        """What names the new run folder."""
+        return self.prompt
 
     def new_run(self) -> Run:
-        """The job's run folder, made now, its run.json begun with the job's own keys."""
+        """The job's run folder, made now under the configuration's `out`, its run.json begun."""
         with recording(self.command):
-            run = Run(self.out, self.label, kind=self.kind)
-        run.document.update(self.document)
+            return Run(Path(self.plans[0][1].config.out), self.label, kind=self.kind)
+
+    def execute(self, run: Run, progress: Reporter) -> None:
+        """Generate and save every configuration's images into `run`, one after the other."""
+        for name, plan, _ in self.plans:
+            execute(plan, run, progress, configuration=name)
+
+    def after_images(self, run: Run) -> Callable[[str], None]:
+        """What follows the images, also after a failure, given the status the run ends with."""
+        return lambda status: None
+
+    def finished(self, run: Run) -> None:
+        """What follows a run that ended well."""
+
+    def cancel(self) -> None:
+        """Let go of a job that will not run."""
+
+
+@dataclass
+class GenerateJob(Job):
+    """`artengine generate`: one configuration, named after its generator."""
+
+    kind: ClassVar[str] = "generate"
+    plan: Plan
+
+    @property
+    def configuration(self) -> str:
+        return self.plan.config.generator
+
+    @property
+    def plans(self) -> list[tuple[str, Plan, dict[str, Any]]]:
+        return [(self.configuration, self.plan, {})]
+
+    def execute(self, run: Run, progress: Reporter) -> None:
+        execute(self.plan, run, progress, configuration=self.configuration)
+
+
+@dataclass
+class CompareJob(Job):
+    """`artengine compare`: several configurations on the same prompts and seeds, then a grid
+    and a report."""
+
+    kind: ClassVar[str] = "compare"
+    plans: list[tuple[str, Plan, dict[str, Any]]]
+
+    @property
+    def label(self) -> str:
+        return f"compare-{self.prompt}"
+
+    def new_run(self) -> Run:
+        run = super().new_run()
+        run.document["labels"] = {name: given for name, _, given in self.plans}
         return run
 
     def after_images(self, run: Run) -> Callable[[str], None]:
-        """What follows the images, also after a failure, given the status the run ends with: a
-        compare's (or a resumed compare's) grid and report."""
+        return lambda status: write_grid_and_report(run, self.plans, status)
+
+
+@dataclass
+class ReproduceJob(Job):
+    """`artengine reproduce IMAGE`: the image's recorded settings run again, and the pixels
+    compared once the run has ended (`result`)."""
+
+    kind: ClassVar[str] = "reproduce"
+    plan: Plan
+    configuration: str
+    """The configuration name the image records."""
+    original: Path
+    """The image remade."""
+    shown_as: str
+    """How the image is named to the user (its path, or what the web UI calls it)."""
+    result: dict[str, Any] = field(default_factory=dict)
+    """Once run: identical, max_difference, original (as shown), reproduced."""
+
+    @property
+    def plans(self) -> list[tuple[str, Plan, dict[str, Any]]]:
+        return [(self.configuration, self.plan, {})]
+
+    @property
+    def label(self) -> str:
+        return f"reproduce-{self.prompt}"
+
+    def execute(self, run: Run, progress: Reporter) -> None:
+        execute(self.plan, run, progress, configuration=self.configuration)
+
+    def finished(self, run: Run) -> None:
+        difference = pixel_difference(self.original, run.images[0].path)
+        self.result = {"identical": difference == 0, "max_difference": difference, "original": self.shown_as,
+                       "reproduced": str(run.images[0].path.resolve())}
+
+
+@dataclass
+class ResumeJob(Job):
+    """`--resume RUN`: an interrupted generate or compare continued in its own folder, which is
+    locked from planning on (`cancel` lets go)."""
+
+    kind: ClassVar[str] = "resume"
+    plans: list[tuple[str, Plan, dict[str, Any]]]
+    run: Run = field()  # required here: a bare annotation would take Job's class default (None)
+
+    def after_images(self, run: Run) -> Callable[[str], None]:
         if run.document.get("kind") != "compare":
             return lambda status: None
         return lambda status: write_grid_and_report(run, self.plans, status)
 
     def cancel(self) -> None:
-        """Let go of a job that will not run: a reopened run folder is unlocked, untouched."""
-        if self.kind == "resume" and self.run is not None:
-            self.run.lock.release()
+        """The reopened run folder is unlocked, untouched."""
+        self.run.lock.release()
 
 
 def check_settings(settings: Settings) -> dict[str, Any]:
@@ -128,14 +219,13 @@ def check_settings(settings: Settings) -> dict[str, Any]:
     return resolve(_generate_raw(settings, registry), registry, where="settings").as_dict()
 
 
-def plan_generate(settings: Settings) -> Job:
+def plan_generate(settings: Settings) -> GenerateJob:
     """`artengine generate`: check everything and load the models; nothing is written yet."""
     registry = _registry()
-    plan = prepare(resolve(_generate_raw(settings, registry), registry, where="settings"), registry)
-    return Job("generate", [(plan.config.generator, plan, {})], Path(plan.config.out), plan.config.prompts[0].text)
+    return GenerateJob(prepare(resolve(_generate_raw(settings, registry), registry, where="settings"), registry))
 
 
-def plan_comparison(settings: Settings) -> Job:
+def plan_comparison(settings: Settings) -> CompareJob:
     """`artengine compare`: each configuration checked and its models loaded, on the same prompts and seeds."""
     registry = _registry()
     file_raw = read_config_file(settings.config_file) if settings.config_file else {}
@@ -145,23 +235,25 @@ def plan_comparison(settings: Settings) -> Job:
     tables = named.values() if isinstance(named, dict) else []
     chosen = _chosen_generator(*settings.generators, file_raw.get("generator"),
                                *(table.get("generator") for table in tables if isinstance(table, dict)))
-    defaults = layered_defaults(registry, chosen)
-    flags = settings.flags("n", "keep", "scorer", "seed", "size", "device", "out")
-    raw = build_raw(under(defaults, file_raw), settings, flags, sets=())
+    flags = settings.flags()
+    flags.pop("generator", None)  # a compare's generators are its configurations'
+    raw = _with_seed(layered(registry, file_raw, flags, settings.losses, chosen=chosen))
     where = f"config file '{settings.config_file}'" if settings.config_file else "settings"
     pairs = configurations(raw, named, list(settings.generators), list(settings.axes), where=where,
                            sets=list(settings.sets), registry=registry)
+    for _, config in pairs:  # `seed = -1` ("draw one") in a configuration's table, --set or --axis
+        if config.get("seed") == -1:
+            config["seed"] = raw["seed"]  # the one drawn for all: every configuration gets the same seeds
     source = f"config file '{settings.config_file}', " if settings.config_file else ""
-    plans = _plan_configurations(pairs, registry, source)
-    first = plans[0][1].config
-    return Job("compare", plans, Path(first.out), f"compare-{first.prompts[0].text}",
-               document={"labels": {name: given for name, _, given in plans}})
+    return CompareJob(_plan_configurations(pairs, registry, source))
 
 
-def plan_reproduce(image: str | Path, out: str | Path = "outputs", device: str | None = None,
-                   shown_as: str | None = None) -> Job:
+def plan_reproduce(image: str | Path, out: str | Path | None = None, device: str | None = None,
+                   shown_as: str | None = None) -> ReproduceJob:
     """`artengine reproduce IMAGE`: the settings IMAGE's metadata records, checked, on `device`
-    (default: the one recorded). Errors name the image as `shown_as` (default: its path)."""
+    (default: the one recorded), into `out` (default: the `out` setting's declared default,
+    never the metadata's or a config file's). Errors name the image as `shown_as` (default:
+    its path)."""
     shown = shown_as or str(image)
     record = read_png_metadata(image)
     raw = raw_from_metadata(record, shown)
@@ -169,19 +261,19 @@ def plan_reproduce(image: str | Path, out: str | Path = "outputs", device: str |
         raw["device"] = device
     elif isinstance(raw.get("device"), str):
         _check_recorded_device(raw["device"], shown)
-    raw["out"] = str(out)
+    if out is not None:
+        raw["out"] = str(out)
     registry = _registry()
     with _in_metadata_terms(shown, flags_given={"--device"} if device else set()):
         plan = prepare(resolve(raw, registry, where=f"'{shown}' metadata"), registry)
     name = record.get("configuration") if isinstance(record.get("configuration"), str) else plan.config.generator
-    return Job("reproduce", [(name, plan, {})], Path(out), f"reproduce-{plan.config.prompts[0].text}",
-               original=Path(image), result={"original": shown})
+    return ReproduceJob(plan, name, Path(image), shown)
 
 
-def plan_resume(run_dir: str | Path, refuse: Callable[[], None] = lambda: None) -> Job:
+def plan_resume(run_dir: str | Path, refuse: Callable[[], None] = lambda: None) -> ResumeJob:
     """Continue an interrupted generate or compare run in its own folder, from its run.json.
 
-    The folder is locked from now on (`Job.cancel` lets go); it is marked running only when
+    The folder is locked from now on (`ResumeJob.cancel` lets go); it is marked running only when
     the job runs. `refuse()`, called once the folder is known to be a run's, may raise to
     refuse the job (the command line: other settings given)."""
     run = Run.reopen(run_dir)  # first: a wrong folder is the more basic mistake
@@ -200,7 +292,7 @@ def plan_resume(run_dir: str | Path, refuse: Callable[[], None] = lambda: None) 
     except BaseException:
         run.lock.release()  # the folder is left as it was, for another try
         raise
-    return Job("resume", plans, run.dir.parent, run.dir.name, run=run)
+    return ResumeJob(plans, run)
 
 
 def run_job(job: Job, progress: Reporter, report: Callable[[Run], None] = lambda run: None) -> Run:
@@ -213,11 +305,8 @@ def run_job(job: Job, progress: Reporter, report: Callable[[Run], None] = lambda
     else:
         job.run.save()  # a resumed run is marked running only now
     run = job.run
-    finish(run, lambda: execute_compare(job.plans, run, progress), report, after=job.after_images(run))
-    if job.original is not None:
-        difference = pixel_difference(job.original, run.images[0].path)
-        job.result.update(identical=difference == 0, max_difference=difference,
-                          reproduced=str(run.images[0].path.resolve()))
+    finish(run, lambda: job.execute(run, progress), report, after=job.after_images(run))
+    job.finished(run)
     return run
 
 
@@ -269,32 +358,15 @@ def _generate_raw(settings: Settings, registry: Registry) -> dict[str, Any]:
     file_raw = read_config_file(settings.config_file) if settings.config_file else {}
     if file_raw:
         _check_file(file_raw, settings.config_file, settings.generator, registry)
-    defaults = layered_defaults(registry, _chosen_generator(settings.generator, file_raw.get("generator")))
-    flags = settings.flags("n", "keep", "scorer", "seed", "size", "device", "out", "generator")
-    return build_raw(under(defaults, file_raw), settings, flags, settings.sets)
+    chosen = _chosen_generator(settings.generator, file_raw.get("generator"))
+    return _with_seed(layered(registry, file_raw, settings.flags(), settings.losses, settings.sets, chosen=chosen))
 
 
-def build_raw(base: dict[str, Any], settings: Settings, flags: dict[str, Any], sets: Sequence[str]) -> dict[str, Any]:
-    """`base` (defaults and the config file) overridden by the settings' prompts and flags, then
-    by its losses, then by `sets` (precedence, lowest first); the seed drawn when none is set."""
-    raw = dict(base)
-    if settings.prompt is not None or settings.prompts is not None or settings.prompts_file is not None:
-        for key in PROMPT_KEYS:
-            raw.pop(key, None)
-        if settings.prompt is not None:
-            raw["prompt"] = settings.prompt
-        if settings.prompts is not None:
-            raw["prompts"] = list(settings.prompts)
-        if settings.prompts_file is not None:
-            raw["prompts_file"] = settings.prompts_file
-    raw = merge(raw, {key: value for key, value in flags.items() if value is not None})
-    for text in settings.losses:
-        name, weight = parse_loss_flag(text)
-        raw = merge(raw, {"losses": {name: {"weight": weight}}})
-    for assignment in sets:
-        apply_set(raw, assignment)
+def _with_seed(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with a seed drawn when none is set: drawn up front so that it is recorded, and
+    shared by a compare's configurations."""
     if raw.get("seed", -1) == -1:
-        raw["seed"] = draw_seed()  # drawn up front so that it is recorded, and shared by compare
+        raw["seed"] = draw_seed()
     return raw
 
 

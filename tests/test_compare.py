@@ -140,3 +140,15 @@ def test_the_report_says_how_the_run_ended(cli, tmp_path, monkeypatch, second, s
     assert json.loads((run_dir / "run.json").read_text())["status"] == status
     html = (run_dir / "index.html").read_text()
     assert f'status: <b class="status">{status}</b>' in html and "running" not in html
+
+
+@pytest.mark.parametrize("args", [("-g", "solid", "-g", "slow", "--set", "seed=-1"),
+                                  ("-g", "solid", "-g", "slow", "--axis", "seed=-1,5"),
+                                  ("--config", "c.toml")], ids=["set", "axis", "configuration"])
+def test_seed_minus_one_anywhere_means_the_one_seed_drawn_for_every_configuration(cli, tmp_path, args):
+    (tmp_path / "c.toml").write_text('[configurations.a]\ngenerator = "solid"\nseed = -1\n'
+                                     '[configurations.b]\ngenerator = "slow"\n')
+    document, _ = compare(cli, "red", *args)
+    seeds = {i["configuration"]: i["seed"] for i in document["images"]}
+    drawn = {seed for name, seed in seeds.items() if not name.endswith("seed=5")}
+    assert len(seeds) >= 2 and len(drawn) == 1 and -1 not in drawn

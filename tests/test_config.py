@@ -1,6 +1,10 @@
-"""Config precedence: defaults < config file < flags < --set; errors name the key and the file."""
+"""Settings: the order the places they come from apply in (`defaults.layered`), one declared default
+each, and errors that name the key and the file."""
 
+import itertools
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -143,3 +147,78 @@ def test_set_with_a_wrong_type_names_the_key(cli):
     result = cli("generate", "red", "-g", "solid", "--set", "generator.border=wide")
     assert result.exit_code == 2
     assert "generator.border: expected int, got str 'wide'" in result.stderr
+
+
+LAYERS = ("shipped", "user", "file", "flags", "set")
+
+
+@pytest.mark.parametrize("given", [c for r in range(1, 6) for c in itertools.combinations(LAYERS, r)],
+                         ids=lambda given: "<".join(given))
+def test_of_the_places_that_give_a_key_the_latest_in_the_order_wins(host, tmp_path, monkeypatch, given):
+    from artengine import defaults
+
+    value = {layer: number for number, layer in enumerate(LAYERS, start=2)}  # each place its own n
+
+    def layer(name):
+        return {"n": value[name]} if name in given else {}
+
+    monkeypatch.setattr(defaults, "shipped_defaults", lambda registry: layer("shipped"))
+    if "user" in given:
+        (tmp_path / "user-config").mkdir()
+        (tmp_path / "user-config" / "config.toml").write_text(f"n = {value['user']}\n")
+    sets = [f"n={value['set']}"] if "set" in given else []
+    assert defaults.layered(host.registry, layer("file"), layer("flags"), sets=sets)["n"] == value[given[-1]]
+
+
+@pytest.mark.parametrize("file, flags, losses, sets, expected", [
+    ({"losses": {"tv": {"weight": 0.5, "size": 2}}}, {}, ["tv:0.2"], [], {"tv": {"weight": 0.2, "size": 2}}),
+    ({}, {}, ["tv:0.2"], ["losses.tv.weight=0.3"], {"tv": {"weight": 0.3}}),
+], ids=["--loss over the file", "--set over --loss"])
+def test_losses_come_between_flags_and_set(host, file, flags, losses, sets, expected):
+    from artengine.defaults import layered
+
+    assert layered(host.registry, file, flags, losses, sets)["losses"] == expected
+
+
+@pytest.mark.parametrize("file, flags, prompts", [
+    ({"prompts": ["a", "b"]}, {"prompt": "c"}, {"prompt": "c"}),
+    ({"prompt": "a"}, {"prompts_file": "p.txt"}, {"prompts_file": "p.txt"}),
+    ({"prompts_file": "p.txt"}, {}, {"prompts_file": "p.txt"}),
+])
+def test_a_prompt_given_in_a_place_replaces_every_prompt_below_it(host, monkeypatch, file, flags, prompts):
+    from artengine import defaults
+
+    monkeypatch.setattr(defaults, "shipped_defaults", lambda registry: {"prompt": "shipped", "n": 2})
+    raw = defaults.layered(host.registry, file, flags)
+    assert {key: raw[key] for key in defaults.PROMPT_KEYS if key in raw} == prompts and raw["n"] == 2
+
+
+def core_flags():
+    """(command, flag, core setting) for every flag that stands for a core setting."""
+    import artengine.cli_run as run
+    from artengine.plugins.shapes.eval_command import eval_shapes
+    from artengine.plugins.ui.command import ui
+
+    for command in (run.generate, run.compare):
+        yield from ((command, flag, name) for flag, name in (("-n", "n"), ("--device", "device"), ("--out", "out")))
+    yield from [(run.reproduce, "--out", "out"), (ui, "--out", "out"), (eval_shapes, "-n", "n"),
+                (eval_shapes, "--device", "device")]
+
+
+@pytest.mark.parametrize("command, flag, name", list(core_flags()), ids=lambda v: getattr(v, "name", v))
+def test_a_flag_for_a_core_setting_shows_its_declared_default_and_choices(command, flag, name):
+    from artengine.config import core_option
+
+    declared = core_option(name)
+    param = next(param for param in command.params if flag in param.opts)
+    shown = param.default if param.show_default else re.search(r"\[default: ([^]]+)\]", param.help).group(1)
+    assert str(shown) == str(declared.default)
+    assert declared.choices is None or tuple(param.type.choices) == declared.choices
+
+
+def test_reproduce_without_out_writes_where_generate_does(cli, tmp_path):
+    from artengine.config import core_option
+
+    made = run_json(cli("generate", "red", "-g", "solid", "--seed", "1", "--json"))["images"][0]["path"]
+    reproduced = json.loads(cli("reproduce", made, "--json").stdout)["reproduced"]
+    assert Path(reproduced).parent.parent == tmp_path / core_option("out").default == Path(made).parent.parent

@@ -8,6 +8,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+import artengine.cli
 from artengine.errors import StopRequested
 from artengine.progress import Reporter
 from tests.plugins_for_tests import artengine_script
@@ -64,6 +67,35 @@ def test_resume_continues_from_the_saved_state_in_the_same_folder(cli, tmp_path,
     assert len(run["partial"]) == 2 and all((run_dir / p["path"]).is_file() for p in run["partial"])
     assert not (run_dir / "state").exists()
     assert "already complete" in cli("generate", "--resume", run_dir).stderr
+
+
+def example_of(param) -> list[str]:
+    """A command line that gives `param` (a click option or argument) a value of its type."""
+    import click
+
+    if isinstance(param, click.Argument):
+        return ["green"]
+    if param.is_flag:
+        return [param.opts[0]]
+    value = param.type.choices[0] if isinstance(param.type, click.Choice) else "1" if param.type is click.INT else "a=1"
+    return [param.opts[0], value]
+
+
+@pytest.mark.parametrize("command", ["generate", "compare"])
+def test_every_flag_given_with_resume_is_refused_never_dropped(cli, tmp_path, monkeypatch, command):
+    """Read from the commands themselves, so a flag added to them is covered without a word here."""
+    (tmp_path / "prompts.txt").write_text("red\nblue\n")
+    run_dir = Path(json.loads(stopped_run(cli, monkeypatch).stdout)["run_dir"])
+    before = (run_dir / "run.json").read_text()
+    settings = [param for param in artengine.cli.cli.commands[command].params
+                if param.name not in ("resume_dir", "as_json")]  # --json is --resume's own
+    assert len(settings) >= 13  # the prompt, -n, --seed, ..., -g
+    for param in settings:
+        result = cli(command, "--resume", run_dir, *example_of(param))
+        assert result.exit_code == 2, (param.name, result.output)
+        assert "--resume takes no other settings" in result.stderr and "given: " in result.stderr, result.output
+        assert (run_dir / "run.json").read_text() == before
+    assert cli(command, "--resume", run_dir, "--json").exit_code == 0
 
 
 def test_resume_errors(cli, tmp_path):

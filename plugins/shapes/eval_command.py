@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import click
+from artengine import CORE_OPTIONS
 
-DEVICES = ["auto", "cpu", "cuda", "mps"]
+CORE = {option.name: option for option in CORE_OPTIONS}  # the run settings' declared defaults and choices
 
 
 @click.command("shapes")
@@ -21,11 +22,12 @@ DEVICES = ["auto", "cpu", "cuda", "mps"]
               help="Random prompts to evaluate.")
 @click.option("--objects", type=click.Choice(["1", "2"]), default="1", show_default=True,
               help="Objects per prompt.")
-@click.option("-n", "n", type=int, help="Candidates per prompt; the top-ranked one is graded.  [default: 1]")
+@click.option("-n", "n", type=int,
+              help=f"Candidates per prompt; the top-ranked one is graded.  [default: {CORE['n'].default}]")
 @click.option("--keep", type=int, help="Candidates kept by the scorer (the best one is graded).")
 @click.option("--scorer", help="Scorer ranking the candidates (see `artengine list scorers`).")
 @click.option("--seed", type=int, help="Seed for the prompts and the candidates. Drawn when absent.")
-@click.option("--device", type=click.Choice(DEVICES), help="[default: auto]")
+@click.option("--device", type=click.Choice(CORE["device"].choices), help=f"[default: {CORE['device'].default}]")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one setting, e.g. generator.steps=50 (repeatable).")
 @click.option("--loss", "losses", multiple=True, metavar="NAME[:WEIGHT]", help="Add a loss term (repeatable).")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import click
 
-from artengine import UsageError, warn
+from artengine import CORE_OPTIONS, UsageError, warn
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+OUT = next(option.default for option in CORE_OPTIONS if option.name == "out")
+"""Where `generate` puts its runs unless told: the UI's runs and gallery too."""
 
 
 def parse_auth(text: str | None) -> tuple[str, str] | None:
@@ -22,7 +24,7 @@ def parse_auth(text: str | None) -> tuple[str, str] | None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but 127.0.0.1/localhost is reachable from other machines.")
 @click.option("--port", default=7860, show_default=True, type=click.IntRange(0, 65535), help="Port (0: any free one).")
-@click.option("--out", default="outputs", show_default=True, help="Folder of run folders: new runs go here, the gallery shows them.")
+@click.option("--out", default=OUT, show_default=True, help="Folder of run folders: new runs go here, the gallery shows them.")
 @click.option("--auth", metavar="USER:PASS", help="Ask every request for this user name and password (HTTP basic auth).")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
               help="Also answer requests for this host name (e.g. a proxy's); others are refused. Repeatable.  "

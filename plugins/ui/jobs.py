@@ -134,7 +134,8 @@ class QueuedJob:
                 run.finish("failed", f"could not keep the uploaded images: {error}")
                 raise
         run_job(self.planned, self.reporter)
-        self.extra.update({k: v for k, v in self.planned.result.items() if k != "reproduced"})  # no server paths
+        if isinstance(self.planned, artengine.ReproduceJob):
+            self.extra.update({k: v for k, v in self.planned.result.items() if k != "reproduced"})  # no server paths
 
     @property
     def run(self) -> artengine.Run | None:

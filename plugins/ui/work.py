@@ -18,7 +18,7 @@ def generate_job(form: dict[str, Any], root: Path, jobs: Jobs) -> QueuedJob:
     """`artengine generate`."""
     used: dict = {}
     job = plan_generate_form(form, str(root), used)
-    return QueuedJob.of("generate", f"{job.plans[0][0]}: {job.prompt}", job, used)
+    return QueuedJob.of("generate", f"{job.configuration}: {job.prompt}", job, used)
 
 
 def compare_job(form: dict[str, Any], root: Path, jobs: Jobs) -> QueuedJob:
