@@ -17,16 +17,20 @@ from .hookspecs import hookimpl  # noqa: E402
 from .images import read_image  # noqa: E402
 from .interfaces import (  # noqa: E402
     Candidate,
+    ClipGuide,
     Dataset,
     Generator,
     ImageTokenizer,
     Loss,
+    LossContext,
     LossSpec,
     ModelInfo,
     ModelLoader,
     Progress,
     Request,
     Scorer,
+    SearchHit,
+    SearchIndex,
     TextImageEncoder,
 )
 from .memory import check_fits, saved_activation_bytes  # noqa: E402
@@ -84,10 +88,12 @@ def __dir__() -> list[str]:
 __all__ = [
     # declaring plugin items (docs/plugins.md, "The interfaces")
     "Candidate",
+    "ClipGuide",
     "Dataset",
     "Generator",
     "ImageTokenizer",
     "Loss",
+    "LossContext",
     "LossSpec",
     "ModelInfo",
     "ModelLoader",
@@ -97,6 +103,8 @@ __all__ = [
     "PromptPart",
     "Request",
     "Scorer",
+    "SearchHit",
+    "SearchIndex",
     "TextImageEncoder",
     "Trainer",
     "TrainingRun",
