@@ -8,7 +8,7 @@ import sys
 import click
 
 from . import sharding
-from .cli import cli, emit_json, silence_stdout
+from .cli_group import cli, emit_json, silence_stdout
 from .errors import ArtengineError, UsageError
 from .jobs import (
     Settings,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from . import discovery
 from .errors import UsageError
 
 _cache: dict[tuple[str, str], Any] = {}
@@ -29,8 +30,6 @@ def load_model(spec: str, device: str = "cpu", expect: type | None = None, where
     `expect` is what the caller needs it to be, a runtime-checkable protocol such as
     `ImageTokenizer`: a model that is not one is refused with one line naming the setting
     (`where`, e.g. "generator.vqgan"), the spec and what the model lacks."""
-    from . import discovery
-
     key = (spec, device)
     if key not in _cache:
         kind, name = split_spec(spec)
@@ -61,8 +60,6 @@ def portable_spec(spec: str) -> str:
     Names a loader serves by itself (`vqgan:shapes`) stay as they are, even if a folder of that
     name happens to exist here."""
     from pathlib import Path
-
-    from . import discovery
 
     kind, _, name = spec.partition(":")
     path = Path(name).expanduser()
