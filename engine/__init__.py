@@ -11,42 +11,41 @@ __version__ = "0.1.0"
 from .checkpoints import check_model_fits, read_checkpoint  # noqa: E402
 from .datasets import load_dataset, open_dataset, parse_data_options  # noqa: E402
 from .devices import native_bf16, resolve_device  # noqa: E402
+from .discovery import get_registry  # noqa: E402
 from .errors import ArtengineError, Interrupted, StopRequested, UsageError, closest, warn  # noqa: E402
 from .grid import render_grid  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .images import read_image  # noqa: E402
+from .infotext import read_png_metadata  # noqa: E402
 from .interfaces import (  # noqa: E402
     Candidate,
+    ClipGuide,
     Dataset,
     Generator,
     ImageTokenizer,
     LatentDenoiser,
     Loss,
+    LossContext,
     LossSpec,
     ModelInfo,
     ModelLoader,
     Progress,
     Request,
     Scorer,
+    SearchHit,
+    SearchIndex,
     TextImageEncoder,
 )
+from .launcher import Shard, current_shard  # noqa: E402
 from .memory import check_fits, saved_activation_bytes  # noqa: E402
 from .models import load_model, portable_spec  # noqa: E402
 from .options import Option, resolve_options  # noqa: E402
-from .outputs import claim_folder, read_png_metadata, replace_file, slugify, write_new  # noqa: E402
+from .outputs import claim_folder, replace_file, slugify, write_new  # noqa: E402
 from .progress import Reporter, stop_on_signals  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt, split_weight  # noqa: E402
 from .registry import Registry  # noqa: E402
 from .safe_io import check_regular, read_own_file, read_user_file  # noqa: E402
-from .sharding import Shard, current_shard  # noqa: E402
 from .trainers import Trainer, TrainingRun  # noqa: E402
-
-
-def get_registry() -> Registry:
-    """What the loaded plugins registered: `.names(kind)`, `.get(kind, name)`, `.describe(kind)`."""
-    from .discovery import get_registry as current
-
-    return current()
 
 
 # name -> the module that defines it, imported when the name is first used: these pull in the
@@ -68,7 +67,7 @@ _LAZY = {
     "plan_reproduce": "jobs",
     "plan_resume": "jobs",
     "run_job": "jobs",
-    "emit_json": "cli",
+    "emit_json": "cli_group",
 }
 
 
@@ -89,11 +88,13 @@ def __dir__() -> list[str]:
 __all__ = [
     # declaring plugin items (docs/plugins.md, "The interfaces")
     "Candidate",
+    "ClipGuide",
     "Dataset",
     "Generator",
     "ImageTokenizer",
     "LatentDenoiser",
     "Loss",
+    "LossContext",
     "LossSpec",
     "ModelInfo",
     "ModelLoader",
@@ -103,6 +104,8 @@ __all__ = [
     "PromptPart",
     "Request",
     "Scorer",
+    "SearchHit",
+    "SearchIndex",
     "TextImageEncoder",
     "Trainer",
     "TrainingRun",

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .safe_io import check_regular, env_flag
 
 TRUST_VARIABLE = "ARTENGINE_TRUST_CHECKPOINTS"
 TRUST_HINT = (
@@ -186,8 +187,6 @@ def _restricted_pickle_module():
 
 
 def trusted_by_environment() -> bool:
-    from .safe_io import env_flag
-
     return env_flag(TRUST_VARIABLE)
 
 
@@ -197,8 +196,6 @@ def read_checkpoint(path: str | os.PathLike, trust: bool | None = None) -> dict:
     `trust=None` follows ARTENGINE_TRUST_CHECKPOINTS. Raises UsageError for a missing,
     empty, truncated or foreign file, and for one that cannot be read safely.
     """
-    from .safe_io import check_regular
-
     path = check_regular(Path(path).expanduser(), "checkpoint")  # a FIFO or device would block or never end
     if path.stat().st_size == 0:
         raise UsageError(f"checkpoint '{path}' is empty (0 bytes); it was probably not written completely")

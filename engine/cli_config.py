@@ -10,10 +10,12 @@ from pathlib import Path
 import click
 
 from . import discovery
-from .cli import cli, emit_json
+from .cli_group import cli, emit_json
 from .config import apply_set, merge, resolve
 from .defaults import layered_defaults, shipped_defaults, shipped_defaults_path, user_config_path, user_defaults
 from .errors import UsageError, printable
+from .outputs import replace_file
+from .safe_io import read_user_text
 
 
 @cli.group(name="config")
@@ -112,8 +114,6 @@ def _locked(folder):
 def _edit(key: str, edit) -> None:
     import tomlkit
 
-    from .safe_io import read_user_text
-
     path, _ = user_defaults()  # reading it first reports a file that is not valid TOML
     document = tomlkit.parse(read_user_text(path, "config file")) if path.is_file() else tomlkit.document()
     settings = document.unwrap()
@@ -131,7 +131,5 @@ def _edit(key: str, edit) -> None:
         document[top] = settings[top]
     else:
         document.pop(top, None)
-    from .outputs import replace_file
-
     # a config file that is a link (to a dotfiles repository, say) is changed where it lives
     replace_file(Path(os.path.realpath(path)), tomlkit.dumps(document).encode("utf-8"))

@@ -7,7 +7,7 @@ import json
 import click
 
 from . import discovery
-from .cli import cli, emit_json
+from .cli_group import cli, emit_json
 
 LIST_KINDS = {
     "generators": "generator",

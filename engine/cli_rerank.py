@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from . import discovery
-from .cli import cli, emit_json
+from .cli_group import cli, emit_json
 from .config import DEFAULT_SCORER, apply_set
 from .devices import resolve_device
 from .errors import UsageError

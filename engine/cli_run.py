@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from . import sharding
-from .cli import cli, emit_json, silence_stdout
+from .cli_group import cli, emit_json, silence_stdout
 from .config import core_option
 from .errors import ArtengineError, UsageError
 from .jobs import (

@@ -14,10 +14,12 @@ from typing import Any
 
 import click
 
+from . import training_checkpoints as checkpoints
 from .config import apply_set, read_config_file
 from .errors import UsageError
 from .options import Option, resolve_options
 from .trainers import TRAINING_OPTIONS, Trainer
+from .training import train
 
 
 def declarations(trainer: type[Trainer]) -> tuple[Option, ...]:
@@ -66,8 +68,6 @@ def trainer_command(name: str, trainer: type[Trainer]) -> click.Command:
     ]
 
     def run(resume, config_file, sets, **flags):
-        from .training import train
-
         settings = resolve_training(name, trainer, declared, flags, config_file, sets, resume)
         summary = train(trainer, settings, resume)
         if summary is not None:
@@ -104,8 +104,6 @@ def resolve_training(name: str, trainer: type[Trainer], declared, flags: dict, c
 def saved_settings(out: Path, declared) -> dict[str, Any]:
     """The settings recorded in the newest checkpoint of run folder `out` ({} if none), checked
     like given ones: an edited state.json is one line naming it, not a crash later."""
-    from . import training_checkpoints as checkpoints
-
     folder = checkpoints.latest(out)
     if folder is None:
         return {}

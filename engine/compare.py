@@ -15,6 +15,8 @@ from typing import Any
 
 from .config import DEFAULT_SCORER, apply_set, merge, resolve
 from .errors import UsageError, closest, quote
+from .grid import render_grid
+from .images import read_image
 from .outputs import write_new
 from .registry import Registry
 from .report import render_report
@@ -140,8 +142,6 @@ def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]], status:
         rows.append((label, [_open(cells.get(column), Image) for column in columns]))
     if not run.images:
         return
-    from .grid import render_grid
-
     grid = render_grid(rows, [column_label(run, prompt, rank) for prompt, rank in columns])
     buffer = io.BytesIO()
     grid.save(buffer, format="PNG")
@@ -165,6 +165,4 @@ def _columns(run: Run) -> list[tuple[str, int]]:
 def _open(record, Image):
     if record is None:
         return None
-    from .images import read_image
-
     return read_image(record.path, "run.json image")  # a resumed run's run.json is read as untrusted

@@ -24,7 +24,7 @@ from typing import Any
 from .errors import UsageError, closest, quote
 from .interfaces import LossSpec
 from .options import Option, resolve_options
-from .prompts import Prompt, parse_prompt, read_prompt_file
+from .prompts import Prompt, parse_prompt, split_weight
 from .registry import Registry
 from .safe_io import MAX_DEPTH, check_depth, check_path, load_toml, read_user_text
 
@@ -96,6 +96,19 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if isinstance(data.get("prompts_file"), str):  # relative to the config file, not to where it is run from
         data["prompts_file"] = str(path.parent / data["prompts_file"])
     return data
+
+
+def read_prompt_file(path: str | Path) -> list[Prompt]:
+    """One prompt per line; blank lines and lines starting with '#' are skipped."""
+    lines = read_user_text(path, "prompt file").splitlines()
+    prompts = [
+        parse_prompt(line, where=f"{path}:{number}")
+        for number, line in enumerate(lines, start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not prompts:
+        raise UsageError(f"prompt file '{path}' has no prompts (only blank lines or comments)")
+    return prompts
 
 
 def apply_set(raw: dict[str, Any], assignment: str) -> None:
@@ -257,8 +270,6 @@ def _resolve_losses(value: Any, registry: Registry, where: str) -> tuple[LossSpe
 
 def parse_loss_flag(text: str) -> tuple[str, float]:
     """``--loss tv:0.1`` -> ('tv', 0.1); the weight defaults to 1."""
-    from .prompts import split_weight
-
     name, weight = split_weight(text, "--loss", example="--loss tv:0.1")
     if not name:
         raise UsageError(f"--loss {quote(text)}: expected NAME or NAME:WEIGHT, e.g. --loss tv:0.1")

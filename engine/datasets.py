@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from . import discovery
 from .errors import UsageError
+from .images import read_image
 from .interfaces import Dataset
 from .options import resolve_options
 from .safe_io import read_user_text
@@ -34,8 +36,6 @@ class FolderPairs(Sequence):
         return len(self.items)
 
     def __getitem__(self, index: int):
-        from .images import read_image
-
         image_path, caption_path = self.items[index]
         text = read_user_text(caption_path, "data: caption file")  # a FIFO or a device is refused, not read
         captions = [line.strip() for line in text.splitlines() if line.strip()]
@@ -64,8 +64,6 @@ def open_dataset(spec: str, count: int | None = None, seed: int = 0, options: Ma
 
 def load_dataset(spec: str, options: Mapping[str, Any] | None = None) -> Dataset:
     """The dataset `spec` names, with `options`: a registered one (`shapes`) or a folder of pairs."""
-    from . import discovery
-
     registry = discovery.get_registry()
     if spec in registry.items["dataset"]:
         dataset_class = registry.get("dataset", spec)
@@ -83,8 +81,6 @@ def parse_data_options(spec: str, assignments: Iterable[str]) -> dict[str, Any]:
     """`--data-option KEY=VALUE` texts -> options for the dataset `spec`, each value read as the
     type the dataset declares (left as text where it declares none: `load_dataset` then says
     what is wrong, and a folder or a trainer's own source may take text)."""
-    from . import discovery
-
     registry = discovery.get_registry()
     registered = spec in registry.items["dataset"]
     declared = {option.name: option.type for option in registry.get("dataset", spec).options} if registered else {}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from types import ModuleType
+from typing import Callable
 
 import click
 import pluggy
@@ -27,6 +28,7 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError, ctrl_c_seen
 from .registry import Registry
+from .safe_io import env_flag, read_user_file
 
 GROUP = "artengine"
 REGISTER_HOOKS = {
@@ -64,8 +66,6 @@ class PluginRecord:
 
 
 def strict() -> bool:
-    from .safe_io import env_flag
-
     return env_flag("ARTENGINE_STRICT_PLUGINS")
 
 
@@ -192,48 +192,45 @@ class PluginHost:
         for kind, name in names:
             record.registered.setdefault(_plural(kind), []).append(name)
 
-    def commands(self, taken: set[str], shared: dict[str, click.Group]) -> dict[str, click.Command]:
+    def commands(self, taken: set[str],
+                 shared: Callable[[Registry], dict[str, click.Group]]) -> dict[str, click.Command]:
         """Commands added through `register_commands`, each plugin isolated from the others.
 
-        `shared` are groups (such as `train`) that several plugins add subcommands to; they
-        are returned among the commands once a plugin has added something to them.
+        `shared(registry)` makes the groups (such as `train`, with a command per registered
+        trainer) that several plugins add subcommands to; they are returned among the commands
+        once they hold something.
         """
         if self._commands is None:
-            self.registry  # noqa: B018 - plugins that fail to register add no commands
+            groups = shared(self.registry)  # plugins that fail to register add no commands
             commands: dict[str, click.Command] = {}
-            if "train" in shared:  # `train NAME` for each registered trainer, built from its declarations
-                from .cli_train import trainer_command
-
-                for name, trainer in self.registry.items["trainer"].items():
-                    shared["train"].add_command(trainer_command(name, trainer))
             for record in self.loaded():
-                group = click.Group(commands=dict(shared))
-                before = {name: dict(sub.commands) for name, sub in shared.items()}
+                group = click.Group(commands=dict(groups))
+                before = {name: dict(sub.commands) for name, sub in groups.items()}
                 try:
                     for impl in _impls(self.pm, "register_commands", self.pm.get_plugin(record.name)):
                         impl.function(cli=group)
-                    added = [name for name in group.commands if name not in shared]
+                    added = [name for name in group.commands if name not in groups]
                     for name in added:
                         if name in taken or name in commands:
                             raise PluginError(f"command '{name}' is already taken")
-                    for name, sub in shared.items():
+                    for name, sub in groups.items():
                         for child, command in sub.commands.items():
                             if child in before[name] and before[name][child] is not command:
                                 raise PluginError(f"command '{name} {child}' is already taken")
                 except BaseException as error:  # noqa: BLE001
                     if isinstance(error, KeyboardInterrupt) and ctrl_c_seen():
                         raise
-                    for name, sub in shared.items():  # undo what this plugin added
+                    for name, sub in groups.items():  # undo what this plugin added
                         sub.commands = before[name]
                     self._fail(f"plugin '{record.name}' failed to add commands: {_describe(error)}", record)
                     continue
                 commands.update({name: group.commands[name] for name in added})
                 made = added + [
-                    f"{name} {child}" for name, sub in shared.items() for child in sub.commands if child not in before[name]
+                    f"{name} {child}" for name, sub in groups.items() for child in sub.commands if child not in before[name]
                 ]
                 if made:
                     record.registered["commands"] = sorted(made)
-            commands.update({name: sub for name, sub in shared.items() if sub.commands})
+            commands.update({name: sub for name, sub in groups.items() if sub.commands})
             self._commands = commands
         return self._commands
 
@@ -251,8 +248,6 @@ def _impls(pm: pluggy.PluginManager, hook_name: str, plugin: object) -> list:
 def _import_file(path: Path) -> ModuleType:
     """Import the plugin file `path`. Its source is read like any file a user names (a FIFO, a
     device or a directory called *.py is refused, and so is a huge file) and then compiled."""
-    from .safe_io import read_user_file
-
     source = read_user_file(path, "plugin file")
     module_name = f"artengine_plugin_{path.stem}"
     spec = importlib.util.spec_from_loader(module_name, loader=None, origin=str(path))
@@ -282,5 +277,6 @@ host = PluginHost()
 
 
 def get_registry() -> Registry:
+    """What the loaded plugins registered: `.names(kind)`, `.get(kind, name)`, `.describe(kind)`."""
     host.load()
     return host.registry

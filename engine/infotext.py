@@ -16,18 +16,24 @@ e.g. "CFG scale"); the others get their name in sentence case (`top_k` -> `Top k
 `steps` and `model` read as webui's `Steps` and `Model`.
 
 The `artengine` JSON chunk stays the exact record. This text is for people and other tools,
-and what `reproduce` falls back on when a tool kept only it.
+and what `reproduce` falls back on when a tool kept only it. `read_png_metadata` reads a
+PNG's record back: the JSON chunk, else what this text records.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any, Iterable
 
+from . import discovery
 from .errors import UsageError
+from .images import open_image
 from .options import Option
+from .outputs import PNG_JSON_KEY, PNG_PARAMETERS_KEY
 from .prompts import parse_prompt
+from .safe_io import IMAGE_LIMIT, load_json, read_user_file
 
 # webui's `re_param`: one `Key: value` pair of the last line, the value JSON-quoted or up to a comma
 PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -159,11 +165,26 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
+def read_png_metadata(path: str | Path) -> dict[str, Any]:
+    """The `artengine` JSON record of a PNG written by artengine (or, lacking it, what its
+    webui-style `parameters` text records); UsageError otherwise."""
+    data = read_user_file(path, "image", IMAGE_LIMIT)
+    with open_image(data, f"'{path}'", "PNG image") as image:
+        texts = image.text if hasattr(image, "text") else {}
+        text, parameters = texts.get(PNG_JSON_KEY), texts.get(PNG_PARAMETERS_KEY)
+    if text is None and parameters:  # a tool that rewrote the PNG may have kept only this text
+        return record_from_parameters(parameters, str(path))
+    if text is None:
+        raise UsageError(f"'{path}' has no artengine metadata (was it written by `artengine generate`?)")
+    record = load_json(text, f"'{path}': its artengine metadata")
+    if not isinstance(record, dict):
+        raise UsageError(f"'{path}': its artengine metadata is not a JSON object")
+    return record
+
+
 def record_from_parameters(text: str, where: str) -> dict[str, Any]:
     """The settings a `parameters` text records, in the shape of the `artengine` JSON record
     (prompt, seed, config), for `reproduce`; its checks then validate them like any input."""
-    from . import discovery
-
     prompt, negative, fields = read_parameters(text)
     generator, seed = fields.get("Generator"), fields.get("Seed", "")
     if not generator or not seed.isdigit():

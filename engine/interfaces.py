@@ -19,8 +19,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
+from .errors import UsageError
 from .options import Option
 from .prompts import Prompt
 
@@ -166,11 +167,11 @@ class Loss(Item):
         with artengine.UsageError, before any output folder is made. The default accepts all."""
 
     @abstractmethod
-    def __call__(self, images: "torch.Tensor", context: Mapping[str, Any]) -> "torch.Tensor":
+    def __call__(self, images: "torch.Tensor", context: LossContext) -> "torch.Tensor":
         """A scalar tensor (unweighted) for images B x 3 x H x W in [0, 1].
 
-        `context` carries what the generator knows and a loss may need, e.g. "request",
-        "init_images"; a loss that needs a key the generator lacks raises UsageError.
+        `context` carries what the generator knows and a loss may need (the request, the step,
+        the latents...); `context.need(name)` refuses in one line when the generator lacks it.
         """
 
 
@@ -238,18 +239,35 @@ class ModelLoader(ABC):
 
 @runtime_checkable
 class ImageTokenizer(Protocol):
-    """What generators need from an image tokenizer (a VQGAN: `load_model("vqgan:...")`).
+    """An image tokenizer with its continuous latent space (a VQGAN: `load_model("vqgan:...")`).
 
-    Images are B x 3 x H x W floats in [0, 1], H and W multiples of `factor`; codes are
-    B x H/factor x W/factor longs indexing `codebook`."""
+    It links three spaces, each batched:
+
+    - pixels: B x 3 x H x W floats in [0, 1], H and W multiples of `factor`;
+    - codes: B x h x w longs (h = H / factor, w = W / factor), indexing `codebook`;
+    - latents: B x D x h x w floats, D = `codebook.shape[1]`. A code's latent is its codebook
+      vector, but any latent decodes: optimisation and diffusion work in this space.
+
+    ``encode``: pixels -> codes; ``embed``: codes -> latents; ``decode_latents``: latents ->
+    pixels; ``decode(codes)`` is ``decode_latents(embed(codes))``.
+    """
 
     factor: int
+    """Pixels per code along each side (16 for taming's f16 models, 8 for f8)."""
     codebook: "torch.Tensor"
-    """n_codes x dim code vectors."""
+    """n_codes x D code vectors, on the model's device."""
 
-    def encode(self, images: "torch.Tensor") -> "torch.Tensor": ...
+    def encode(self, images: "torch.Tensor") -> "torch.Tensor":
+        """The code of each factor x factor patch: its nearest codebook vector."""
 
-    def decode(self, codes: "torch.Tensor") -> "torch.Tensor": ...
+    def decode(self, codes: "torch.Tensor") -> "torch.Tensor":
+        """Pixels from codes."""
+
+    def embed(self, codes: "torch.Tensor") -> "torch.Tensor":
+        """The latents of codes: their codebook vectors, B x D x h x w."""
+
+    def decode_latents(self, latents: "torch.Tensor") -> "torch.Tensor":
+        """Pixels from latents, quantised or not; differentiable in `latents`."""
 
 
 @runtime_checkable
@@ -297,3 +315,97 @@ class LatentDenoiser(Protocol):
 
     def predict_clean(self, noisy: "torch.Tensor", t: "torch.Tensor", condition: "torch.Tensor") -> "torch.Tensor":
         """The model's estimate of the clean normalised latents, one condition row per row."""
+
+
+class ClipGuide(Protocol):
+    """A text-image encoder steering an optimisation towards the prompt, as losses see it
+    (`LossContext.guides`: vqgan-clip's `generator.clip` models)."""
+
+    spec: str
+    """The model's spec, e.g. 'clip:shapes'."""
+    weight: float
+    """Its weight among the guides."""
+    model: TextImageEncoder
+    image_size: int
+    """The side of the square images it is shown."""
+    targets: "torch.Tensor"
+    """K x D normalised embeddings: the prompt's parts, then the image prompts."""
+    target_weights: "torch.Tensor"
+    """K weights; a negative one is a target to move away from."""
+    labels: Sequence[str]
+    """What each target is (the part's text, the image prompt's path)."""
+
+    def text_targets(self, prompt: Prompt) -> tuple["torch.Tensor", "torch.Tensor"]:
+        """(targets, weights) of another prompt's parts, computed once and kept."""
+
+
+@dataclass(frozen=True)
+class LossContext:
+    """What an optimising generator tells its losses at each step: `loss(images, context)`.
+
+    `images`, the loss's first argument, are the images of this step, B x 3 x H x W in [0, 1]
+    and differentiable. A field the generator does not give is None; a loss that needs one asks
+    `context.need(name, loss)`, which refuses in one line.
+    """
+
+    request: Request
+    """The request being made: `prompt`, `seeds`, `size`, `device`, the generator's `options`."""
+    steps: int
+    """The optimisation's total steps."""
+    step: int = 0
+    """This step, from 0."""
+    tokenizer: "ImageTokenizer | None" = None
+    """The image tokenizer whose latent space `latents` live in."""
+    latents: "torch.Tensor | None" = None
+    """The continuous latents being optimised, B x D x h x w (they require grad)."""
+    quantized: "torch.Tensor | None" = None
+    """The latents as decoded into `images`, each position snapped to its nearest code (the
+    gradient passed straight through to `latents`)."""
+    init_images: "torch.Tensor | None" = None
+    """The init image, B x 3 x H x W in [0, 1], when the generator starts from one."""
+    init_latents: "torch.Tensor | None" = None
+    """Its latents, B x D x h x w."""
+    guides: "Sequence[ClipGuide] | None" = None
+    """The text-image encoders steering towards the prompt, one per model."""
+    cutouts: "Callable[[torch.Tensor, int], torch.Tensor] | None" = None
+    """`cutouts(images, size)`: this step's augmented square cutouts of `images` at `size`,
+    (B x cutn) x 3 x size x size, candidate-major, made once however many losses ask."""
+
+    @property
+    def prompt(self) -> Prompt:
+        return self.request.prompt
+
+    @property
+    def device(self) -> str:
+        return self.request.device
+
+    def need(self, name: str, loss: str = "this loss") -> Any:
+        """The field `name`; UsageError, one line, when the generator does not give it."""
+        value = getattr(self, name)
+        if value is None:
+            raise UsageError(f"{loss} needs '{name}' from the generator, which does not give it; "
+                             "use it with a generator that does")
+        return value
+
+
+class SearchHit(Protocol):
+    """One image a `SearchIndex` found."""
+
+    rank: int
+    """1 for the best."""
+    similarity: float
+    """The query's similarity to the image (higher: closer)."""
+    path: str
+    """The image file."""
+    row: Mapping[str, Any]
+    """What the index records about the image (its PNG metadata's prompt, seed, generator...)."""
+
+
+@runtime_checkable
+class SearchIndex(Protocol):
+    """A searchable collection of images (`load_model("index:PATH")`, the search plugin's)."""
+
+    def search(self, text: str | None = None, image: Any = None, k: int = 20,
+               where: str | None = None) -> Sequence[SearchHit]:
+        """The `k` images that best match `text` (prompt syntax) and/or `image` (a path or a PIL
+        image), best first, among those the `where` filter selects (all by default)."""

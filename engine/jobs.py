@@ -15,17 +15,21 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
+from . import discovery
 from .compare import configurations, write_grid_and_report
 from .compare import plan_compare as _plan_configurations
 from .config import CORE_OPTIONS, apply_set, merge, read_config_file, resolve
 from .defaults import PROMPT_KEYS, layered
+from .devices import resolve_device
 from .errors import ArtengineError, UsageError, quote
+from .images import open_image
+from .infotext import read_png_metadata
 from .invocation import recording
-from .outputs import read_png_metadata
 from .progress import Reporter
 from .registry import Registry
 from .run import Interrupted, Plan, Run, draw_seed, execute, prepare
 from .run_record import SEED_LIMIT
+from .safe_io import IMAGE_LIMIT, read_user_file
 
 
 @dataclass
@@ -349,8 +353,6 @@ def _ending(failure: BaseException | None) -> str:
 
 
 def _registry() -> Registry:
-    from . import discovery
-
     return discovery.host.registry  # what the command line loaded (its --plugins-dir too)
 
 
@@ -418,8 +420,6 @@ def _in_metadata_terms(image, flags_given: set[str]):
 
 def _check_recorded_device(name: str, image) -> None:
     """The device an image was made on may be missing here: say so, and how to reproduce anyway."""
-    from .devices import resolve_device
-
     try:
         resolve_device(name)
     except UsageError:
@@ -445,9 +445,6 @@ def raw_from_metadata(record: dict, where) -> dict:
 def pixel_difference(first, second) -> int:
     """The largest difference of any pixel channel between two images (255 when sizes differ)."""
     from PIL import ImageChops
-
-    from .images import open_image
-    from .safe_io import IMAGE_LIMIT, read_user_file
 
     with (open_image(read_user_file(first, "image", IMAGE_LIMIT), f"'{first}'") as a,
           open_image(read_user_file(second, "image", IMAGE_LIMIT), f"'{second}'") as b):

@@ -7,19 +7,22 @@ rendezvous waits as long as its collectives: hours) or end in a library's traceb
 `launch_settings()` checks them all and names the wrong one in one line, and `join_processes()`
 meets the other processes within a short, configurable time (ARTENGINE_RENDEZVOUS_TIMEOUT
 seconds), before the process group takes over with the long patience that a rank waiting at a
-barrier for rank 0 (building a cache, say) needs.
+barrier for rank 0 (building a cache, say) needs. `current_shard()` gives a process of such
+a launch its `Shard`: its rank, and the few collective steps that jobs shared among the
+processes need (`eval shapes`, the search index build, `generate --prompts` in sharding.py).
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
-from .errors import UsageError, quote
+from .errors import Interrupted, UsageError, quote
 
 TIMEOUT_VARIABLE = "ARTENGINE_RENDEZVOUS_TIMEOUT"
 DEFAULT_TIMEOUT_S = 300.0
@@ -79,6 +82,77 @@ def launch_settings() -> Launch | None:
                              f"processes, but {name} is not set; unset WORLD_SIZE, or start the command with "
                              "`torchrun` or `accelerate launch`, which set both")
     return Launch(world, rank, rank if local is None else local, address, port)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's place among the processes of a launch: rank `rank` of `size`."""
+
+    rank: int
+    size: int
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mine(self, items: list) -> list:
+        return items[self.rank :: self.size]
+
+    def share(self, value: Any) -> Any:
+        """Rank 0's `value`, on every process."""
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def gather(self, value: Any) -> list:
+        """Every process's `value`, in rank order, on every process."""
+        import torch.distributed as dist
+
+        values: list = [None] * self.size
+        dist.all_gather_object(values, value)
+        return values
+
+    def barrier(self) -> None:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+    def reraise(self, failure: BaseException | None) -> None:
+        """Raise what stopped this process. A stop the user asked for is rank 0's to report:
+        the other processes exit with its status (130) without a line of their own."""
+        if failure is None:
+            return
+        if isinstance(failure, Interrupted) and not self.main:
+            import click
+
+            raise click.exceptions.Exit(failure.exit_code) from failure
+        raise failure
+
+
+def current_shard() -> Shard | None:
+    """This process's shard when a launcher started several (WORLD_SIZE > 1), else None: the
+    processes joined over torch.distributed's gloo backend (no GPU needed), each on its own GPU
+    where there are GPUs (LOCAL_RANK)."""
+    if launch_settings() is None:
+        return None
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():  # the launcher's MASTER_ADDR/PORT, RANK and WORLD_SIZE, checked
+        launch = join_processes("gloo")
+        atexit.register(_close)
+        if torch.cuda.is_available():  # 'cuda' then means this process's own GPU
+            torch.cuda.set_device(launch.local_rank % torch.cuda.device_count())
+    return Shard(dist.get_rank(), dist.get_world_size())
+
+
+def _close() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def rendezvous_timeout() -> float:

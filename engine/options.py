@@ -95,14 +95,23 @@ def _check_type(value: Any, kind: type, where: str) -> Any:
 def _check_text(text: str, where: str) -> None:
     """Every setting is recorded as UTF-8 (run.json, PNG metadata) and many are file names: a NUL
     byte, or bytes from the OS that are not UTF-8, are refused here, before any work starts."""
-    from .safe_io import utf8_error
-
     if "\0" in text:
         raise UsageError(f"{where}: {quote(text)} contains a NUL byte, which no setting or file name can hold")
     problem = utf8_error(text)
     if problem:
         raise UsageError(f"{where}: {quote(text)} is not UTF-8 text: {problem}; artengine records "
                          "settings as UTF-8, so rename the file or folder, or retype the text")
+
+
+def utf8_error(text: str) -> str | None:
+    """Why `text` cannot be written as UTF-8 (it holds bytes the OS gave that are not UTF-8), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        byte = text[error.start].encode("utf-8", "surrogateescape")
+        shown = f"the byte 0x{byte[0]:02x}" if len(byte) == 1 else f"{text[error.start]!a}"
+        return f"character {error.start + 1} is {shown}, which is not UTF-8"
+    return None
 
 
 def resolve_options(

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ArtengineError, UsageError
+from .safe_io import check_path, dump_json, read_own_file
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -89,8 +90,6 @@ def claim_folder(folder: str | Path, kind: str, flag: str, *, create: bool = Tru
     cache). A folder of other files is refused, and so is a folder marked for another kind.
     With `create=False` nothing is created or marked: the same checks only (for processes other
     than the one that writes). `flag` names the option in messages ("--out", "--cache")."""
-    from .safe_io import check_path
-
     folder = check_path(Path(folder).expanduser(), flag)
     where = f"{flag} '{folder}'"
     try:
@@ -139,8 +138,6 @@ def check_no_links_out(folder: Path, where: str) -> Path:
 def folder_kind(folder: Path) -> str | None:
     """The kind `folder`'s marker names, or None when it has no (readable) marker. The marker is
     read without following a link, so a planted link cannot make a folder look like ours."""
-    from .safe_io import read_own_file
-
     if not os.path.lexists(folder / MARKER):
         return None
     try:
@@ -273,8 +270,6 @@ def write_json(path: Path, data: Any) -> None:
     reused, so the record can still say how the run ended. For that, the text is padded with
     blanks (valid JSON) to whole blocks with at least SLACK bytes to spare.
     """
-    from .safe_io import dump_json
-
     text = dump_json(data)
     padded = -(-(len(text) + SLACK) // BLOCK) * BLOCK
     try:
@@ -297,25 +292,3 @@ def png_bytes(image: "Image", parameters: str, record: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
-
-
-def read_png_metadata(path: str | Path) -> dict[str, Any]:
-    """The `artengine` JSON record of a PNG written by artengine (or, lacking it, what its
-    webui-style `parameters` text records); UsageError otherwise."""
-    from .images import open_image
-    from .safe_io import IMAGE_LIMIT, load_json, read_user_file
-
-    data = read_user_file(path, "image", IMAGE_LIMIT)
-    with open_image(data, f"'{path}'", "PNG image") as image:
-        texts = image.text if hasattr(image, "text") else {}
-        text, parameters = texts.get(PNG_JSON_KEY), texts.get(PNG_PARAMETERS_KEY)
-    if text is None and parameters:  # a tool that rewrote the PNG may have kept only this text
-        from .infotext import record_from_parameters
-
-        return record_from_parameters(parameters, str(path))
-    if text is None:
-        raise UsageError(f"'{path}' has no artengine metadata (was it written by `artengine generate`?)")
-    record = load_json(text, f"'{path}': its artengine metadata")
-    if not isinstance(record, dict):
-        raise UsageError(f"'{path}': its artengine metadata is not a JSON object")
-    return record

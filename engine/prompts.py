@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import UsageError, quote
 
@@ -95,18 +94,3 @@ def parse_prompt(text: str, where: str = "prompt") -> Prompt:
     if not any(p.weight > 0 for p in parts):
         raise UsageError(f"{where} {quote(text)}: needs at least one part with a positive weight")
     return Prompt(text, tuple(parts))
-
-
-def read_prompt_file(path: str | Path) -> list[Prompt]:
-    """One prompt per line; blank lines and lines starting with '#' are skipped."""
-    from .safe_io import read_user_text
-
-    lines = read_user_text(path, "prompt file").splitlines()
-    prompts = [
-        parse_prompt(line, where=f"{path}:{number}")
-        for number, line in enumerate(lines, start=1)
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    if not prompts:
-        raise UsageError(f"prompt file '{path}' has no prompts (only blank lines or comments)")
-    return prompts

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, discovery
 from .config import RunConfig, format_size
 from .devices import resolve_device
 from .errors import ArtengineError, Interrupted, StopRequested, UsageError, ctrl_c_seen, quote
@@ -21,10 +21,12 @@ from .interfaces import Candidate, Request
 from .memory import out_of_memory
 from .infotext import format_parameters
 from .invocation import command_line
+from .launcher import current_shard
 from .outputs import check_no_links_out, missing_folders, new_run_dir, png_bytes, remove_empty, slugify, write_json, write_new
 from .progress import Reporter
 from .registry import Registry
-from .run_record import lock_run_dir
+from .run_record import check_image_record, lock_run_dir, read_run_document
+from .safe_io import MAX_DEPTH, depth
 
 
 @dataclass
@@ -45,8 +47,6 @@ class ImageRecord:
     def from_dict(cls, data: dict[str, Any], run_dir: Path) -> "ImageRecord":
         """The record `data` of a run.json in `run_dir`, checked: its path must name a file inside
         the run folder. Raises UsageError naming the key that is wrong."""
-        from .run_record import check_image_record
-
         check_image_record(data, run_dir)
         fields = {k: data[k] for k in ("prompt", "seed", "generator", "score", "rank", "configuration")}
         return cls(run_dir / data["path"], **fields, timings=data.get("timings", {}), metadata=data.get("metadata", {}))
@@ -100,8 +100,6 @@ class Run:
         return cls("", "", "", existing=Path(run_dir))
 
     def _reopen(self, run_dir: Path) -> None:
-        from .run_record import read_run_document
-
         if not (run_dir / "run.json").exists() and not (run_dir / "run.json").is_symlink():
             raise UsageError(f"--resume '{run_dir}': no run.json there; give a run folder made by artengine")
         self.lock = lock_run_dir(run_dir, f"--resume '{run_dir}'")
@@ -160,8 +158,6 @@ class Run:
 
 def draw_seed() -> int:
     """A random seed; on several processes (torchrun) rank 0's, so that all use the same."""
-    from .sharding import current_shard
-
     seed, shard = secrets.randbelow(2**32), current_shard()
     return seed if shard is None else shard.share(seed)
 
@@ -379,8 +375,6 @@ def metadata_problem(metadata) -> str | None:
     """Why a candidate's metadata cannot be recorded, or None."""
     import json
 
-    from .safe_io import MAX_DEPTH, depth
-
     if not isinstance(metadata, dict):
         return f"is a {type(metadata).__name__}, not a dict"
     if depth(metadata) > MAX_DEPTH:
@@ -425,8 +419,6 @@ def _used_items(config: RunConfig):
 
 
 def _plugin_versions() -> dict[str, str]:
-    from . import discovery
-
     return discovery.host.versions()
 
 

@@ -199,17 +199,6 @@ def dump_json(value: Any) -> bytes:
         return (json.dumps(value, indent=2, ensure_ascii=True) + "\n").encode("ascii")
 
 
-def utf8_error(text: str) -> str | None:
-    """Why `text` cannot be written as UTF-8 (it holds bytes the OS gave that are not UTF-8), or None."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        byte = text[error.start].encode("utf-8", "surrogateescape")
-        shown = f"the byte 0x{byte[0]:02x}" if len(byte) == 1 else f"{text[error.start]!a}"
-        return f"character {error.start + 1} is {shown}, which is not UTF-8"
-    return None
-
-
 # -- environment -----------------------------------------------------------------------------
 
 _TRUE, _FALSE = ("1", "true", "yes", "on", "y", "t"), ("", "0", "false", "no", "off", "n", "f")

@@ -7,101 +7,27 @@ makes it and tells the others its name, each process generates, scores and saves
 the (configuration, prompt) pairs (a candidate's seed does not depend on the prompt's position,
 so the images are those one process makes with the same seeds), and at the end rank 0 gathers
 every process's records into run.json, in the order one process writes them, and reports.
-`eval shapes` and the search index build share their work the same way (`current_shard()`).
+`eval shapes` and the search index build share their work the same way (`current_shard()`, in launcher.py).
 
 A stop the user asked for (Ctrl-C reaches every process) is reported once, by rank 0.
 """
 
 from __future__ import annotations
 
-import atexit
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Callable
 
 from .errors import ArtengineError, Interrupted
-
-if TYPE_CHECKING:
-    from .jobs import Job
-    from .run import Plan, Run
-
-
-@dataclass(frozen=True)
-class Shard:
-    rank: int
-    size: int
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def mine(self, items: list) -> list:
-        return items[self.rank :: self.size]
-
-    def share(self, value: Any) -> Any:
-        """Rank 0's `value`, on every process."""
-        import torch.distributed as dist
-
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def gather(self, value: Any) -> list:
-        """Every process's `value`, in rank order, on every process."""
-        import torch.distributed as dist
-
-        values: list = [None] * self.size
-        dist.all_gather_object(values, value)
-        return values
-
-    def barrier(self) -> None:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-    def reraise(self, failure: BaseException | None) -> None:
-        """Raise what stopped this process. A stop the user asked for is rank 0's to report:
-        the other processes exit with its status (130) without a line of their own."""
-        if failure is None:
-            return
-        if isinstance(failure, Interrupted) and not self.main:
-            import click
-
-            raise click.exceptions.Exit(failure.exit_code) from failure
-        raise failure
-
-
-def current_shard() -> Shard | None:
-    """This process's shard when a launcher started several (WORLD_SIZE > 1), else None."""
-    from .launcher import join_processes, launch_settings
-
-    if launch_settings() is None:
-        return None
-    import torch
-    import torch.distributed as dist
-
-    if not dist.is_initialized():  # the launcher's MASTER_ADDR/PORT, RANK and WORLD_SIZE, checked
-        launch = join_processes("gloo")
-        atexit.register(_close)
-        if torch.cuda.is_available():  # 'cuda' then means this process's own GPU
-            torch.cuda.set_device(launch.local_rank % torch.cuda.device_count())
-    return Shard(dist.get_rank(), dist.get_world_size())
-
-
-def _close() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.destroy_process_group()
+from .jobs import Job, finish
+from .launcher import Shard, current_shard  # noqa: F401 - the CLI asks this module for its shard
+from .run import ImageRecord, Plan, Run, execute
+from .run_record import RunLock
 
 
 def run_sharded(shard: Shard, job: Job, reporter, report: Callable[[Run], None]) -> Run | None:
     """`run_job` (a generate or compare) for one process of several: each takes every N-th
     (configuration, prompt) pair; rank 0 merges run.json, draws a compare's grid and reports.
     Returns the run on rank 0; raises what stopped the group."""
-    from .jobs import finish
-    from .run import execute
-
     run = job.new_run() if shard.main else None
     folder = shard.share(str(run.dir) if run else None)
     run = run or _share_of(Path(folder))
@@ -126,9 +52,6 @@ def run_sharded(shard: Shard, job: Job, reporter, report: Callable[[Run], None])
 def _share_of(run_dir: Path) -> Run:
     """The run folder rank 0 made, as another process sees it: it saves images there but
     leaves run.json, and the folder's lock, to rank 0 (which holds it for the whole group)."""
-    from .run import Run
-    from .run_record import RunLock
-
     class Share(Run):
         def save(self) -> None:
             pass
@@ -143,8 +66,6 @@ def _merge(run: Run, plans: list[tuple[str, Plan, dict]], everything: list[dict]
     """Every process's images into `run`, in the order one process saves them (configuration,
     then prompt, then rank); raises the group's failure, if any, for `finish` to record: a stop
     when every failed process was stopped, else rank 0's own failure, else the others'."""
-    from .run import ImageRecord
-
     configurations = {name: index for index, (name, _, _) in enumerate(plans)}
     prompts = {prompt.text: number for number, prompt in reversed(list(enumerate(plans[0][1].config.prompts)))}
     records = [ImageRecord.from_dict(image, run.dir) for part in everything for image in part["images"]]

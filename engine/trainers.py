@@ -17,6 +17,7 @@ from abc import abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
+from .devices import hardware
 from .interfaces import Item
 from .invocation import command_line
 from .options import Option
@@ -75,8 +76,6 @@ class TrainingRun:
     def record(self, step: int) -> dict[str, Any]:
         """How the model was trained, for the config a trainer writes beside its weights (and
         its model card): the command, the step, processes, wall time, hardware, every setting."""
-        from .devices import hardware
-
         return {"command": self.command, "step": step, "world_size": self.world_size,
                 "wall_time_s": self.wall_time_s, "hardware": hardware(str(self.device), self.world_size),
                 "settings": self.settings}

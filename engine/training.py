@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from . import training_checkpoints as checkpoints
+from .devices import resolve_device
 from .errors import Interrupted, StopRequested, UsageError
+from .launcher import PATIENCE, Shard, accelerate_settings, join_processes
 from .outputs import claim_folder
+from .progress import Reporter, stop_on_signals
 from .trainers import Trainer, TrainingRun
 
 RUN_KIND = "training run"
@@ -92,16 +95,11 @@ def train(trainer_class: type[Trainer], settings: Mapping[str, Any], resume: boo
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
 
-    from .devices import resolve_device
-    from .progress import Reporter, stop_on_signals
-
     device = resolve_device(settings["device"])
     threads = torch.get_num_threads()
     if settings["threads"]:
         torch.set_num_threads(settings["threads"])
     from accelerate.utils import InitProcessGroupKwargs
-
-    from .launcher import PATIENCE, accelerate_settings, join_processes
 
     # the other processes must come within the rendezvous timeout; accelerate then finds the group
     # joined (with the backend it would pick) and keeps its long patience for the barriers
@@ -240,8 +238,6 @@ class Loop:
                 self.trainer.sample(self.step)
         self.reporter.finish()
         if self.step < s["steps"]:
-            from .sharding import Shard
-
             stop = Interrupted(f"stopped at step {self.step} of {s['steps']}: checkpoint saved in '{self.out}'; "
                                "continue with the same command and --resume")
             Shard(accelerator.process_index, accelerator.num_processes).reraise(stop)  # rank 0 alone says so

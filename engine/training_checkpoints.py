@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArtengineError, UsageError
+from .safe_io import inside, read_own_file
 
 STATE_FILE = "state.json"
 FACTS = (("step", int, True), ("position", int, True), ("wall_time_s", (int, float), False),
@@ -45,8 +46,6 @@ def latest(out: Path) -> Path | None:
 
 def read_facts(folder: Path) -> dict[str, Any]:
     """The checkpoint's state.json: step, position, settings, ..."""
-    from .safe_io import read_own_file
-
     try:  # not through a link, nor through a checkpoints folder that leads out of the run
         facts = json.loads(read_own_file(folder / STATE_FILE, "checkpoint state", root=folder.parent.parent))
         if not isinstance(facts, dict):
@@ -117,8 +116,6 @@ def load_tensors(path: Path, device: Any = "cpu") -> Any:
 
 def start_partial(out: Path, step: int) -> Path:
     """The (emptied) folder the checkpoint of `step` is written into before it counts."""
-    from .safe_io import inside
-
     partial = folder_for(out, step).with_name(f"step-{step:08d}.partial")
     inside(partial, out, "checkpoint folder")  # a checkpoints/ that is a link out is never emptied
     shutil.rmtree(partial, ignore_errors=True)

@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 import artengine.cli
+import artengine.cli_group
 import artengine.models
 import artengine.discovery
 from tests import plugins_for_tests
@@ -39,8 +40,8 @@ def builtin_plugins(monkeypatch):
 def use_host(monkeypatch, fresh):
     fresh.add(plugins_for_tests, name="test-plugins")
     monkeypatch.setattr(artengine.discovery, "host", fresh)
-    monkeypatch.setattr(artengine.cli.ArtengineGroup, "_printed", 0)
-    monkeypatch.setitem(artengine.cli.DEBUG, "on", False)
+    monkeypatch.setattr(artengine.cli_group.ArtengineGroup, "_printed", 0)
+    monkeypatch.setitem(artengine.cli_group.DEBUG, "on", False)
     artengine.models.clear_cache()
     return fresh
 

@@ -21,7 +21,8 @@ FACTOR = 8
 
 
 class PaletteVQ(nn.Module):
-    """encode: mean colour of each 8x8 patch -> nearest palette entry; decode: paint the patches."""
+    """encode: mean colour of each 8x8 patch -> nearest palette entry; decode: paint the patches.
+    Its latents are the patches' colours."""
 
     factor = FACTOR
 
@@ -36,8 +37,13 @@ class PaletteVQ(nn.Module):
         return codes.view(images.shape[0], means.shape[2], means.shape[3])
 
     def decode(self, codes):
-        colours = self.codebook[codes].permute(0, 3, 1, 2)
-        return colours.repeat_interleave(FACTOR, 2).repeat_interleave(FACTOR, 3)
+        return self.decode_latents(self.embed(codes))
+
+    def embed(self, codes):
+        return self.codebook[codes].permute(0, 3, 1, 2)
+
+    def decode_latents(self, latents):
+        return latents.repeat_interleave(FACTOR, 2).repeat_interleave(FACTOR, 3)
 
 
 class TinyVQLoader(ModelLoader):

@@ -34,7 +34,7 @@ class Pixels(Generator):
         optimiser = torch.optim.Adam([pixels], lr=0.05)
         values = {}
         for step in range(request.options["steps"]):
-            context = {"request": request, "step": step, "steps": request.options["steps"]}
+            context = artengine.LossContext(request, request.options["steps"], step=step)
             total = sum(loss.weight * loss(pixels.clamp(0, 1), context) for loss in request.losses)
             values = {loss.name: 0 for loss in request.losses}
             optimiser.zero_grad()
@@ -124,8 +124,8 @@ def request(prompt="a red circle", seeds=(0,)):
 
 
 def context_for(latents, seeds, step=0, steps=10):
-    return {"request": request(seeds=seeds), "step": step, "steps": steps, "latents": latents,
-            "vqgan": ConstantLoader.model.tokenizer}
+    return artengine.LossContext(request(seeds=seeds), steps, step=step, latents=latents,
+                                 tokenizer=ConstantLoader.model.tokenizer)
 
 
 def test_the_loss_is_half_the_squared_distance_to_the_guided_estimate_per_position(diffusion_loss):
@@ -150,7 +150,7 @@ def test_the_noise_level_anneals_from_t_max_to_t_min_over_the_steps(diffusion_lo
 
 def test_without_its_latents_the_loss_encodes_the_images(diffusion_loss):
     images = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    value = diffusion_loss(guidance=1.0)(images, {"request": request(seeds=(1,)), "step": 0, "steps": 1})
+    value = diffusion_loss(guidance=1.0)(images, artengine.LossContext(request(seeds=(1,)), 1))
     encoded = ConstantLoader.model.tokenizer.pre_quantization(images) * 2
     assert torch.allclose(value, (encoded - ConstantLoader.model.target - 1).pow(2).sum(1).mean() / 2)
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from artengine.outputs import read_png_metadata
+from artengine import read_png_metadata
 
 
 def generate(cli, *args):

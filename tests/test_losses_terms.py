@@ -18,6 +18,12 @@ def make(loss_class, weight=1.0, **options):
     return loss_class(weight, resolve_options(loss_class.options, options, "test"))
 
 
+def context(**given):
+    """What a generator tells its losses: the fields `given`, the rest not given (None)."""
+    request = artengine.Request(artengine.parse_prompt("a red circle"), (0,), (8, 8), "cpu", {})
+    return artengine.LossContext(request, steps=1, **given)
+
+
 def test_spherical_distance_is_zero_for_equal_directions_and_largest_for_opposite_ones():
     a = torch.tensor([[3.0, 0.0]])
     assert spherical_distance(a, torch.tensor([[1.0, 0.0]])).item() == pytest.approx(0.0, abs=1e-6)
@@ -30,16 +36,16 @@ def test_tv_is_zero_for_flat_images_and_grows_with_edges():
     flat = torch.full((2, 3, 8, 8), 0.3)
     stripes = flat.clone()
     stripes[..., ::2] = 1.0
-    assert tv(flat, {}).item() == 0
-    assert tv(stripes, {}).item() > 0.1
+    assert tv(flat, context()).item() == 0
+    assert tv(stripes, context()).item() > 0.1
 
 
 def test_symmetry_is_zero_for_mirror_images_only():
     symmetric = torch.rand(1, 3, 8, 4)
     symmetric = torch.cat([symmetric, symmetric.flip(-1)], -1)
-    assert make(losses.SymmetryLoss)(symmetric, {}).item() == 0
-    assert make(losses.SymmetryLoss, axis="horizontal")(symmetric, {}).item() > 0
-    assert make(losses.SymmetryLoss, axis="both")(symmetric, {}).item() > 0
+    assert make(losses.SymmetryLoss)(symmetric, context()).item() == 0
+    assert make(losses.SymmetryLoss, axis="horizontal")(symmetric, context()).item() > 0
+    assert make(losses.SymmetryLoss, axis="both")(symmetric, context()).item() > 0
 
 
 def test_palette_is_zero_when_every_pixel_is_a_palette_colour():
@@ -47,8 +53,8 @@ def test_palette_is_zero_when_every_pixel_is_a_palette_colour():
     image = torch.zeros(1, 3, 4, 4)
     image[:, 0, :2] = 1.0
     image[:, 2, 2:] = 1.0
-    assert palette(image, {}).item() == pytest.approx(0.0, abs=1e-7)
-    assert palette(torch.full((1, 3, 4, 4), 0.5), {}).item() > 0.2
+    assert palette(image, context()).item() == pytest.approx(0.0, abs=1e-7)
+    assert palette(torch.full((1, 3, 4, 4), 0.5), context()).item() > 0.2
 
 
 def test_palette_refuses_unknown_colours_when_chosen():
@@ -60,19 +66,19 @@ def test_saturation_pulls_towards_its_target():
     grey = torch.full((1, 3, 4, 4), 0.5)
     pure = torch.zeros(1, 3, 4, 4)
     pure[:, 1] = 1.0
-    assert make(losses.SaturationLoss)(grey, {}).item() == pytest.approx(1.0)
-    assert make(losses.SaturationLoss)(pure, {}).item() == pytest.approx(0.0, abs=1e-6)
-    assert make(losses.SaturationLoss, target=0.0)(grey, {}).item() == pytest.approx(0.0)
+    assert make(losses.SaturationLoss)(grey, context()).item() == pytest.approx(1.0)
+    assert make(losses.SaturationLoss)(pure, context()).item() == pytest.approx(0.0, abs=1e-6)
+    assert make(losses.SaturationLoss, target=0.0)(grey, context()).item() == pytest.approx(0.0)
 
 
 def test_init_loss_compares_latents_or_pixels_and_needs_an_init_image():
     images = torch.rand(2, 3, 8, 8)
     latents = torch.rand(2, 4, 1, 1)
-    context = {"latents": latents, "init_latents": latents + 1, "init_images": images}
-    assert make(losses.InitLoss)(images, context).item() == pytest.approx(0.5)
-    assert make(losses.InitLoss, space="pixels")(images, context).item() == 0
+    given = context(latents=latents, init_latents=latents + 1, init_images=images)
+    assert make(losses.InitLoss)(images, given).item() == pytest.approx(0.5)
+    assert make(losses.InitLoss, space="pixels")(images, given).item() == 0
     with pytest.raises(artengine.UsageError, match="init_image"):
-        make(losses.InitLoss)(images, {"latents": latents})
+        make(losses.InitLoss)(images, context(latents=latents))
 
 
 def guide(targets, weights, weight=1.0):
@@ -83,7 +89,7 @@ def guide(targets, weights, weight=1.0):
 
 
 def context_for(*guides):
-    return {"clip": list(guides), "cutouts": lambda images, size: F.interpolate(images, size=(size, size))}
+    return context(guides=guides, cutouts=lambda images, size: F.interpolate(images, size=(size, size)))
 
 
 def test_clip_loss_is_the_weighted_distance_to_the_targets_and_a_negative_weight_pushes_away():
@@ -106,5 +112,5 @@ def test_clip_loss_gradient_moves_the_image_towards_the_prompt():
 
 
 def test_losses_say_what_context_they_lack():
-    with pytest.raises(artengine.UsageError, match="needs 'clip'"):
-        make(losses.ClipLoss)(torch.rand(1, 3, 4, 4), {})
+    with pytest.raises(artengine.UsageError, match="loss 'clip' needs 'guides' from the generator"):
+        make(losses.ClipLoss)(torch.rand(1, 3, 4, 4), context())

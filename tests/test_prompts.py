@@ -2,8 +2,9 @@
 
 import pytest
 
+from artengine.config import read_prompt_file
 from artengine.errors import UsageError
-from artengine.prompts import parse_prompt, read_prompt_file, split_weight
+from artengine.prompts import parse_prompt, split_weight
 
 
 def parts(text):

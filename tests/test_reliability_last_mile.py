@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import artengine.cli
+import artengine.cli_group
 from artengine.errors import printable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,11 +146,11 @@ class FakeTerminal:
 
 def test_stdout_on_a_terminal_escapes_control_characters_and_a_pipe_gets_the_bytes():
     terminal = FakeTerminal()
-    artengine.cli.guarded_stdout(terminal).write(HOSTILE)
+    artengine.cli_group.guarded_stdout(terminal).write(HOSTILE)
     assert "\x1b" not in terminal.text and "\\x1b]0;pwned" in terminal.text
     pipe = FakeTerminal()
     pipe.isatty = lambda: False
-    artengine.cli.guarded_stdout(pipe).write(HOSTILE)
+    artengine.cli_group.guarded_stdout(pipe).write(HOSTILE)
     assert pipe.text == HOSTILE
 
 

@@ -90,6 +90,8 @@ def test_non_square_sizes_work(cli):
     ("generator.clip=[]", "at least one CLIP model"),
     ("generator.vqgan=tiny", "is not a VQGAN spec"),
     ("generator.vqgan=vqgan:huge", "only knows vqgan:tiny"),
+    ("generator.vqgan=vqgan:colour-clip", "generator.vqgan 'vqgan:colour-clip' loads a ColourCLIP, which is not an "
+                                          "ImageTokenizer: it has no factor, codebook, encode, decode, embed, decode_latents"),
     ("generator.clip=[\"clip:huge\"]", "only knows clip:tiny and clip:tiny32"),
     ("generator.augment=[\"flop\"]", "unknown augmentation 'flop' (did you mean 'flip'?)"),
     ("generator.init_image=missing.png", "'missing.png' does not exist"),

@@ -11,6 +11,7 @@ from tests.vqgan_clip_helpers import TINY, fast, run_json, use_tiny_models
 
 THIRD_PARTY = '''
 """A loss someone else wrote: darker images, and a record of what the generator offered."""
+import dataclasses
 import json
 import artengine
 from artengine import Loss, Option
@@ -19,15 +20,18 @@ from artengine import Loss, Option
 class Darkness(Loss):
     name = "darkness"
     description = "Mean brightness."
-    options = (Option("record", str, "", "Write the context's keys to this file."),)
+    options = (Option("record", str, "", "Write what the context gives to this file."),)
 
     def __call__(self, images, context):
         if self.settings["record"]:
-            guides = [{"spec": g.spec, "size": g.image_size, "targets": list(g.targets.shape)} for g in context["clip"]]
-            cutouts = context["cutouts"](images, 8)
+            given = sorted(f.name for f in dataclasses.fields(context) if getattr(context, f.name) is not None)
+            guides = [{"spec": g.spec, "size": g.image_size, "targets": list(g.targets.shape)} for g in context.guides]
+            cutouts = context.cutouts(images, 8)
             with open(self.settings["record"], "w") as handle:
-                json.dump({"keys": sorted(context), "guides": guides, "cutouts": list(cutouts.shape),
-                           "step": context["step"], "steps": context["steps"], "images": list(images.shape)}, handle)
+                json.dump({"given": given, "guides": guides, "cutouts": list(cutouts.shape), "step": context.step,
+                           "steps": context.steps, "images": list(images.shape), "prompt": context.prompt.text,
+                           "device": context.device, "tokenizer": isinstance(context.tokenizer, artengine.ImageTokenizer),
+                           "latents": list(context.latents.shape)}, handle)
         return images.mean()
 
 
@@ -68,11 +72,13 @@ def test_losses_get_the_documented_context(cli, tmp_path):
                  *fast("--set", 'generator.clip=["clip:tiny", "clip:tiny32:0.5"]', steps=3, cutn=5))
     assert result.exit_code == 0, result.output
     seen = json.loads(record.read_text())
-    assert seen["keys"] == ["clip", "cutn", "cutouts", "latents", "quantized", "request", "step", "steps", "vqgan"]
+    assert seen["given"] == ["cutouts", "guides", "latents", "quantized", "request", "step", "steps", "tokenizer"]
     assert seen["guides"] == [{"spec": "clip:tiny", "size": 16, "targets": [2, 4]},
                               {"spec": "clip:tiny32", "size": 32, "targets": [2, 4]}]
     assert seen["cutouts"] == [10, 3, 8, 8] and seen["images"] == [2, 3, 64, 64]
     assert (seen["step"], seen["steps"]) == (2, 3)
+    assert (seen["prompt"], seen["device"], seen["tokenizer"]) == ("red|blue:-0.5", "cpu", True)
+    assert seen["latents"] == [2, 8, 8, 8]  # the tiny VQGAN's 8 channels at 64 / 8
 
 
 def test_a_config_file_sets_the_generator_and_the_losses(cli, tmp_path):

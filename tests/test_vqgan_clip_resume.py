@@ -23,7 +23,7 @@ class CtrlC(Loss):
 
     def __call__(self, images, context):
         prompt = self.settings["prompt"]
-        if context["step"] == self.settings["at_step"] and prompt in ("", context["request"].prompt.text):
+        if context.step == self.settings["at_step"] and prompt in ("", context.prompt.text):
             os.kill(os.getpid(), signal.SIGINT)
         return images.sum() * 0
 

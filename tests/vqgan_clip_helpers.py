@@ -79,10 +79,12 @@ class ColourCLIP(nn.Module):
 
 class TinyVQGANLoader(ModelLoader):
     kind = "vqgan"
-    description = "Test VQGANs."
-    spec_forms = ("vqgan:tiny",)
+    description = "Test VQGANs, and one model under that kind that is no image tokenizer."
+    spec_forms = ("vqgan:tiny", "vqgan:colour-clip")
 
     def load(self, name, device):
+        if name == "colour-clip":
+            return ColourCLIP().to(device)
         if name != "tiny":
             raise artengine.UsageError(f"vqgan:{name}: the test loader only knows vqgan:tiny")
         return TinyVQGAN().to(device)

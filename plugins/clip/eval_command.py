@@ -23,7 +23,7 @@ def eval_clip(spec, n, trials, data, seed, device, as_json):
 
     if not spec.startswith("clip:"):
         spec = f"clip:{spec}"
-    model = artengine.load_model(spec, resolve_device(device))
+    model = artengine.load_model(spec, resolve_device(device), artengine.TextImageEncoder)
     result = evaluate(model, data, n, trials, EVAL_SEED if seed is None else seed)
     if as_json:
         emit_json(result)

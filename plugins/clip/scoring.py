@@ -22,7 +22,8 @@ class PromptSimilarity:
         bad = [spec for spec in specs if not spec.startswith("clip:")]
         if bad:
             raise artengine.UsageError(f"scorer 'clip': models {bad} are not clip: specs (e.g. clip:shapes)")
-        self.models = [artengine.load_model(spec, device) for spec in specs]
+        self.models = [artengine.load_model(spec, device, artengine.TextImageEncoder, "scorer 'clip': models")
+                       for spec in specs]
         self.batch_size = batch_size
         self.text_cache: dict[tuple[str, str], torch.Tensor] = {}
 

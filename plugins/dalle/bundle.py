@@ -60,7 +60,7 @@ def warn_of_cut_text(model: str, captions: list[str], count, length: int) -> Non
 def load_vqgan_checked(vqgan_config: dict, device: str, where: str):
     """The VQGAN named in a checkpoint's config, refused if its weights are not the recorded ones."""
     spec = vqgan_config["spec"]
-    vqgan = artengine.load_model(spec, device)
+    vqgan = artengine.load_model(spec, device, artengine.ImageTokenizer, f"{where}: vqgan.spec")
     found = weights_hash(vqgan)
     if found != vqgan_config["weights_hash"]:
         raise UsageError(

@@ -96,10 +96,7 @@ class DalleTrainer(Trainer):
             recorded = self.previous["vqgan"]
             return load_vqgan_checked(recorded, str(self.device), f"checkpoint '{self.out}'"), dict(recorded)
         spec = artengine.portable_spec(self.settings["vqgan"])
-        vqgan = artengine.load_model(spec, str(self.device))
-        if not isinstance(vqgan, artengine.ImageTokenizer):
-            raise UsageError(f"--vqgan {spec}: the model is not an image tokenizer (encode, decode, codebook, "
-                             "factor); give a VQGAN")
+        vqgan = artengine.load_model(spec, str(self.device), artengine.ImageTokenizer, "--vqgan")
         return vqgan, {"spec": spec, "weights_hash": weights_hash(vqgan), "factor": int(vqgan.factor),
                        "n_codes": int(vqgan.codebook.shape[0])}
 

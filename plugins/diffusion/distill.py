@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 import artengine
-from artengine import LatentDenoiser, UsageError
+from artengine import LatentDenoiser, LossContext, UsageError
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Run:
     generators: list[torch.Generator]
 
 
-def distillation(loss, images: torch.Tensor, context) -> torch.Tensor:
+def distillation(loss, images: torch.Tensor, context: LossContext) -> torch.Tensor:
     run = _run(loss, context)
     model, settings = run.model, loss.settings
     latents = _latents(model, images, context)
@@ -51,11 +51,9 @@ def _guided(model, noisy, t, run, guidance: float) -> torch.Tensor:
     return negative + guidance * (positive - negative)
 
 
-def _run(loss, context) -> Run:
+def _run(loss, context: LossContext) -> Run:
     """The request's Run, made once: the denoiser, its condition for the prompt per candidate."""
-    request = context.get("request")
-    if request is None:
-        raise UsageError("the 'diffusion' loss needs the request from its generator, which does not give it")
+    request = context.request
     key = id(request)
     if key not in loss._runs:
         loss._runs.clear()  # one request at a time: a generator calls its losses for one request
@@ -78,11 +76,11 @@ def denoiser(spec: str, device: str) -> LatentDenoiser:
     return model
 
 
-def _latents(model, images: torch.Tensor, context) -> torch.Tensor:
+def _latents(model, images: torch.Tensor, context: LossContext) -> torch.Tensor:
     """The generator's own latents when they are the model's latent space, else the images
     encoded (differentiably) by the model's tokenizer."""
-    latents = context.get("quantized", context.get("latents"))
-    if latents is not None and context.get("vqgan") is model.tokenizer:  # load_model's cache: one object per spec
+    latents = context.quantized if context.quantized is not None else context.latents
+    if latents is not None and context.tokenizer is model.tokenizer:  # load_model's cache: one object per spec
         return latents
     encode = getattr(model.tokenizer, "pre_quantization", None)
     if encode is None:
@@ -96,11 +94,10 @@ def _latents(model, images: torch.Tensor, context) -> torch.Tensor:
     return encode(images)
 
 
-def _timesteps(settings, context, generators, timesteps: int) -> torch.Tensor:
+def _timesteps(settings, context: LossContext, generators, timesteps: int) -> torch.Tensor:
     low, high = settings["t_min"], settings["t_max"]
     if settings["schedule"] == "anneal":
-        steps = max(1, int(context.get("steps", 1)) - 1)
-        share = min(1.0, int(context.get("step", 0)) / steps)
+        share = min(1.0, context.step / max(1, context.steps - 1))
         levels = [high - (high - low) * share] * len(generators)
     else:
         levels = [low + (high - low) * float(torch.rand((), generator=g)) for g in generators]

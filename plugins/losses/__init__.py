@@ -3,7 +3,7 @@
 Chosen with `--loss NAME:WEIGHT` or a `[losses.NAME]` table. Each term returns the mean over
 the batch of a per-image value, so that a generator optimising several candidates at once can
 scale the sum back to what each candidate would get alone. What each one needs from the
-generator's `context` is listed in docs/vqgan-clip.md. This module imports no torch; the
+generator's `context` (an `artengine.LossContext`) is listed in docs/vqgan-clip.md. This module imports no torch; the
 arithmetic lives in `terms.py`.
 """
 
@@ -97,7 +97,7 @@ class InitLoss(Loss):
         from .terms import init_distance
 
         key = "init_latents" if self.settings["space"] == "latent" else "init_images"
-        if context.get(key) is None:
+        if getattr(context, key) is None:
             raise UsageError("the 'init' loss needs an init image: set generator.init_image=PATH")
         return init_distance(images, context, self.settings["space"])
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
-
 import torch
 import torch.nn.functional as F
 
-from artengine import UsageError
+from artengine import LossContext
 
 
 def spherical_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -16,14 +14,14 @@ def spherical_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).norm(dim=-1).div(2).clamp(max=1).arcsin().pow(2).mul(2)
 
 
-def clip_distance(images: torch.Tensor, context: Mapping[str, Any], prompt=None) -> torch.Tensor:
+def clip_distance(images: torch.Tensor, context: LossContext, prompt=None) -> torch.Tensor:
     """Sum over the CLIP guides and their targets of weight x mean distance over the cutouts.
 
     A negative target weight turns the distance into something to increase. `prompt`, when
     given, replaces the request's text targets (and its image prompts) with its own.
     """
-    guides = _need(context, "clip")
-    cutouts = _need(context, "cutouts")
+    guides = context.need("guides", "loss 'clip'")
+    cutouts = context.need("cutouts", "loss 'clip'")
     batch = images.shape[0]
     total = images.new_zeros((), dtype=torch.float32)
     for guide in guides:
@@ -59,14 +57,8 @@ def saturation(images: torch.Tensor, target: float) -> torch.Tensor:
     return (value.flatten(1).mean(1) - target).pow(2).mean()
 
 
-def init_distance(images: torch.Tensor, context: Mapping[str, Any], space: str) -> torch.Tensor:
+def init_distance(images: torch.Tensor, context: LossContext, space: str) -> torch.Tensor:
     if space == "latent":
-        return F.mse_loss(_need(context, "latents").float(), _need(context, "init_latents").float()) / 2
-    return F.mse_loss(images.float(), _need(context, "init_images").float())
-
-
-def _need(context: Mapping[str, Any], key: str):
-    if context.get(key) is None:
-        raise UsageError(f"this loss needs '{key}' from the generator, which does not provide it; "
-                         "use it with a generator that does (e.g. vqgan-clip)")
-    return context[key]
+        latents, init = context.need("latents", "loss 'init'"), context.need("init_latents", "loss 'init'")
+        return F.mse_loss(latents.float(), init.float()) / 2
+    return F.mse_loss(images.float(), context.need("init_images", "loss 'init'").float())

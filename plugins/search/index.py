@@ -327,7 +327,7 @@ def load_model(spec: str, device: str):
 
     if not spec.startswith("clip:"):
         raise UsageError(f"--model {spec}: search and classify need a clip: model (e.g. clip:shapes)")
-    return artengine.load_model(spec, resolve_device(device))
+    return artengine.load_model(spec, resolve_device(device), artengine.TextImageEncoder, "--model")
 
 
 def probe(model) -> list[float]:

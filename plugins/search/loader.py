@@ -23,8 +23,9 @@ class IndexLoader(ModelLoader):
 
 
 class CurrentIndex:
-    """The newest version of the index in `folder`: opened now (a missing or damaged index is a
-    UsageError here), and again whenever its manifest has been replaced."""
+    """The newest version of the index in `folder`, an `artengine.SearchIndex`: opened now (a
+    missing or damaged index is a UsageError here), and again whenever its manifest has been
+    replaced."""
 
     def __init__(self, folder: Path, device: str):
         self.folder, self.device = folder, device

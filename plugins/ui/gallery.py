@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from artengine import UsageError, load_model, read_own_file, read_user_file, resolve_device
+from artengine import SearchIndex, UsageError, load_model, read_own_file, read_user_file, resolve_device
 
 HITS = 200
 """Images a CLIP search asks the index for; their runs are shown, best first."""
@@ -141,7 +141,8 @@ def search(root: Path, query: str, index: Path | None, page: Page = Page()) -> d
         note = f"no search index at '{index}'; `artengine index build` makes one" if index else "no search index"
         return paged(runs(root, query), page) | {"search": {"by": "prompt", "note": note}}
     try:
-        hits = load_model(f"index:{index}", resolve_device("auto")).search(query, k=HITS)
+        found = load_model(f"index:{index}", resolve_device("auto"), SearchIndex, "gallery search")
+        hits = found.search(query, k=HITS)
     except UsageError as error:  # no search plugin, a damaged index, a query it cannot read
         return paged(runs(root, query), page) | {"search": {"by": "prompt", "note": f"artengine: error: {error}"}}
     return paged(runs_of_hits(root, hits), page) | {"search": {"by": "clip", "index": str(index), "hits": len(hits)}}

@@ -73,7 +73,7 @@ def build_cache(folder: Path, key: dict, pairs, vqgan, clip, log) -> Cache:
         for first in range(0, count, BATCH):
             chunk = [pairs[i] for i in range(first, min(first + BATCH, count))]
             pixels = torch.stack([torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1) for im, _ in chunk])
-            pixels = pixels.float().div(255).to(vqgan.device)
+            pixels = pixels.float().div(255).to(vqgan.codebook.device)
             words = [texts[0] if texts else "" for _, texts in chunk]
             codes.append(vqgan.encode(pixels).flatten(1).cpu().numpy().astype(np.int32))
             image.append(clip.encode_image(pixels).cpu().numpy().astype(np.float16))

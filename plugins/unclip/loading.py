@@ -80,7 +80,9 @@ def load_trained(folder: Path, device: str):
     check_components(folder, ("prior", "unet"), "unclip folder")
     prior, unet = _diffusers_part("PriorTransformer", folder, "prior", device), _diffusers_part(
         "UNet2DConditionModel", folder, "unet", device)
-    clip, vqgan = artengine.load_model(clip_spec, device), artengine.load_model(vqgan_spec, device)
+    where = f"'{folder / CONFIG_FILE}':"
+    clip = artengine.load_model(clip_spec, device, artengine.TextImageEncoder, f"{where} clip")
+    vqgan = artengine.load_model(vqgan_spec, device, artengine.ImageTokenizer, f"{where} vqgan")
     return ShapesUnclip(prior, unet, clip, vqgan, mean, std, device)
 
 

@@ -62,8 +62,8 @@ class UnclipTrainer(Trainer):
 
         s, device = self.settings, self.run.device
         self.out = self.run.out
-        self.clip = self._load(s["clip"], artengine.TextImageEncoder, "a CLIP (encode_text, encode_image)")
-        self.vqgan = self._load(s["vqgan"], artengine.ImageTokenizer, "an image tokenizer (a VQGAN)")
+        self.clip = self._load(s["clip"], artengine.TextImageEncoder, "--clip")
+        self.vqgan = self._load(s["vqgan"], artengine.ImageTokenizer, "--vqgan")
         self.cache = self._cache()
         with torch.no_grad():
             latents = self._embed(torch.from_numpy(self.cache.codes[: min(len(self.cache), 20_000)]).long())
@@ -92,11 +92,8 @@ class UnclipTrainer(Trainer):
                      f"{len(self.cache)} images' {channels}x{side}x{side} latents, {self.run.world_size} process(es)")
         return self.model
 
-    def _load(self, spec: str, protocol, what: str):
-        model = artengine.load_model(artengine.portable_spec(spec), str(self.run.device))
-        if not isinstance(model, protocol):
-            raise UsageError(f"{spec}: not {what}")
-        return model
+    def _load(self, spec: str, protocol, flag: str):
+        return artengine.load_model(artengine.portable_spec(spec), str(self.run.device), protocol, flag)
 
     def _cache(self):
         from .cache import build_cache, open_cache

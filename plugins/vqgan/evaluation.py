@@ -39,7 +39,7 @@ def evaluate(spec: str, data: str = "shapes", n: int = 1000, seed: int = EVAL_SE
     """Figures for `spec` (any vqgan: spec) on `n` images of `data` drawn with `seed`."""
     import artengine
 
-    model = artengine.load_model(spec, device)
+    model = artengine.load_model(spec, device, artengine.ImageTokenizer)
     pairs = open_dataset(data, n, seed)
     errors, used = reconstruction_errors(model, pairs, size)
     per_image = torch.tensor([psnr(e) for e in errors.tolist()])

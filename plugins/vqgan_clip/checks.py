@@ -4,7 +4,7 @@ VQGAN cannot make, a missing `clip` loss."""
 from __future__ import annotations
 
 import artengine
-from artengine import UsageError, read_image
+from artengine import ImageTokenizer, TextImageEncoder, UsageError, read_image
 
 from .specs import read_settings
 
@@ -12,8 +12,9 @@ from .specs import read_settings
 def check_request(request) -> None:
     settings = read_settings(request.options)
     main_loss(request)
-    vqgan = artengine.load_model(settings.vqgan, request.device)  # cached: generate() reuses them
-    clips = [artengine.load_model(spec.value, request.device) for spec in settings.clip]
+    # cached: generate() reuses them
+    vqgan = artengine.load_model(settings.vqgan, request.device, ImageTokenizer, "generator.vqgan")
+    clips = [artengine.load_model(spec.value, request.device, TextImageEncoder, "generator.clip") for spec in settings.clip]
     if settings.init_image:  # read now: a bad file must fail before a run folder exists
         read_image(settings.init_image, "generator.init_image")
     for image in settings.image_prompts:

@@ -16,15 +16,7 @@ from .images import load_image, to_tensor
 
 @dataclass
 class Guide:
-    """One CLIP model as losses see it (`context["clip"]` is a list of these).
-
-    - `model`: the loaded wrapper, an `artengine.TextImageEncoder`
-    - `weight`: its weight among the guides
-    - `image_size`: the side of the square cutouts it is shown
-    - `targets`: K x D normalised embeddings (the prompt's parts, then the image prompts)
-    - `target_weights`: K weights; negative ones are to be moved away from
-    - `text_targets(prompt)`: (targets, weights) of another prompt, computed once and kept
-    """
+    """One CLIP model as losses see it: an `artengine.ClipGuide` (`context.guides` holds these)."""
 
     spec: str
     weight: float
@@ -44,7 +36,7 @@ class Guide:
 def build_guides(settings, prompt, device: str) -> list[Guide]:
     guides = []
     for spec in settings.clip:
-        model = artengine.load_model(spec.value, device)
+        model = artengine.load_model(spec.value, device, TextImageEncoder, "generator.clip")
         size = _side(model.image_size, spec.value)
         texts, text_weights = _encode_parts(model, prompt.parts, device)
         images, image_weights = _encode_images(model, settings.image_prompts, size, device, texts.shape[-1])

@@ -8,12 +8,13 @@ initial codes and its cutouts from generators seeded with its own seed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 
 import torch
 
 import artengine
-from artengine import Candidate, StopRequested, UsageError
+from artengine import Candidate, ImageTokenizer, LossContext, StopRequested, UsageError
 
 from .animation import frame_interval, from_png, gif_bytes, png
 from .checks import main_loss
@@ -46,7 +47,7 @@ class Optimisation:
         self.request = request
         self.settings = read_settings(request.options)
         self.device = request.device
-        self.vqgan = artengine.load_model(self.settings.vqgan, self.device)
+        self.vqgan = artengine.load_model(self.settings.vqgan, self.device, ImageTokenizer, "generator.vqgan")
         self.guides = build_guides(self.settings, request.prompt, self.device)
         self.losses = chosen_losses(request, self.settings, self.vqgan)
         self.codebook = self.vqgan.codebook.detach()
@@ -57,8 +58,7 @@ class Optimisation:
         self.low, self.high = codebook_range(self.codebook)
         self.cutouts = Cutouts(self.settings.cutn, self.settings.cut_pow, self.settings.augment, self.generators,
                                self.noise_generators)
-        self.context = {"request": request, "steps": self.settings.steps, "vqgan": self.vqgan, "clip": self.guides,
-                        "cutn": self.settings.cutn}
+        self.context = LossContext(request, self.settings.steps, tokenizer=self.vqgan, guides=tuple(self.guides))
         self.state_dir = getattr(request, "state_dir", None)
         self.identity = identity(request, self.settings.vqgan)
         self.first_step = self.done = 0
@@ -74,8 +74,8 @@ class Optimisation:
             init = init.to(self.device)
             with torch.no_grad():
                 init_latents = self.vqgan.embed(self.vqgan.encode(init)).float()
-            self.context["init_images"] = init.expand(request.count, -1, -1, -1)
-            self.context["init_latents"] = init_latents.expand(request.count, -1, -1, -1)
+            self.context = dataclasses.replace(self.context, init_images=init.expand(request.count, -1, -1, -1),
+                                               init_latents=init_latents.expand(request.count, -1, -1, -1))
             start = init_latents.repeat(request.count, 1, 1, 1)
         else:
             width, height = request.size
@@ -130,10 +130,10 @@ class Optimisation:
                 made[id(of), size] = (of, self.cutouts(of, size))  # holding `of` keeps its id unique
             return made[id(of), size][1]
 
-        self.context.update(step=step, latents=self.z, quantized=quantized, cutouts=cutouts)
+        context = dataclasses.replace(self.context, step=step, latents=self.z, quantized=quantized, cutouts=cutouts)
         total = torch.zeros((), device=images.device)
         for loss in self.losses:
-            value = loss(images, self.context)
+            value = loss(images, context)
             if not isinstance(value, torch.Tensor) or value.dim() != 0:
                 raise UsageError(f"loss '{loss.name}' returned {type(value).__name__}, not a scalar tensor")
             self.terms[loss.name] = value.detach()  # read at the end: reading each step would wait for the device
