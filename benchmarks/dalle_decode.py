@@ -40,12 +40,12 @@ def main() -> None:
     import artengine
     from artengine import discovery
     from artengine.plugins.dalle.generator import precision, to_images
-    from artengine.plugins.dalle.sampling import Settings, sample_codes
+    from artengine.plugins.dalle.sampling import SamplingSettings, sample_codes
 
     discovery.host.load()
     dalle = artengine.load_model(args.model, args.device)
     layout, seeds = dalle.layout, list(range(args.batch))
-    settings = Settings(precision=precision("auto", args.device))
+    settings = SamplingSettings(precision=precision("auto", args.device))
     text, null = dalle.text(["a large red circle on the left"]), dalle.text([""])
 
     def batched(codes):  # the former `to_images`: the whole batch decoded in one call

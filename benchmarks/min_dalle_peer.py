@@ -110,12 +110,12 @@ def min_dalle_codes(peer, batch: int, top_k: int, supercondition: float, seed: i
 def artengine_codes(lm, tokenizer, batch: int, top_k: int, supercondition: float, precision: str):
     import torch
 
-    from artengine.plugins.dalle.sampling import Settings, sample_codes
+    from artengine.plugins.dalle.sampling import SamplingSettings, sample_codes
 
     device = lm.embedding.device
     text = torch.tensor([tokenizer.row(CAPTION, 64)], device=device)
     null = torch.tensor([tokenizer.row("", 64)], device=device)
-    settings = Settings(top_k=top_k, guidance=supercondition, precision=precision)
+    settings = SamplingSettings(top_k=top_k, guidance=supercondition, precision=precision)
     return sample_codes(lm, text, null, list(range(batch)), settings)
 
 

@@ -94,7 +94,7 @@ def write_scenes(folder: Path, count: int, seed: int) -> list:
 
 
 def text_search(args) -> dict:
-    from artengine.plugins.search.index import Index, EmbedSettings
+    from artengine.plugins.search.index import EmbedSettings, Index
     from artengine.plugins.shapes.captions import caption
     from artengine.plugins.shapes.dataset import ShapesPairs
 

@@ -15,7 +15,7 @@ import artengine.plugins.clip
 import artengine.plugins.search
 from artengine import Interrupted, UsageError
 from artengine.plugins.search import index as index_module
-from artengine.plugins.search.index import Index, EmbedSettings
+from artengine.plugins.search.index import EmbedSettings, Index
 from tests.search_helpers import generated_png, png_claiming_size, shapes_folder, tiny_clip
 
 SMALL = EmbedSettings(device="cpu", batch_size=4, workers=2, precision="float32")

@@ -14,7 +14,7 @@ import artengine.plugins.clip
 import artengine.plugins.search
 from artengine.plugins.search import store
 from artengine.plugins.search.files import find_images
-from artengine.plugins.search.index import Index, EmbedSettings, probe
+from artengine.plugins.search.index import EmbedSettings, Index, probe
 from artengine.plugins.search.shards import embed_shard, merge_shards
 from tests.search_helpers import shapes_folder, tiny_clip
 
