@@ -157,3 +157,37 @@ def test_an_unknown_norm_is_refused(tmp_path):
     write_folder(tmp_path / "run", bad_config(lambda p: p["ddconfig"].update(decoder_norm="batch")))
     with pytest.raises(UsageError, match="ddconfig.decoder_norm must be one of group, none"):
         artengine.load_model(f"vqgan:{tmp_path / 'run'}")
+
+
+def test_networks_built_in_two_threads_at_once_each_get_their_own_norms():
+    """Building a norm-free decoder swaps a global in taming's module; a network built at the same
+    time in another thread (the web UI's workers) must still get its GroupNorms."""
+    import threading
+    import time
+
+    from torch import nn
+
+    from artengine.plugins.vqgan.model import taming_norm
+
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def without_norms():
+        with taming_norm("none"):
+            inside.set()
+            release.wait(5)
+
+    def with_norms():
+        inside.wait(5)
+        with taming_norm("group"):
+            from taming.modules.diffusionmodules import model
+
+            seen.append(type(model.Normalize(32)))
+
+    threads = [threading.Thread(target=without_norms), threading.Thread(target=with_norms)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # the second build starts while the first still holds its swap
+    release.set()
+    for thread in threads:
+        thread.join(10)
+    assert seen == [nn.GroupNorm]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 
 import torch
 from torch import nn
@@ -149,6 +150,9 @@ class VQGAN(nn.Module):
             )
 
 
+_TAMING_BUILD = threading.Lock()
+
+
 @contextlib.contextmanager
 def taming_norm(norm: str):
     """Build a taming network with its GroupNorm layers ('group') or without them ('none').
@@ -162,12 +166,15 @@ def taming_norm(norm: str):
     """
     from taming.modules.diffusionmodules import model as taming_model
 
-    if norm == "group":
-        yield
-        return
-    original = taming_model.Normalize
-    taming_model.Normalize = lambda in_channels: nn.Identity()
-    try:
-        yield
-    finally:
-        taming_model.Normalize = original
+    # the swap is global to taming's module: a network built meanwhile in another thread (the
+    # web UI loads models in its workers) would get the wrong norms, so every build holds the lock
+    with _TAMING_BUILD:
+        if norm == "group":
+            yield
+            return
+        original = taming_model.Normalize
+        taming_model.Normalize = lambda in_channels: nn.Identity()
+        try:
+            yield
+        finally:
+            taming_model.Normalize = original
