@@ -47,7 +47,7 @@ def test_list_models_shows_it_with_its_card_figures(cli):
 @pytest.mark.slow
 def test_reranked_single_object_fidelity_holds_on_fresh_prompts(cli):
     """The card's single-object figure, within 0.1, on 20 other prompts and seeds."""
-    claimed = float(card()["figures"]["single-object accuracy, -n 8 --keep 1"])
+    claimed = float(card()["figures"]["single-object accuracy, -n 8 --keep 1 (200 prompts)"])
     result = cli("eval", "shapes", "-g", "unclip", "-n", "8", "--keep", "1", "--n-prompts", "20", "--seed", "123",
                  "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output
