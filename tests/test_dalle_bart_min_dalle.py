@@ -198,3 +198,27 @@ def test_merges_txt_is_read_as_min_dalle_reads_it(toy_tokens, variant):
 def test_the_merges_files_do_tokenize_differently(toy_tokens):
     """The table's files are not all one: each drops or re-ranks a merge the captions use."""
     assert len({str(min_dalles) for _, min_dalles in toy_tokens.values()}) == len(MERGES_FILES) - 1  # CRLF = LF
+
+
+@pytest.mark.slow
+def test_teacher_forced_over_the_sweeps_50_captions():
+    """benchmarks/min_dalle_equivalence.py on one folder with the DALL·E Mini report's toy
+    vocabulary (its merges.txt without a final newline, what first parted them): every caption
+    that fits min-dalle's 64 text positions tokenizes alike, its teacher-forced logits after
+    guidance 1 and 16 stay within LOGIT_TOLERANCE at all 256 steps, and no greedy code parts."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    done = subprocess.run([sys.executable, str(root / "benchmarks" / "min_dalle_equivalence.py"), "--seeds", "0",
+                           "--vocab", "toy"],
+                          capture_output=True, text=True, cwd=root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [report["vocabulary"] for report in reports] == ["toy"]
+    for report in reports:
+        for guidance in ("guidance 1", "guidance 16"):
+            figures = report[guidance]
+            assert figures["captions"] + figures["cut_captions"] == 50
+            assert figures["ids_differ"] == figures["codes_differ"] == 0, report
+            assert figures["forced_max_diff"] < LOGIT_TOLERANCE, report
