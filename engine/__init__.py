@@ -40,7 +40,7 @@ from .launcher import Shard, current_shard  # noqa: E402
 from .memory import check_fits, saved_activation_bytes  # noqa: E402
 from .models import load_model, portable_spec  # noqa: E402
 from .options import Option, resolve_options  # noqa: E402
-from .outputs import claim_folder, replace_file, slugify, write_new  # noqa: E402
+from .outputs import claim_folder, lock_folder, replace_file, slugify, write_new  # noqa: E402
 from .progress import Reporter, stop_on_signals  # noqa: E402
 from .prompts import Prompt, PromptPart, parse_prompt, split_weight  # noqa: E402
 from .registry import Registry  # noqa: E402
@@ -132,6 +132,7 @@ __all__ = [
     # files
     "check_regular",
     "claim_folder",
+    "lock_folder",
     "read_checkpoint",
     "check_model_fits",
     "read_image",

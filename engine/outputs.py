@@ -292,3 +292,38 @@ def png_bytes(image: "Image", parameters: str, record: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+class FolderLock:
+    """An exclusive advisory lock on a folder, held until `release` (or the process ends)."""
+
+    def __init__(self, fd: int | None):
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the lock
+            self.fd = None
+
+    def __del__(self):
+        self.release()
+
+
+def lock_folder(folder: Path, where: str, busy: str, what: str = "folder") -> FolderLock:
+    """Lock `folder` for this process without waiting (a run under `--resume`, an index being
+    written); UsageError "WHERE: BUSY" when another process holds it. Where the platform has no
+    flock, folders are unlocked."""
+    try:
+        import fcntl
+    except ImportError:
+        return FolderLock(None)
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise UsageError(f"{where}: cannot open the {what}: {error.strerror or error}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UsageError(f"{where}: {busy}") from None
+    return FolderLock(fd)

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .errors import UsageError, quote
+from .outputs import FolderLock, lock_folder
 from .safe_io import load_json, read_user_text
 
 SEED_LIMIT = 2**32
@@ -77,35 +78,7 @@ def inside_run_folder(name: str, run_dir: Path, where: str) -> Path:
     return path
 
 
-class RunLock:
-    """An exclusive advisory lock on a run folder, held until `release` (or the process ends)."""
-
-    def __init__(self, fd: int | None):
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor drops the lock
-            self.fd = None
-
-    def __del__(self):
-        self.release()
-
-
-def lock_run_dir(run_dir: Path, where: str | None = None) -> RunLock:
+def lock_run_dir(run_dir: Path, where: str | None = None) -> FolderLock:
     """Lock `run_dir` for this process; UsageError if another process (or run) holds it."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this platform: runs are unlocked there
-        return RunLock(None)
-    try:
-        fd = os.open(run_dir, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
-    except OSError as error:
-        raise UsageError(f"{where or str(run_dir)}: cannot open the run folder: {error.strerror or error}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise UsageError(f"{where or str(run_dir)}: another artengine process is working on that run; "
-                         "wait for it to end (or stop it) before resuming") from None
-    return RunLock(fd)
+    return lock_folder(run_dir, where or str(run_dir), "another artengine process is working on that run; wait for "
+                       "it to end (or stop it) before resuming", what="run folder")

@@ -20,8 +20,8 @@ from typing import Callable
 from .errors import ArtengineError, Interrupted
 from .jobs import Job, finish
 from .launcher import Shard, current_shard  # noqa: F401 - the CLI asks this module for its shard
+from .outputs import FolderLock
 from .run import ImageRecord, Plan, Run, execute
-from .run_record import RunLock
 
 
 def run_sharded(shard: Shard, job: Job, reporter, report: Callable[[Run], None]) -> Run | None:
@@ -57,7 +57,7 @@ def _share_of(run_dir: Path) -> Run:
             pass
 
     share = Share.__new__(Share)
-    share.dir, share.lock, share.images = run_dir, RunLock(None), []
+    share.dir, share.lock, share.images = run_dir, FolderLock(None), []
     share.document = {"configurations": {}, "images": [], "discarded": []}  # only this process's part
     return share
 

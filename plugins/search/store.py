@@ -59,32 +59,12 @@ def claim(folder: Path, create: bool = True) -> Path:
     return claim_folder(folder, KIND, "--out" if not is_index(folder) else "index", create=create)
 
 
-class Lock:
-    """An exclusive lock on an index folder while it is written (released by `release` or exit)."""
-
-    def __init__(self, fd: int | None):
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor drops the lock
-            self.fd = None
-
-
-def lock(folder: Path) -> Lock:
+def lock(folder: Path):
     """Lock `folder` for this build or update; UsageError when another one holds it."""
-    try:
-        import fcntl
-    except ImportError:  # no flock on this platform: indexes are unlocked there
-        return Lock(None)
-    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise UsageError(f"index '{folder}': another `artengine index build` or `index update` is writing it; "
-                         "wait for that one to finish, then run this again") from None
-    return Lock(fd)
+    from artengine import lock_folder
+
+    return lock_folder(folder, f"index '{folder}'", "another `artengine index build` or `index update` is writing "
+                       "it; wait for that one to finish, then run this again")
 
 
 def is_index(folder: Path) -> bool:
