@@ -68,3 +68,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def watchdog():
+    """For tests of hostile input: a regression would block (a FIFO) or run away (/dev/zero),
+    so the test fails after 60 s instead (`pytestmark = pytest.mark.usefixtures("watchdog")`)."""
+    import signal
+
+    def expire(signum, frame):
+        raise TimeoutError("hung on hostile input")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

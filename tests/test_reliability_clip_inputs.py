@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from pathlib import Path
 
@@ -23,26 +22,14 @@ import artengine.plugins.search
 import artengine.plugins.shapes
 from tests.search_helpers import shapes_folder, tiny_clip
 
+pytestmark = pytest.mark.usefixtures("watchdog")  # conftest.py: a hang fails after 60 s
+
 
 @pytest.fixture(autouse=True)
 def search_plugins(host):
     host.add(artengine.plugins.clip, name="clip")
     host.add(artengine.plugins.shapes, name="shapes")
     host.add(artengine.plugins.search, name="search")
-
-
-@pytest.fixture(autouse=True)
-def watchdog():
-    """A regression here would block (a FIFO) or run away (/dev/zero): fail after 60 s instead."""
-
-    def expire(signum, frame):
-        raise TimeoutError("hung on hostile input")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import errno
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import types
@@ -32,20 +31,7 @@ from artengine.safe_io import MAX_DEPTH, TEXT_LIMIT, dump_json, load_json
 from tests import plugins_for_tests
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(autouse=True)
-def watchdog():
-    """A regression here would block (a FIFO) or run away (/dev/zero): fail after 60 s instead."""
-
-    def expire(signum, frame):
-        raise TimeoutError("hung on hostile input")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(60)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+pytestmark = pytest.mark.usefixtures("watchdog")  # conftest.py: a hang fails after 60 s
 
 
 def one_error_line(result, code: int, says: str = "") -> str:

@@ -2,7 +2,6 @@
 OUT` puts it at OUT.index), reached through the registry as `load_model("index:PATH")`; by
 prompt text otherwise, saying why."""
 
-import json
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,15 +11,12 @@ from starlette.testclient import TestClient
 
 import artengine
 from artengine.plugins.ui import server
+from tests.ui_helpers import post
 
 
 @pytest.fixture
 def out(tmp_path):
     return tmp_path / "outputs"
-
-
-def post(client, path, body):
-    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
 
 
 def made(client, prompt) -> dict:

@@ -18,6 +18,7 @@ from artengine.plugins import ui as ui_plugin
 from artengine.plugins.ui import server
 from artengine.plugins.ui.gallery import safe_path
 from artengine.plugins.ui.jobs import QueuedJob, Jobs
+from tests.ui_helpers import post, wait_done
 
 
 OWN = "http://127.0.0.1:7860"
@@ -33,21 +34,6 @@ def out(tmp_path):
 def client(out):
     with TestClient(server.create_app(out), base_url=OWN) as test_client:
         yield test_client
-
-
-def post(client, path, body, headers=None, **kwargs):
-    headers = {"Content-Type": "application/json", **(headers or {})}
-    return client.post(path, content=json.dumps(body), headers=headers, **kwargs)
-
-
-def wait_done(client, job_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/jobs/{job_id}").json()
-        if state["status"] in ("complete", "interrupted", "failed", "cancelled"):
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {state['status']}")
 
 
 def test_the_schema_lists_every_registered_generator_with_its_declared_options(client):

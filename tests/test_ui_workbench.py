@@ -6,7 +6,6 @@ warning (a prompt cut to fit) on the job, and the gallery a page at a time."""
 import base64
 import io
 import json
-import time
 
 import pytest
 from PIL import Image
@@ -16,6 +15,7 @@ import artengine
 from artengine import Candidate, Generator, Option
 
 from artengine.plugins.ui import forms, server
+from tests.ui_helpers import post, wait_done
 
 
 @pytest.fixture
@@ -27,20 +27,6 @@ def out(tmp_path):
 def client(out):
     with TestClient(server.create_app(out), base_url="http://127.0.0.1:7860") as test_client:
         yield test_client
-
-
-def post(client, path, body):
-    return client.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
-
-
-def wait_done(client, job_id, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = client.get(f"/api/jobs/{job_id}").json()
-        if state["status"] in ("complete", "interrupted", "failed", "cancelled"):
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {state['status']}")
 
 
 def png(colour="red", size=(8, 8), **texts) -> bytes:
