@@ -35,7 +35,7 @@ class DiffusionLoss(Loss):
         if self.settings["t_min"] > self.settings["t_max"]:
             raise artengine.UsageError(f"losses.diffusion: t_min {self.settings['t_min']} is above t_max "
                                        f"{self.settings['t_max']}; give t_min <= t_max")
-        self._runs = {}
+        self.run = None  # distill.Run: the current request's denoiser, conditions and noise
 
     def check(self, request):
         from .distill import denoiser

@@ -23,6 +23,7 @@ from artengine import LatentDenoiser, LossContext, UsageError
 class Run:
     """One request's denoiser, conditions and noise generators (made at its first step)."""
 
+    request: object
     model: LatentDenoiser
     conditions: torch.Tensor
     unconditional: torch.Tensor
@@ -52,20 +53,18 @@ def _guided(model, noisy, t, run, guidance: float) -> torch.Tensor:
 
 
 def _run(loss, context: LossContext) -> Run:
-    """The request's Run, made once: the denoiser, its condition for the prompt per candidate."""
+    """The request's Run, made at its first step (a generator calls its losses for one request
+    at a time): the denoiser and its condition for the prompt, per candidate."""
     request = context.request
-    key = id(request)
-    if key not in loss._runs:
-        loss._runs.clear()  # one request at a time: a generator calls its losses for one request
+    if loss.run is None or loss.run.request is not request:
         model = denoiser(loss.settings["model"], request.device)
-        seeds = [f"diffusion loss {seed}" for seed in request.seeds]
-        generators = [torch.Generator().manual_seed(_seed_of(text)) for text in seeds]
+        generators = [torch.Generator().manual_seed(_seed_of(f"diffusion loss {seed}")) for seed in request.seeds]
         if loss.settings["condition"] == "prompt":
             conditions, unconditional = model.condition(request.prompt, generators)
         else:
             conditions = unconditional = model.unconditional(len(generators))
-        loss._runs[key] = Run(model, conditions, unconditional, generators)
-    return loss._runs[key]
+        loss.run = Run(request, model, conditions, unconditional, generators)
+    return loss.run
 
 
 def denoiser(spec: str, device: str) -> LatentDenoiser:
@@ -86,7 +85,7 @@ def _latents(model, images: torch.Tensor, context: LossContext) -> torch.Tensor:
     if encode is None:
         raise UsageError("the 'diffusion' loss needs the generator's latents in its model's latent space, or a "
                          "tokenizer that encodes images; this generator gives neither")
-    channels, height, width = model.latent_shape
+    _, height, width = model.latent_shape
     factor = int(model.tokenizer.factor)
     if images.shape[-2:] != (height * factor, width * factor):
         images = torch.nn.functional.interpolate(images, size=(height * factor, width * factor), mode="bilinear",

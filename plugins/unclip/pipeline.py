@@ -33,7 +33,6 @@ class ShapesUnclip:
         side = int(unet.config.sample_size)
         self.latent_shape = (int(unet.config.in_channels), side, side)
         self.image_size = (side * vqgan.factor, side * vqgan.factor)
-        self.tokenizer = vqgan
         self.noise_schedule = decoder_scheduler()
         self.timesteps = int(self.noise_schedule.config.num_train_timesteps)
 
@@ -111,6 +110,11 @@ class ShapesUnclip:
         return to_pil(self.to_pixels(latents, settings.snap))
 
     # -- as a LatentDenoiser ------------------------------------------------------------
+
+    @property
+    def tokenizer(self):
+        """The VQGAN whose latents the decoder draws."""
+        return self.vqgan
 
     def condition(self, prompt, generators, settings: SamplingSettings | None = None):
         from .conditions import negative_text, prompt_texts
