@@ -133,8 +133,9 @@ def artengine(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str
     from artengine import parse_prompt
     from artengine.interfaces import Request
     from artengine.options import resolve_options
-    import artengine.plugins.vqgan_clip as vqgan_clip
-    from artengine.plugins.vqgan_clip.loop import Optimisation, frozen
+    import artengine.plugins.clip_guided as vqgan_clip
+    from artengine.plugins.clip_guided.loop import Optimisation
+    from artengine.plugins.clip_guided.steering import frozen
 
     generator = vqgan_clip.VQGANCLIP()
     options = resolve_options(generator.options, {"vqgan": vqgan_spec, "clip": [clip_spec], "steps": 1_000_000,
@@ -142,7 +143,7 @@ def artengine(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str
     request = Request(parse_prompt(PROMPT), (0,), (size, size), device, options)
     generator.check(request)
     run = Optimisation(request)
-    with frozen(run.vqgan, *(guide.model for guide in run.guides)):
+    with frozen(run.vqgan, *run.steering.models):
         run.start()
         for step in range(options["steps"]):
             run.step(step)

@@ -68,7 +68,7 @@ def test_load_model_hands_back_a_model_of_the_expected_kind(host):
 def test_the_shared_objects_of_the_built_in_plugins_have_every_member_of_their_protocol():
     from artengine.plugins.search.index import Hit, Index
     from artengine.plugins.search.loader import CurrentIndex
-    from artengine.plugins.vqgan_clip.guides import Guide
+    from artengine.plugins.clip_guided.guides import Guide
 
     def members(cls):
         return {field.name for field in dataclasses.fields(cls)} | set(dir(cls))

@@ -18,7 +18,7 @@ import artengine.plugins.clip
 import artengine.plugins.dalle
 import artengine.plugins.losses
 import artengine.plugins.vqgan
-import artengine.plugins.vqgan_clip
+import artengine.plugins.clip_guided
 from tests.dalle_helpers import make_checkpoint
 from tests.published_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
 
@@ -46,7 +46,7 @@ def models(tmp_path_factory):
 def real_plugins(host):
     import tests.dalle_helpers as helpers
 
-    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
+    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.clip_guided, "clip_guided"),
                          (artengine.plugins.losses, "losses"), (artengine.plugins.dalle, "dalle"), (helpers, "tinyvq")]:
         host.add(module, name=name)
     torch.set_num_threads(1)

@@ -13,7 +13,7 @@ import artengine.plugins.clip
 import artengine.plugins.dalle
 import artengine.plugins.losses
 import artengine.plugins.vqgan
-import artengine.plugins.vqgan_clip
+import artengine.plugins.clip_guided
 from artengine import Candidate, Generator
 from artengine.errors import UsageError
 from artengine.memory import check_fits, free_bytes, out_of_memory, saved_activation_bytes
@@ -25,7 +25,7 @@ from tests.published_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_f
 def real_plugins(host):
     import tests.dalle_helpers as helpers
 
-    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
+    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.clip_guided, "clip_guided"),
                          (artengine.plugins.losses, "losses"), (artengine.plugins.dalle, "dalle"), (helpers, "tinyvq"),
                          (MemoryHungry(), "hungry")]:
         host.add(module, name=name)
@@ -92,11 +92,11 @@ def test_a_normal_vqgan_clip_request_passes_the_estimate(cli, models):
 
 
 def test_the_vqgan_clip_estimate_grows_with_size_count_and_cutouts(models):
-    from artengine.plugins.vqgan_clip.memory import estimate_bytes
-    from artengine.plugins.vqgan_clip.specs import read_settings
+    from artengine.plugins.clip_guided.memory import estimate_bytes
+    from artengine.plugins.clip_guided.specs import read_settings
 
     vqgan, clip = artengine.load_model(models[0], "cpu"), artengine.load_model(models[1], "cpu")
-    options = {option.name: option.default for option in artengine.plugins.vqgan_clip.OPTIONS} | {"cutn": 8}
+    options = {option.name: option.default for option in artengine.plugins.clip_guided.OPTIONS} | {"cutn": 8}
 
     def need(size, count, cutn=8):
         settings = read_settings(options | {"cutn": cutn, "vqgan": models[0], "clip": [models[1]]})

@@ -39,7 +39,7 @@ def test_a_malicious_dalle_optimizer_state_is_refused_on_resume(dalle_host, cli,
 
 def test_a_malicious_vqgan_clip_state_is_refused_on_resume(host, cli, tmp_path):
     use_tiny_models(host)
-    from artengine.plugins.vqgan_clip.state import FILE_NAME
+    from artengine.plugins.clip_guided.state import FILE_NAME
 
     result = cli("generate", "red", "-g", "vqgan-clip", "--seed", "1", "--json", *fast())
     run_dir = Path(json.loads(result.stdout)["run_dir"])

@@ -2,7 +2,7 @@
 
 import torch
 
-from artengine.plugins.vqgan_clip.cutouts import Cutouts
+from artengine.plugins.clip_guided.cutouts import Cutouts
 
 
 def make(count=4, augment=(), cut_pow=1.0, seeds=(0,)):

@@ -4,14 +4,14 @@ import re
 from pathlib import Path
 
 import artengine.plugins.losses
-import artengine.plugins.vqgan_clip
+import artengine.plugins.clip_guided
 from artengine.cli_inspect import options_table
 
 DOC = Path(__file__).parent.parent / "docs" / "vqgan-clip.md"
 
 
 def generator_options() -> str:
-    return options_table([option.describe() for option in artengine.plugins.vqgan_clip.OPTIONS])
+    return options_table([option.describe() for option in artengine.plugins.clip_guided.OPTIONS])
 
 
 def loss_options() -> str:

@@ -127,7 +127,7 @@ def test_an_image_prompt_is_a_target(cli, tmp_path):
 
 def test_an_init_image_is_where_the_latents_start(cli, tmp_path):
     from tests.vqgan_clip_helpers import TinyVQGAN
-    from artengine.plugins.vqgan_clip.images import load_image, to_tensor
+    from artengine.plugins.clip_guided.images import load_image, to_tensor
 
     Image.new("RGB", (64, 64), (200, 30, 30)).save(tmp_path / "init.png")
     image = generate(cli, "blue", "--set", f"generator.init_image={tmp_path / 'init.png'}", "--set", "generator.lr=0",
@@ -148,7 +148,7 @@ def test_init_weight_keeps_the_image_near_the_init_image(cli, tmp_path):
 
 
 def test_learning_rate_decays_exponentially_to_its_last_share():
-    from artengine.plugins.vqgan_clip.loop import learning_rate
+    from artengine.plugins.clip_guided.loop import learning_rate
     from types import SimpleNamespace
 
     settings = SimpleNamespace(lr=0.2, lr_decay=0.25, steps=5)

@@ -2,7 +2,7 @@
 
 import torch
 
-from artengine.plugins.vqgan_clip.latents import clamp_with_grad, codebook_range, quantize, random_latents
+from artengine.plugins.clip_guided.latents import clamp_with_grad, codebook_range, quantize, random_latents
 
 
 def test_random_latents_are_codebook_entries_drawn_per_seed():

@@ -12,7 +12,7 @@ import torch
 import artengine.plugins.clip
 import artengine.plugins.losses
 import artengine.plugins.vqgan
-import artengine.plugins.vqgan_clip
+import artengine.plugins.clip_guided
 from tests.published_models import SMALL_CLIP, SMALL_DDCONFIG, write_open_clip_folder, write_taming_checkpoint
 from tests.vqgan_clip_helpers import run_json
 
@@ -22,7 +22,7 @@ F16_DDCONFIG = {"double_z": False, "z_channels": 256, "resolution": 256, "in_cha
 
 @pytest.fixture(autouse=True)
 def real_plugins(host):
-    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.vqgan_clip, "vqgan_clip"),
+    for module, name in [(artengine.plugins.vqgan, "vqgan"), (artengine.plugins.clip, "clip"), (artengine.plugins.clip_guided, "clip_guided"),
                          (artengine.plugins.losses, "losses")]:
         host.add(module, name=name)
     torch.set_num_threads(1)
@@ -52,7 +52,7 @@ def test_a_taming_checkpoint_and_an_open_clip_folder_make_images(cli, small_mode
 
 def test_the_taming_decoder_output_goes_through_the_gradient_keeping_clamp(small_models):
     import artengine
-    from artengine.plugins.vqgan_clip.latents import decode
+    from artengine.plugins.clip_guided.latents import decode
 
     model = artengine.load_model(small_models[0], "cpu")
     z = model.embed(torch.zeros(1, 4, 4, dtype=torch.long)).clone().requires_grad_(True)

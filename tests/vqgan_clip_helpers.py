@@ -114,9 +114,9 @@ class TinyModels:
 def use_tiny_models(host):
     """Register the built-in generator and losses plus the tiny models in the test's host."""
     import artengine.plugins.losses
-    import artengine.plugins.vqgan_clip
+    import artengine.plugins.clip_guided
 
-    host.add(artengine.plugins.vqgan_clip, name="vqgan_clip")
+    host.add(artengine.plugins.clip_guided, name="clip_guided")
     host.add(artengine.plugins.losses, name="losses")
     host.add(TinyModels(), name="tiny-models")
 

@@ -7,30 +7,26 @@ initial codes and its cutouts from generators seeded with its own seed.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import math
 
 import torch
 
 import artengine
-from artengine import Candidate, ImageTokenizer, LossContext, StopRequested, UsageError
+from artengine import Candidate, ImageTokenizer, StopRequested, UsageError
 
 from .animation import frame_interval, from_png, gif_bytes, png
-from .checks import main_loss
-from .cutouts import Cutouts
-from .guides import build_guides
 from .images import load_image, side_by_side, to_images, to_tensor
 from .latents import codebook_range, decode, quantize, random_latents
 from .specs import read_settings
 from .state import generator_states, identity, load_state, restore_generators, save_state
+from .steering import Steering, frozen, precision, with_main_loss
 
 CHECK_EVERY = 25  # steps between checks that the loss is finite (each check waits for the device)
 
 
 def generate(request, progress) -> list[Candidate]:
     run = Optimisation(request)
-    with frozen(run.vqgan, *(guide.model for guide in run.guides)):
+    with frozen(run.vqgan, *run.steering.models):
         run.start()
         try:
             run.optimise(progress)
@@ -48,22 +44,17 @@ class Optimisation:
         self.settings = read_settings(request.options)
         self.device = request.device
         self.vqgan = artengine.load_model(self.settings.vqgan, self.device, ImageTokenizer, "generator.vqgan")
-        self.guides = build_guides(self.settings, request.prompt, self.device)
-        self.losses = chosen_losses(request, self.settings, self.vqgan)
+        self.steering = Steering(request, self.settings, self.settings.steps,
+                                 chosen_losses(request, self.settings, self.vqgan), tokenizer=self.vqgan)
+        # the initial codes draw from the same generators as the cutouts, before them
+        self.generators, self.noise_generators = self.steering.generators, self.steering.noise_generators
         self.codebook = self.vqgan.codebook.detach()
-        seeds = request.seeds
-        self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-        self.noise_generators = self.generators if self.device == "cpu" else [
-            torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
         self.low, self.high = codebook_range(self.codebook)
-        self.cutouts = Cutouts(self.settings.cutn, self.settings.cut_pow, self.settings.augment, self.generators,
-                               self.noise_generators)
-        self.context = LossContext(request, self.settings.steps, tokenizer=self.vqgan, guides=tuple(self.guides))
+        self.init_fields: dict = {}
         self.state_dir = getattr(request, "state_dir", None)
         self.identity = identity(request, self.settings.vqgan)
         self.first_step = self.done = 0
-        self.frames: list[list[bytes]] = [[] for _ in seeds]  # per candidate, PNG bytes
-        self.terms: dict[str, torch.Tensor] = {}
+        self.frames: list[list[bytes]] = [[] for _ in request.seeds]  # per candidate, PNG bytes
         self.interrupted = False
 
     def start(self) -> None:
@@ -74,8 +65,8 @@ class Optimisation:
             init = init.to(self.device)
             with torch.no_grad():
                 init_latents = self.vqgan.embed(self.vqgan.encode(init)).float()
-            self.context = dataclasses.replace(self.context, init_images=init.expand(request.count, -1, -1, -1),
-                                               init_latents=init_latents.expand(request.count, -1, -1, -1))
+            self.init_fields = {"init_images": init.expand(request.count, -1, -1, -1),
+                                "init_latents": init_latents.expand(request.count, -1, -1, -1)}
             start = init_latents.repeat(request.count, 1, 1, 1)
         else:
             width, height = request.size
@@ -109,35 +100,15 @@ class Optimisation:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.settings, step)
         self.optimizer.zero_grad(set_to_none=True)
-        with _precision(self.settings.precision, self.device):
-            images, total = self._evaluate(step)
+        with precision(self.settings.precision, self.device):
+            quantized = quantize(self.z, self.codebook)
+            images = decode(self.vqgan, quantized)
+            total = self.steering.total(images, step, latents=self.z, quantized=quantized, **self.init_fields)
         (total * self.request.count).backward(inputs=[self.z])
         self.optimizer.step()
         with torch.no_grad():
             self.z.copy_(self.z.maximum(self.low).minimum(self.high))
         self.done = step + 1
-        return images, total
-
-    def _evaluate(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode the latents and add up the weighted losses; returns (images, total)."""
-        quantized = quantize(self.z, self.codebook)
-        images = decode(self.vqgan, quantized)
-        made: dict = {}
-
-        def cutouts(of: torch.Tensor, size: int) -> torch.Tensor:
-            """This step's cutouts of `of` at `size`, made once however many losses ask."""
-            if (id(of), size) not in made:
-                made[id(of), size] = (of, self.cutouts(of, size))  # holding `of` keeps its id unique
-            return made[id(of), size][1]
-
-        context = dataclasses.replace(self.context, step=step, latents=self.z, quantized=quantized, cutouts=cutouts)
-        total = torch.zeros((), device=images.device)
-        for loss in self.losses:
-            value = loss(images, context)
-            if not isinstance(value, torch.Tensor) or value.dim() != 0:
-                raise UsageError(f"loss '{loss.name}' returned {type(value).__name__}, not a scalar tensor")
-            self.terms[loss.name] = value.detach()  # read at the end: reading each step would wait for the device
-            total = total + loss.weight * value.float()
         return images, total
 
     def save(self) -> None:
@@ -161,14 +132,14 @@ class Optimisation:
         self.frames = [list(frames) for frames in saved["frames"]]
 
     def candidates(self) -> list[Candidate]:
-        with torch.no_grad(), _precision(self.settings.precision, self.device):
+        with torch.no_grad(), precision(self.settings.precision, self.device):
             final = decode(self.vqgan, quantize(self.z, self.codebook)).float()
-            similarities = _similarities(final, self.guides)
+            similarities = self.steering.similarities(final)
         pictures = to_images(final)
         candidates = []
         for index, (picture, seed) in enumerate(zip(pictures, self.request.seeds)):
             metadata = {"steps": self.done, "clip_similarity": round(similarities[index], 5),
-                        "losses": {name: round(float(value), 6) for name, value in self.terms.items()}}
+                        "losses": self.steering.metadata()}
             if self.first_step:
                 metadata["resumed_at_step"] = self.first_step
             if self.interrupted:
@@ -188,10 +159,8 @@ def learning_rate(settings, step: int) -> float:
 def chosen_losses(request, settings, vqgan) -> list:
     """The request's losses, with the main `clip` term, the `init` term and the `diffusion` term
     added when missing."""
-    losses = list(request.losses)
-    names = {loss.name for loss in losses}
-    if "clip" not in names:
-        losses.insert(0, main_loss(request))
+    losses = with_main_loss(request)
+    names = {loss.name for loss in request.losses}
     if settings.diffusion_weight > 0 and "diffusion" not in names:
         losses.extend(default_diffusion(settings.diffusion_weight, vqgan, request.device))
     if settings.init_weight > 0 and "init" not in names:
@@ -229,35 +198,3 @@ def _check_finite(total: torch.Tensor, step: int) -> None:
     value = float(total.detach())
     if not math.isfinite(value):
         raise UsageError(f"the loss became {value} at step {step}; lower generator.lr or the loss weights")
-
-
-def _similarities(images: torch.Tensor, guides) -> list[float]:
-    """Per image, the guides' weighted mean cosine similarity to their targets (higher: closer)."""
-    total = torch.zeros(images.shape[0], device=images.device)
-    for guide in guides:
-        resized = torch.nn.functional.interpolate(images, size=(guide.image_size,) * 2, mode="bilinear",
-                                                  align_corners=False, antialias=True)
-        embeddings = torch.nn.functional.normalize(guide.model.encode_image(resized).float(), dim=-1)
-        cosines = embeddings @ guide.targets.T  # B x K
-        total += guide.weight * (cosines * guide.target_weights).sum(1) / guide.target_weights.abs().sum()
-    return (total / sum(abs(guide.weight) for guide in guides)).tolist()
-
-
-@contextlib.contextmanager
-def frozen(*models):
-    """No gradients for the models' weights while the latents are optimised; restored after."""
-    parameters = [p for model in models if hasattr(model, "parameters") for p in model.parameters()]
-    flags = [p.requires_grad for p in parameters]
-    for parameter in parameters:
-        parameter.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for parameter, flag in zip(parameters, flags):
-            parameter.requires_grad_(flag)
-
-
-def _precision(precision: str, device: str):
-    if precision == "bf16" or (precision == "auto" and device == "cuda"):
-        return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16)
-    return contextlib.nullcontext()
