@@ -298,6 +298,10 @@ class LatentDenoiser(Protocol):
     latent_shape: tuple[int, int, int]
     """(C, h, w) of the latents it was trained on."""
     timesteps: int
+    noise_schedule: Any
+    """A diffusers scheduler holding its training noise schedule: a sampler is
+    `DDIMScheduler.from_config(model.noise_schedule.config, prediction_type="sample")`, fed
+    `predict_clean`'s estimates."""
 
     def condition(self, prompt: Prompt, generators: list[Any]) -> tuple["torch.Tensor", "torch.Tensor"]:
         """(conditions, unconditional): one row each per torch.Generator, for the prompt

@@ -50,4 +50,4 @@ def test_a_malicious_vqgan_clip_state_is_refused_on_resume(host, cli, tmp_path):
     state = run_dir / "state" / "vqgan-clip-p1" / FILE_NAME
     state.parent.mkdir(parents=True)
     torch.save({"format": 1, "latents": RunsCode()}, state)
-    assert_refused(cli("generate", "--resume", run_dir), "is not a readable vqgan-clip state", tmp_path)
+    assert_refused(cli("generate", "--resume", run_dir), "is not a readable generator state", tmp_path)

@@ -14,6 +14,7 @@ pytest_plugins = ("tests.unclip_helpers",)
 
 # fp32: on a CPU with native bf16 `auto` would compute in bf16, which diffusers does not
 SETTINGS = ("--set", "generator.prior_steps=3", "--set", "generator.decoder_steps=3", "--size", "32x32",
+            "--set", "generator.decoder_guidance=4.0",
             "--set", "generator.precision=fp32")
 
 

@@ -50,7 +50,7 @@ def test_the_form_comes_from_the_declared_options(client):
 def test_a_kandinsky_folder_draws_diffusers_pixels_from_the_ui(client, tmp_path):
     prior, decoder = make_kandinsky(tmp_path / "kandinsky")
     image = run(client, {"generator": "unclip", "generator.model": f"unclip:{prior},{decoder}", "seed": "7",
-                         "size": "32x32", "generator.prior_steps": "3", "generator.decoder_steps": "3",
+                         "size": "32x32", "generator.prior_steps": "3", "generator.decoder_steps": "3", "generator.decoder_guidance": "4.0",
                          "generator.precision": "fp32"})
     assert_same_pixels(image, kandinsky_pixels(prior, decoder, "a red circle", 7, size=32, steps=3))
 

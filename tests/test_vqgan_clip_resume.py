@@ -100,7 +100,7 @@ def test_a_state_from_another_request_or_a_damaged_one_is_refused(cli):
     assert result.exit_code == 2 and "belongs to another request" in result.output
     state.write_bytes(b"not a state")
     result = cli("generate", "--resume", run_dir)
-    assert result.exit_code == 2 and "is not a readable vqgan-clip state" in result.output
+    assert result.exit_code == 2 and "is not a readable generator state" in result.output
 
 
 def duration(animation):

@@ -49,3 +49,26 @@ def main_loss(request):
 
     loss = registry.loss("clip")
     return loss(1.0, resolve_options(loss.options, {}, "vqgan-clip", "losses.clip"))
+
+
+def check_diffusion_request(request) -> None:
+    """clip-diffusion's refusals: bad options, a model that is no latent denoiser, a size it
+    does not make, files that do not read, a request that will not fit."""
+    from .diffusion import image_size, load_denoiser
+    from .memory import estimate_bytes
+    from .specs import read_diffusion_settings
+
+    settings = read_diffusion_settings(request.options)
+    main_loss(request)
+    model = load_denoiser(settings.model, request.device)  # cached: generate() reuses it
+    clips = [artengine.load_model(spec.value, request.device, TextImageEncoder, "generator.clip") for spec in settings.clip]
+    for image in settings.image_prompts:
+        read_image(image.value, "generator.image_prompts")
+    width, height = image_size(model)
+    if tuple(request.size) != (width, height):
+        raise UsageError(f"--size {request.size[0]}x{request.size[1]}: {settings.model} makes {width}x{height} "
+                         f"images; use --size {width}x{height}")
+    from artengine import check_fits
+
+    check_fits(estimate_bytes(request, settings, model.tokenizer, clips), request.device,
+               "-n or generator.cutn", f"clip-diffusion with -n {request.count}")

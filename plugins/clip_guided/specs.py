@@ -99,3 +99,43 @@ def _existing_file(path: str, where: str) -> str:
     if not Path(path).is_file():
         raise UsageError(f"{where}: image file {path!r} does not exist")
     return path
+
+
+@dataclass(frozen=True)
+class ClipDiffusionSettings:
+    """clip-diffusion's options, checked."""
+
+    model: str
+    clip: tuple[Weighted, ...]
+    image_prompts: tuple[Weighted, ...]
+    steps: int
+    clip_guidance: float
+    condition: str
+    guidance: float
+    eta: float
+    cutn: int
+    cut_pow: float
+    augment: frozenset[str]
+    snap: bool
+    save_every: int
+    precision: str
+
+
+def read_diffusion_settings(options: Mapping[str, Any]) -> ClipDiffusionSettings:
+    where = "generator"
+    return ClipDiffusionSettings(
+        model=options["model"].strip(),
+        clip=_clip_specs(options["clip"], f"{where}.clip"),
+        image_prompts=_image_prompts(options["image_prompts"], f"{where}.image_prompts"),
+        steps=options["steps"],
+        clip_guidance=options["clip_guidance"],
+        condition=options["condition"],
+        guidance=options["guidance"],
+        eta=options["eta"],
+        cutn=options["cutn"],
+        cut_pow=options["cut_pow"],
+        augment=_augmentations(options["augment"], f"{where}.augment"),
+        snap=options["snap"],
+        save_every=options["save_every"],
+        precision=options["precision"],
+    )

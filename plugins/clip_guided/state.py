@@ -17,36 +17,37 @@ from artengine import UsageError
 
 FORMAT = 1
 FILE_NAME = "vqgan-clip.pt"
+"""The file of a vqgan-clip request's state; each generator of the plugin names its own."""
 
 
-def identity(request, vqgan_spec: str) -> dict:
+def identity(request, model_spec: str) -> dict:
     return {"prompt": request.prompt.text, "seeds": list(request.seeds), "size": list(request.size),
-            "vqgan": vqgan_spec}
+            "model": model_spec}
 
 
-def save_state(folder: Path, state: dict) -> Path:
+def save_state(folder: Path, state: dict, file_name: str = FILE_NAME) -> Path:
     from artengine import replace_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
-    replace_file(folder / FILE_NAME, buffer.getvalue())
-    return folder / FILE_NAME
+    replace_file(folder / file_name, buffer.getvalue())
+    return folder / file_name
 
 
-def load_state(folder: Path | None, expected: dict, device: str) -> dict | None:
+def load_state(folder: Path | None, expected: dict, device: str, file_name: str = FILE_NAME) -> dict | None:
     """The saved state of this request, or None when there is none (it never got stopped)."""
-    if folder is None or not (Path(folder) / FILE_NAME).is_file():
+    if folder is None or not (Path(folder) / file_name).is_file():
         return None
-    path = Path(folder) / FILE_NAME
+    path = Path(folder) / file_name
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unreadable file gets the same answer
-        raise UsageError(f"'{path}' is not a readable vqgan-clip state ({type(error).__name__}); "
+        raise UsageError(f"'{path}' is not a readable generator state ({type(error).__name__}); "
                          "delete it to start this prompt afresh") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise UsageError(f"'{path}' was written by another version of vqgan-clip; delete it to start afresh")
+        raise UsageError(f"'{path}' was written by another version of artengine; delete it to start afresh")
     if state.get("identity") != expected:
         raise UsageError(f"'{path}' belongs to another request ({state.get('identity')}); delete it to start afresh")
     return state

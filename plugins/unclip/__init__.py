@@ -11,6 +11,8 @@ This module stays light: torch and diffusers load only inside the sibling module
 
 from __future__ import annotations
 
+import dataclasses
+
 import artengine
 from artengine import Generator, ModelInfo, ModelLoader, Option, UsageError
 
@@ -45,14 +47,14 @@ class UnclipGenerator(Generator):
     options = (
         Option("model", str, "unclip:shapes", "unclip:shapes (shipped), unclip:FOLDER from `train unclip`, or Kandinsky "
                "2.2: unclip:PRIOR_DIR,DECODER_DIR (or a folder holding prior/ and decoder/)."),
-        Option("prior_steps", int, 25, "Denoising steps of the prior.", min=1, max=1000),
+        Option("prior_steps", int, 10, "Denoising steps of the prior.", min=1, max=1000),
         Option("prior_guidance", float, 4.0, "Classifier-free guidance of the prior (1 = off); negative prompt parts "
                "are what it steers away from.", min=0.0, max=50.0),
-        Option("decoder_steps", int, 25, "Denoising steps of the decoder.", min=1, max=1000, infotext="Steps"),
-        Option("decoder_guidance", float, 4.0, "Classifier-free guidance of the decoder (1 = off).", min=0.0,
+        Option("decoder_steps", int, 10, "Denoising steps of the decoder.", min=1, max=1000, infotext="Steps"),
+        Option("decoder_guidance", float, 2.0, "Classifier-free guidance of the decoder (1 = off).", min=0.0,
                max=50.0, infotext="CFG scale"),
-        Option("scheduler", str, "default", "Sampler of both loops: the model's own (default: DDIM for folders from "
-               "`train unclip`), ddim, dpm++ (DPM-Solver++), ddpm or euler.", choices=SCHEDULERS, infotext="Sampler"),
+        Option("scheduler", str, "default", "Sampler of both loops: the model's own (default: DPM-Solver++ for folders "
+               "from `train unclip`), ddim, dpm++ (DPM-Solver++), ddpm or euler.", choices=SCHEDULERS, infotext="Sampler"),
         ETA,
         Option("prior_candidates", int, 1, "Image embeddings the prior draws per candidate, keeping the one closest "
                "to the text (DALL·E 2 used 2).", min=1, max=16),
@@ -62,7 +64,7 @@ class UnclipGenerator(Generator):
         Option("mix", list, [], "Texts or image files to blend in, each TEXT_OR_IMAGE[:WEIGHT] (repeatable)."),
         Option("mix_weight", float, 0.5, "How far toward the mix: 0 is the prompt (or image) alone, 1 the mix alone; "
                "a compare axis over it morphs.", min=0.0, max=1.0),
-        BATCH_SIZE,
+        dataclasses.replace(BATCH_SIZE, default=8),  # a batch of 8 draws 8 candidates 1.5x faster than two of 4
         PRECISION,
         Option("save_every", int, 0, "Send a preview of the candidates every K decoder steps (saved in the run's "
                "previews/); 0: none.", min=0),

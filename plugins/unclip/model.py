@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 class SamplingSettings:
     """How the prior and the decoder sample (the generator's declared options)."""
 
-    prior_steps: int = 25
+    prior_steps: int = 10
     prior_guidance: float = 4.0
-    decoder_steps: int = 25
-    decoder_guidance: float = 4.0
-    scheduler: str = "ddim"
+    decoder_steps: int = 10
+    decoder_guidance: float = 2.0
+    scheduler: str = "dpm++"
     eta: float = 0.0
     prior_candidates: int = 1
     snap: bool = True

@@ -73,8 +73,17 @@ def denoise(denoiser: Callable, scheduler, x: torch.Tensor, steps: int, generato
         out = scheduler.step(denoiser(model_input, t), t, x, **extra)
         x = out.prev_sample
         if on_step is not None:
-            on_step(i + 1, steps, getattr(out, "pred_original_sample", None))
+            on_step(i + 1, steps, clean_estimate(out, scheduler))
     return x
+
+
+def clean_estimate(out, scheduler) -> torch.Tensor | None:
+    """A step's estimate of the clean sample, as the scheduler made it: DDIM, DDPM and Euler
+    return it; DPM-Solver++ keeps it as its last converted model output."""
+    clean = getattr(out, "pred_original_sample", None)
+    if clean is None and getattr(scheduler.config, "algorithm_type", "") in ("dpmsolver++", "sde-dpmsolver++"):
+        clean = scheduler.model_outputs[-1]
+    return clean
 
 
 def noise(shape: tuple[int, ...], generators: list[torch.Generator], device) -> torch.Tensor:

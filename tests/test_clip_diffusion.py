@@ -1,0 +1,152 @@
+"""`clip-diffusion`: DDIM sampling of a latent diffusion model, each step's clean estimate moved
+against the losses' gradient (CLIP's first). On a tiny random unCLIP folder over the shipped
+clip:shapes and vqgan:shapes, guided by the shipped CLIP."""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import artengine
+from artengine import Loss, Option
+from tests.unclip_helpers import make_unclip_folder
+
+
+class CtrlC(Loss):
+    """Presses Ctrl-C (SIGINT to this process) at a chosen step; adds nothing."""
+
+    name = "ctrl_c"
+    description = "test: interrupt at a step"
+    options = (Option("at_step", int, 0, "0-based step"),)
+
+    def __call__(self, images, context):
+        if context.step == self.settings["at_step"]:
+            os.kill(os.getpid(), signal.SIGINT)
+        return images.sum() * 0
+
+
+class TestPlugins:
+    @artengine.hookimpl
+    def register_losses(self, register):
+        register(CtrlC)
+
+
+@pytest.fixture(scope="module")
+def denoiser_folder(tmp_path_factory):
+    return make_unclip_folder(tmp_path_factory.mktemp("tiny") / "tiny-unclip")
+
+
+@pytest.fixture
+def generate(builtin_plugins, cli, denoiser_folder, one_thread):
+    builtin_plugins.add(TestPlugins(), name="test-losses")
+
+    def run(prompt="a red circle", *extra, steps=4, n=2, seed=5):
+        return cli("generate", prompt, "-g", "clip-diffusion", "-n", n, "--seed", seed, "--json",
+                   "--set", f"generator.model=unclip:{denoiser_folder}", "--set", f"generator.steps={steps}",
+                   "--set", "generator.cutn=2", *extra)
+
+    return run
+
+
+def record(result) -> dict:
+    """run.json of a `generate --json` run, with its folder."""
+    assert result.exit_code == 0, result.output
+    folder = Path(json.loads(result.stdout)["run_dir"])
+    return {**json.loads((folder / "run.json").read_text()), "folder": str(folder)}
+
+
+def pixels_by_seed(result) -> dict[int, bytes]:
+    document = record(result)
+    folder = Path(document["folder"])
+    return {entry["seed"]: Image.open(folder / entry["path"]).tobytes() for entry in document["images"]}
+
+
+def test_without_steering_it_is_ddim_sampling_of_the_model_as_diffusers_runs_it(builtin_plugins, denoiser_folder):
+    """clip_guidance 0 leaves the model's estimate as it is: the loop is then DDIM over the
+    model's own v-prediction, as diffusers' scheduler steps it from the UNet's output."""
+    from diffusers import DDIMScheduler
+
+    from artengine import Request, get_registry, parse_prompt, resolve_options
+
+    from artengine.plugins.clip_guided.diffusion import Sampling
+
+    cls = get_registry().get("generator", "clip-diffusion")
+    options = resolve_options(cls.options, {"model": f"unclip:{denoiser_folder}",
+                                            "steps": 5, "clip_guidance": 0.0, "condition": "none", "cutn": 1},
+                              "generator")
+    sampling = Sampling(Request(parse_prompt("red"), (3,), (64, 64), "cpu", options))
+    sampling.start()
+    start = sampling.x.clone()
+    for step in range(5):
+        sampling.step(step)
+
+    model = sampling.model
+    scheduler = DDIMScheduler.from_config(model.noise_schedule.config)  # v-prediction, as trained
+    scheduler.set_timesteps(5)
+    x = start
+    with torch.no_grad():
+        for t in scheduler.timesteps:
+            v = model.unet(x, t[None], encoder_hidden_states=None,
+                           added_cond_kwargs={"image_embeds": model.unconditional(1)}).sample
+            x = scheduler.step(v, t, x).prev_sample
+    torch.testing.assert_close(sampling.x, x, atol=1e-4, rtol=1e-4)
+
+
+def test_clip_steers_the_sample_towards_the_prompt(generate):
+    def similarities(guidance):
+        document = record(generate("a red circle", "--set", f"generator.clip_guidance={guidance}", n=3))
+        return [image["metadata"]["clip_similarity"] for image in document["images"]]
+
+    alone, steered = similarities(0), similarities(1)
+    assert sum(steered) > sum(alone) + 0.1, (alone, steered)
+
+
+def test_every_chosen_loss_steers_it_too(generate):
+    first = record(generate("a red circle", "--loss", "tv:1"))["images"][0]["metadata"]["losses"]
+    assert set(first) == {"clip", "tv"}
+
+
+def test_a_candidate_depends_on_its_own_seed_alone(generate):
+    def pixels(result):
+        return {seed: torch.tensor(list(data)) for seed, data in pixels_by_seed(result).items()}
+
+    two, one = pixels(generate("a red circle", n=2, seed=5)), pixels(generate("a red circle", n=1, seed=6))
+    # equal up to floating point: batched and single arithmetic may round differently
+    assert (two[6] - one[6]).abs().max() <= 2 and (two[5] - two[6]).abs().max() > 2
+
+
+def test_reproduce_gives_identical_pixels(generate, cli):
+    first = record(generate("a red circle", n=1))
+    image = Path(first["folder"]) / first["images"][0]["path"]
+    result = cli("reproduce", image, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["identical"] is True
+
+
+def test_ctrl_c_keeps_the_state_and_resume_finishes_as_an_unstopped_run(generate, cli):
+    whole = pixels_by_seed(generate("a red circle", "--loss", "ctrl_c:1", "--set", "losses.ctrl_c.at_step=99", steps=6))
+    stopped = generate("a red circle", "--loss", "ctrl_c:1", "--set", "losses.ctrl_c.at_step=3", steps=6)
+    assert stopped.exit_code == 130
+    folder = Path(json.loads(stopped.stdout)["run_dir"])
+    assert list(folder.glob("state/*/clip-diffusion.pt"))
+    document = json.loads((folder / "run.json").read_text())
+    assert all(image["metadata"].get("interrupted") for image in document["images"])
+
+    resumed = cli("generate", "--resume", folder, "--json")  # from step 4: the stop at step 3 is behind it
+    assert resumed.exit_code == 0, resumed.output
+    assert pixels_by_seed(resumed) == whole
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "generator.model=clip:shapes"], "is not a latent diffusion model clip-diffusion can sample"),
+    (["--size", "32x32"], "makes 64x64 images; use --size 64x64"),
+    (["--set", "generator.augment=[\"blur\"]"], "unknown augmentation 'blur'"),
+])
+def test_bad_settings_are_one_line(generate, extra, message):
+    result = generate("a red circle", *extra)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
