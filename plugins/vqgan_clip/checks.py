@@ -4,7 +4,8 @@ VQGAN cannot make, a missing `clip` loss."""
 from __future__ import annotations
 
 import artengine
-from artengine import ImageTokenizer, TextImageEncoder, UsageError, read_image
+from artengine import ImageTokenizer, TextImageEncoder, UsageError
+from artengine.files import read_image
 
 from .specs import read_settings
 
@@ -26,7 +27,7 @@ def check_request(request) -> None:
             f"size {width}x{height}: {settings.vqgan} makes images in steps of {factor} pixels; use e.g. "
             f"{max(factor, width - width % factor)}x{max(factor, height - height % factor)}"
         )
-    from artengine import check_fits
+    from artengine.devices import check_fits
 
     from .memory import estimate_bytes
 

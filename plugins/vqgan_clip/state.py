@@ -25,7 +25,7 @@ def identity(request, vqgan_spec: str) -> dict:
 
 
 def save_state(folder: Path, state: dict) -> Path:
-    from artengine import replace_file
+    from artengine.files import replace_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
