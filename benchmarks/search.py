@@ -130,6 +130,7 @@ def throughput(args) -> dict:
     import torch
 
     import artengine
+    import artengine.files
     from artengine.plugins.clip.model import images_to_tensor
     from artengine.plugins.search.embed import ImageEncoder
     from artengine.plugins.search.files import find_images
@@ -139,11 +140,11 @@ def throughput(args) -> dict:
         write_scenes(Path(tmp), args.files, FRESH_SEED + 3)
         entries = find_images([tmp])
         encoder = ImageEncoder(model, batch_size=args.batch_size, precision=args.precision)
-        decoded = [encoder.transform(artengine.read_image(e.path, "benchmark")) for e in entries]
+        decoded = [encoder.transform(artengine.files.read_image(e.path, "benchmark")) for e in entries]
 
         def plain():
             with torch.no_grad():
-                return np.concatenate([model.encode_image(images_to_tensor([artengine.read_image(e.path, "benchmark")])).numpy()
+                return np.concatenate([model.encode_image(images_to_tensor([artengine.files.read_image(e.path, "benchmark")])).numpy()
                                        for e in entries])
 
         def pipeline():

@@ -10,11 +10,12 @@ from pathlib import Path
 import click
 
 from . import discovery
-from .cli_group import cli, emit_json
+from .cli_group import cli
 from .config import apply_set, merge, resolve
 from .defaults import layered_defaults, shipped_defaults, shipped_defaults_path, user_config_path, user_defaults
 from .errors import UsageError, printable
 from .outputs import replace_file
+from .progress import emit_json
 from .safe_io import read_user_text
 
 

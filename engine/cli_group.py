@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import io
-import json
 import os
 import sys
 import traceback
@@ -211,8 +210,3 @@ def cli(plugins_dir, debug, trust_checkpoints):
     DEBUG["on"] = DEBUG["on"] or debug
     if trust_checkpoints:  # read by artengine.checkpoints wherever a checkpoint is opened
         os.environ["ARTENGINE_TRUST_CHECKPOINTS"] = "1"
-
-
-def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-

@@ -7,7 +7,8 @@ import json
 import click
 
 from . import discovery
-from .cli_group import cli, emit_json
+from .cli_group import cli
+from .progress import emit_json
 
 LIST_KINDS = {
     "generators": "generator",

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from . import discovery
-from .cli_group import cli, emit_json
+from .cli_group import cli
 from .config import DEFAULT_SCORER, apply_set
 from .devices import resolve_device
 from .errors import UsageError
 from .images import read_image
 from .options import resolve_options
+from .progress import emit_json
 from .prompts import parse_prompt
 
 

@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 
 from . import sharding
-from .cli_group import cli, emit_json, silence_stdout
+from .cli_group import cli, silence_stdout
 from .config import core_option
 from .errors import ArtengineError, UsageError
 from .jobs import (
@@ -20,7 +20,7 @@ from .jobs import (
     plan_resume,
     run_job,
 )
-from .progress import Reporter, stop_on_signals
+from .progress import Reporter, emit_json, stop_on_signals
 from .run import Run
 
 LOADING = "checking the settings and loading models"

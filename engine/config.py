@@ -19,10 +19,9 @@ import copy
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from .errors import UsageError, closest, quote
-from .interfaces import LossSpec
 from .options import Option, resolve_options
 from .prompts import Prompt, parse_prompt, split_weight
 from .registry import Registry
@@ -49,6 +48,15 @@ def core_option(name: str) -> Option:
     """The declaration of core setting `name`: the one place its default and choices are
     written, which the command line's flags and help read too."""
     return next(option for option in CORE_OPTIONS if option.name == name)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A loss chosen for a run: its registered name, weight and resolved options."""
+
+    name: str
+    weight: float
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

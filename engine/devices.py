@@ -1,8 +1,16 @@
-"""Turning `--device auto|cpu|cuda|mps` into a device that exists here."""
+"""Where work runs, as plugins see it (the public module `artengine.devices`): `--device
+auto|cpu|cuda|mps` turned into a device that exists here, whether it does bfloat16 in hardware,
+whether a request fits its memory (memory.py), and this process's share of a job launched on
+several (launcher.py). `hardware` (the hardware in words) is the engine's own.
+"""
 
 from __future__ import annotations
 
 from .errors import UsageError
+from .launcher import Shard, current_shard
+from .memory import check_fits, saved_activation_bytes
+
+__all__ = ["Shard", "check_fits", "current_shard", "native_bf16", "resolve_device", "saved_activation_bytes"]
 
 
 def resolve_device(name: str) -> str:

@@ -6,8 +6,8 @@
   artengine.hookspecs).
 - `ModelLoader`: an instance, registered for a spec prefix (`clip:`, `vqgan:`), that
   `load_model` asks; `ModelInfo` is one model it lists.
-- What flows between the engine and a generator: `Request`, `Candidate`, `LossSpec` and the
-  `Progress` callback.
+- What flows between the engine and a generator: `Request`, `Candidate` and the `Progress`
+  callback.
 - The typed seams between the models one plugin loads and the generators of another:
   `ImageTokenizer` and `TextImageEncoder`.
 
@@ -41,15 +41,6 @@ class Item(ABC):
     """One line for `artengine list`."""
     options: ClassVar[tuple[Option, ...]] = ()
     """Every setting the item takes, declared once."""
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """A loss chosen for a run: its registered name, weight and resolved options."""
-
-    name: str
-    weight: float
-    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ Each is two steps: a `plan_*` function turns what the user gave into a job of it
 nothing written yet), and `run_job` runs it into a run folder (images, PNG metadata, run.json
 and its final status). The command line and the web UI both call these, so that a run
 started anywhere is the same run.
+
+This is the public module `artengine.jobs`, the embedding API: what the web UI, scripts and a
+plugin's own commands call (`__all__`, with the names of the run machinery they need beside
+the jobs': `Plan`, `Run`, `generate_ranked`, `CORE_OPTIONS`, the progress `Reporter`,
+`stop_on_signals` and `emit_json`). docs/plugins.md ("The engine API") says what each is for.
 """
 
 from __future__ import annotations
@@ -25,11 +30,37 @@ from .errors import ArtengineError, UsageError, quote
 from .images import open_image
 from .infotext import read_png_metadata
 from .invocation import recording
-from .progress import Reporter
+from .progress import Reporter, emit_json, stop_on_signals
 from .registry import Registry
-from .run import Interrupted, Plan, Run, draw_seed, execute, prepare
+from .run import Interrupted, Plan, Run, draw_seed, execute, generate_ranked, prepare
 from .run_record import SEED_LIMIT
 from .safe_io import IMAGE_LIMIT, read_user_file
+
+__all__ = [
+    # what a user gives, checked
+    "CORE_OPTIONS",
+    "Settings",
+    "check_settings",
+    # planned jobs, and running them
+    "CompareJob",
+    "GenerateJob",
+    "Job",
+    "ReproduceJob",
+    "ResumeJob",
+    "plan_comparison",
+    "plan_generate",
+    "plan_reproduce",
+    "plan_resume",
+    "run_job",
+    # their parts: one configuration's plan, a run folder, one request's ranked candidates
+    "Plan",
+    "Run",
+    "generate_ranked",
+    # a command's progress, stopping and --json output
+    "Reporter",
+    "emit_json",
+    "stop_on_signals",
+]
 
 
 @dataclass

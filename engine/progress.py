@@ -1,4 +1,4 @@
-"""Progress on stderr and stopping on Ctrl-C/SIGTERM.
+"""Progress on stderr, stopping on Ctrl-C/SIGTERM, and a command's `--json` result on stdout.
 
 On a terminal, `rich` draws one line that fits the terminal's width: a spinner, the label,
 a bar, the percent, steps done, the rate, the time elapsed and the time left; a spinner and
@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import signal
 import sys
 import time
 from typing import Callable, Iterator, Mapping
+
+import click
 
 from .errors import StopRequested
 
@@ -266,3 +269,8 @@ def stop_on_signals(reporter: Reporter):
         reporter.finish()  # an error or a second Ctrl-C must not leave a bar (and a hidden cursor)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def emit_json(data) -> None:
+    """Print a command's `--json` result on stdout, as every artengine command does."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))

@@ -7,7 +7,7 @@ import pytest
 
 from PIL import Image
 
-from artengine import read_png_metadata
+from artengine.files import read_png_metadata
 
 
 def compare(cli, *args):

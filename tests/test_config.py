@@ -60,7 +60,7 @@ def test_flags_override_the_file_and_set_overrides_flags(cli, tmp_path):
 
 
 def _png_json(path):
-    from artengine import read_png_metadata
+    from artengine.files import read_png_metadata
 
     return json.dumps(read_png_metadata(path))
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from artengine import read_png_metadata
+from artengine.files import read_png_metadata
 from artengine.plugins.dalle.bart.bundle import load_dalle_bart
 from artengine.plugins.dalle.bart.random_folder import write_random_folder
 from artengine.plugins.dalle.grid import grid_picture, join_codes, tile_seeds

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from artengine import read_png_metadata
+from artengine.files import read_png_metadata
 
 
 def generate(cli, *args):

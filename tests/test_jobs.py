@@ -6,7 +6,8 @@ import json
 import pytest
 
 import artengine
-from artengine import Reporter, Settings, plan_comparison, plan_generate, plan_reproduce, plan_resume, run_job
+import artengine.jobs
+from artengine.jobs import Reporter, Settings, plan_comparison, plan_generate, plan_reproduce, plan_resume, run_job
 
 
 def made_image(out):
@@ -27,14 +28,14 @@ def stopped_run(out, monkeypatch):
 # with, what run.json records as its kind, whether the folder holds a grid and a report
 KINDS = [
     ("generate", lambda out, mp: plan_generate(Settings(prompt="red", generator="solid", seed=1, out=str(out))),
-     artengine.GenerateJob, "red", "generate", False),
+     artengine.jobs.GenerateJob, "red", "generate", False),
     ("compare", lambda out, mp: plan_comparison(Settings(prompt="red", generators=["solid", "slow"], seed=1,
                                                         out=str(out))),
-     artengine.CompareJob, "compare-red", "compare", True),
+     artengine.jobs.CompareJob, "compare-red", "compare", True),
     ("reproduce", lambda out, mp: plan_reproduce(made_image(out), out),
-     artengine.ReproduceJob, "reproduce-red", "reproduce", False),
+     artengine.jobs.ReproduceJob, "reproduce-red", "reproduce", False),
     ("resume", lambda out, mp: plan_resume(stopped_run(out, mp)),
-     artengine.ResumeJob, "red", "generate", False),
+     artengine.jobs.ResumeJob, "red", "generate", False),
 ]
 
 
@@ -42,7 +43,7 @@ KINDS = [
 def test_each_kind_is_its_own_job_type_and_runs_into_its_commands_run_folder(
         tmp_path, monkeypatch, kind, plan, job_type, folder, recorded, grid):
     job = plan(tmp_path / "out", monkeypatch)
-    assert type(job) is job_type and isinstance(job, artengine.Job)
+    assert type(job) is job_type and isinstance(job, artengine.jobs.Job)
     run = run_job(job, Reporter())
     assert run is job.run and run.dir.parent == tmp_path / "out" and run.dir.name.split("-", 2)[2].startswith(folder)
     document = json.loads((run.dir / "run.json").read_text())

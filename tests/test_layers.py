@@ -17,12 +17,14 @@ LAYERS = {
     "files": ("safe_io", "outputs", "images", "checkpoints", "run_record", "training_checkpoints", "grid", "report"),
     "host": ("registry", "discovery", "models", "datasets"),
     "config": ("config", "defaults", "infotext"),
-    "api": ("__init__",),
+    "api": ("__init__", "files"),
     "jobs": ("run", "compare", "jobs", "sharding", "training"),
     "cli": ("cli_group", "cli_train", "cli_config", "cli_inspect", "cli_rerank", "cli_run", "cli", "__main__"),
 }
-"""Lowest first. api is the package itself, `artengine`: it re-exports the layers below it (the
-jobs' names load on first use), and the layers above take only `__version__` from it."""
+"""Lowest first. api is the package itself, `artengine`, and `artengine.files`: they re-export
+names of the layers below, and the layers above take only `__version__` from the package. The
+other public modules are where their names live: `artengine.devices` (contract) and
+`artengine.jobs` (jobs)."""
 
 LAYER = {module: rank for rank, modules in enumerate(LAYERS.values()) for module in modules}
 NAMES = list(LAYERS)

@@ -70,7 +70,7 @@ def test_png_metadata_reader_reads_or_says_why(tmp_path_factory, payload):
     from PIL.PngImagePlugin import PngInfo
 
     from artengine.jobs import raw_from_metadata
-    from artengine import read_png_metadata
+    from artengine.files import read_png_metadata
 
     path = tmp_path_factory.mktemp("png") / "x.png"
     if isinstance(payload, bytes):

@@ -22,6 +22,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 import artengine
+import artengine.files
 import artengine.outputs
 from artengine import Candidate, Generator, UsageError
 from artengine.checkpoints import read_checkpoint
@@ -129,7 +130,7 @@ def test_a_plugin_file_that_is_not_a_regular_file_is_one_warning_and_the_rest_wo
 def test_images_and_checkpoints_named_in_settings_are_regular_files_only(tmp_path, reader, kind):
     target = make_hostile(kind, tmp_path / "given.pt")
     with pytest.raises(UsageError) as refused:
-        artengine.read_image(target, "generator.init_image") if reader == "init image" else read_checkpoint(target)
+        artengine.files.read_image(target, "generator.init_image") if reader == "init image" else read_checkpoint(target)
     if kind != "huge" or reader == "init image":  # a checkpoint may be as large as it likes
         assert KINDS[kind] in str(refused.value)
 
@@ -502,7 +503,7 @@ def test_a_decompression_bomb_is_our_own_one_line_warning_or_error(cli, tmp_path
         warnings.simplefilter("always")
         if place == "init image":
             try:
-                artengine.read_image(path, "generator.init_image")
+                artengine.files.read_image(path, "generator.init_image")
                 stderr = capfd.readouterr().err
             except UsageError as error:
                 stderr = f"artengine: error: {error}\n"

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 import artengine.outputs
-from artengine import ArtengineError, UsageError, read_own_file
+from artengine import ArtengineError, UsageError
+from artengine.files import read_own_file
 from artengine.outputs import write_json, write_new
 
 PRECIOUS = "the user's own file\n"
@@ -118,7 +119,7 @@ def test_read_own_file_refuses_a_link_and_a_folder_that_leads_out(tmp_path):
 
 
 def read_user_file_follows(path: Path) -> bool:
-    return artengine.read_user_file(path, "a file") == PRECIOUS.encode()
+    return artengine.files.read_user_file(path, "a file") == PRECIOUS.encode()
 
 
 def test_run_json_rewritten_in_place_on_a_full_disk_is_never_written_through_a_link(tmp_path, monkeypatch):

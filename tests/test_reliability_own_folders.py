@@ -22,7 +22,8 @@ import artengine.plugins.search
 import artengine.plugins.shapes
 import artengine.plugins.vqgan
 import tests.dalle_helpers as dalle_helpers
-from artengine import UsageError, claim_folder
+from artengine import UsageError
+from artengine.files import claim_folder
 from artengine.outputs import MARKER
 from tests.dalle_helpers import TRAIN_TINY, write_pairs
 from tests.vqgan_helpers import TINY as VQGAN_TINY

@@ -6,7 +6,7 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from artengine import read_png_metadata
+from artengine.files import read_png_metadata
 
 
 def make_image(cli, *args):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from artengine import Shard
+from artengine.devices import Shard
 
 ROOT = Path(__file__).parent.parent
 PLUGIN = "from tests.plugins_for_tests import register_generators, register_scorers  # noqa: F401\n"

@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import expect
 
 import artengine
+import artengine.files
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +78,7 @@ THIRD_PARTY = textwrap.dedent('''
 
             colour = (0, 0, 0)
             if request.options["init_image"]:
-                colour = artengine.read_image(request.options["init_image"], "init_image").resize((1, 1)).getpixel((0, 0))
+                colour = artengine.files.read_image(request.options["init_image"], "init_image").resize((1, 1)).getpixel((0, 0))
             progress(1, 1)
             return [Candidate(Image.new("RGB", request.size, colour), seed, {}) for seed in request.seeds]
 
@@ -441,7 +442,7 @@ def test_the_workbench_at_1366_by_768(browser, server):
 
 
 def test_png_info_reads_our_pngs_and_webuis_and_sends_them_to_the_form(page, server):
-    ours = next(p for p in sorted(server[1].glob("*/*.png")) if artengine.read_png_metadata(p)["prompt"] == "a red circle")
+    ours = next(p for p in sorted(server[1].glob("*/*.png")) if artengine.files.read_png_metadata(p)["prompt"] == "a red circle")
     unfold(page)
     page.set_input_files("#generate-form .png-file", str(ours))
     table = page.locator("#generate-form .png-table")

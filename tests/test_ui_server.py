@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 import artengine
-from artengine import read_png_metadata
+from artengine.files import read_png_metadata
 from artengine.plugins import ui as ui_plugin
 from artengine.plugins.ui import server
 from artengine.plugins.ui.gallery import safe_path

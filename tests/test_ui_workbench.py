@@ -12,6 +12,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 import artengine
+import artengine.files
 from artengine import Candidate, Generator, Option
 
 from artengine.plugins.ui import forms, server
@@ -57,7 +58,7 @@ class Tinted(Generator):
     def generate(self, request, progress):
         colour = (0, 0, 0)
         if request.options["init_image"]:
-            colour = artengine.read_image(request.options["init_image"], "init_image").resize((1, 1)).getpixel((0, 0))
+            colour = artengine.files.read_image(request.options["init_image"], "init_image").resize((1, 1)).getpixel((0, 0))
         if len(request.prompt.positive[0].text) > 20:
             artengine.warn(f"tinted reads at most 20 characters; the last {len(request.prompt.positive[0].text) - 20} were cut")
         return [Candidate(Image.new("RGB", request.size, colour), seed, {"weights": [p.weight for p in request.prompt.parts]})

@@ -4,7 +4,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from artengine import read_png_metadata
+from artengine.files import read_png_metadata
 
 
 def user_config(tmp_path) -> Path:

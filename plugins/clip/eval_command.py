@@ -17,7 +17,8 @@ import click
 def eval_clip(spec, n, trials, data, seed, device, as_json):
     """Text→image and image→text top-1 retrieval of a CLIP model among N captions and their images."""
     import artengine
-    from artengine import emit_json, resolve_device
+    from artengine.devices import resolve_device
+    from artengine.jobs import emit_json
 
     from .evaluation import EVAL_SEED, evaluate
 

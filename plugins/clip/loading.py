@@ -131,6 +131,7 @@ def check_fits(config: dict, weights: Path) -> None:
     device. Names open_clip's loader converts (other layouts) or resizes (position embeddings)
     are left to it."""
     import artengine
+    import artengine.files
 
     from .model import build_network
 
@@ -146,8 +147,8 @@ def check_fits(config: dict, weights: Path) -> None:
         name = name.removeprefix("module.")
         return None if "positional_embedding" in name or name.endswith("position_ids") else name
 
-    artengine.check_model_fits(lambda: build_network(model_cfg, config.get("preprocess_cfg")), weights, path,
-                               counts=counts, renamed=renamed, complete=False)
+    artengine.files.check_model_fits(lambda: build_network(model_cfg, config.get("preprocess_cfg")), weights, path,
+                                     counts=counts, renamed=renamed, complete=False)
 
 
 # -- open_clip's own model names --------------------------------------------------------------

@@ -135,7 +135,7 @@ class ClipTrainer(Trainer):
             self.network.logit_scale.clamp_(0, math.log(100))
 
     def save(self, step, figures):
-        from artengine import replace_file
+        from artengine.files import replace_file
         from safetensors.torch import save
 
         from .model import open_clip_config

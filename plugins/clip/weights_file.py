@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import artengine
+import artengine.files
 from artengine import UsageError
 
 
@@ -17,7 +18,7 @@ def read_checkpoint(path: Path) -> dict:
     `weights_only=True`, which refuses pickled objects other than tensors and containers."""
     import torch
 
-    artengine.check_regular(path, "weights file")  # a FIFO or a device would block or never end
+    artengine.files.check_regular(path, "weights file")  # a FIFO or a device would block or never end
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file

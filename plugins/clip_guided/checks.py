@@ -4,7 +4,8 @@ VQGAN cannot make, a missing `clip` loss."""
 from __future__ import annotations
 
 import artengine
-from artengine import ImageTokenizer, TextImageEncoder, UsageError, read_image
+from artengine import ImageTokenizer, TextImageEncoder, UsageError
+from artengine.files import read_image
 
 from .specs import read_settings
 
@@ -26,7 +27,7 @@ def check_request(request) -> None:
             f"size {width}x{height}: {settings.vqgan} makes images in steps of {factor} pixels; use e.g. "
             f"{max(factor, width - width % factor)}x{max(factor, height - height % factor)}"
         )
-    from artengine import check_fits
+    from artengine.devices import check_fits
 
     from .memory import estimate_bytes
 
@@ -68,7 +69,7 @@ def check_diffusion_request(request) -> None:
     if tuple(request.size) != (width, height):
         raise UsageError(f"--size {request.size[0]}x{request.size[1]}: {settings.model} makes {width}x{height} "
                          f"images; use --size {width}x{height}")
-    from artengine import check_fits
+    from artengine.devices import check_fits
 
     check_fits(estimate_bytes(request, settings, model.tokenizer, clips), request.device,
                "-n or generator.cutn", f"clip-diffusion with -n {request.count}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from artengine import read_image
+from artengine.files import read_image
 
 
 def load_image(path: str, size: tuple[int, int], where: str):

@@ -3,14 +3,14 @@
 All candidates are optimised in one batch, so the need grows with -n times: the VQGAN decoder's
 activations (with the image area, and its square where the decoder has attention), and each CLIP
 model's activations for `cutn` cutouts at its input size. Both are measured on small probes (the
-tensors autograd keeps for the backward pass, see artengine.saved_activation_bytes) and scaled up.
+tensors autograd keeps for the backward pass, see artengine.devices.saved_activation_bytes) and scaled up.
 """
 
 from __future__ import annotations
 
 import torch
 
-from artengine import saved_activation_bytes
+from artengine.devices import saved_activation_bytes
 
 from .latents import decode, quantize
 

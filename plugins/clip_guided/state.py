@@ -26,7 +26,7 @@ def identity(request, model_spec: str) -> dict:
 
 
 def save_state(folder: Path, state: dict, file_name: str = FILE_NAME) -> Path:
-    from artengine import replace_file
+    from artengine.files import replace_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

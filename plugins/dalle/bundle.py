@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 import artengine
+import artengine.files
 from artengine import UsageError
 
 from .checkpoint import (CONFIG_FILE, PREFIX, WEIGHTS_FILE, check_gpt2_config, image_size, layout_of, load_weights,
@@ -77,7 +78,7 @@ def load_dalle(name: str, device: str = "cpu") -> Dalle:
     folder = resolve_folder(name)
     config = read_config(folder)
     sizes = config["model"]
-    artengine.check_model_fits(  # before a byte is allocated: the sizes must be the weights' own
+    artengine.files.check_model_fits(  # before a byte is allocated: the sizes must be the weights' own
         lambda: DalleLM(layout_of(config), Shape(**sizes)), folder / WEIGHTS_FILE, folder / CONFIG_FILE,
         counts={"n_layer": sizes.get("layers")}, renamed=lambda name: PREFIX + name)
     lm = DalleLM(layout_of(config), Shape(**sizes))

@@ -50,7 +50,7 @@ CAPTIONS_LIMIT = 1 << 30
 def claim(folder: Path, create: bool = True) -> Path:
     """`--cache` as the trainer's own folder: it is rebuilt (its files replaced) when stale, so a
     folder of anything else, the --data folder say, is refused rather than overwritten."""
-    from artengine import claim_folder
+    from artengine.files import claim_folder
 
     return claim_folder(folder, KIND, "--cache", create=create)
 
@@ -58,7 +58,8 @@ def claim(folder: Path, create: bool = True) -> Path:
 def open_cache(folder: Path, key: dict) -> CodeCache | None:
     """The cache in `folder` if it was built for `key`, else None (also when a file of it is
     damaged or cut short: the cache is ours to rebuild, with a warning)."""
-    from artengine import ArtengineError, read_own_file, warn
+    from artengine import ArtengineError, warn
+    from artengine.files import read_own_file
 
     meta_path = folder / "meta.json"
     if not meta_path.is_file() or meta_path.is_symlink():
@@ -85,7 +86,7 @@ def build_cache(folder: Path, key: dict, source: Source, vqgan, device, log=prin
 
     The folder must be the trainer's own (see `claim`); its meta.json goes first and comes back
     last, so a build cut short leaves a cache that counts as stale, never one that half matches."""
-    from artengine import replace_file
+    from artengine.files import replace_file
 
     claim(folder)
     (folder / "meta.json").unlink(missing_ok=True)

@@ -28,7 +28,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from artengine import UsageError, replace_file
+from artengine import UsageError
+from artengine.files import replace_file
 
 from .layout import Layout
 

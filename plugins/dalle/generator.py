@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 import artengine
+import artengine.files
 from artengine import Candidate, StopRequested, UsageError
 
 from .sampling import SamplingSettings, sample_codes
@@ -21,7 +22,7 @@ def conditioning(prompt) -> tuple[str, str]:
 def check_loadable(request) -> None:
     """Load the model (cached for `generate`) and read the init image, raising UsageError."""
     dalle = artengine.load_model(request.options["model"], request.device)
-    from artengine import check_fits
+    from artengine.devices import check_fits
 
     from .memory import estimate_bytes
 
@@ -57,7 +58,7 @@ def prime_codes(dalle, options, device) -> torch.Tensor | None:
     from PIL import Image
 
     rows = prime_rows(dalle, options)
-    image = artengine.read_image(path, "generator.init_image").resize(dalle.image_size, Image.BICUBIC)
+    image = artengine.files.read_image(path, "generator.init_image").resize(dalle.image_size, Image.BICUBIC)
     pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
     pixels = pixels.view(image.height, image.width, 3).permute(2, 0, 1)[None].float().div(255).to(device)
     codes = dalle.vqgan.encode(pixels).view(1, -1)
@@ -109,7 +110,7 @@ def preview_image(dalle, codes: torch.Tensor, rows: int):
 
 def precision(choice: str, device: str) -> str:
     """'auto' is bf16 where the hardware does it natively (measured faster there), else fp32."""
-    from artengine import native_bf16
+    from artengine.devices import native_bf16
 
     return choice if choice != "auto" else "bf16" if native_bf16(device) else "fp32"
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import artengine
+import artengine.files
 from artengine import Option, Trainer, UsageError
 
 MAX_TEXT_LENGTH = 64
@@ -135,7 +136,7 @@ class DalleTrainer(Trainer):
             self.out.mkdir(parents=True, exist_ok=True)
             captions = (caption for captions in self.cache.captions for caption in captions)
             tokenizer = train_tokenizer(captions, self.settings["vocab_size"])
-            artengine.replace_file(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
+            artengine.files.replace_file(self.out / TOKENIZER_FILE, tokenizer.to_str().encode("utf-8"))
         self.run.barrier()
         return load_tokenizer(self.out)
 
@@ -223,7 +224,7 @@ class DalleTrainer(Trainer):
 
     def sample(self, step):
         import torch
-        from artengine import render_grid
+        from artengine.files import render_grid
 
         from .generator import to_images
         from .sampling import SamplingSettings, sample_codes

@@ -30,6 +30,7 @@ def pull(names):
 def ls(as_json):
     """What is downloaded: each model's size and folder."""
     import artengine
+    import artengine.jobs
 
     from . import published_models
     from .fetch import cached, model_folder, read_manifest
@@ -44,7 +45,7 @@ def ls(as_json):
         rows.append({"name": name, "size": size, "files": len(manifest["files"]), "state": state,
                      "folder": str(model_folder(name))})
     if as_json:
-        artengine.emit_json(rows)
+        artengine.jobs.emit_json(rows)
         return
     if not rows:
         click.echo("no published model is downloaded; `artengine list models` names them, "

@@ -13,7 +13,8 @@ import numpy as np
 
 from collections import Counter
 
-from artengine import UsageError, read_user_file
+from artengine import UsageError
+from artengine.files import read_user_file
 
 TEMPLATE_SETS = ("none", "simple", "openai")
 

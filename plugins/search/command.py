@@ -35,7 +35,8 @@ def model_spec(spec: str) -> str:
 def classify(images, labels, labels_file, own_templates, template_set, top, spec, batch_size, device, as_json, csv_path):
     """Zero-shot classification: the probability of each label for each IMAGE, with CLIP."""
     import artengine
-    from artengine import emit_json
+    import artengine.files
+    from artengine.jobs import emit_json
 
     from .classify import label_weights, probabilities, read_labels, templates_for
     from .embed import ImageEncoder
@@ -43,7 +44,7 @@ def classify(images, labels, labels_file, own_templates, template_set, top, spec
     from .index import load_model
 
     label_list = read_labels(labels, labels_file)
-    pictures = [artengine.read_image(path, "classify") for path in images]
+    pictures = [artengine.files.read_image(path, "classify") for path in images]
     for path, picture in zip(images, pictures):
         problem = shape_problem(*picture.size)
         if problem:
@@ -74,7 +75,7 @@ def write_csv(path: Path, labels, images, probs) -> Path:
     import csv
     import io
 
-    from artengine import write_new
+    from artengine.files import write_new
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -133,7 +134,8 @@ def index_update(index, folders, batch_size, workers, precision, device, as_json
 
 
 def run_job(job, batch_size, workers, precision, device, as_json):
-    from artengine import Reporter, emit_json, stop_on_signals, warn
+    from artengine import warn
+    from artengine.jobs import Reporter, emit_json, stop_on_signals
 
     from .index import EmbedSettings
 
@@ -175,7 +177,8 @@ def run_job(job, batch_size, workers, precision, device, as_json):
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Also write a new HTML page of thumbnails (offline).")
 def search(index, text, image, k, where, spec, nprobe, device, as_json, html_path):
     """Find the images of INDEX that best match TEXT (prompt syntax: weights, negatives) or --image."""
-    from artengine import emit_json, write_new
+    from artengine.files import write_new
+    from artengine.jobs import emit_json
 
     from .index import Index
     from .page import render_page

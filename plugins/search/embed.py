@@ -26,7 +26,7 @@ class ImageEncoder:
     def __init__(self, model, batch_size: int = 64, workers: int | None = None, precision: str = "auto"):
         from open_clip.transform import PreprocessCfg, image_transform_v2
 
-        from artengine import native_bf16
+        from artengine.devices import native_bf16
 
         self.model = model
         self.batch_size = batch_size

@@ -84,7 +84,7 @@ def content_hash(data: bytes) -> str:
 def read_file(entry: FileEntry, known_hashes, transform) -> ReadFile:
     """Hash the file; decode it (through `transform`, PIL image -> model input) unless its hash is
     in `known_hashes`. Never raises for a bad file: the reason goes to `error`."""
-    from artengine import read_user_file
+    from artengine.files import read_user_file
 
     result = ReadFile(entry)
     try:  # a FIFO named .png, a link to /dev/zero or a huge file: skipped, never read
@@ -150,7 +150,7 @@ def why(error: UsageError, path: str) -> str:
 def generation_metadata(path: str) -> dict[str, Any]:
     """prompt, seed, generator and score of a PNG written by artengine (read by the engine's own
     reader); {} for any other file."""
-    from artengine import read_png_metadata
+    from artengine.files import read_png_metadata
 
     if not path.lower().endswith(".png"):
         return {}
@@ -165,7 +165,7 @@ def generation_metadata(path: str) -> dict[str, Any]:
 
 def caption_beside(path: str) -> dict[str, str]:
     """The caption of an image-caption pair (`NAME.txt` beside `NAME.png`, as `data shapes` writes)."""
-    from artengine import read_user_file
+    from artengine.files import read_user_file
 
     caption = Path(path).with_suffix(".txt")
     if not caption.exists():

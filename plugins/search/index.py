@@ -23,7 +23,9 @@ from typing import Any, Callable
 import numpy as np
 
 import artengine
-from artengine import Interrupted, UsageError, current_shard
+import artengine.files
+from artengine import Interrupted, UsageError
+from artengine.devices import Shard, current_shard
 
 from . import store, vectors
 from .files import FileEntry, find_images, shape_problem
@@ -172,7 +174,7 @@ class Index:
                 embed_shard(to_read, rank, world_size, model, settings, partial, set(old_by_hash) | resumed, progress,
                             should_stop, CHUNK_ROWS, CHUNK_SECONDS)
             except Interrupted as stop:
-                (shard or artengine.Shard(0, 1)).reraise(stop)  # rank 0 alone says what is kept
+                (shard or Shard(0, 1)).reraise(stop)  # rank 0 alone says what is kept
             barrier()  # every shard is written
             if rank != 0:
                 return None, None  # rank 0 writes the index
@@ -219,7 +221,7 @@ class Index:
             parts.append(model.encode_text([part.text for part in prompt.parts]).cpu().numpy())
             weights += [part.weight for part in prompt.parts]
         if image is not None:
-            picture = artengine.read_image(image, "--image") if isinstance(image, (str, Path)) else image
+            picture = artengine.files.read_image(image, "--image") if isinstance(image, (str, Path)) else image
             problem = shape_problem(*picture.size)
             if problem:
                 raise UsageError(f"--image {image if isinstance(image, (str, Path)) else 'given'} is {problem}")
@@ -323,7 +325,7 @@ def write_index(folder: Path, identity: dict, roots: list[str], previous: Index 
 
 
 def load_model(spec: str, device: str):
-    from artengine import resolve_device
+    from artengine.devices import resolve_device
 
     if not spec.startswith("clip:"):
         raise UsageError(f"--model {spec}: search and classify need a clip: model (e.g. clip:shapes)")

@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from artengine import Interrupted, StopRequested, replace_file
+from artengine import Interrupted, StopRequested
+from artengine.files import replace_file
 
 from . import store
 

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from artengine import UsageError, read_own_file, replace_file
+from artengine import UsageError
+from artengine.files import read_own_file, replace_file
 
 FORMAT = "artengine-index/1"
 MANIFEST = "manifest.json"
@@ -54,14 +55,14 @@ KIND = "index"
 def claim(folder: Path, create: bool = True) -> Path:
     """The index folder as this plugin's own: the previous versions' data files and partial
     chunks are deleted in it, so a folder of anything else is refused, never written into."""
-    from artengine import claim_folder
+    from artengine.files import claim_folder
 
     return claim_folder(folder, KIND, "--out" if not is_index(folder) else "index", create=create)
 
 
 def lock(folder: Path):
     """Lock `folder` for this build or update; UsageError when another one holds it."""
-    from artengine import lock_folder
+    from artengine.files import lock_folder
 
     return lock_folder(folder, f"index '{folder}'", "another `artengine index build` or `index update` is writing "
                        "it; wait for that one to finish, then run this again")

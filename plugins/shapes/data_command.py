@@ -31,7 +31,7 @@ def data_shapes(count, out, seed, objects, omit):
     """Write N shapes-world pairs into OUT: NNNNN.png, NNNNN.txt (its caption) and captions.jsonl.
 
     Refuses a folder that already holds pairs: nothing is ever overwritten."""
-    from artengine import Reporter
+    from artengine.jobs import Reporter
 
     from .dataset import ShapesPairs
     from .world import caption, render
@@ -60,7 +60,7 @@ def data_shapes(count, out, seed, objects, omit):
 
 def prepare_folder(folder: Path) -> Path:
     """OUT as this command's own folder (new, empty, or written by it before), not yet holding pairs."""
-    from artengine import claim_folder
+    from artengine.files import claim_folder
 
     claim_folder(folder, KIND, "--out")
     taken = sorted(p.name for p in folder.iterdir() if PAIR_FILE.match(p.name) or p.name == CAPTIONS)

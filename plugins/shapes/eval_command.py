@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import click
-from artengine import CORE_OPTIONS
+from artengine.jobs import CORE_OPTIONS
 
 CORE = {option.name: option for option in CORE_OPTIONS}  # the run settings' declared defaults and choices
 
@@ -35,8 +35,9 @@ CORE = {option.name: option for option in CORE_OPTIONS}  # the run settings' dec
 @click.option("--out", type=click.Path(), help="Folder for a contact sheet PNG and the JSON results.")
 def eval_shapes(generator, n_prompts, objects, n, keep, scorer, seed, device, sets, losses, as_json, out):
     """Measure prompt fidelity on the shapes world: per-attribute accuracy of GENERATOR's images."""
-    from artengine import (Interrupted, Reporter, Settings, check_settings, current_shard, emit_json, plan_generate,
-                           stop_on_signals)
+    from artengine import Interrupted
+    from artengine.devices import current_shard
+    from artengine.jobs import Reporter, Settings, check_settings, emit_json, plan_generate, stop_on_signals
 
     from .evaluation import draw_scenes, evaluate, gather, report_text, results_folder, save_results, summarise
     from .world import caption

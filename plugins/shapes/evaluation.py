@@ -43,7 +43,7 @@ def evaluate(plan, scenes: list[Scene], reporter, numbers: list[int] | None = No
 
     Returns the graded prompts and, if the user stopped the generator, the stop exception.
     """
-    from artengine import generate_ranked
+    from artengine.jobs import generate_ranked
 
     results = []
     for number in range(len(scenes)) if numbers is None else numbers:
@@ -113,7 +113,7 @@ def report_text(summary: dict) -> str:
 
 def results_folder(out: str, create: bool = True) -> Path:
     """`--out` as a folder of evaluations: new, empty or made by an earlier evaluation."""
-    from artengine import claim_folder
+    from artengine.files import claim_folder
 
     return claim_folder(Path(out), "shapes evaluations", "--out", create=create)
 
@@ -121,7 +121,7 @@ def results_folder(out: str, create: bool = True) -> Path:
 def save_results(out: str, summary: dict, results: list[Graded]) -> list[Path]:
     """A contact sheet PNG and the JSON results in `out`, a folder of evaluations (new, empty or
     made by an earlier evaluation; never a folder of other files); existing files are never replaced."""
-    from artengine import slugify, write_new
+    from artengine.files import slugify, write_new
 
     from .sheet import contact_sheet
 

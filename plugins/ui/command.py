@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from artengine import CORE_OPTIONS, UsageError, warn
+from artengine import UsageError, warn
+from artengine.jobs import CORE_OPTIONS
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 OUT = next(option.default for option in CORE_OPTIONS if option.name == "out")

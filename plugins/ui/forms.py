@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from artengine import CORE_OPTIONS, get_registry
+from artengine import get_registry
+from artengine.jobs import CORE_OPTIONS
 
 from .uploads import is_image_option
 

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from artengine import SearchIndex, UsageError, load_model, read_own_file, read_user_file, resolve_device
+from artengine import SearchIndex, UsageError, load_model
+from artengine.devices import resolve_device
+from artengine.files import read_own_file, read_user_file
 
 HITS = 200
 """Images a CLIP search asks the index for; their runs are shown, best first."""

@@ -1,7 +1,7 @@
 """Jobs: one run at a time per device, the others wait in line; each job its own run folder.
 
-A `QueuedJob` holds the engine's planned job (`artengine.Job`) while it waits in a device's
-line and runs; `artengine.run_job` runs it as the CLI does, so what lands on disk is what
+A `QueuedJob` holds the engine's planned job (`artengine.jobs.Job`) while it waits in a device's
+line and runs; `artengine.jobs.run_job` runs it as the CLI does, so what lands on disk is what
 `artengine generate`/`compare` write. Stop is Ctrl-C: `Reporter.request_stop()`, the generator
 saves what it has, the run is marked interrupted and can be resumed.
 """
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import artengine
-from artengine import ArtengineError, Interrupted, Reporter, run_job
+from artengine import ArtengineError, Interrupted
+from artengine.jobs import Job, ReproduceJob, Reporter, Run, run_job
 
 from .uploads import keep
 
@@ -103,7 +103,7 @@ class QueuedJob:
     title: str
     device: str
     work: Callable[["QueuedJob"], None]
-    planned: artengine.Job | None = None
+    planned: Job | None = None
     id: str = ""
     status: str = "queued"
     error: str | None = None
@@ -116,8 +116,8 @@ class QueuedJob:
     created: float = field(default_factory=time.time)
 
     @classmethod
-    def of(cls, kind: str, title: str, planned: artengine.Job, uploads: dict[str, list[Path]] | None = None) -> "QueuedJob":
-        """The engine's checked job, to be run by `artengine.run_job` as the CLI runs it."""
+    def of(cls, kind: str, title: str, planned: Job, uploads: dict[str, list[Path]] | None = None) -> "QueuedJob":
+        """The engine's checked job, to be run by `artengine.jobs.run_job` as the CLI runs it."""
         planned.command = COMMAND
         return cls(kind, title, planned.device, cls._run_planned, planned, uploads=uploads or {})
 
@@ -134,11 +134,11 @@ class QueuedJob:
                 run.finish("failed", f"could not keep the uploaded images: {error}")
                 raise
         run_job(self.planned, self.reporter)
-        if isinstance(self.planned, artengine.ReproduceJob):
+        if isinstance(self.planned, ReproduceJob):
             self.extra.update({k: v for k, v in self.planned.result.items() if k != "reproduced"})  # no server paths
 
     @property
-    def run(self) -> artengine.Run | None:
+    def run(self) -> Run | None:
         """The run folder, once made (a resumed one from the start)."""
         return self.planned.run if self.planned else None
 
@@ -225,7 +225,7 @@ class Jobs:
                 job.status, job.error = "failed", f"artengine: error: unexpected {type(error).__name__}: {error}"
 
 
-def image_entries(run: artengine.Run, root: Path) -> list[dict[str, Any]]:
+def image_entries(run: Run, root: Path) -> list[dict[str, Any]]:
     """The run's saved images so far, with the URL the page loads them from."""
     base = run.dir.resolve().relative_to(root)
     return [

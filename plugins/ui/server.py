@@ -27,7 +27,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from artengine import UsageError, get_registry, read_png_metadata
+from artengine import UsageError, get_registry
+from artengine.files import read_png_metadata
 
 from . import bodies, gallery, uploads
 from .forms import schema

@@ -12,7 +12,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from artengine import Job, Settings, UsageError, plan_comparison, plan_generate
+from artengine import UsageError
+from artengine.jobs import Job, Settings, plan_comparison, plan_generate
 
 from .uploads import resolve_fields
 

@@ -20,7 +20,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from artengine import UsageError, read_image, write_new
+from artengine import UsageError
+from artengine.files import read_image, write_new
 
 FOLDER = "uploads"
 ID = re.compile(r"^[0-9a-f]{24}\.(png|jpg|webp|gif|bmp|tif)$")

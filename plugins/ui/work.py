@@ -1,5 +1,5 @@
 """What each button starts: planned now by the engine's job functions (so a mistake is answered
-at once, beside its field), run later by the device's worker with `artengine.run_job`, as the
+at once, beside its field), run later by the device's worker with `artengine.jobs.run_job`, as the
 CLI's generate, compare, reproduce and --resume run them."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from artengine import UsageError, plan_reproduce, plan_resume
+from artengine import UsageError
+from artengine.jobs import plan_reproduce, plan_resume
 
 from .gallery import run_folder, safe_path
 from .jobs import Jobs, QueuedJob

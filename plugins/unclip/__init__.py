@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 
 import artengine
-from artengine import Generator, ModelInfo, ModelLoader, Option, UsageError
+from artengine import Generator, ModelInfo, ModelLoader, Option
 
 __version__ = "0.1.0"
 

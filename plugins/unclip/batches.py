@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 
 import artengine
+import artengine.devices
 from artengine import Candidate, StopRequested
 
 
@@ -45,7 +46,7 @@ def draw_in_batches(request, progress, steps: int, draw: Callable) -> list[Candi
 
 def autocast(choice: str, device: str):
     """bf16 where the hardware does it natively (auto), or as asked."""
-    bf16 = choice == "bf16" or (choice == "auto" and artengine.native_bf16(device))
+    bf16 = choice == "bf16" or (choice == "auto" and artengine.devices.native_bf16(device))
     return torch.autocast(str(device).split(":")[0], dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
 
 

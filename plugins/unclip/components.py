@@ -89,7 +89,7 @@ def save_folder(folder: Path, parts: dict[str, Any], config: dict[str, Any], car
     config is written last, so a folder whose config names a step holds that step's weights."""
     import tempfile
 
-    from artengine import replace_file
+    from artengine.files import replace_file
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, part in parts.items():

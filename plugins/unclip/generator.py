@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 
 import artengine
+import artengine.devices
+import artengine.files
 from artengine import Candidate, UsageError
 
 from .batches import draw_in_batches
@@ -49,14 +51,14 @@ def check(request) -> None:
         raise UsageError(f"--size {request.size[0]}x{request.size[1]}: {options['model']} makes {width}x{height} "
                          f"images; use --size {width}x{height}")
     if options["image"]:
-        artengine.read_image(options["image"], "generator.image")
+        artengine.files.read_image(options["image"], "generator.image")
     for entry, _ in parse_mix(options["mix"]):
         if is_image(entry):
-            artengine.read_image(entry, "generator.mix")
+            artengine.files.read_image(entry, "generator.mix")
     from .memory import estimate_bytes
 
-    artengine.check_fits(estimate_bytes(model, options["batch_size"]), request.device,
-                         "generator.batch_size", f"unclip with {options['batch_size']} candidates at once")
+    artengine.devices.check_fits(estimate_bytes(model, options["batch_size"]), request.device,
+                                 "generator.batch_size", f"unclip with {options['batch_size']} candidates at once")
 
 
 def conditions(model, request, seeds, generators, settings):
@@ -68,7 +70,7 @@ def conditions(model, request, seeds, generators, settings):
     and a morph changes the embedding alone."""
     options, count = request.options, len(generators)
     if options["image"]:  # variations: the image's own embedding instead of the prompt's
-        embeds = model.embed_images([artengine.read_image(options["image"], "generator.image")]).expand(count, -1)
+        embeds = model.embed_images([artengine.files.read_image(options["image"], "generator.image")]).expand(count, -1)
         negative = model.unconditional(count)
     else:
         embeds, negative = model.embed_prompt(prompt_texts(request.prompt), negative_text(request.prompt),
@@ -91,7 +93,7 @@ def forked(seeds, number: int):
 
 def embed_entry(model, entry: str, generators, settings):
     if is_image(entry):
-        return model.embed_images([artengine.read_image(entry, "generator.mix")]).expand(len(generators), -1)
+        return model.embed_images([artengine.files.read_image(entry, "generator.mix")]).expand(len(generators), -1)
     return model.embed_prompt([(entry, 1.0)], "", generators, settings)[0]
 
 

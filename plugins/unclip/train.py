@@ -203,7 +203,7 @@ class UnclipTrainer(Trainer):
         }
 
     def sample(self, step):
-        from artengine import render_grid
+        from artengine.files import render_grid
 
         from .pipeline import ShapesUnclip
 

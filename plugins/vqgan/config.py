@@ -162,8 +162,9 @@ def read_config(path: Path) -> VQGANConfig:
     if not path.is_file():
         raise UsageError(f"VQGAN config '{path}' does not exist")
     import artengine
+    import artengine.files
 
-    text = artengine.read_user_file(path, "VQGAN config").decode("utf-8", errors="replace")
+    text = artengine.files.read_user_file(path, "VQGAN config").decode("utf-8", errors="replace")
     try:
         if path.suffix.lower() == ".json":
             data = json.loads(text)

@@ -12,7 +12,7 @@ from .settings import EVAL_SEED
 
 def eval_command(spec, data, n, seed, device, size, as_json):
     """Measure how well VQGAN SPEC reconstructs N fresh images (PSNR in dB)."""
-    from artengine import resolve_device
+    from artengine.devices import resolve_device
 
     from .evaluation import evaluate
 

@@ -97,20 +97,21 @@ def check_fits(config: VQGANConfig, weights: Path, config_path: Path) -> None:
     """Refuse sizes the weights cannot fill before the model is made (a safetensors file's
     header against the model built on the meta device)."""
     import artengine
+    import artengine.files
 
     from .model import VQGAN
 
     ddconfig = config.ddconfig
-    artengine.check_model_fits(lambda: VQGAN(config), weights, config_path,
-                               counts={"ddconfig.num_res_blocks": ddconfig["num_res_blocks"],
-                                       "the length of ddconfig.ch_mult": len(ddconfig["ch_mult"]),
-                                       "the length of ddconfig.attn_resolutions": len(ddconfig["attn_resolutions"])},
-                               renamed=lambda name: None if name.startswith("loss.") else name)
+    artengine.files.check_model_fits(lambda: VQGAN(config), weights, config_path,
+                                     counts={"ddconfig.num_res_blocks": ddconfig["num_res_blocks"],
+                                             "the length of ddconfig.ch_mult": len(ddconfig["ch_mult"]),
+                                             "the length of ddconfig.attn_resolutions": len(ddconfig["attn_resolutions"])},
+                                     renamed=lambda name: None if name.startswith("loss.") else name)
 
 
 def build(config: VQGANConfig, weights: Path):
     """A VQGAN of `config` holding the weights from `weights` (taming's parameter names)."""
-    from artengine import read_checkpoint
+    from artengine.files import read_checkpoint
 
     from .model import VQGAN
 

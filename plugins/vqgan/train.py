@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import math
 
-from artengine import Option, Trainer, UsageError, replace_file
+from artengine import Option, Trainer, UsageError
+from artengine.files import replace_file
 
 from .settings import ARCHITECTURE
 

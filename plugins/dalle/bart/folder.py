@@ -74,7 +74,7 @@ def read_state(path: Path) -> dict:
     """The tensors of a state dict file, read without running code from it."""
     import torch
 
-    from artengine import read_checkpoint
+    from artengine.files import read_checkpoint
 
     state = read_checkpoint(path)
     if "state_dict" in state and isinstance(state["state_dict"], dict):  # a Lightning checkpoint

@@ -13,6 +13,7 @@ import string
 from pathlib import Path
 
 import artengine
+import artengine.files
 from artengine import UsageError
 
 SIZES = {
@@ -69,7 +70,7 @@ def write_random_folder(out: Path, size: str = "tiny", seed: int = 0, image_enco
     dims = SIZES[size]
     model = out / ("dalle_bart_mega" if size == "mega" else "dalle_bart_mini")
     vqgan = out / "vqgan"
-    artengine.claim_folder(out, "dalle-bart model", "OUT")  # only a new or empty folder (or its own) is written into
+    artengine.files.claim_folder(out, "dalle-bart model", "OUT")  # only a new or empty folder (or its own) is written into
     for path in (model, vqgan / "detoker.pt"):
         if path.exists():
             raise UsageError(f"'{path}' exists; give an empty or new folder (nothing is overwritten)")
