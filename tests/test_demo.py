@@ -1,4 +1,4 @@
-"""The main job of `make demo`: the three generators on the shipped models, compared side by side."""
+"""The main job of `make demo`: the four generators on the shipped models, compared side by side."""
 
 import json
 from pathlib import Path
@@ -17,7 +17,7 @@ def shipped(builtin_plugins):
 
 
 @pytest.mark.slow
-def test_the_demo_compares_the_three_generators_on_the_demo_prompts(cli, tmp_path):
+def test_the_demo_compares_the_four_generators_on_the_demo_prompts(cli, tmp_path):
     result = cli("compare", "--config", str(CONFIG), "--out", str(tmp_path / "out"), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
@@ -27,4 +27,5 @@ def test_the_demo_compares_the_three_generators_on_the_demo_prompts(cli, tmp_pat
     prompts = [line for line in (CONFIG.parent.parent / "prompts" / "demo.txt").read_text().splitlines()
                if line.strip() and not line.startswith("#")]
     made = {(image["generator"], image["prompt"]) for image in report["images"]}
-    assert made == {(generator, prompt) for generator in ("vqgan-clip", "dalle", "unclip") for prompt in prompts}
+    assert made == {(generator, prompt) for generator in ("vqgan-clip", "dalle", "unclip", "clip-diffusion")
+                    for prompt in prompts}

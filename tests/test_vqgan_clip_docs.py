@@ -1,4 +1,4 @@
-"""docs/vqgan-clip.md lists every option of the generator and the losses as they are declared."""
+"""docs/vqgan-clip.md and docs/clip-diffusion.md list every option of the generators and the losses as they are declared."""
 
 import re
 from pathlib import Path
@@ -57,3 +57,10 @@ def test_the_diffusion_loss_options_match_the_declarations():
 
     table = options_table([option.describe() for option in artengine.plugins.diffusion.DiffusionLoss.options])
     assert section("diffusion-options") == table, "docs/vqgan-clip.md's diffusion loss table is out of date"
+
+
+def test_the_clip_diffusion_options_table_matches_the_declarations():
+    table = options_table([option.describe() for option in artengine.plugins.clip_guided.DIFFUSION_OPTIONS])
+    match = re.search(r"<!-- clip-diffusion-options -->\n(.*?)\n<!-- /clip-diffusion-options -->",
+                      (DOC.parent / "clip-diffusion.md").read_text(), re.S)
+    assert match and match.group(1) == table, "docs/clip-diffusion.md's options table is out of date"
