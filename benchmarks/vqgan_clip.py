@@ -136,9 +136,9 @@ def artengine(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str
     import artengine.plugins.vqgan_clip as vqgan_clip
     from artengine.plugins.vqgan_clip.loop import Optimisation, frozen
 
-    generator = vqgan_clip.VQGANCLIP()
-    options = resolve_options(generator.options, {"vqgan": vqgan_spec, "clip": [clip_spec], "steps": 1_000_000,
-                                                  "cutn": cutn, "augment": AUGMENT}, "benchmark")
+    options = resolve_options(vqgan_clip.VQGANCLIP.options, {"vqgan": vqgan_spec, "clip": [clip_spec], "steps": 1_000_000,
+                                                             "cutn": cutn, "augment": AUGMENT}, "benchmark")
+    generator = vqgan_clip.VQGANCLIP(options, device)
     request = Request(parse_prompt(PROMPT), (0,), (size, size), device, options)
     generator.check(request)
     run = Optimisation(request)
