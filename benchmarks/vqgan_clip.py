@@ -137,9 +137,9 @@ def artengine(vqgan_spec: str, clip_spec: str, size: int, cutn: int, device: str
     from artengine.plugins.clip_guided.loop import Optimisation
     from artengine.plugins.clip_guided.steering import frozen
 
-    generator = vqgan_clip.VQGANCLIP()
-    options = resolve_options(generator.options, {"vqgan": vqgan_spec, "clip": [clip_spec], "steps": 1_000_000,
-                                                  "cutn": cutn, "augment": AUGMENT}, "benchmark")
+    options = resolve_options(vqgan_clip.VQGANCLIP.options, {"vqgan": vqgan_spec, "clip": [clip_spec], "steps": 1_000_000,
+                                                             "cutn": cutn, "augment": AUGMENT}, "benchmark")
+    generator = vqgan_clip.VQGANCLIP(options, device)
     request = Request(parse_prompt(PROMPT), (0,), (size, size), device, options)
     generator.check(request)
     run = Optimisation(request)

@@ -49,7 +49,7 @@ class FolderDataset(Dataset):
     description = "Images with same-named .txt captions."
 
     def __init__(self, folder: Path):
-        super().__init__({})
+        super().__init__({}, "cpu")
         self.folder = folder
 
     def pairs(self, count: int | None, seed: int = 0) -> FolderPairs:
@@ -67,7 +67,7 @@ def load_dataset(spec: str, options: Mapping[str, Any] | None = None) -> Dataset
     registry = discovery.get_registry()
     if spec in registry.items["dataset"]:
         dataset_class = registry.get("dataset", spec)
-        return dataset_class(resolve_options(dataset_class.options, options or {}, f"dataset '{spec}'"))
+        return dataset_class(resolve_options(dataset_class.options, options or {}, f"dataset '{spec}'"), "cpu")
     path = Path(spec)
     if path.is_dir():
         if options:

@@ -33,7 +33,11 @@ if TYPE_CHECKING:  # pillow and torch are only needed by code that makes images
 
 
 class Item(ABC):
-    """What every registered generator, scorer, loss, dataset and trainer declares."""
+    """What every registered generator, scorer, loss, dataset and trainer declares, and how the
+    engine builds it: `cls(options, device)`, its declared options resolved (`self.settings`)
+    and the resolved device string (`self.device`). Whatever else a kind needs arrives with each
+    use: a generator's request, a loss's context, a trainer's run. An item that defines
+    `__init__` takes these two arguments and calls `super().__init__(options, device)`."""
 
     name: ClassVar[str]
     """Registry name, as used by `-g NAME`, `--scorer NAME`, `--loss NAME:WEIGHT`."""
@@ -41,6 +45,10 @@ class Item(ABC):
     """One line for `artengine list`."""
     options: ClassVar[tuple[Option, ...]] = ()
     """Every setting the item takes, declared once."""
+
+    def __init__(self, options: Mapping[str, Any], device: str):
+        self.settings = dict(options)
+        self.device = device
 
 
 @dataclass(frozen=True)
@@ -130,10 +138,6 @@ class Generator(Item):
 class Scorer(Item):
     """Judges images against a prompt; higher is better."""
 
-    def __init__(self, options: Mapping[str, Any], device: str):
-        self.settings = dict(options)
-        self.device = device
-
     def check(self) -> None:
         """Refuse settings that cannot work (e.g. a model that does not load) by raising
         artengine.errors.UsageError, before any image is made. The default accepts all."""
@@ -146,12 +150,15 @@ class Scorer(Item):
 class Loss(Item):
     """A named, weighted, differentiable term that optimisation generators add up.
 
-    The generator computes ``loss.weight * loss(images, context)`` for each chosen loss.
+    The generator computes ``loss.weight * loss(images, context)`` for each chosen loss. The
+    weight is the setting every loss has beside its declared options (`--loss NAME:WEIGHT`,
+    `[losses.NAME] weight = ...`): the engine hands it in with them, as `options["weight"]`.
     """
 
-    def __init__(self, weight: float, options: Mapping[str, Any]):
-        self.weight = weight
-        self.settings = dict(options)
+    @property
+    def weight(self) -> float:
+        """How much the loss counts (1 when not given); 0 leaves it out."""
+        return self.settings.get("weight", 1.0)
 
     def check(self, request: Request) -> None:
         """Refuse settings that cannot work for this request (e.g. a model that does not load)
@@ -167,10 +174,9 @@ class Loss(Item):
 
 
 class Dataset(Item):
-    """A named source of image-caption pairs for training and evaluation (`--data NAME`)."""
+    """A named source of image-caption pairs for training and evaluation (`--data NAME`).
 
-    def __init__(self, options: Mapping[str, Any]):
-        self.settings = dict(options)
+    Its pairs are PIL images, made on the CPU: the engine builds it with the device "cpu"."""
 
     @abstractmethod
     def pairs(self, count: int, seed: int) -> Sequence[tuple["Image", list[str]]]:

@@ -3,6 +3,7 @@ its plugin."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,10 @@ class Registry:
         name = getattr(obj, attribute, None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin '{plugin}' registered a {kind} without a '{attribute}'")
+        if is_class and not builds(obj):
+            raise PluginError(f"plugin '{plugin}' registered {kind} '{name}', whose constructor takes "
+                              f"{obj.__name__}{inspect.signature(obj)}; the engine builds every item as "
+                              f"{obj.__name__}(options, device): take those two, or define no __init__")
         if (kind, name) in self.owners:
             raise PluginError(
                 f"plugin '{plugin}' registered {kind} '{name}', "
@@ -76,6 +81,18 @@ class Registry:
         """Every registered `kind`, by name, with its declared options as plain data: what
         `artengine list --json` prints, the docs' tables and the web UI's forms are made from."""
         return [describe_item(kind, name, obj, self.owners[kind, name]) for name, obj in sorted(self.items[kind].items())]
+
+
+def builds(cls: type) -> bool:
+    """Whether the engine can build the item class `cls` as every item is built:
+    `cls(options, device)` (see interfaces.Item)."""
+    try:
+        inspect.signature(cls).bind(options={}, device="cpu")
+    except TypeError:
+        return False
+    except ValueError:  # a constructor without a signature Python can read: left to run time
+        return True
+    return True
 
 
 def describe_item(kind: str, name: str, obj: Any, plugin: str) -> dict[str, Any]:

@@ -182,11 +182,13 @@ def prepare(config: RunConfig, registry: Registry) -> Plan:
     if config.seed < 0:
         raise ValueError("prepare() needs a drawn seed; see draw_seed()")
     device = resolve_device(config.device)
-    generator = plugin_call(f"generator '{config.generator}'", registry.generator(config.generator))
+    generator = plugin_call(f"generator '{config.generator}'", registry.generator(config.generator),
+                            config.generator_options, device)
     size = config.size or tuple(plugin_call(f"generator '{config.generator}'", generator.size_for,
                                             config.generator_options, device))
     seeds = tuple((config.seed + i) % 2**32 for i in range(config.n))
-    losses = tuple(registry.loss(spec.name)(spec.weight, spec.options) for spec in config.losses)
+    losses = tuple(plugin_call(f"loss '{spec.name}'", registry.loss(spec.name), {"weight": spec.weight, **spec.options},
+                               device) for spec in config.losses)
     requests = [Request(p, seeds, size, device, config.generator_options, losses) for p in config.prompts]
     for request in requests:
         plugin_call(f"generator '{config.generator}'", generator.check, request)

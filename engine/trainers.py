@@ -85,9 +85,10 @@ class Trainer(Item):
     """Something `artengine train NAME` trains: declare `name`, `description`, `options` (the
     model's and data's own settings) and implement the methods below.
 
-    `self.settings` holds every option, the engine's (steps, batch_size, lr, seed, ...) and the
-    trainer's, resolved; `self.run` says where and on which process it runs. Unless a method
-    says otherwise it runs on every process.
+    Built like every item, `Trainer(options, device)`: `self.settings` holds every option, the
+    engine's (steps, batch_size, lr, seed, ...) and the trainer's, resolved, and `self.device`
+    is this process's device. `self.run`, set by the loop before `check()`, says where and on
+    which process it runs. Unless a method says otherwise it runs on every process.
     """
 
     defaults: ClassVar[Mapping[str, Any]] = {}
@@ -101,9 +102,8 @@ class Trainer(Item):
     loads_as: ClassVar[str] = ""
     """The model loader kind that loads the run folder (`vqgan` -> "load it as vqgan:OUT")."""
 
-    def __init__(self, settings: Mapping[str, Any], run: TrainingRun):
-        self.settings = dict(settings)
-        self.run = run
+    run: TrainingRun
+    """The run this trainer trains in, handed over by the loop before `check()`."""
 
     def check(self) -> None:
         """Refuse settings that cannot work with artengine.UsageError, before anything heavy."""

@@ -130,7 +130,8 @@ class Loop:
         self.resume_from = self._resume_folder(resume)
         self.run_info = TrainingRun(self.out, accelerator.device, accelerator.process_index,
                                     accelerator.num_processes, resume, log, accelerator.wait_for_everyone, self.s)
-        self.trainer = trainer_class(self.s, self.run_info)
+        self.trainer = trainer_class(self.s, str(accelerator.device))
+        self.trainer.run = self.run_info
         self.name = trainer_class.name
         self.step = self.position = 0
         self.wall_time = 0.0

@@ -8,7 +8,7 @@ from artengine.plugins.clip.batches import BatchMaker
 
 
 def shapes_dataset(**options):
-    return ShapesDataset({option.name: option.default for option in ShapesDataset.options} | options)
+    return ShapesDataset({option.name: option.default for option in ShapesDataset.options} | options, "cpu")
 
 
 class Pairs:

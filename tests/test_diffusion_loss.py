@@ -108,7 +108,7 @@ def diffusion_loss(builtin_plugins):
     def make(weight=1.0, **options):
         cls = registry.loss("diffusion")
         options = {"model": "constant:target", **options}
-        return cls(weight, artengine.resolve_options(cls.options, options, "test", "losses.diffusion"))
+        return cls({"weight": weight, **artengine.resolve_options(cls.options, options, "test", "losses.diffusion")}, "cpu")
 
     return make
 

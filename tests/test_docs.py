@@ -68,7 +68,7 @@ def test_the_documented_loss_is_differentiable(host, tmp_path):
     import torch
     namespace = {}
     exec(compile(example_plugin(), "my_art.py", "exec"), namespace)
-    loss = namespace["Brightness"](0.5, {"target": 0.2})
+    loss = namespace["Brightness"]({"weight": 0.5, "target": 0.2}, "cpu")
     images = torch.full((2, 3, 8, 8), 0.7, requires_grad=True)
     value = loss(images, {})
     value.backward()

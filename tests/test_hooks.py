@@ -70,7 +70,7 @@ def test_register_losses_reach_the_generator_through_the_request(cli, host):
                     register_generators=lambda register: register(Recorder)), name="losses")
     result = cli("generate", "x", "-g", "recorder", "--loss", "darkness:0.3", "--set", "losses.darkness.power=2.0", "--seed", "1")
     assert result.exit_code == 0, result.output
-    assert seen == [("darkness", 0.3, {"power": 2.0})]
+    assert seen == [("darkness", 0.3, {"weight": 0.3, "power": 2.0})]
     assert "darkness" in cli("list", "losses").stdout
 
 

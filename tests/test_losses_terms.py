@@ -15,7 +15,7 @@ from artengine.plugins.losses.terms import spherical_distance
 def make(loss_class, weight=1.0, **options):
     from artengine.options import resolve_options
 
-    return loss_class(weight, resolve_options(loss_class.options, options, "test"))
+    return loss_class({"weight": weight, **resolve_options(loss_class.options, options, "test")}, "cpu")
 
 
 def context(**given):

@@ -26,7 +26,7 @@ left_out = st.sets(st.sampled_from(["size", "position", "background"]))
 
 
 def shapes_dataset(**options):
-    return ShapesDataset({option.name: option.default for option in ShapesDataset.options} | options)
+    return ShapesDataset({option.name: option.default for option in ShapesDataset.options} | options, "cpu")
 
 
 @pytest.fixture(scope="module")

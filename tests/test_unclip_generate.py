@@ -120,7 +120,7 @@ def test_a_stop_keeps_the_finished_batches_marked_interrupted(unclip_host, folde
             raise StopRequested()
 
     request = Request(parse_prompt("a red circle"), (1, 2, 3, 4), (64, 64), "cpu", options)
-    candidates = UnclipGenerator().generate(request, progress)
+    candidates = UnclipGenerator(options, "cpu").generate(request, progress)
     assert [c.seed for c in candidates] == [1, 2] and all(c.metadata["interrupted"] for c in candidates)
 
 

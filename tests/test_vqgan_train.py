@@ -81,7 +81,7 @@ def test_training_lowers_the_reconstruction_error(cli, tmp_path):
     common = ["--data", "tinysquares", "--data-count", 8, "--lr", "2e-3", "--lr-schedule", "constant", *TINY]
     assert cli("train", "vqgan", "--out", tmp_path / "short", "--steps", 1, *common).exit_code == 0
     assert cli("train", "vqgan", "--out", tmp_path / "long", "--steps", 40, *common).exit_code == 0
-    data = TinySquares({}).pairs(8, 0)
+    data = TinySquares({}, "cpu").pairs(8, 0)
     before = reconstruction_errors(artengine.load_model(f"vqgan:{tmp_path / 'short'}"), data, 16)[0].mean()
     after = reconstruction_errors(artengine.load_model(f"vqgan:{tmp_path / 'long'}"), data, 16)[0].mean()
     assert after < before / 2

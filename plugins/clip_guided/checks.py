@@ -49,7 +49,7 @@ def main_loss(request):
     from artengine import resolve_options
 
     loss = registry.loss("clip")
-    return loss(1.0, resolve_options(loss.options, {}, "vqgan-clip", "losses.clip"))
+    return loss({"weight": 1.0, **resolve_options(loss.options, {}, "vqgan-clip", "losses.clip")}, request.device)
 
 
 def check_diffusion_request(request) -> None:

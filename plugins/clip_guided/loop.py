@@ -170,7 +170,8 @@ def chosen_losses(request, settings, vqgan) -> list:
         if "init" not in registry.items["loss"]:
             raise UsageError("generator.init_weight needs the 'init' loss, which no installed plugin registers")
         loss = registry.loss("init")
-        losses.append(loss(settings.init_weight, resolve_options(loss.options, {}, "vqgan-clip", "losses.init")))
+        options = resolve_options(loss.options, {}, "vqgan-clip", "losses.init")
+        losses.append(loss({"weight": settings.init_weight, **options}, request.device))
     if any(loss.name == "init" for loss in losses) and not settings.init_image:
         raise UsageError("the 'init' loss needs an init image: set generator.init_image=PATH")
     return [loss for loss in losses if loss.weight != 0]
@@ -185,7 +186,7 @@ def default_diffusion(weight: float, vqgan, device: str) -> list:
     if "diffusion" not in registry.items["loss"]:
         return []
     cls = registry.loss("diffusion")
-    loss = cls(weight, resolve_options(cls.options, {}, "vqgan-clip", "losses.diffusion"))
+    loss = cls({"weight": weight, **resolve_options(cls.options, {}, "vqgan-clip", "losses.diffusion")}, device)
     try:
         model = load_model(loss.settings["model"], device)
     except UsageError:  # not installed here: vqgan-clip runs as it did without it

@@ -77,7 +77,7 @@ class DalleTrainer(Trainer):
         from .checkpoint import read_config
         from .model import DalleLM
 
-        self.out, self.device = self.run.out, self.run.device
+        self.out = self.run.out
         self.previous = read_config(self.out) if self.run.resumed and (self.out / "config.json").is_file() else None
         self.vqgan, self.vqgan_config = self._vqgan()
         self.cache = self._cache()

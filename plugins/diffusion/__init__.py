@@ -30,8 +30,8 @@ class DiffusionLoss(Loss):
                "between them at each step.", choices=("anneal", "random")),
     )
 
-    def __init__(self, weight, options):
-        super().__init__(weight, options)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         if self.settings["t_min"] > self.settings["t_max"]:
             raise artengine.UsageError(f"losses.diffusion: t_min {self.settings['t_min']} is above t_max "
                                        f"{self.settings['t_max']}; give t_min <= t_max")

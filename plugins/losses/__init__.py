@@ -23,8 +23,8 @@ class ClipLoss(Loss):
                "Steer towards this prompt instead of the request's (same syntax: text:weight|other:-1).",),
     )
 
-    def __init__(self, weight, options):
-        super().__init__(weight, options)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self.prompt = artengine.parse_prompt(self.settings["prompt"], "losses.clip.prompt") if self.settings["prompt"] else None
 
     def __call__(self, images, context):
@@ -64,8 +64,8 @@ class PaletteLoss(Loss):
         Option("colours", list, ["black", "white"], "Palette: colour names or hex codes, e.g. red,#28aa3c."),
     )
 
-    def __init__(self, weight, options):
-        super().__init__(weight, options)
+    def __init__(self, options, device):
+        super().__init__(options, device)
         self.colours = parse_colours(self.settings["colours"], "losses.palette.colours")
 
     def __call__(self, images, context):
