@@ -49,6 +49,9 @@ step train-unclip artengine train unclip --data shapes --data-count 2048 --out "
     --batch-size 64 --checkpoint-every 20 --sample-every 20 --device cuda
 step --json unclip-speed "${PYTHON:-python3}" benchmarks/unclip_figures.py speed --device cuda
 step --json unclip-kandinsky "${PYTHON:-python3}" benchmarks/unclip_figures.py kandinsky --device cuda
+# CLIP-guided diffusion on CUDA (its previews and the losses' gradient on the device)
+step generate-clip-diffusion artengine generate "$prompt" -g clip-diffusion -n 8 --keep 2 --device cuda \
+    --set generator.save_every=10 --out "$out/runs" --json
 # the diffusion loss: vqgan-clip's time per step with it against without it
 step --json diffusion-loss "${PYTHON:-python3}" benchmarks/diffusion_loss.py --device cuda --rounds 3
 step --json dalle-mega-benchmark "${PYTHON:-python3}" benchmarks/dalle_sampling.py --config mega --batch 8 --repeats 2
