@@ -142,7 +142,7 @@ def test_ctrl_c_keeps_the_state_and_resume_finishes_as_an_unstopped_run(generate
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--set", "generator.model=clip:shapes"], "is not a latent diffusion model clip-diffusion can sample"),
+    (["--set", "generator.model=clip:shapes"], "generator.model 'clip:shapes' loads a ClipModel, which is not a LatentDenoiser"),
     (["--size", "32x32"], "makes 64x64 images; use --size 64x64"),
     (["--set", "generator.augment=[\"blur\"]"], "unknown augmentation 'blur'"),
 ])

@@ -205,7 +205,7 @@ def test_a_third_party_generator_gets_the_loss_with_no_change_to_either(builtin_
 
 
 @pytest.mark.parametrize("options, message", [
-    ({"model": "clip:shapes"}, "is not a latent diffusion model"),
+    ({"model": "clip:shapes"}, "losses.diffusion.model 'clip:shapes' loads a ClipModel, which is not a LatentDenoiser"),
     ({"t_min": 0.8, "t_max": 0.2}, "t_min 0.8 is above t_max 0.2"),
 ])
 def test_bad_settings_are_one_line(builtin_plugins, cli, options, message):

@@ -14,23 +14,19 @@ from __future__ import annotations
 import torch
 
 import artengine
-from artengine import Candidate, LatentDenoiser, StopRequested, UsageError
+from artengine import Candidate, LatentDenoiser
 
 from .images import side_by_side, to_images
 from .latents import decode, quantize
 from .specs import read_diffusion_settings
 from .state import generator_states, identity, load_state, restore_generators, save_state
-from .steering import Steering, frozen, precision, with_main_loss
+from .steering import Steering, precision, run_request, with_main_loss
 
 STATE_FILE = "clip-diffusion.pt"
 
 
 def load_denoiser(spec: str, device: str) -> LatentDenoiser:
-    model = artengine.load_model(spec, device)
-    if not isinstance(model, LatentDenoiser):
-        raise UsageError(f"generator.model: {spec} is not a latent diffusion model clip-diffusion can sample; "
-                         "give one a loader gives as a denoiser, e.g. unclip:shapes")
-    return model
+    return artengine.load_model(spec, device, LatentDenoiser, "generator.model")
 
 
 def image_size(model: LatentDenoiser) -> tuple[int, int]:
@@ -41,14 +37,7 @@ def image_size(model: LatentDenoiser) -> tuple[int, int]:
 
 def generate(request, progress) -> list[Candidate]:
     run = Sampling(request)
-    with frozen(run.model.tokenizer, *run.steering.models):
-        run.start()
-        try:
-            run.sample(progress)
-        except StopRequested:
-            run.interrupted = True
-            run.save()
-        return run.candidates()
+    return run_request(run, progress, run.model.tokenizer, *run.steering.models)
 
 
 class Sampling:
@@ -87,7 +76,7 @@ class Sampling:
             restore_generators(self.generators, saved["generators"])
             self.first_step = self.done = int(saved["step"])
 
-    def sample(self, progress) -> None:
+    def loop(self, progress) -> None:
         settings = self.settings
         progress(self.first_step, settings.steps)
         for step in range(self.first_step, settings.steps):

@@ -12,28 +12,21 @@ import math
 import torch
 
 import artengine
-from artengine import Candidate, ImageTokenizer, StopRequested, UsageError
+from artengine import Candidate, ImageTokenizer, UsageError
 
 from .animation import frame_interval, from_png, gif_bytes, png
 from .images import load_image, side_by_side, to_images, to_tensor
 from .latents import codebook_range, decode, quantize, random_latents
 from .specs import read_settings
 from .state import generator_states, identity, load_state, restore_generators, save_state
-from .steering import Steering, frozen, precision, with_main_loss
+from .steering import Steering, precision, run_request, with_main_loss
 
 CHECK_EVERY = 25  # steps between checks that the loss is finite (each check waits for the device)
 
 
 def generate(request, progress) -> list[Candidate]:
     run = Optimisation(request)
-    with frozen(run.vqgan, *run.steering.models):
-        run.start()
-        try:
-            run.optimise(progress)
-        except StopRequested:
-            run.interrupted = True
-            run.save()
-        return run.candidates()
+    return run_request(run, progress, run.vqgan, *run.steering.models)
 
 
 class Optimisation:
@@ -79,7 +72,7 @@ class Optimisation:
         if saved is not None:
             self._restore(saved)
 
-    def optimise(self, progress) -> None:
+    def loop(self, progress) -> None:
         settings = self.settings
         every = frame_interval(settings.steps, settings.save_every)
         progress(self.first_step, settings.steps)

@@ -13,7 +13,7 @@ import dataclasses
 
 import torch
 
-from artengine import LossContext, UsageError
+from artengine import LossContext, StopRequested, UsageError
 
 from .checks import main_loss
 from .cutouts import Cutouts
@@ -83,6 +83,19 @@ def with_main_loss(request) -> list:
     if "clip" not in {loss.name for loss in losses}:
         losses.insert(0, main_loss(request))
     return losses
+
+
+def run_request(run, progress, *models) -> list:
+    """A generator's request, its models frozen: `run.start()`, then `run.loop(progress)`; a stop
+    keeps the state (`run.save()`) and returns the work so far. `run.candidates()` either way."""
+    with frozen(*models):
+        run.start()
+        try:
+            run.loop(progress)
+        except StopRequested:
+            run.interrupted = True
+            run.save()
+        return run.candidates()
 
 
 @contextlib.contextmanager

@@ -68,11 +68,7 @@ def _run(loss, context: LossContext) -> Run:
 
 
 def denoiser(spec: str, device: str) -> LatentDenoiser:
-    model = artengine.load_model(spec, device)
-    if not isinstance(model, LatentDenoiser):
-        raise UsageError(f"losses.diffusion.model: {spec} is not a latent diffusion model the loss can use; "
-                         "give one a loader gives as a denoiser, e.g. unclip:shapes")
-    return model
+    return artengine.load_model(spec, device, LatentDenoiser, "losses.diffusion.model")
 
 
 def _latents(model, images: torch.Tensor, context: LossContext) -> torch.Tensor:
