@@ -147,6 +147,8 @@ def _toml_value(text: str, where: str) -> Any:
         value = tomllib.loads(f"value = {text}")["value"]
     except tomllib.TOMLDecodeError:
         return text
+    except ValueError:  # an integer past Python's limit on the digits it converts
+        raise UsageError(f"{where}: the number has more digits than can be read; give a smaller one") from None
     except RecursionError:
         raise UsageError(f"{where}: arrays or tables are nested more than {MAX_DEPTH} deep") from None
     return check_depth(value, where)

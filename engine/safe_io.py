@@ -185,6 +185,8 @@ def load_toml(text: str, where: str) -> dict[str, Any]:
         raise UsageError(f"{where}: tables or arrays are nested more than {MAX_DEPTH} deep") from None
     except tomllib.TOMLDecodeError as error:
         raise UsageError(f"{where} is not valid TOML: {str(error)[:200]}") from None
+    except ValueError:  # an integer past Python's limit on the digits it converts
+        raise UsageError(f"{where}: a number has more digits than can be read; give a smaller one") from None
     return check_depth(value, where)
 
 

@@ -150,6 +150,14 @@ def test_deeply_nested_config_and_set_values_are_refused(cli, tmp_path, depth, t
     nothing_made(tmp_path)
 
 
+@pytest.mark.parametrize("digits", [4301, 100_000])
+def test_numbers_with_more_digits_than_python_reads_are_one_line(cli, tmp_path, digits):
+    (tmp_path / "big.toml").write_text(f"seed = {'9' * digits}\n")
+    one_error_line(cli("generate", "red", "-g", "solid", "--config", tmp_path / "big.toml"), 2, "more digits than")
+    one_error_line(cli("generate", "red", "-g", "solid", "--set", f"n={'9' * digits}"), 2, "more digits than")
+    nothing_made(tmp_path)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(depth=nesting, inner=st.sampled_from(["[", '{"a": ']))
 def test_deeply_nested_png_metadata_and_run_json_are_refused(cli, tmp_path, depth, inner):

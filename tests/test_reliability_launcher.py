@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "from tests.plugins_for_tests import register_generators, register_scorers, register_trainers  # noqa: F401\n"
@@ -22,12 +23,6 @@ LAUNCHER = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR
 TIMEOUT_S = 3  # ARTENGINE_RENDEZVOUS_TIMEOUT for these runs
 GENERATE = ("generate", "--prompts", "prompts.txt", "-g", "solid", "-n", "1", "--out", "out")
 TRAIN = ("train", "line", "--out", "run", "--steps", "2", "--threads", "1", "--device", "cpu")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def started(tmp_path, command, env: dict[str, str]) -> subprocess.Popen:

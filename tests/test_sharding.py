@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from artengine.devices import Shard
+from tests.ports import free_port
 
 ROOT = Path(__file__).parent.parent
 PLUGIN = "from tests.plugins_for_tests import register_generators, register_scorers  # noqa: F401\n"
@@ -35,7 +36,7 @@ def launched(tmp_path, processes: int, *command, env=()):
         (tmp_path / "prompts.txt").write_text("a red square\na blue circle\na green thing\n")
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "ARTENGINE_LOAD_PLUGINS": "test_plugin",
                    **dict(env)}
-    launch = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", "--master_port=29535"]
+    launch = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={processes}", f"--master_port={free_port()}"]
     prefix = [*launch, "-m", "artengine"] if processes > 1 else [sys.executable, "-m", "artengine"]
     return subprocess.run([*prefix, "--plugins-dir", "plugins", *command], capture_output=True, text=True, timeout=300,
                           env=environment, cwd=tmp_path)
