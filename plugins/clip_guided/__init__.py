@@ -21,7 +21,7 @@ from artengine import Generator, Option
 from .specs import AUGMENTATIONS
 
 # What steers the image, the same in every generator of the plugin
-CLIP = Option("clip", list, ["clip:shapes-v1"],
+CLIP = Option("clip", list, ["clip:shapes"],
               "CLIP model specs guiding the image, each SPEC or SPEC:WEIGHT (e.g. clip:shapes:1,clip:PATH:0.5).")
 IMAGE_PROMPTS = Option("image_prompts", list, [], "Images whose CLIP embedding is a target, each PATH or "
                                                   "PATH:WEIGHT (a negative weight pushes away).")
