@@ -28,7 +28,7 @@ def seconds_per_step(diffusion_weight: float, steps: int, device: str) -> float:
     options = resolve_options(cls.options, {"steps": steps, "diffusion_weight": diffusion_weight}, "generator")
     request = Request(parse_prompt("a yellow triangle"), (0,), (64, 64), device, options)
     started = time.perf_counter()
-    candidate = cls().generate(request, lambda *args, **kwargs: None)[0]
+    candidate = cls(options, device).generate(request, lambda *args, **kwargs: None)[0]
     assert ("diffusion" in candidate.metadata["losses"]) == (diffusion_weight > 0)
     return (time.perf_counter() - started) / steps
 

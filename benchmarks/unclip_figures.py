@@ -38,7 +38,7 @@ def request(generator: str, prompt: str, seeds, options: dict, size=(64, 64)):
 
     cls = get_registry().get("generator", generator)
     resolved = artengine.resolve_options(cls.options, options, "generator")
-    return cls(), Request(parse_prompt(prompt), tuple(seeds), size, DEVICE, resolved)
+    return cls(resolved, DEVICE), Request(parse_prompt(prompt), tuple(seeds), size, DEVICE, resolved)
 
 
 def quiet(step, total, preview=None, figures=None):

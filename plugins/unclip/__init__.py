@@ -47,10 +47,10 @@ class UnclipGenerator(Generator):
     options = (
         Option("model", str, "unclip:shapes", "unclip:shapes (shipped), unclip:FOLDER from `train unclip`, or Kandinsky "
                "2.2: unclip:PRIOR_DIR,DECODER_DIR (or a folder holding prior/ and decoder/)."),
-        Option("prior_steps", int, 10, "Denoising steps of the prior.", min=1, max=1000),
+        Option("prior_steps", int, 8, "Denoising steps of the prior.", min=1, max=1000),
         Option("prior_guidance", float, 4.0, "Classifier-free guidance of the prior (1 = off); negative prompt parts "
                "are what it steers away from.", min=0.0, max=50.0),
-        Option("decoder_steps", int, 10, "Denoising steps of the decoder.", min=1, max=1000, infotext="Steps"),
+        Option("decoder_steps", int, 8, "Denoising steps of the decoder.", min=1, max=1000, infotext="Steps"),
         Option("decoder_guidance", float, 2.0, "Classifier-free guidance of the decoder (1 = off).", min=0.0,
                max=50.0, infotext="CFG scale"),
         Option("scheduler", str, "default", "Sampler of both loops: the model's own (default: DPM-Solver++ for folders "

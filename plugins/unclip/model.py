@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 class SamplingSettings:
     """How the prior and the decoder sample (the generator's declared options)."""
 
-    prior_steps: int = 10
+    prior_steps: int = 8
     prior_guidance: float = 4.0
-    decoder_steps: int = 10
+    decoder_steps: int = 8
     decoder_guidance: float = 2.0
     scheduler: str = "dpm++"
     eta: float = 0.0

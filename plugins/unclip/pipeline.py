@@ -21,7 +21,7 @@ class ShapesUnclip:
     `clip-diffusion` use)."""
 
     schedulers = ("default", *SCHEDULERS)
-    default_scheduler = "dpm++"  # trained with DDPM's schedule; DPM-Solver++ samples it in 10 steps
+    default_scheduler = "dpm++"  # trained with DDPM's schedule; DPM-Solver++ samples it in 8 steps
 
     def __init__(self, prior, unet, clip, vqgan, latent_mean, latent_std, device):
         self.prior, self.unet, self.clip, self.vqgan = prior, unet, clip, vqgan
