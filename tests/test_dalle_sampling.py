@@ -209,9 +209,9 @@ def test_bf16_sampling_works_on_a_bf16_copy_of_the_weights_and_agrees_with_fp32(
 
 
 def test_auto_precision_is_bf16_exactly_where_the_hardware_has_it(monkeypatch):
-    import artengine
+    import artengine.devices
     from artengine.plugins.dalle.generator import precision
 
-    monkeypatch.setattr(artengine, "native_bf16", lambda device: device == "cuda")  # as plugins reach it
+    monkeypatch.setattr(artengine.devices, "native_bf16", lambda device: device == "cuda")  # as plugins reach it
     assert (precision("auto", "cuda"), precision("auto", "cpu")) == ("bf16", "fp32")
     assert (precision("bf16", "cpu"), precision("fp32", "cuda")) == ("bf16", "fp32")
