@@ -2,6 +2,7 @@
 against the losses' gradient (CLIP's first). On a tiny random unCLIP folder over the shipped
 clip:shapes and vqgan:shapes, guided by the shipped CLIP."""
 
+import io
 import json
 import os
 import signal
@@ -150,3 +151,26 @@ def test_bad_settings_are_one_line(generate, extra, message):
     result = generate("a red circle", *extra)
     assert result.exit_code == 2 and message in result.stderr, result.output
     assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_web_ui_offers_it_with_its_declared_options_and_draws_what_the_cli_draws(generate, builtin_plugins,
+                                                                                     denoiser_folder, tmp_path):
+    from starlette.testclient import TestClient
+
+    from artengine.plugins.ui import server
+    from tests.ui_helpers import post, wait_done
+
+    cli_pixels = pixels_by_seed(generate("a red circle", n=1, seed=4))[4]
+    builtin_plugins.load()
+    with TestClient(server.create_app(tmp_path / "ui-outputs"), base_url="http://127.0.0.1:7860") as client:
+        generators = {g["name"]: g for g in client.get("/api/schema").json()["generators"]}
+        options = {o["name"]: o for o in generators["clip-diffusion"]["options"]}
+        assert options["condition"]["choices"] == ["prompt", "none"] and options["clip_guidance"]["min"] == 0.0
+        fields = {"generator": "clip-diffusion", "seed": "4", "n": "1", "generator.model": f"unclip:{denoiser_folder}",
+                  "generator.steps": "4", "generator.cutn": "2"}
+        response = post(client, "/api/generate", {"prompt": "a red circle", "fields": fields})
+        assert response.status_code == 200, response.text
+        state = wait_done(client, response.json()["id"], timeout=300)
+        assert state["status"] == "complete", state
+        image = Image.open(io.BytesIO(client.get(state["images"][0]["url"]).content))
+    assert image.tobytes() == cli_pixels
