@@ -138,14 +138,6 @@ class Sampling:
             latents = self.model.denormalise((self.x if finished else self.clean).float())
             final = decode(self.model.tokenizer, quantize(latents, self.codebook) if self.settings.snap else latents)
             final = final.float()
-            similarities = self.steering.similarities(final)
-        candidates = []
-        for index, (picture, seed) in enumerate(zip(to_images(final), self.request.seeds)):
-            metadata = {"steps": self.done, "clip_similarity": round(similarities[index], 5),
-                        "losses": self.steering.metadata()}
-            if self.first_step:
-                metadata["resumed_at_step"] = self.first_step
-            if self.interrupted:
-                metadata["interrupted"] = True
-            candidates.append(Candidate(picture, seed, metadata))
-        return candidates
+            records = self.steering.metadata(self, final)
+        return [Candidate(picture, seed, metadata)
+                for picture, seed, metadata in zip(to_images(final), self.request.seeds, records)]

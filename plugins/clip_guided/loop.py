@@ -127,16 +127,10 @@ class Optimisation:
     def candidates(self) -> list[Candidate]:
         with torch.no_grad(), precision(self.settings.precision, self.device):
             final = decode(self.vqgan, quantize(self.z, self.codebook)).float()
-            similarities = self.steering.similarities(final)
+            records = self.steering.metadata(self, final)
         pictures = to_images(final)
         candidates = []
-        for index, (picture, seed) in enumerate(zip(pictures, self.request.seeds)):
-            metadata = {"steps": self.done, "clip_similarity": round(similarities[index], 5),
-                        "losses": self.steering.metadata()}
-            if self.first_step:
-                metadata["resumed_at_step"] = self.first_step
-            if self.interrupted:
-                metadata["interrupted"] = True
+        for index, (picture, seed, metadata) in enumerate(zip(pictures, self.request.seeds, records)):
             files = {}
             if self.settings.animate:
                 files["progress.gif"] = gif_bytes([from_png(frame) for frame in self.frames[index]] + [picture])

@@ -19,25 +19,51 @@ class Weighted:
 
 
 @dataclass(frozen=True)
-class VqganClipSettings:
-    """The generator's options, checked."""
+class SteeringSettings:
+    """The options every generator of the plugin steers with, checked (steering.py reads them)."""
 
-    vqgan: str
     clip: tuple[Weighted, ...]
     image_prompts: tuple[Weighted, ...]
-    init_image: str
-    init_weight: float
-    diffusion_weight: float
     steps: int
-    lr: float
-    optimizer: str
-    lr_decay: float
     cutn: int
     cut_pow: float
     augment: frozenset[str]
     save_every: int
-    animate: bool
     precision: str
+
+
+@dataclass(frozen=True)
+class VqganClipSettings(SteeringSettings):
+    """vqgan-clip's options, checked."""
+
+    vqgan: str
+    init_image: str
+    init_weight: float
+    diffusion_weight: float
+    lr: float
+    optimizer: str
+    lr_decay: float
+    animate: bool
+
+
+@dataclass(frozen=True)
+class ClipDiffusionSettings(SteeringSettings):
+    """clip-diffusion's options, checked."""
+
+    model: str
+    clip_guidance: float
+    condition: str
+    guidance: float
+    eta: float
+    snap: bool
+
+
+def _steering(options: Mapping[str, Any], where: str) -> dict[str, Any]:
+    return dict(clip=_clip_specs(options["clip"], f"{where}.clip"),
+                image_prompts=_image_prompts(options["image_prompts"], f"{where}.image_prompts"),
+                steps=options["steps"], cutn=options["cutn"], cut_pow=options["cut_pow"],
+                augment=_augmentations(options["augment"], f"{where}.augment"),
+                save_every=options["save_every"], precision=options["precision"])
 
 
 def read_settings(options: Mapping[str, Any]) -> VqganClipSettings:
@@ -46,22 +72,27 @@ def read_settings(options: Mapping[str, Any]) -> VqganClipSettings:
     if not vqgan.startswith("vqgan:") or len(vqgan) == len("vqgan:"):
         raise UsageError(f"{where}.vqgan: {vqgan!r} is not a VQGAN spec; write vqgan:shapes, vqgan:PATH.ckpt or vqgan:DIR")
     return VqganClipSettings(
+        **_steering(options, where),
         vqgan=vqgan,
-        clip=_clip_specs(options["clip"], f"{where}.clip"),
-        image_prompts=_image_prompts(options["image_prompts"], f"{where}.image_prompts"),
         init_image=_existing_file(options["init_image"], f"{where}.init_image") if options["init_image"] else "",
         init_weight=options["init_weight"],
         diffusion_weight=options["diffusion_weight"],
-        steps=options["steps"],
         lr=options["lr"],
         optimizer=options["optimizer"],
         lr_decay=options["lr_decay"],
-        cutn=options["cutn"],
-        cut_pow=options["cut_pow"],
-        augment=_augmentations(options["augment"], f"{where}.augment"),
-        save_every=options["save_every"],
         animate=options["animate"],
-        precision=options["precision"],
+    )
+
+
+def read_diffusion_settings(options: Mapping[str, Any]) -> ClipDiffusionSettings:
+    return ClipDiffusionSettings(
+        **_steering(options, "generator"),
+        model=options["model"].strip(),
+        clip_guidance=options["clip_guidance"],
+        condition=options["condition"],
+        guidance=options["guidance"],
+        eta=options["eta"],
+        snap=options["snap"],
     )
 
 
@@ -99,43 +130,3 @@ def _existing_file(path: str, where: str) -> str:
     if not Path(path).is_file():
         raise UsageError(f"{where}: image file {path!r} does not exist")
     return path
-
-
-@dataclass(frozen=True)
-class ClipDiffusionSettings:
-    """clip-diffusion's options, checked."""
-
-    model: str
-    clip: tuple[Weighted, ...]
-    image_prompts: tuple[Weighted, ...]
-    steps: int
-    clip_guidance: float
-    condition: str
-    guidance: float
-    eta: float
-    cutn: int
-    cut_pow: float
-    augment: frozenset[str]
-    snap: bool
-    save_every: int
-    precision: str
-
-
-def read_diffusion_settings(options: Mapping[str, Any]) -> ClipDiffusionSettings:
-    where = "generator"
-    return ClipDiffusionSettings(
-        model=options["model"].strip(),
-        clip=_clip_specs(options["clip"], f"{where}.clip"),
-        image_prompts=_image_prompts(options["image_prompts"], f"{where}.image_prompts"),
-        steps=options["steps"],
-        clip_guidance=options["clip_guidance"],
-        condition=options["condition"],
-        guidance=options["guidance"],
-        eta=options["eta"],
-        cutn=options["cutn"],
-        cut_pow=options["cut_pow"],
-        augment=_augmentations(options["augment"], f"{where}.augment"),
-        snap=options["snap"],
-        save_every=options["save_every"],
-        precision=options["precision"],
-    )

@@ -73,8 +73,19 @@ class Steering:
             total += guide.weight * (cosines * guide.target_weights).sum(1) / guide.target_weights.abs().sum()
         return (total / sum(abs(guide.weight) for guide in self.guides)).tolist()
 
-    def metadata(self) -> dict:
-        return {name: round(float(value), 6) for name, value in self.terms.items()}
+    def metadata(self, run, images: torch.Tensor) -> list[dict]:
+        """Each final image's metadata: the steps done, CLIP's similarity, the last step's loss
+        terms, and whether the run was resumed or stopped (`run`: the generator's loop)."""
+        losses = {name: round(float(value), 6) for name, value in self.terms.items()}
+        records = []
+        for similarity in self.similarities(images):
+            record = {"steps": run.done, "clip_similarity": round(similarity, 5), "losses": losses}
+            if run.first_step:
+                record["resumed_at_step"] = run.first_step
+            if run.interrupted:
+                record["interrupted"] = True
+            records.append(record)
+        return records
 
 
 def with_main_loss(request) -> list:
