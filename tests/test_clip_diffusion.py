@@ -4,36 +4,14 @@ clip:shapes and vqgan:shapes, guided by the shipped CLIP."""
 
 import io
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-import artengine
-from artengine import Loss, Option
 from tests.unclip_helpers import make_unclip_folder
-
-
-class CtrlC(Loss):
-    """Presses Ctrl-C (SIGINT to this process) at a chosen step; adds nothing."""
-
-    name = "ctrl_c"
-    description = "test: interrupt at a step"
-    options = (Option("at_step", int, 0, "0-based step"),)
-
-    def __call__(self, images, context):
-        if context.step == self.settings["at_step"]:
-            os.kill(os.getpid(), signal.SIGINT)
-        return images.sum() * 0
-
-
-class TestPlugins:
-    @artengine.hookimpl
-    def register_losses(self, register):
-        register(CtrlC)
+from tests.vqgan_clip_helpers import CtrlCPlugin
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +21,7 @@ def denoiser_folder(tmp_path_factory):
 
 @pytest.fixture
 def generate(builtin_plugins, cli, denoiser_folder, one_thread):
-    builtin_plugins.add(TestPlugins(), name="test-losses")
+    builtin_plugins.add(CtrlCPlugin(), name="ctrl-c")
 
     def run(prompt="a red circle", *extra, steps=4, n=2, seed=5):
         return cli("generate", prompt, "-g", "clip-diffusion", "-n", n, "--seed", seed, "--json",

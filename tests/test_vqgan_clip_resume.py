@@ -1,37 +1,13 @@
 """Ctrl-C keeps the images and the state; `--resume RUN_DIR` continues exactly where it stopped."""
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
 
-import artengine
-from artengine import Loss, Option
-from tests.vqgan_clip_helpers import fast, run_json, use_tiny_models
-
-
-class CtrlC(Loss):
-    """Presses Ctrl-C (sends SIGINT to this process) during a chosen step; adds nothing."""
-
-    name = "ctrl_c"
-    description = "test: interrupt at a step"
-    options = (Option("at_step", int, 0, "0-based step"), Option("prompt", str, "", "only for this prompt"))
-
-    def __call__(self, images, context):
-        prompt = self.settings["prompt"]
-        if context.step == self.settings["at_step"] and prompt in ("", context.prompt.text):
-            os.kill(os.getpid(), signal.SIGINT)
-        return images.sum() * 0
-
-
-class CtrlCPlugin:
-    @artengine.hookimpl
-    def register_losses(self, register):
-        register(CtrlC)
+from tests.vqgan_clip_helpers import CtrlCPlugin, fast, run_json, use_tiny_models
 
 
 @pytest.fixture(autouse=True)

@@ -121,6 +121,33 @@ def use_tiny_models(host):
     host.add(TinyModels(), name="tiny-models")
 
 
+class CtrlC(artengine.Loss):
+    """Presses Ctrl-C (sends SIGINT to this process) during a chosen step, for one prompt or any;
+    adds nothing to the loss."""
+
+    name = "ctrl_c"
+    description = "test: interrupt at a step"
+    options = (artengine.Option("at_step", int, 0, "0-based step"),
+               artengine.Option("prompt", str, "", "only for this prompt"))
+
+    def __call__(self, images, context):
+        import os
+        import signal
+
+        prompt = self.settings["prompt"]
+        if context.step == self.settings["at_step"] and prompt in ("", context.prompt.text):
+            os.kill(os.getpid(), signal.SIGINT)
+        return images.sum() * 0
+
+
+class CtrlCPlugin:
+    """A plugin object registering the `ctrl_c` loss."""
+
+    @artengine.hookimpl
+    def register_losses(self, register):
+        register(CtrlC)
+
+
 TINY = ["--set", "generator.vqgan=vqgan:tiny", "--set", 'generator.clip=["clip:tiny"]']
 """CLI arguments that point vqgan-clip at the tiny models."""
 

@@ -10,16 +10,23 @@ from artengine.files import read_image
 from .specs import read_settings
 
 
-def check_request(request) -> None:
-    settings = read_settings(request.options)
+def check_steering(request, settings) -> list:
+    """What every generator of the plugin checks of what steers it: the `clip` loss, the CLIP
+    models (loaded now and cached, so generate() reuses them) and the image prompts (read now: a
+    bad file must fail before a run folder exists). Returns the CLIP models."""
     main_loss(request)
-    # cached: generate() reuses them
-    vqgan = artengine.load_model(settings.vqgan, request.device, ImageTokenizer, "generator.vqgan")
     clips = [artengine.load_model(spec.value, request.device, TextImageEncoder, "generator.clip") for spec in settings.clip]
-    if settings.init_image:  # read now: a bad file must fail before a run folder exists
-        read_image(settings.init_image, "generator.init_image")
     for image in settings.image_prompts:
         read_image(image.value, "generator.image_prompts")
+    return clips
+
+
+def check_request(request) -> None:
+    settings = read_settings(request.options)
+    clips = check_steering(request, settings)
+    vqgan = artengine.load_model(settings.vqgan, request.device, ImageTokenizer, "generator.vqgan")
+    if settings.init_image:
+        read_image(settings.init_image, "generator.init_image")
     width, height = request.size
     factor = int(vqgan.factor)
     if width % factor or height % factor:
@@ -44,12 +51,12 @@ def main_loss(request):
 
     registry = get_registry()
     if "clip" not in registry.items["loss"]:
-        raise UsageError("vqgan-clip needs the 'clip' loss, which no installed plugin registers; "
+        raise UsageError("this generator needs the 'clip' loss, which no installed plugin registers; "
                          "install artengine's built-in 'losses' plugin")
     from artengine import resolve_options
 
     loss = registry.loss("clip")
-    return loss({"weight": 1.0, **resolve_options(loss.options, {}, "vqgan-clip", "losses.clip")}, request.device)
+    return loss({"weight": 1.0, **resolve_options(loss.options, {}, "clip_guided", "losses.clip")}, request.device)
 
 
 def check_diffusion_request(request) -> None:
@@ -60,11 +67,8 @@ def check_diffusion_request(request) -> None:
     from .specs import read_diffusion_settings
 
     settings = read_diffusion_settings(request.options)
-    main_loss(request)
+    clips = check_steering(request, settings)
     model = load_denoiser(settings.model, request.device)  # cached: generate() reuses it
-    clips = [artengine.load_model(spec.value, request.device, TextImageEncoder, "generator.clip") for spec in settings.clip]
-    for image in settings.image_prompts:
-        read_image(image.value, "generator.image_prompts")
     width, height = image_size(model)
     if tuple(request.size) != (width, height):
         raise UsageError(f"--size {request.size[0]}x{request.size[1]}: {settings.model} makes {width}x{height} "

@@ -112,7 +112,7 @@ class Sampling:
     def _steer(self, clean: torch.Tensor, step: int, t) -> tuple[torch.Tensor, torch.Tensor]:
         """`clean` moved against the losses' gradient, each candidate by `clip_guidance` times its
         own unit-RMS gradient, scaled by the noise left at t (large early, small at the end)."""
-        clean = clean.detach().requires_grad_(True)
+        clean = clean.detach().requires_grad_(self.settings.clip_guidance > 0)  # at 0, no graph to build
         with precision(self.settings.precision, self.device):
             latents = self.model.denormalise(clean)
             quantized = quantize(latents, self.codebook)
