@@ -25,7 +25,7 @@ class Steering:
 
     def __init__(self, request, settings, steps: int, losses: list, tokenizer=None):
         seeds = request.seeds
-        self.request, self.settings, self.losses = request, settings, losses
+        self.losses = losses
         self.guides = build_guides(settings, request.prompt, request.device)
         # each candidate's cutouts draw from its own generators: candidate i depends on seeds[i] alone
         self.generators = [torch.Generator().manual_seed(seed) for seed in seeds]
