@@ -18,6 +18,7 @@ from .errors import ArtengineError, Interrupted, StopRequested, UsageError, clos
 from .hookspecs import hookimpl  # noqa: E402
 from .interfaces import (  # noqa: E402
     Candidate,
+    CaptionEncoder,
     ClipGuide,
     Dataset,
     Generator,
@@ -63,6 +64,7 @@ __all__ = [
     "parse_prompt",
     "split_weight",
     # the typed seams between plugins (docs/plugins.md, "What plugins share")
+    "CaptionEncoder",
     "ImageTokenizer",
     "LatentDenoiser",
     "SearchHit",

@@ -282,6 +282,16 @@ class TextImageEncoder(Protocol):
 
 
 @runtime_checkable
+class CaptionEncoder(TextImageEncoder, Protocol):
+    """A TextImageEncoder that also gives each token's state, for a decoder that reads the
+    caption word by word as DALL·E 2's does (the shipped CLIPs are ones)."""
+
+    def encode_text_tokens(self, texts: list[str]) -> "torch.Tensor":
+        """B x L x D: every token's final state in the embedding space, L2-normalised; the row of
+        the token the text embedding is pooled from equals `encode_text`'s row."""
+
+
+@runtime_checkable
 class LatentDenoiser(Protocol):
     """A diffusion model over an image tokenizer's continuous latents, as a loss (score
     distillation) or a guided sampler uses it (`load_model("unclip:...")` gives one).

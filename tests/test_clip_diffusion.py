@@ -69,8 +69,9 @@ def test_without_steering_it_is_ddim_sampling_of_the_model_as_diffusers_runs_it(
     x = start
     with torch.no_grad():
         for t in scheduler.timesteps:
-            v = model.unet(x, t[None], encoder_hidden_states=None,
-                           added_cond_kwargs={"image_embeds": model.unconditional(1)}).sample
+            # no condition: a zero image embedding and a zero caption
+            v = model.unet(x, t[None], encoder_hidden_states=torch.zeros(1, model.caption_length, model.dim),
+                           added_cond_kwargs={"image_embeds": torch.zeros(1, model.dim)}).sample
             x = scheduler.step(v, t, x).prev_sample
     torch.testing.assert_close(sampling.x, x, atol=1e-4, rtol=1e-4)
 

@@ -70,6 +70,19 @@ def test_published_vit_b_32_weights_load_by_model_name(vit_b_32_file):
     assert torch.allclose(text_features.norm(dim=-1), torch.ones(2), atol=1e-5)
 
 
+@pytest.mark.parametrize("spec", ["clip:shapes", "vit-b-32"])
+def test_token_states_hold_the_text_embedding_at_the_pooled_token(spec, vit_b_32_file):
+    """encode_text_tokens keeps every token's state (a CaptionEncoder); the row open_clip pools
+    (the end token) is encode_text's embedding, for the shipped model and the published layout."""
+    model = artengine.load_model(spec if spec.startswith("clip:") else f"clip:ViT-B-32@{vit_b_32_file[0]}")
+    texts = ["a red circle above a blue square", "a green triangle"]
+    states = model.encode_text_tokens(texts)
+    assert isinstance(model, artengine.CaptionEncoder)
+    assert states.shape[:2] == (2, model.tokenizer.context_length)
+    pooled = states[torch.arange(2), model.tokenizer(texts).argmax(-1)]
+    assert torch.allclose(pooled, model.encode_text(texts), atol=1e-3)
+
+
 def test_image_encoding_is_differentiable_with_respect_to_the_images(vit_b_32_file):
     model = artengine.load_model(f"clip:ViT-B-32@{vit_b_32_file[0]}")
     images = torch.rand(1, 3, 48, 48, requires_grad=True)

@@ -81,6 +81,41 @@ def test_variations_decode_an_images_embedding(unclip_host, cli, folder, tmp_pat
     assert (changed != first).any()
 
 
+def test_the_decoder_reads_the_caption_beside_the_image_embedding(unclip_host, folder):
+    """A condition is the image embedding, then the caption's CLIP token states (DALL·E 2's
+    decoder reads both); an image's (variations) and the unconditional side have no caption."""
+    import torch
+
+    from artengine.plugins.unclip.loading import load_unclip
+    from artengine.plugins.unclip.model import SamplingSettings
+
+    model = load_unclip(str(folder), "cpu")
+    settings = SamplingSettings(prior_steps=2, decoder_steps=2)
+    generators = [torch.Generator().manual_seed(0)]
+    condition, negative = model.embed_prompt([("a red circle", 1.0)], "", generators, settings)
+    assert condition.shape == (1, 1 + model.caption_length, model.dim)
+    assert torch.equal(condition[:, 1:], model.caption_states(["a red circle"]))
+    assert not negative.any() and not model.embed_images([Image.new("RGB", (64, 64), "red")])[:, 1:].any()
+
+    other = torch.cat([condition[:, :1], model.caption_states(["a blue square"])], 1)
+    images = [np.asarray(model.decode(c, negative, [torch.Generator().manual_seed(1)], settings)[0]) for c in
+              (condition, other)]
+    assert (images[0] != images[1]).any()  # same embedding and noise, another caption
+
+
+def test_mixing_conditions_slerps_the_embedding_and_lerps_the_caption():
+    import torch
+
+    from artengine.plugins.unclip.conditions import slerp
+
+    a, b = torch.randn(2, 5, 8), torch.randn(2, 5, 8)
+    a[:, 0], b[:, 0] = a[:, 0] / a[:, 0].norm(dim=-1, keepdim=True), b[:, 0] / b[:, 0].norm(dim=-1, keepdim=True)
+    assert torch.equal(slerp(a, b, 0.0), a) and torch.equal(slerp(a, b, 1.0), b)
+    half = slerp(a, b, 0.5)
+    assert torch.allclose(half[:, 0].norm(dim=-1), torch.ones(2))  # on the sphere, not the chord
+    assert torch.allclose(half[:, 1:], (a[:, 1:] + b[:, 1:]) / 2)
+
+
 def test_mix_weight_morphs_from_the_prompt_to_the_mix(unclip_host, cli, folder):
     mix = ("--set", 'generator.mix=["a green triangle"]')
     start = pixels(draw(cli, folder, "a red circle", "--seed", "6"))

@@ -96,3 +96,41 @@ def test_the_written_model_is_the_moving_average_of_the_weights(unclip_host, cli
     assert same == (decay == 0.0)
     state = torch.load(checkpoint / "trainer.pt", weights_only=True)
     assert ("ema" in state) == (decay > 0)
+
+
+def test_the_decoder_reads_the_caption_unless_told_not_to(unclip_host, trained, cli, tmp_path):
+    """By default the decoder reads the caption's CLIP token states beside the image embedding
+    (DALL·E 2's decoder); --no-captions trains Kandinsky 2.2's image-only conditioning."""
+    from diffusers import UNet2DConditionModel
+
+    assert UNet2DConditionModel.load_config(trained[0] / "unet")["encoder_hid_dim_type"] == "text_image_proj"
+    assert "token states" in (trained[0] / "README.md").read_text()
+    out = tmp_path / "image-only"
+    result = cli("train", "unclip", *TINY, "--out", out, "--steps", "1", "--no-captions")
+    assert result.exit_code == 0, result.output
+    assert UNet2DConditionModel.load_config(out / "unet")["encoder_hid_dim_type"] == "image_proj"
+    assert "token states" not in (out / "README.md").read_text()
+    result = cli("generate", "a red circle", "-g", "unclip", "--set", f"generator.model=unclip:{out}",
+                 "--set", "generator.decoder_steps=2", "--set", "generator.prior_steps=2", "--json")
+    assert result.exit_code == 0, result.output
+
+
+def test_init_starts_from_another_model_and_fresh_where_shapes_differ(unclip_host, trained, cli, tmp_path):
+    """--init copies every tensor whose name and shape fit (here all: the same architecture), so
+    one step at a tiny learning rate leaves the prior where it started."""
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / "fine-tuned"
+    result = cli("train", "unclip", *TINY, "--out", out, "--steps", "1", "--lr", "1e-9", "--ema-decay", "0",
+                 "--init", f"unclip:{trained[0]}")
+    assert result.exit_code == 0, result.output
+    assert "started from" in result.output and "tensors copied" in result.output
+    start = load_file(trained[0] / "prior" / "diffusion_pytorch_model.safetensors")
+    now = load_file(out / "prior" / "diffusion_pytorch_model.safetensors")
+    assert all(torch.allclose(now[name], start[name], atol=1e-5) for name in start)
+
+    for wrong in ("clip:shapes", str(tmp_path / "no-such-folder")):
+        refused = cli("train", "unclip", *TINY, "--out", tmp_path / "other", "--steps", "1", "--init", wrong)
+        assert refused.exit_code == 2 and "--init" in refused.stderr, refused.output
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr

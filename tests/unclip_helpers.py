@@ -43,6 +43,7 @@ def make_unclip_folder(folder: Path, seed: int = 0) -> Path:
         prior.clip_std.fill_(1.0)
     config = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "clip": "clip:shapes", "vqgan": "vqgan:shapes",
+        "captions": True,
         "latents": {"grid": [8, 8], "mean": [0.0] * 32, "std": [0.5] * 32}, "image_size": [64, 64],
         "training": {"command": "made by tests/unclip_helpers.py", "step": 0, "world_size": 1, "wall_time_s": 0.0,
                      "hardware": "none", "settings": {}, "data": {"spec": "none", "images": 0, "seed": 0},

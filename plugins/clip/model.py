@@ -3,6 +3,7 @@
     encode_image(images)  images B x 3 x H x W in [0, 1], any size -> B x D, L2-normalised;
                           differentiable with respect to the images.
     encode_text(texts)    list of str -> B x D, L2-normalised (no gradient: text is a constant).
+    encode_text_tokens(texts)  list of str -> B x L x D, every token's state, L2-normalised.
     image_size            (height, width) the network sees; inputs are resized to it.
     device                where the weights live.
     preprocess            open_clip's preprocess config of this model (mean, std, interpolation,
@@ -59,6 +60,19 @@ class ClipModel:
         tokens = self.tokenizer(list(texts)).to(self.device)
         return F.normalize(self.network.encode_text(tokens).float(), dim=-1)
 
+    @torch.no_grad()
+    def encode_text_tokens(self, texts: list[str]) -> torch.Tensor:
+        """B x L x D: each token's final state through the text projection, L2-normalised (the
+        pooled token's row is `encode_text`'s). open_clip pools one token; this keeps them all."""
+        for text in texts:
+            self._warn_if_cut(text)
+        net = self.network
+        tokens = self.tokenizer(list(texts)).to(self.device)
+        x = net.token_embedding(tokens) + net.positional_embedding
+        x = net.ln_final(net.transformer(x, attn_mask=net.attn_mask))
+        projection = net.text_projection
+        x = projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+        return F.normalize(x.float(), dim=-1)
 
     def tokens_cut(self, text: str) -> int:
         """How many of the text's tokens do not fit the context (its start and end tokens aside)."""

@@ -15,7 +15,8 @@ def render_card(config: dict, spec: str) -> str:
         f"`{config['clip']}` text embeddings to its image embeddings (predicts the clean embedding)",
         f"- decoder: diffusers `UNet2DConditionModel`, {parameters['unet'] / 1e6:.2f}M parameters, draws "
         f"{'x'.join(map(str, config['latents']['grid']))} latents of `{config['vqgan']}` (v-prediction), "
-        "conditioned on the image embedding",
+        "conditioned on the image embedding" + (f" and the caption's `{config['clip']}` token states"
+                                                 if config.get("captions") else ""),
         f"- images: {config['image_size'][0]}x{config['image_size'][1]}, decoded by `{config['vqgan']}`", "",
         "Each component loads with diffusers' own classes: `PriorTransformer.from_pretrained(FOLDER, "
         "subfolder=\"prior\")`, `UNet2DConditionModel.from_pretrained(FOLDER, subfolder=\"unet\")`.", "",

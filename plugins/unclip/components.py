@@ -4,7 +4,8 @@
     FOLDER/prior/                 PriorTransformer: CLIP text embedding -> CLIP image embedding
     FOLDER/prior_scheduler/       its noise schedule (it predicts the clean embedding)
     FOLDER/unet/                  UNet2DConditionModel: the decoder, conditioned on an image
-                                  embedding as Kandinsky 2.2's is (addition_embed_type "image")
+                                  embedding (addition_embed_type "image") and the caption's
+                                  token states (encoder_hid_dim_type "text_image_proj")
     FOLDER/scheduler/             the decoder's noise schedule (v-prediction)
     FOLDER/artengine_unclip.json  what diffusers has no place for: the CLIP and the VQGAN the
                                   model works with, the latents' per-channel statistics, the
@@ -36,21 +37,30 @@ def embedding_scale(dim: int) -> float:
     return math.sqrt(dim)
 
 
-def build_unet(channels: int, side: int, embed_dim: int, width: int, layers: int):
+def build_unet(channels: int, side: int, embed_dim: int, width: int, layers: int, captions: bool = True):
     """The decoder: a two-level UNet over latents channels x side x side, conditioned on an
-    image embedding through Kandinsky 2.2's image projection (tokens for its cross-attention
-    and an addition to the timestep embedding)."""
+    image embedding (an addition to the timestep embedding, and tokens for its cross-attention)
+    and, with `captions`, on the caption's CLIP token states as well: Kandinsky 2.1's
+    "text_image_proj" puts both in the cross-attention, as DALL·E 2's decoder reads the caption
+    beside the embedding. Without them, Kandinsky 2.2's image conditioning alone."""
     from diffusers import UNet2DConditionModel
 
+    conditioning = ({"encoder_hid_dim_type": "text_image_proj", "cross_attention_dim": embed_dim} if captions
+                    else {"encoder_hid_dim_type": "image_proj", "cross_attention_dim": width})
     return UNet2DConditionModel(
         sample_size=side, in_channels=channels, out_channels=channels,
         down_block_types=("ResnetDownsampleBlock2D", "SimpleCrossAttnDownBlock2D"),
         up_block_types=("SimpleCrossAttnUpBlock2D", "ResnetUpsampleBlock2D"),
         mid_block_type="UNetMidBlock2DSimpleCrossAttn",
         block_out_channels=(width, 2 * width), layers_per_block=layers,
-        encoder_hid_dim=embed_dim, encoder_hid_dim_type="image_proj", cross_attention_dim=width,
-        attention_head_dim=32, addition_embed_type="image", norm_num_groups=16,
+        encoder_hid_dim=embed_dim, attention_head_dim=32, addition_embed_type="image", norm_num_groups=16,
+        **conditioning,
     )
+
+
+def reads_captions(unet) -> bool:
+    """Whether a decoder UNet reads the caption's token states beside the image embedding."""
+    return unet.config.encoder_hid_dim_type == "text_image_proj"
 
 
 def build_prior(embed_dim: int, layers: int, heads: int):

@@ -1,8 +1,9 @@
 """What the decoder is conditioned on, from a prompt, an image or a mix of both.
 
-DALL·E 2's decoder reads one CLIP image embedding; everything a user can ask for becomes one:
-a prompt through the prior, an image through CLIP's image encoder (variations), and several
-of them combined by spherical interpolation (morphs and blends).
+DALL·E 2's decoder reads one CLIP image embedding (and, ours, the caption's tokens); everything
+a user can ask for becomes one: a prompt through the prior, an image through CLIP's image
+encoder (variations, no caption), and several of them combined by spherical interpolation
+(morphs and blends).
 """
 
 from __future__ import annotations
@@ -27,26 +28,34 @@ def negative_text(prompt) -> str:
     return " ".join(part.text for part in prompt.negative)
 
 
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    return torch.lerp(a, b, t)
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation between rows of `a` and `b` (t = 0 gives a, 1 gives b), keeping
-    the norm of `a` (embeddings here all share one norm)."""
+    the norm of `a` (embeddings here all share one norm). Conditions of a decoder that reads
+    captions (B x (1 + L) x D) slerp their image embedding and lerp the caption's token states."""
     if t == 0.0:
         return a
     if t == 1.0:
         return b
+    if a.ndim == 3:
+        return torch.cat([slerp(a[:, 0], b[:, 0], t)[:, None], lerp(a[:, 1:], b[:, 1:], t)], 1)
     na, nb = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
     omega = torch.acos((na * nb).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
     mixed = (torch.sin((1 - t) * omega) * na + torch.sin(t * omega) * nb) / torch.sin(omega)
     return mixed * a.norm(dim=-1, keepdim=True)
 
 
-def blend(embeds: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
-    """Several embeddings combined by weight, as repeated slerps (the first two by their weights'
-    share, then that with the third, and so on): equal weights give their spherical mean."""
+def blend(embeds: list[torch.Tensor], weights: list[float], mix=slerp) -> torch.Tensor:
+    """Several embeddings combined by weight, as repeated mixes (slerp unless told: the first
+    two by their weights' share, then that with the third, and so on): equal weights give their
+    spherical mean."""
     result, total = embeds[0], weights[0]
     for embed, weight in zip(embeds[1:], weights[1:]):
         total += weight
-        result = slerp(result, embed, weight / total if total else 0.5)
+        result = mix(result, embed, weight / total if total else 0.5)
     return result
 
 

@@ -62,7 +62,7 @@ def check(request) -> None:
 
 
 def conditions(model, request, seeds, generators, settings):
-    """(image embeddings, negative image embeddings) for the decoder, a row per generator.
+    """(conditions, negative conditions) for the decoder, a row per generator.
 
     The prompt's prior draws from `generators` (then the decoder does, as with diffusers' own
     pipelines); each text of a mix draws from generators of its own, derived from the seeds, so
@@ -70,7 +70,7 @@ def conditions(model, request, seeds, generators, settings):
     and a morph changes the embedding alone."""
     options, count = request.options, len(generators)
     if options["image"]:  # variations: the image's own embedding instead of the prompt's
-        embeds = model.embed_images([artengine.files.read_image(options["image"], "generator.image")]).expand(count, -1)
+        embeds = rows(model.embed_images([artengine.files.read_image(options["image"], "generator.image")]), count)
         negative = model.unconditional(count)
     else:
         embeds, negative = model.embed_prompt(prompt_texts(request.prompt), negative_text(request.prompt),
@@ -93,8 +93,13 @@ def forked(seeds, number: int):
 
 def embed_entry(model, entry: str, generators, settings):
     if is_image(entry):
-        return model.embed_images([artengine.files.read_image(entry, "generator.mix")]).expand(len(generators), -1)
+        return rows(model.embed_images([artengine.files.read_image(entry, "generator.mix")]), len(generators))
     return model.embed_prompt([(entry, 1.0)], "", generators, settings)[0]
+
+
+def rows(condition: torch.Tensor, count: int) -> torch.Tensor:
+    """One condition repeated for `count` candidates."""
+    return condition.expand(count, *condition.shape[1:])
 
 
 def generate(request, progress) -> list[Candidate]:

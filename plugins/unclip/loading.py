@@ -81,7 +81,10 @@ def load_trained(folder: Path, device: str):
     prior, unet = _diffusers_part("PriorTransformer", folder, "prior", device), _diffusers_part(
         "UNet2DConditionModel", folder, "unet", device)
     where = f"'{folder / CONFIG_FILE}':"
-    clip = artengine.load_model(clip_spec, device, artengine.TextImageEncoder, f"{where} clip")
+    from .components import reads_captions
+
+    needs = artengine.CaptionEncoder if reads_captions(unet) else artengine.TextImageEncoder
+    clip = artengine.load_model(clip_spec, device, needs, f"{where} clip")
     vqgan = artengine.load_model(vqgan_spec, device, artengine.ImageTokenizer, f"{where} vqgan")
     return ShapesUnclip(prior, unet, clip, vqgan, mean, std, device)
 

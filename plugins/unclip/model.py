@@ -43,16 +43,19 @@ class UnclipModel(Protocol):
 
     def embed_prompt(self, texts: list[tuple[str, float]], negative: str, generators: list["torch.Generator"],
                      settings: SamplingSettings) -> tuple["torch.Tensor", "torch.Tensor"]:
-        """(image embeddings, negative image embeddings), a row per generator: the prior's
-        samples for the weighted texts, and the decoder's unconditional side (the negative
-        text's, or the model's 'no condition')."""
+        """(conditions, negative conditions), a row per generator: the decoder's conditions
+        from the prior's samples for the weighted texts (a decoder that reads captions gets the
+        texts' tokens too), and its unconditional side (the negative text's, or the model's 'no
+        condition'). A condition is the image embedding, B x D, or whatever else the model's
+        decoder reads with it: callers batch conditions, `slerp` mixes them, nothing else."""
 
     def embed_images(self, images: list["Image"]) -> "torch.Tensor":
-        """One CLIP image embedding per image, in the decoder's scale."""
+        """The decoder's condition for each image: its CLIP image embedding, in the decoder's
+        scale (and no caption)."""
 
     def unconditional(self, count: int) -> "torch.Tensor":
         """`count` rows of the decoder's 'no condition' embedding."""
 
     def decode(self, embeds: "torch.Tensor", negative: "torch.Tensor", generators: list["torch.Generator"],
                settings: SamplingSettings, on_step: OnStep | None = None) -> list["Image"]:
-        """One image per row of `embeds`."""
+        """One image per row of `embeds` (conditions)."""

@@ -1,7 +1,12 @@
 """unCLIP on artengine's own parts: a CLIP (any TextImageEncoder) for the embeddings, the
 diffusers prior and decoder UNet, and a VQGAN (any ImageTokenizer) that turns the decoder's
 latents into pixels. DALL·E 2's pipeline: text -> CLIP text embedding -> prior -> CLIP image
-embedding -> decoder -> latents -> image.
+embedding -> decoder (reading the caption's tokens too) -> latents -> image.
+
+The decoder's condition is one tensor per candidate. For a decoder that reads captions it is
+B x (1 + L) x D: the image embedding, then the caption's L token states (zero where there is no
+caption: variations, the unconditional side); else the image embedding alone, B x D. Whoever
+holds conditions (the generator, the diffusion loss) batches them without looking inside.
 """
 
 from __future__ import annotations
@@ -9,8 +14,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .components import decoder_scheduler, embedding_scale, prior_scheduler
-from .conditions import blend
+from .components import decoder_scheduler, embedding_scale, prior_scheduler, reads_captions
+from .conditions import blend, lerp
 from .model import OnStep, SamplingSettings
 from .sampling import SCHEDULERS, Guided, denoise, make_scheduler, noise
 
@@ -35,6 +40,8 @@ class ShapesUnclip:
         self.image_size = (side * vqgan.factor, side * vqgan.factor)
         self.noise_schedule = decoder_scheduler()
         self.timesteps = int(self.noise_schedule.config.num_train_timesteps)
+        self.captions = reads_captions(unet)
+        self.caption_length = int(clip.encode_text_tokens([""]).shape[1]) if self.captions else 0
 
     # -- embeddings --------------------------------------------------------------------
 
@@ -45,24 +52,45 @@ class ShapesUnclip:
         keep = torch.tensor([bool(t) for t in texts], device=self.device, dtype=embeds.dtype)
         return embeds * self.scale * keep[:, None]
 
+    def caption_states(self, texts: list[str]) -> torch.Tensor:
+        """Scaled token states B x L x D of each caption; the empty text's are zero (what the
+        decoder was trained on for 'no caption')."""
+        states = self.clip.encode_text_tokens([t or " " for t in texts]).float().to(self.device)
+        keep = torch.tensor([bool(t) for t in texts], device=self.device, dtype=states.dtype)
+        return states * self.scale * keep[:, None, None]
+
+    def with_caption(self, image: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder's condition from image embeddings B x D and caption states (None: none)."""
+        if not self.captions:
+            return image
+        if states is None:
+            states = torch.zeros(len(image), self.caption_length, self.dim, device=self.device)
+        return torch.cat([image[:, None], states.expand(len(image), -1, -1).to(image.dtype)], 1)
+
     def embed_images(self, images) -> torch.Tensor:
         from .images import to_tensor
 
         with torch.no_grad():
-            return self.clip.encode_image(to_tensor(images, self.image_size).to(self.device)).float() * self.scale
+            image = self.clip.encode_image(to_tensor(images, self.image_size).to(self.device)).float() * self.scale
+        return self.with_caption(image)
 
     def unconditional(self, count: int) -> torch.Tensor:
-        return torch.zeros(count, self.dim, device=self.device)
+        return self.with_caption(torch.zeros(count, self.dim, device=self.device))
 
     def embed_prompt(self, texts, negative, generators, settings):
-        count = len(generators)
+        count, weights = len(generators), [weight for _, weight in texts]
         embeds = self.text_embeds([text for text, _ in texts])
-        text = blend(list(embeds), [weight for _, weight in texts])[None].expand(count, -1)
+        text = blend(list(embeds), weights)[None].expand(count, -1)
         negative_text = self.text_embeds([negative]).expand(count, -1)
         image = self.run_prior(text, negative_text, generators, settings)
+        states = None
+        if self.captions:  # weighted parts: their token states mixed by weight, as their embeddings are
+            states = blend(list(self.caption_states([text for text, _ in texts])), weights, lerp)[None]
         if not negative:
-            return image, self.unconditional(count)
-        return image, self.run_prior(negative_text, torch.zeros_like(negative_text), generators, settings)
+            return self.with_caption(image, states), self.unconditional(count)
+        negative_image = self.run_prior(negative_text, torch.zeros_like(negative_text), generators, settings)
+        return (self.with_caption(image, states),
+                self.with_caption(negative_image, self.caption_states([negative]) if self.captions else None))
 
     def to_image_embeds(self, standardised: torch.Tensor) -> torch.Tensor:
         """The prior's output, back in CLIP's space: unit length (as CLIP's own), scaled."""
@@ -90,21 +118,25 @@ class ShapesUnclip:
         best = (embeds * text[:, None]).sum(-1).argmax(1)
         return embeds[torch.arange(len(generators)), best]
 
+    def run_unet(self, x: torch.Tensor, t, condition: torch.Tensor) -> torch.Tensor:
+        """The decoder's output (v) for noisy latents and conditions (see the module's doc)."""
+        if self.captions:
+            return self.unet(x, t, encoder_hidden_states=condition[:, 1:],
+                             added_cond_kwargs={"image_embeds": condition[:, 0]}).sample
+        return self.unet(x, t, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample
+
     @torch.no_grad()
     def decode(self, embeds, negative, generators, settings: SamplingSettings, on_step: OnStep | None = None):
-        """Images for scaled image embeddings B x D."""
+        """Images for conditions (see the module's doc)."""
         from .images import to_pil
 
         x = noise(self.latent_shape, generators, self.device)
-
-        def unet(x, t, condition):
-            return self.unet(x, t, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample
 
         def preview(i, steps, x0):
             on_step(i, steps, None if x0 is None else lambda: to_pil(self.to_pixels(x0, False)))
 
         scheduler = make_scheduler(self._scheduler(settings), decoder_scheduler().config)
-        guided = Guided(unet, embeds, negative, settings.decoder_guidance)
+        guided = Guided(self.run_unet, embeds, negative, settings.decoder_guidance)
         latents = denoise(guided, scheduler, x, settings.decoder_steps, generators, settings.eta,
                           None if on_step is None else preview)
         return to_pil(self.to_pixels(latents, settings.snap))
@@ -132,8 +164,7 @@ class ShapesUnclip:
 
     def predict_clean(self, noisy: torch.Tensor, t: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """x0 from the UNet's v: x0 = sqrt(a) x_t - sqrt(1 - a) v, a the schedule's alpha-bar at t."""
-        v = self.unet(noisy, t.to(noisy.device), encoder_hidden_states=None,
-                      added_cond_kwargs={"image_embeds": condition}).sample
+        v = self.run_unet(noisy, t.to(noisy.device), condition)
         alpha = self.noise_schedule.alphas_cumprod.to(noisy.device)[t.to(noisy.device)].view(-1, 1, 1, 1)
         return alpha.sqrt() * noisy - (1 - alpha).sqrt() * v.to(noisy.dtype)
 
@@ -157,3 +188,4 @@ class ShapesUnclip:
         generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         embeds, negative = self.embed_prompt([(caption, 1.0)], "", generators, settings)
         return self.decode(embeds, negative, generators, settings)
+

@@ -25,7 +25,8 @@ class UnclipTrainer(Trainer):
     defaults = {"out": "runs/unclip", "steps": 20000, "batch_size": 64, "lr": 5e-4, "warmup": 500,
                 "final_lr": 0.05, "checkpoint_every": 1000, "sample_every": 2000, "log_every": 100}
     checkpointed = ("ema",)
-    fixed = ("clip", "vqgan", "width", "layers", "prior_layers", "prior_heads", "data", "data_count", "data_seed")
+    fixed = ("clip", "vqgan", "width", "layers", "prior_layers", "prior_heads", "captions", "data", "data_count",
+             "data_seed")
     options = (
         Option("data", str, "shapes", "Registered dataset (shapes) or a folder of image + caption pairs."),
         Option("data_count", int, 50_000, "Pairs to learn from.", min=1),
@@ -37,8 +38,15 @@ class UnclipTrainer(Trainer):
         Option("layers", int, 2, "ResNet blocks per UNet level.", min=1),
         Option("prior_layers", int, 4, "Transformer layers of the prior.", min=1),
         Option("prior_heads", int, 4, "Attention heads of the prior (32 channels each).", min=1),
+        Option("captions", bool, True, "The decoder reads the caption's CLIP token states beside the image "
+               "embedding, as DALL·E 2's does (off: the image embedding alone, as Kandinsky 2.2's)."),
+        Option("init", str, "", "Start from this unclip model's weights (e.g. unclip:shapes); tensors whose shape "
+               "differs (a decoder that now reads captions) start fresh."),
         Option("drop_condition", float, 0.1, "Share of the batch trained without its condition (text for the "
-               "prior, image embedding for the decoder), so classifier-free guidance works.", min=0.0, max=1.0),
+               "prior, image embedding and caption for the decoder), so classifier-free guidance works.",
+               min=0.0, max=1.0),
+        Option("drop_caption", float, 0.3, "Of the rest, the share whose decoder sees the image embedding without "
+               "the caption, so that it also draws from an image alone (variations).", min=0.0, max=1.0),
         Option("prior_weight", float, 1.0, "Weight of the prior's loss beside the decoder's.", min=0.0),
         Option("weight_decay", float, 0.01, "AdamW weight decay.", min=0.0),
         Option("ema_decay", float, 0.999, "Decay of the moving average of the weights that sampling and the "
@@ -51,6 +59,9 @@ class UnclipTrainer(Trainer):
         if not self.settings["data"]:
             raise UsageError("train unclip needs --data (a registered dataset such as 'shapes', or a folder of "
                              "image + caption pairs)")
+        init = self.settings["init"]
+        if ":" in init.split("/")[0] and not init.startswith("unclip:"):
+            raise UsageError(f"--init {init}: give an unclip model to start from (unclip:shapes or unclip:FOLDER)")
 
     # -- setup ----------------------------------------------------------------------
 
@@ -62,7 +73,9 @@ class UnclipTrainer(Trainer):
 
         s, device = self.settings, self.run.device
         self.out = self.run.out
-        self.clip = self._load(s["clip"], artengine.TextImageEncoder, "--clip")
+        start = self._starting_point() if s["init"] else None  # before any work: a bad --init is one line
+        self.clip = self._load(s["clip"], artengine.CaptionEncoder if s["captions"] else artengine.TextImageEncoder,
+                               "--clip")
         self.vqgan = self._load(s["vqgan"], artengine.ImageTokenizer, "--vqgan")
         self.cache = self._cache()
         with torch.no_grad():
@@ -78,8 +91,10 @@ class UnclipTrainer(Trainer):
             prior.clip_std.copy_(image.std(0, keepdim=True).clamp_min(1e-4))
         prior.clip_mean.requires_grad_(False)
         prior.clip_std.requires_grad_(False)
-        unet = build_unet(channels, side, dim, s["width"], s["layers"])
+        unet = build_unet(channels, side, dim, s["width"], s["layers"], s["captions"])
         self.model = UnclipPair(prior, unet).to(device)
+        if start is not None:
+            self._copy_from(start)
         self.ema = None
         if s["ema_decay"]:
             # diffusion samples from an average of the late weights are cleaner than the last
@@ -91,6 +106,27 @@ class UnclipTrainer(Trainer):
         self.run.log(f"training a prior ({_millions(prior)}M) and a decoder UNet ({_millions(unet)}M) on "
                      f"{len(self.cache)} images' {channels}x{side}x{side} latents, {self.run.world_size} process(es)")
         return self.model
+
+    def _starting_point(self):
+        spec = self.settings["init"]
+        try:
+            start = self._load(spec if spec.startswith("unclip:") else f"unclip:{spec}", artengine.LatentDenoiser,
+                               "--init")
+        except UsageError as error:
+            raise UsageError(f"--init: {error}") from None
+        if not (hasattr(start, "prior") and hasattr(start, "unet")):
+            raise UsageError(f"--init {spec}: give a model `artengine train unclip` wrote (unclip:shapes, unclip:FOLDER)")
+        return start
+
+    def _copy_from(self, start) -> None:
+        """--init: copy every tensor of that model whose name and shape fit ours."""
+        theirs = {f"{part}.{name}": value for part in ("prior", "unet")
+                  for name, value in getattr(start, part).state_dict().items()}
+        ours = self.model.state_dict()
+        fitting = {name: theirs[name].float() for name, value in ours.items()
+                   if name in theirs and theirs[name].shape == value.shape}
+        self.model.load_state_dict(fitting, strict=False)
+        self.run.log(f"started from {self.settings['init']}: {len(fitting)} of {len(ours)} tensors copied, the rest start fresh")
 
     def _load(self, spec: str, protocol, flag: str):
         return artengine.load_model(artengine.portable_spec(spec), str(self.run.device), protocol, flag)
@@ -135,10 +171,18 @@ class UnclipTrainer(Trainer):
             latents = self._embed(torch.from_numpy(cache.codes[indices]).long()).to(device)
             latents = (latents - self.latent_mean[:, None, None]) / self.latent_std[:, None, None]
         keep = (torch.rand(2, len(indices), generator=generator) >= self.settings["drop_condition"]).float()
+        keep_caption = keep[1] * (torch.rand(len(indices), generator=generator) >= self.settings["drop_caption"])
         image = torch.from_numpy(cache.image[indices]).float()
         text = torch.from_numpy(cache.text[indices]).float()
-        return (latents, image.to(device), text.to(device), keep[0].to(device), keep[1].to(device),
-                int(torch.randint(0, 2**62, (1,), generator=generator)))
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        states = None
+        if self.settings["captions"]:  # the frozen CLIP's token states, a small text tower: cheaper than caching
+            captions = [cache.captions[i] for i in indices]
+            states = self.clip.encode_text_tokens([c or " " for c in captions]).float()
+            states = states * torch.tensor([bool(c) for c in captions], dtype=states.dtype, device=states.device)[:, None, None]
+            states, keep_caption = states.to(device), keep_caption.float().to(device)
+        return (latents, image.to(device), text.to(device), keep[0].to(device), keep[1].to(device), seed,
+                states, keep_caption)
 
     def after_step(self, step):
         if self.ema is not None:
@@ -189,6 +233,7 @@ class UnclipTrainer(Trainer):
             "format_version": FORMAT_VERSION,
             "clip": artengine.portable_spec(s["clip"]),
             "vqgan": artengine.portable_spec(s["vqgan"]),
+            "captions": s["captions"],
             "latents": {"grid": list(self.cache.grid), "mean": self.latent_mean.tolist(), "std": self.latent_std.tolist()},
             "image_size": [int(self.cache.grid[1] * self.vqgan.factor), int(self.cache.grid[0] * self.vqgan.factor)],
             "training": {

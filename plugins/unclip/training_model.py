@@ -3,8 +3,10 @@
 Both are diffusion models trained as DALL·E 2 trains them: the prior predicts the clean
 (standardised) image embedding from a noisy one and the caption's text embedding; the decoder
 predicts v (v-prediction: a CPU pilot drew recognisable scenes with it where noise prediction
-still drew noise) from noisy VQGAN latents and the image embedding. Conditions are dropped
-(set to zero) for a share of the batch, so that classifier-free guidance works.
+still drew noise) from noisy VQGAN latents, the image embedding and (a decoder that reads
+captions) the caption's token states. Conditions are dropped (set to zero) for a share of the
+batch, so that classifier-free guidance works, and the caption alone for another share, so that
+the decoder also draws from an image embedding alone (variations).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ class UnclipPair(nn.Module):
         self.prior, self.unet = prior, unet
         self.prior_noise, self.decoder_noise = prior_scheduler(), decoder_scheduler()
 
-    def forward(self, latents, image_embeds, text_embeds, keep_text, keep_image, generator_seed: int):
+    def forward(self, latents, image_embeds, text_embeds, keep_text, keep_image, generator_seed: int,
+                caption_states=None, keep_caption=None):
         """(prior loss, decoder loss) for normalised latents B x C x h x w, unit image and text
-        embeddings B x D, and masks B (1 keeps the condition, 0 drops it)."""
+        embeddings B x D, masks B (1 keeps the condition, 0 drops it) and, for a decoder that
+        reads captions, the caption's unit token states B x L x D with their mask."""
         generator = torch.Generator().manual_seed(generator_seed)
         batch, dim, device = latents.shape[0], image_embeds.shape[1], latents.device
         scale = embedding_scale(dim)
@@ -48,6 +52,7 @@ class UnclipPair(nn.Module):
         noisy = self.decoder_noise.add_noise(latents, noise, t)
         v = self.decoder_noise.get_velocity(latents, noise, t)
         condition = image_embeds * scale * keep_image[:, None]
-        out = self.unet(noisy, t, encoder_hidden_states=None, added_cond_kwargs={"image_embeds": condition}).sample
+        states = None if caption_states is None else caption_states * scale * keep_caption[:, None, None]
+        out = self.unet(noisy, t, encoder_hidden_states=states, added_cond_kwargs={"image_embeds": condition}).sample
         decoder_loss = F.mse_loss(out.float(), v.float())
         return prior_loss, decoder_loss
