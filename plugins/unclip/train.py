@@ -126,7 +126,8 @@ class UnclipTrainer(Trainer):
         fitting = {name: theirs[name].float() for name, value in ours.items()
                    if name in theirs and theirs[name].shape == value.shape}
         self.model.load_state_dict(fitting, strict=False)
-        self.run.log(f"started from {self.settings['init']}: {len(fitting)} of {len(ours)} tensors copied, the rest start fresh")
+        self.run.log(f"started from {self.settings['init']}: {len(fitting)} of {len(ours)} tensors copied, "
+                     "the rest start fresh")
 
     def _load(self, spec: str, protocol, flag: str):
         return artengine.load_model(artengine.portable_spec(spec), str(self.run.device), protocol, flag)
@@ -179,7 +180,8 @@ class UnclipTrainer(Trainer):
         if self.settings["captions"]:  # the frozen CLIP's token states, a small text tower: cheaper than caching
             captions = [cache.captions[i] for i in indices]
             states = self.clip.encode_text_tokens([c or " " for c in captions]).float()
-            states = states * torch.tensor([bool(c) for c in captions], dtype=states.dtype, device=states.device)[:, None, None]
+            present = torch.tensor([bool(c) for c in captions], dtype=states.dtype, device=states.device)
+            states = states * present[:, None, None]
             states, keep_caption = states.to(device), keep_caption.float().to(device)
         return (latents, image.to(device), text.to(device), keep[0].to(device), keep[1].to(device), seed,
                 states, keep_caption)
