@@ -55,24 +55,24 @@ class ClipModel:
     @torch.no_grad()
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """Texts longer than the model's context are cut to fit, with a warning (once per text)."""
-        for text in texts:
-            self._warn_if_cut(text)
-        tokens = self.tokenizer(list(texts)).to(self.device)
-        return F.normalize(self.network.encode_text(tokens).float(), dim=-1)
+        return F.normalize(self.network.encode_text(self._tokens(texts)).float(), dim=-1)
 
     @torch.no_grad()
     def encode_text_tokens(self, texts: list[str]) -> torch.Tensor:
         """B x L x D: each token's final state through the text projection, L2-normalised (the
         pooled token's row is `encode_text`'s). open_clip pools one token; this keeps them all."""
-        for text in texts:
-            self._warn_if_cut(text)
         net = self.network
-        tokens = self.tokenizer(list(texts)).to(self.device)
-        x = net.token_embedding(tokens) + net.positional_embedding
+        x = net.token_embedding(self._tokens(texts)) + net.positional_embedding
         x = net.ln_final(net.transformer(x, attn_mask=net.attn_mask))
         projection = net.text_projection
         x = projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
         return F.normalize(x.float(), dim=-1)
+
+    def _tokens(self, texts: list[str]) -> torch.Tensor:
+        """The texts' token ids, cut to the context (with a warning once per text cut)."""
+        for text in texts:
+            self._warn_if_cut(text)
+        return self.tokenizer(list(texts)).to(self.device)
 
     def tokens_cut(self, text: str) -> int:
         """How many of the text's tokens do not fit the context (its start and end tokens aside)."""

@@ -15,6 +15,15 @@ import torch
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
+def encode_captions(encode, texts: list[str]) -> torch.Tensor:
+    """`encode(texts)` (a CLIP's text embeddings or token states) with the rows of empty texts
+    zero: what the networks were trained on for 'no caption' (CLIP's encoding of the empty text
+    is not nothing)."""
+    out = encode([text or " " for text in texts]).float()
+    present = torch.tensor([bool(text) for text in texts], dtype=out.dtype, device=out.device)
+    return out * present.view(-1, *[1] * (out.ndim - 1))
+
+
 def prompt_texts(prompt) -> list[tuple[str, float]]:
     """The positive parts as (text, weight): one text (the parts joined, as other generators
     read a prompt) when every weight is the same, else each part with its weight."""
@@ -28,10 +37,6 @@ def negative_text(prompt) -> str:
     return " ".join(part.text for part in prompt.negative)
 
 
-def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    return torch.lerp(a, b, t)
-
-
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     """Spherical interpolation between rows of `a` and `b` (t = 0 gives a, 1 gives b), keeping
     the norm of `a` (embeddings here all share one norm). Conditions of a decoder that reads
@@ -41,7 +46,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     if t == 1.0:
         return b
     if a.ndim == 3:
-        return torch.cat([slerp(a[:, 0], b[:, 0], t)[:, None], lerp(a[:, 1:], b[:, 1:], t)], 1)
+        return torch.cat([slerp(a[:, 0], b[:, 0], t)[:, None], torch.lerp(a[:, 1:], b[:, 1:], t)], 1)
     na, nb = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
     omega = torch.acos((na * nb).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
     mixed = (torch.sin((1 - t) * omega) * na + torch.sin(t * omega) * nb) / torch.sin(omega)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .components import decoder_scheduler, embedding_scale, prior_scheduler, reads_captions
-from .conditions import blend, lerp
+from .conditions import blend, encode_captions
 from .model import OnStep, SamplingSettings
 from .sampling import SCHEDULERS, Guided, denoise, make_scheduler, noise
 
@@ -48,16 +48,12 @@ class ShapesUnclip:
     def text_embeds(self, texts: list[str]) -> torch.Tensor:
         """Scaled text embeddings; the empty text is the zero vector (what the prior was trained
         on for 'no caption')."""
-        embeds = self.clip.encode_text([t or " " for t in texts]).float().to(self.device)
-        keep = torch.tensor([bool(t) for t in texts], device=self.device, dtype=embeds.dtype)
-        return embeds * self.scale * keep[:, None]
+        return encode_captions(self.clip.encode_text, texts).to(self.device) * self.scale
 
     def caption_states(self, texts: list[str]) -> torch.Tensor:
         """Scaled token states B x L x D of each caption; the empty text's are zero (what the
         decoder was trained on for 'no caption')."""
-        states = self.clip.encode_text_tokens([t or " " for t in texts]).float().to(self.device)
-        keep = torch.tensor([bool(t) for t in texts], device=self.device, dtype=states.dtype)
-        return states * self.scale * keep[:, None, None]
+        return encode_captions(self.clip.encode_text_tokens, texts).to(self.device) * self.scale
 
     def with_caption(self, image: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's condition from image embeddings B x D and caption states (None: none)."""
@@ -85,7 +81,7 @@ class ShapesUnclip:
         image = self.run_prior(text, negative_text, generators, settings)
         states = None
         if self.captions:  # weighted parts: their token states mixed by weight, as their embeddings are
-            states = blend(list(self.caption_states([text for text, _ in texts])), weights, lerp)[None]
+            states = blend(list(self.caption_states([text for text, _ in texts])), weights, torch.lerp)[None]
         if not negative:
             return self.with_caption(image, states), self.unconditional(count)
         negative_image = self.run_prior(negative_text, torch.zeros_like(negative_text), generators, settings)
@@ -188,4 +184,3 @@ class ShapesUnclip:
         generators = [torch.Generator().manual_seed(seed) for seed in seeds]
         embeds, negative = self.embed_prompt([(caption, 1.0)], "", generators, settings)
         return self.decode(embeds, negative, generators, settings)
-

@@ -178,11 +178,10 @@ class UnclipTrainer(Trainer):
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         states = None
         if self.settings["captions"]:  # the frozen CLIP's token states, a small text tower: cheaper than caching
-            captions = [cache.captions[i] for i in indices]
-            states = self.clip.encode_text_tokens([c or " " for c in captions]).float()
-            present = torch.tensor([bool(c) for c in captions], dtype=states.dtype, device=states.device)
-            states = states * present[:, None, None]
-            states, keep_caption = states.to(device), keep_caption.float().to(device)
+            from .conditions import encode_captions
+
+            states = encode_captions(self.clip.encode_text_tokens, [cache.captions[i] for i in indices]).to(device)
+            keep_caption = keep_caption.float().to(device)
         return (latents, image.to(device), text.to(device), keep[0].to(device), keep[1].to(device), seed,
                 states, keep_caption)
 
