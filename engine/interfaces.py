@@ -324,8 +324,10 @@ class LatentDenoiser(Protocol):
     def add_noise(self, clean: "torch.Tensor", noise: "torch.Tensor", t: "torch.Tensor") -> "torch.Tensor":
         """Normalised latents noised to timesteps `t` (one per row)."""
 
-    def predict_clean(self, noisy: "torch.Tensor", t: "torch.Tensor", condition: "torch.Tensor") -> "torch.Tensor":
-        """The model's estimate of the clean normalised latents, one condition row per row."""
+    def predict_clean(self, noisy: "torch.Tensor", t: "torch.Tensor", condition: "torch.Tensor",
+                      negative: "torch.Tensor | None" = None, guidance: float = 1.0) -> "torch.Tensor":
+        """The model's estimate of the clean normalised latents, one condition row per row; with
+        `negative` rows, classifier-free guidance: negative's + guidance x (condition's - negative's)."""
 
 
 class ClipGuide(Protocol):

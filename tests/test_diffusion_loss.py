@@ -81,8 +81,13 @@ class ConstantDenoiser:
         self.noise_levels.append(t.tolist())
         return clean + noise
 
-    def predict_clean(self, noisy, t, condition):
-        return self.target + condition[:, :1, None, None]  # conditioned rows estimate target + 1
+    def predict_clean(self, noisy, t, condition, negative=None, guidance=1.0):
+        def estimate(rows):  # conditioned rows estimate target + 1
+            return self.target + rows[:, :1, None, None]
+
+        if negative is None:
+            return estimate(condition)
+        return estimate(negative) + guidance * (estimate(condition) - estimate(negative))
 
 
 class ConstantLoader(artengine.ModelLoader):

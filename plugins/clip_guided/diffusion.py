@@ -101,13 +101,9 @@ class Sampling:
         guidance towards the prompt's condition when the sampler is conditioned."""
         count = self.x.shape[0]
         times = torch.full((count,), int(t), dtype=torch.long)
+        negative = None if self.settings.condition == "none" else self.negative
         with precision(self.settings.precision, self.device):
-            if self.settings.condition == "none" or self.settings.guidance == 1.0:
-                return self.model.predict_clean(self.x, times, self.conditions).float()
-            both = self.model.predict_clean(torch.cat([self.x, self.x]), torch.cat([times, times]),
-                                            torch.cat([self.negative, self.conditions])).float()
-        negative, positive = both.chunk(2)
-        return negative + self.settings.guidance * (positive - negative)
+            return self.model.predict_clean(self.x, times, self.conditions, negative, self.settings.guidance).float()
 
     def _steer(self, clean: torch.Tensor, step: int, t) -> tuple[torch.Tensor, torch.Tensor]:
         """`clean` moved against the losses' gradient, each candidate by `clip_guidance` times its

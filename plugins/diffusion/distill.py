@@ -39,17 +39,9 @@ def distillation(loss, images: torch.Tensor, context: LossContext) -> torch.Tens
     noise = torch.stack([torch.randn(clean.shape[1:], generator=g) for g in run.generators]).to(clean.device)
     with torch.no_grad():
         noisy = model.add_noise(clean.detach(), noise, t)
-        estimate = _guided(model, noisy, t, run, settings["guidance"])
+        estimate = model.predict_clean(noisy, t, run.conditions.to(noisy.dtype), run.unconditional.to(noisy.dtype),
+                                       settings["guidance"]).float()
     return (clean - estimate).pow(2).sum(1).mean() / 2
-
-
-def _guided(model, noisy, t, run, guidance: float) -> torch.Tensor:
-    conditions, unconditional = run.conditions.to(noisy.dtype), run.unconditional.to(noisy.dtype)
-    if guidance == 1.0:
-        return model.predict_clean(noisy, t, conditions)
-    both = model.predict_clean(torch.cat([noisy, noisy]), torch.cat([t, t]), torch.cat([unconditional, conditions]))
-    negative, positive = both.float().chunk(2)
-    return negative + guidance * (positive - negative)
 
 
 def _run(loss, context: LossContext) -> Run:

@@ -158,7 +158,12 @@ class ShapesUnclip:
     def add_noise(self, clean: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.noise_schedule.add_noise(clean, noise, t.to(clean.device))
 
-    def predict_clean(self, noisy: torch.Tensor, t: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+    def predict_clean(self, noisy: torch.Tensor, t: torch.Tensor, condition: torch.Tensor,
+                      negative: torch.Tensor | None = None, guidance: float = 1.0) -> torch.Tensor:
+        """x0 from the UNet's v (see `_clean`), guided away from `negative` when there is one."""
+        return Guided(self._clean, condition, negative, 1.0 if negative is None else guidance)(noisy, t)
+
+    def _clean(self, noisy: torch.Tensor, t: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         """x0 from the UNet's v: x0 = sqrt(a) x_t - sqrt(1 - a) v, a the schedule's alpha-bar at t."""
         v = self.run_unet(noisy, t.to(noisy.device), condition)
         alpha = self.noise_schedule.alphas_cumprod.to(noisy.device)[t.to(noisy.device)].view(-1, 1, 1, 1)

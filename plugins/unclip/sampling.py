@@ -39,7 +39,8 @@ def with_scheduler(pipe, name: str):
 @dataclass
 class Guided:
     """A denoiser call with classifier-free guidance: `model(x, t, conditions)` on the batch
-    [x, x] with conditions [negative, positive], mixed as negative + scale * (positive - negative)."""
+    [x, x] with conditions [negative, positive], mixed as negative + scale * (positive - negative).
+    `t` is one timestep, or one per row of x."""
 
     model: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
     positive: torch.Tensor
@@ -49,7 +50,8 @@ class Guided:
     def __call__(self, x: torch.Tensor, t) -> torch.Tensor:
         if self.scale == 1.0:
             return self.model(x, t, self.positive)
-        out = self.model(torch.cat([x, x]), t, torch.cat([self.negative, self.positive]))
+        both_t = torch.cat([t, t]) if isinstance(t, torch.Tensor) and t.ndim else t
+        out = self.model(torch.cat([x, x]), both_t, torch.cat([self.negative, self.positive]))
         negative, positive = out.chunk(2)
         return negative + self.scale * (positive - negative)
 
