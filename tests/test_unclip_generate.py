@@ -103,6 +103,31 @@ def test_the_decoder_reads_the_caption_beside_the_image_embedding(unclip_host, f
     assert (images[0] != images[1]).any()  # same embedding and noise, another caption
 
 
+def test_the_prior_reads_the_caption_beside_its_text_embedding(unclip_host, folder):
+    """DALL·E 2's prior reads the encoded caption too: CLIP's pooled text embedding hardly tells
+    "A left of B" from "B left of A", its token states do. Same embedding and noise, another
+    caption's tokens: another image embedding."""
+    import torch
+
+    from artengine.plugins.unclip.loading import load_unclip
+    from artengine.plugins.unclip.model import SamplingSettings
+
+    model = load_unclip(str(folder), "cpu")
+    settings = SamplingSettings(prior_steps=2)
+    text = model.text_embeds(["a red circle to the left of a blue square"])
+    unconditional = torch.zeros(1, 1 + model.caption_length, model.dim)
+    embeds = [model.run_prior(torch.cat([text[:, None], model.caption_states([caption])], 1), unconditional,
+                              [torch.Generator().manual_seed(0)], settings)
+              for caption in ("a red circle to the left of a blue square", "a blue square to the left of a red circle")]
+    assert not torch.allclose(embeds[0], embeds[1])
+
+
+def test_a_folder_whose_prior_reads_no_caption_still_draws(unclip_host, cli, tmp_path):
+    old = make_unclip_folder(tmp_path / "older", prior_reads_captions=False)
+    document = draw(cli, old, "a red circle", "-n", "2")
+    assert len(document["images"]) == 2
+
+
 def test_mixing_conditions_slerps_the_embedding_and_lerps_the_caption():
     import torch
 

@@ -98,17 +98,20 @@ def test_the_written_model_is_the_moving_average_of_the_weights(unclip_host, cli
     assert ("ema" in state) == (decay > 0)
 
 
-def test_the_decoder_reads_the_caption_unless_told_not_to(unclip_host, trained, cli, tmp_path):
-    """By default the decoder reads the caption's CLIP token states beside the image embedding
-    (DALL·E 2's decoder); --no-captions trains Kandinsky 2.2's image-only conditioning."""
-    from diffusers import UNet2DConditionModel
+def test_the_prior_and_the_decoder_read_the_caption_unless_told_not_to(unclip_host, trained, cli, tmp_path):
+    """By default both read the caption's CLIP token states beside their embedding (DALL·E 2's
+    prior and decoder); --no-captions trains Kandinsky 2.2's embeddings-only conditioning."""
+    from diffusers import PriorTransformer, UNet2DConditionModel
 
     assert UNet2DConditionModel.load_config(trained[0] / "unet")["encoder_hid_dim_type"] == "text_image_proj"
+    prior = PriorTransformer.load_config(trained[0] / "prior")
+    assert prior["encoder_hid_proj_type"] == "linear" and prior["num_embeddings"] == 32  # clip:shapes' tokens
     assert "token states" in (trained[0] / "README.md").read_text()
     out = tmp_path / "image-only"
     result = cli("train", "unclip", *TINY, "--out", out, "--steps", "1", "--no-captions")
     assert result.exit_code == 0, result.output
     assert UNet2DConditionModel.load_config(out / "unet")["encoder_hid_dim_type"] == "image_proj"
+    assert PriorTransformer.load_config(out / "prior")["encoder_hid_proj_type"] is None
     assert "token states" not in (out / "README.md").read_text()
     result = cli("generate", "a red circle", "-g", "unclip", "--set", f"generator.model=unclip:{out}",
                  "--set", "generator.decoder_steps=2", "--set", "generator.prior_steps=2", "--json")
@@ -134,3 +137,33 @@ def test_init_starts_from_another_model_and_fresh_where_shapes_differ(unclip_hos
         refused = cli("train", "unclip", *TINY, "--out", tmp_path / "other", "--steps", "1", "--init", wrong)
         assert refused.exit_code == 2 and "--init" in refused.stderr, refused.output
         assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+
+
+@pytest.mark.parametrize("parts, learns, kept", [("prior", "prior", "unet"), ("decoder", "unet", "prior")])
+def test_parts_trains_one_network_and_keeps_the_other_as_init_has_it(unclip_host, trained, cli, tmp_path,
+                                                                       parts, learns, kept):
+    import torch
+    from safetensors.torch import load_file
+
+    out = tmp_path / parts
+    result = cli("train", "unclip", *TINY, "--out", out, "--steps", "2", "--lr", "1e-2", "--ema-decay", "0",
+                 "--parts", parts, "--init", f"unclip:{trained[0]}")
+    assert result.exit_code == 0, result.output
+    assert f"{'prior' if parts == 'prior' else 'decoder'} loss" in result.output
+
+    def weights(folder, network):
+        return load_file(folder / network / "diffusion_pytorch_model.safetensors")
+
+    start, now = weights(trained[0], kept), weights(out, kept)
+    assert all(torch.equal(now[name], start[name]) for name in start)
+    start, now = weights(trained[0], learns), weights(out, learns)
+    assert any(not torch.allclose(now[name], start[name]) for name in start)
+    losses = json.loads((out / "artengine_unclip.json").read_text())["training"]["losses"]
+    assert list(losses) == ["prior" if parts == "prior" else "decoder"]
+
+
+def test_parts_without_init_is_one_line(unclip_host, cli, tmp_path):
+    refused = cli("train", "unclip", *TINY, "--out", tmp_path / "run", "--steps", "1", "--parts", "prior")
+    assert refused.exit_code == 2 and "--parts prior" in refused.stderr and "--init" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert not (tmp_path / "run").exists()

@@ -30,14 +30,19 @@ def assert_same_pixels(image, reference) -> None:
     assert difference.max() <= 1, f"{difference.max()}/255 away from diffusers' pixels"
 
 
-def make_unclip_folder(folder: Path, seed: int = 0) -> Path:
-    """A random-weight folder in the layout `artengine train unclip` writes."""
+CAPTION_LENGTH = 32
+"""Tokens in a clip:shapes caption (its context length)."""
+
+
+def make_unclip_folder(folder: Path, seed: int = 0, prior_reads_captions: bool = True) -> Path:
+    """A random-weight folder in the layout `artengine train unclip` writes (without
+    `prior_reads_captions`, the earlier one: only the decoder reads the caption)."""
     from artengine.plugins.unclip.card import render_card
     from artengine.plugins.unclip.components import (FORMAT, FORMAT_VERSION, build_prior, build_unet,
                                                      decoder_scheduler, prior_scheduler, save_folder)
 
     torch.manual_seed(seed)
-    prior, unet = build_prior(128, 1, 1), build_unet(32, 8, 128, 16, 1)
+    prior, unet = build_prior(128, 1, 1, CAPTION_LENGTH if prior_reads_captions else 0), build_unet(32, 8, 128, 16, 1)
     with torch.no_grad():
         prior.clip_mean.zero_()
         prior.clip_std.fill_(1.0)

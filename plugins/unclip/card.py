@@ -12,7 +12,8 @@ def render_card(config: dict, spec: str) -> str:
                  "VQGAN latents, in diffusers' folder layout."), "",
         "## Parts", "",
         f"- prior: diffusers `PriorTransformer`, {parameters['prior'] / 1e6:.2f}M parameters, maps "
-        f"`{config['clip']}` text embeddings to its image embeddings (predicts the clean embedding)",
+        f"`{config['clip']}` text embeddings" + (" and the caption's token states" if config.get("captions") else "")
+        + " to its image embeddings (predicts the clean embedding)",
         f"- decoder: diffusers `UNet2DConditionModel`, {parameters['unet'] / 1e6:.2f}M parameters, draws "
         f"{'x'.join(map(str, config['latents']['grid']))} latents of `{config['vqgan']}` (v-prediction), "
         "conditioned on the image embedding" + (f" and the caption's `{config['clip']}` token states"
@@ -25,7 +26,7 @@ def render_card(config: dict, spec: str) -> str:
         f"- data: {training['data']['images']} pairs of `{training['data']['spec']}` (seed {training['data']['seed']})",
         f"- steps: {training['step']}, batch size {training['settings'].get('batch_size')}, learning rate "
         f"{training['settings'].get('lr')}, on {training['hardware']}, {training['wall_time_s'] / 3600:.2f} h",
-        f"- final losses: prior {training['losses']['prior']}, decoder {training['losses']['decoder']}",
+        "- final losses: " + ", ".join(f"{name} {value}" for name, value in training["losses"].items()),
     ]
     if card.get("notes"):
         lines += ["", card["notes"].rstrip()]

@@ -1,7 +1,8 @@
 """The unCLIP model's parts, as diffusers classes, and its folder in diffusers' layout.
 
     FOLDER/model_index.json       the components and their diffusers classes
-    FOLDER/prior/                 PriorTransformer: CLIP text embedding -> CLIP image embedding
+    FOLDER/prior/                 PriorTransformer: CLIP text embedding (and the caption's
+                                  token states) -> CLIP image embedding
     FOLDER/prior_scheduler/       its noise schedule (it predicts the clean embedding)
     FOLDER/unet/                  UNet2DConditionModel: the decoder, conditioned on an image
                                   embedding (addition_embed_type "image") and the caption's
@@ -58,19 +59,25 @@ def build_unet(channels: int, side: int, embed_dim: int, width: int, layers: int
     )
 
 
-def reads_captions(unet) -> bool:
-    """Whether a decoder UNet reads the caption's token states beside the image embedding."""
-    return unet.config.encoder_hid_dim_type == "text_image_proj"
+def reads_captions(network) -> bool:
+    """Whether the prior or the decoder UNet reads the caption's token states (beside the text
+    embedding, or the image embedding)."""
+    config = network.config
+    return config.get("encoder_hid_dim_type") == "text_image_proj" or config.get("encoder_hid_proj_type") is not None
 
 
-def build_prior(embed_dim: int, layers: int, heads: int):
-    """The prior: a PriorTransformer over four tokens (text embedding, timestep, noisy image
-    embedding, and the learned token it reads the prediction from)."""
+def build_prior(embed_dim: int, layers: int, heads: int, caption_length: int = 0):
+    """The prior: a PriorTransformer over the text embedding, the timestep, the noisy image
+    embedding and the learned token it reads the prediction from; with `caption_length`, the
+    caption's token states first, as DALL·E 2's prior reads the encoded text. It needs them:
+    CLIP's pooled text embedding hardly tells "A left of B" from "B left of A" (cosine 0.99 on
+    clip:shapes), the token states do."""
     from diffusers import PriorTransformer
 
     return PriorTransformer(num_attention_heads=heads, attention_head_dim=32, num_layers=layers,
-                            embedding_dim=embed_dim, num_embeddings=0, additional_embeddings=4,
-                            encoder_hid_proj_type=None, added_emb_type="prd", norm_in_type="layer")
+                            embedding_dim=embed_dim, num_embeddings=caption_length, additional_embeddings=4,
+                            encoder_hid_proj_type="linear" if caption_length else None, added_emb_type="prd",
+                            norm_in_type="layer")
 
 
 def decoder_scheduler():

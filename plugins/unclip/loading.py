@@ -83,7 +83,7 @@ def load_trained(folder: Path, device: str):
     where = f"'{folder / CONFIG_FILE}':"
     from .components import reads_captions
 
-    needs = artengine.CaptionEncoder if reads_captions(unet) else artengine.TextImageEncoder
+    needs = artengine.CaptionEncoder if reads_captions(unet) or reads_captions(prior) else artengine.TextImageEncoder
     clip = artengine.load_model(clip_spec, device, needs, f"{where} clip")
     vqgan = artengine.load_model(vqgan_spec, device, artengine.ImageTokenizer, f"{where} vqgan")
     return ShapesUnclip(prior, unet, clip, vqgan, mean, std, device)

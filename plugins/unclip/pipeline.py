@@ -3,10 +3,11 @@ diffusers prior and decoder UNet, and a VQGAN (any ImageTokenizer) that turns th
 latents into pixels. DALL·E 2's pipeline: text -> CLIP text embedding -> prior -> CLIP image
 embedding -> decoder (reading the caption's tokens too) -> latents -> image.
 
-The decoder's condition is one tensor per candidate. For a decoder that reads captions it is
-B x (1 + L) x D: the image embedding, then the caption's L token states (zero where there is no
-caption: variations, the unconditional side); else the image embedding alone, B x D. Whoever
-holds conditions (the generator, the diffusion loss) batches them without looking inside.
+Each network's condition is one tensor per candidate. For a network that reads captions it is
+B x (1 + L) x D: the embedding (the prior's text embedding, the decoder's image embedding), then
+the caption's L token states (zero where there is no caption: variations, the unconditional
+side); else the embedding alone, B x D. Whoever holds the decoder's conditions (the generator,
+the diffusion loss) batches them without looking inside.
 """
 
 from __future__ import annotations
@@ -40,8 +41,9 @@ class ShapesUnclip:
         self.image_size = (side * vqgan.factor, side * vqgan.factor)
         self.noise_schedule = decoder_scheduler()
         self.timesteps = int(self.noise_schedule.config.num_train_timesteps)
-        self.captions = reads_captions(unet)
-        self.caption_length = int(clip.encode_text_tokens([""]).shape[1]) if self.captions else 0
+        self.captions, self.prior_reads_captions = reads_captions(unet), reads_captions(prior)
+        reads = self.captions or self.prior_reads_captions
+        self.caption_length = int(clip.encode_text_tokens([""]).shape[1]) if reads else 0
 
     # -- embeddings --------------------------------------------------------------------
 
@@ -57,11 +59,14 @@ class ShapesUnclip:
 
     def with_caption(self, image: torch.Tensor, states: torch.Tensor | None = None) -> torch.Tensor:
         """The decoder's condition from image embeddings B x D and caption states (None: none)."""
-        if not self.captions:
-            return image
+        return self._condition(image, states, self.captions)
+
+    def _condition(self, embeds: torch.Tensor, states: torch.Tensor | None, reads: bool) -> torch.Tensor:
+        if not reads:
+            return embeds
         if states is None:
-            states = torch.zeros(len(image), self.caption_length, self.dim, device=self.device)
-        return torch.cat([image[:, None], states.expand(len(image), -1, -1).to(image.dtype)], 1)
+            states = torch.zeros(len(embeds), self.caption_length, self.dim, device=self.device)
+        return torch.cat([embeds[:, None], states.expand(len(embeds), -1, -1).to(embeds.dtype)], 1)
 
     def embed_images(self, images) -> torch.Tensor:
         from .images import to_tensor
@@ -74,19 +79,20 @@ class ShapesUnclip:
         return self.with_caption(torch.zeros(count, self.dim, device=self.device))
 
     def embed_prompt(self, texts, negative, generators, settings):
-        count, weights = len(generators), [weight for _, weight in texts]
-        embeds = self.text_embeds([text for text, _ in texts])
-        text = blend(list(embeds), weights)[None].expand(count, -1)
+        count, weights, parts = len(generators), [weight for _, weight in texts], [text for text, _ in texts]
+        text = blend(list(self.text_embeds(parts)), weights)[None].expand(count, -1)
         negative_text = self.text_embeds([negative]).expand(count, -1)
-        image = self.run_prior(text, negative_text, generators, settings)
-        states = None
-        if self.captions:  # weighted parts: their token states mixed by weight, as their embeddings are
-            states = blend(list(self.caption_states([text for text, _ in texts])), weights, torch.lerp)[None]
+        states = negative_states = None
+        if self.caption_length:  # weighted parts: their token states mixed by weight, as their embeddings are
+            states = blend(list(self.caption_states(parts)), weights, torch.lerp)[None]
+            negative_states = self.caption_states([negative])
+        prompt = self._condition(text, states, self.prior_reads_captions)
+        against = self._condition(negative_text, negative_states, self.prior_reads_captions)
+        image = self.run_prior(prompt, against, generators, settings)
         if not negative:
             return self.with_caption(image, states), self.unconditional(count)
-        negative_image = self.run_prior(negative_text, torch.zeros_like(negative_text), generators, settings)
-        return (self.with_caption(image, states),
-                self.with_caption(negative_image, self.caption_states([negative]) if self.captions else None))
+        negative_image = self.run_prior(against, torch.zeros_like(against), generators, settings)
+        return self.with_caption(image, states), self.with_caption(negative_image, negative_states)
 
     def to_image_embeds(self, standardised: torch.Tensor) -> torch.Tensor:
         """The prior's output, back in CLIP's space: unit length (as CLIP's own), scaled."""
@@ -96,14 +102,17 @@ class ShapesUnclip:
 
     @torch.no_grad()
     def run_prior(self, text: torch.Tensor, negative: torch.Tensor, generators, settings: SamplingSettings) -> torch.Tensor:
-        """Image embeddings for scaled text embeddings B x D (one row per generator). With
-        `prior_candidates` > 1, each candidate draws that many and keeps the one closest to its
-        text (DALL·E 2's trick)."""
+        """Image embeddings for the prior's conditions (see the module's doc; one row per
+        generator). With `prior_candidates` > 1, each candidate draws that many and keeps the one
+        closest to its text embedding (DALL·E 2's trick)."""
         k = settings.prior_candidates
         x = noise((k, self.dim), generators, self.device).flatten(0, 1)  # B*k x D
 
         def prior(x, t, condition):
-            return self.prior(x, timestep=t, proj_embedding=condition).predicted_image_embedding
+            if condition.ndim == 2:
+                return self.prior(x, timestep=t, proj_embedding=condition).predicted_image_embedding
+            return self.prior(x, timestep=t, proj_embedding=condition[:, 0],
+                              encoder_hidden_states=condition[:, 1:]).predicted_image_embedding
 
         scheduler = make_scheduler(self._scheduler(settings), prior_scheduler().config)
         guided = Guided(prior, text.repeat_interleave(k, 0), negative.repeat_interleave(k, 0), settings.prior_guidance)
@@ -111,7 +120,8 @@ class ShapesUnclip:
         if k == 1:
             return embeds
         embeds = embeds.view(len(generators), k, self.dim)
-        best = (embeds * text[:, None]).sum(-1).argmax(1)
+        pooled = text if text.ndim == 2 else text[:, 0]
+        best = (embeds * pooled[:, None]).sum(-1).argmax(1)
         return embeds[torch.arange(len(generators)), best]
 
     def run_unet(self, x: torch.Tensor, t, condition: torch.Tensor) -> torch.Tensor:

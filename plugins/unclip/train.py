@@ -38,10 +38,12 @@ class UnclipTrainer(Trainer):
         Option("layers", int, 2, "ResNet blocks per UNet level.", min=1),
         Option("prior_layers", int, 4, "Transformer layers of the prior.", min=1),
         Option("prior_heads", int, 4, "Attention heads of the prior (32 channels each).", min=1),
-        Option("captions", bool, True, "The decoder reads the caption's CLIP token states beside the image "
-               "embedding, as DALL·E 2's does (off: the image embedding alone, as Kandinsky 2.2's)."),
+        Option("captions", bool, True, "The prior and the decoder read the caption's CLIP token states beside "
+               "the text and image embeddings, as DALL·E 2's do (off: the embeddings alone, as Kandinsky 2.2's)."),
         Option("init", str, "", "Start from this unclip model's weights (e.g. unclip:shapes); tensors whose shape "
-               "differs (a decoder that now reads captions) start fresh."),
+               "differs (a network that now reads captions) start fresh."),
+        Option("parts", str, "both", "The networks that learn: both, or only the prior or the decoder (the other "
+               "kept as --init has it).", choices=("both", "prior", "decoder")),
         Option("drop_condition", float, 0.1, "Share of the batch trained without its condition (text for the "
                "prior, image embedding and caption for the decoder), so classifier-free guidance works.",
                min=0.0, max=1.0),
@@ -62,6 +64,10 @@ class UnclipTrainer(Trainer):
         init = self.settings["init"]
         if ":" in init.split("/")[0] and not init.startswith("unclip:"):
             raise UsageError(f"--init {init}: give an unclip model to start from (unclip:shapes or unclip:FOLDER)")
+        parts = self.settings["parts"]
+        if parts != "both" and not init:
+            other = "decoder" if parts == "prior" else "prior"
+            raise UsageError(f"--parts {parts} trains the {parts} alone: give --init unclip:MODEL, whose {other} it keeps")
 
     # -- setup ----------------------------------------------------------------------
 
@@ -84,15 +90,14 @@ class UnclipTrainer(Trainer):
             self.latent_std = latents.std((0, 2, 3)).clamp_min(1e-4)
         channels, side = latents.shape[1], latents.shape[2]
         dim = self.cache.image.shape[1]
-        prior = build_prior(dim, s["prior_layers"], s["prior_heads"])
+        caption_length = int(self.clip.encode_text_tokens([""]).shape[1]) if s["captions"] else 0
+        prior = build_prior(dim, s["prior_layers"], s["prior_heads"], caption_length)
         with torch.no_grad():  # the prior standardises embeddings with its own clip_mean / clip_std
             image = torch.from_numpy(self.cache.image).float() * dim**0.5
             prior.clip_mean.copy_(image.mean(0, keepdim=True))
             prior.clip_std.copy_(image.std(0, keepdim=True).clamp_min(1e-4))
-        prior.clip_mean.requires_grad_(False)
-        prior.clip_std.requires_grad_(False)
         unet = build_unet(channels, side, dim, s["width"], s["layers"], s["captions"])
-        self.model = UnclipPair(prior, unet).to(device)
+        self.model = UnclipPair(prior, unet, s["parts"]).to(device)
         if start is not None:
             self._copy_from(start)
         self.ema = None
@@ -200,9 +205,10 @@ class UnclipTrainer(Trainer):
         return pair
 
     def loss(self, model, batch):
-        prior_loss, decoder_loss = model(*batch)
-        loss = decoder_loss + self.settings["prior_weight"] * prior_loss
-        return loss, {"prior loss": float(prior_loss.detach()), "decoder loss": float(decoder_loss.detach())}
+        losses = model(*batch)
+        weights = {"prior": self.settings["prior_weight"], "decoder": 1.0}
+        loss = sum(weights[name] * value for name, value in losses.items())
+        return loss, {f"{name} loss": float(value.detach()) for name, value in losses.items()}
 
     # -- outputs ------------------------------------------------------------------------
 
@@ -242,8 +248,8 @@ class UnclipTrainer(Trainer):
                 "data": {"spec": s["data"], "images": len(self.cache), "seed": s["data_seed"]},
                 "parameters": {"prior": sum(p.numel() for p in self.model.prior.parameters()),
                                "unet": sum(p.numel() for p in self.model.unet.parameters())},
-                "losses": {"prior": round(figures.get("prior loss", float("nan")), 4),
-                           "decoder": round(figures.get("decoder loss", float("nan")), 4)},
+                "losses": {name: round(figures[f"{name} loss"], 4) for name in ("prior", "decoder")
+                           if f"{name} loss" in figures},
             },
             "card": previous.get("card", {}),
         }
