@@ -81,6 +81,19 @@ MARKER = ".artengine-folder"
 """The file that marks a folder as artengine's own: JSON {"artengine": KIND}."""
 
 
+def release_made(made: list[Path]) -> None:
+    """Undo the creation of `made` (what `missing_folders` listed before claiming made[0]) while
+    the claimed folder still holds only its marker: a command that stops on bad input before
+    writing anything leaves nothing behind."""
+    try:
+        if not made or os.listdir(made[0]) != [MARKER]:
+            return
+        (made[0] / MARKER).unlink()
+    except OSError:
+        return
+    remove_empty(made)
+
+
 def claim_folder(folder: str | Path, kind: str, flag: str, *, create: bool = True) -> Path:
     """`folder` as this program's own folder of `kind` (e.g. "training run"), safe to write into
     and to clean; UsageError, one line, for anything else.

@@ -22,7 +22,7 @@ from . import training_checkpoints as checkpoints
 from .devices import resolve_device
 from .errors import Interrupted, StopRequested, UsageError
 from .launcher import PATIENCE, Shard, accelerate_settings, join_processes
-from .outputs import claim_folder
+from .outputs import claim_folder, missing_folders, release_made
 from .progress import Reporter, stop_on_signals
 from .trainers import Trainer, TrainingRun
 
@@ -152,11 +152,16 @@ class Loop:
         from accelerate.utils import set_seed
 
         self.trainer.check()
+        made = missing_folders(self.out) if self.main else []
         if self.main:  # the settings check out: now make and mark the run folder
             claim_folder(self.out, RUN_KIND, "--out")
         self.accelerator.wait_for_everyone()
         set_seed(self.s["seed"])  # the same initial weights on every process
-        self.model = self.trainer.setup()
+        try:
+            self.model = self.trainer.setup()
+        except UsageError:  # a model or dataset setup refused (--vqgan vqgan:nope): nothing stays behind
+            release_made(made)
+            raise
         self.optimizer = self.trainer.optimizer(self.model)
         for group in self.optimizer.param_groups:
             group.setdefault("initial_lr", group["lr"])

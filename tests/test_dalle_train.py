@@ -145,3 +145,11 @@ def test_torchrun_with_two_cpu_processes_trains_one_checkpoint(tmp_path):
     config = json.loads((tmp_path / "model" / "artengine_dalle.json").read_text())
     assert config["training"]["world_size"] == 2 and config["training"]["step"] == 3
     assert done.stderr.count("training a 1-layer GPT-2") == 1  # rank 0 alone reports
+
+
+def test_a_model_the_trainer_cannot_load_leaves_no_out_folder_behind(dalle_host, cli, tmp_path):
+    out = tmp_path / "new" / "run"
+    result = cli("train", "dalle", "--data", "shapes", "--vqgan", "vqgan:nope", "--out", out, "--steps", "1")
+    assert result.exit_code == 2 and "vqgan" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "new").exists()
