@@ -17,7 +17,7 @@ from .config import DEFAULT_SCORER, apply_set, merge, resolve
 from .errors import UsageError, closest, quote
 from .grid import render_grid
 from .images import read_image
-from .outputs import write_new
+from .outputs import replace_file
 from .registry import Registry
 from .report import render_report
 from .run import Plan, Run, prepare
@@ -145,9 +145,9 @@ def write_grid_and_report(run: Run, plans: list[tuple[str, Plan, dict]], status:
     grid = render_grid(rows, [column_label(run, prompt, rank) for prompt, rank in columns])
     buffer = io.BytesIO()
     grid.save(buffer, format="PNG")
-    grid_path = write_new(run.dir / "grid.png", buffer.getvalue())
-    html = render_report(run, resolved, columns, grid_path.name, status)
-    write_new(run.dir / "index.html", html.encode("utf-8"))
+    # the run folder is this program's own: a resumed run replaces the grid and report it wrote
+    replace_file(run.dir / "grid.png", buffer.getvalue())
+    replace_file(run.dir / "index.html", render_report(run, resolved, columns, "grid.png", status).encode("utf-8"))
 
 
 def column_label(run: Run, prompt: str, rank: int) -> str:

@@ -118,6 +118,10 @@ def test_compare_resumes_too(cli, tmp_path, monkeypatch):
     assert resumed.exit_code == 0, resumed.output
     assert sorted(i["configuration"] for i in json.loads(resumed.stdout)["images"]) == ["a", "b"]
     assert (run_dir / "index.html").read_text().count('class="label"') == 2
+    # the run's own grid and report now show the finished run (not a grid-2.png beside the old)
+    assert [p.name for p in run_dir.glob("grid*.png")] == ["grid.png"]
+    assert [p.name for p in run_dir.glob("index*.html")] == ["index.html"]
+    assert "status: <b class=\"status\">complete" in (run_dir / "index.html").read_text()
 
 
 def test_crashing_generator_keeps_earlier_images_and_reports_one_line(cli, tmp_path):
