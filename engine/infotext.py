@@ -165,15 +165,16 @@ def _unescape(text: str) -> str:
     return re.sub(r"\\(.)", r"\1", text)
 
 
-def read_png_metadata(path: str | Path) -> dict[str, Any]:
+def read_png_metadata(path: str | Path, generator: str | None = None) -> dict[str, Any]:
     """The `artengine` JSON record of a PNG written by artengine (or, lacking it, what its
-    webui-style `parameters` text records); UsageError otherwise."""
+    webui-style `parameters` text records); UsageError otherwise. With `generator`, a text that
+    names no Generator (webui's own PNGs) is read onto that generator's options (PNG Info)."""
     data = read_user_file(path, "image", IMAGE_LIMIT)
     with open_image(data, f"'{path}'", "PNG image") as image:
         texts = image.text if hasattr(image, "text") else {}
         text, parameters = texts.get(PNG_JSON_KEY), texts.get(PNG_PARAMETERS_KEY)
     if text is None and parameters:  # a tool that rewrote the PNG may have kept only this text
-        return record_from_parameters(parameters, str(path))
+        return record_from_parameters(parameters, str(path), generator)
     if text is None:
         raise UsageError(f"'{path}' has no artengine metadata (was it written by `artengine generate`?)")
     record = load_json(text, f"'{path}': its artengine metadata")
@@ -182,12 +183,14 @@ def read_png_metadata(path: str | Path) -> dict[str, Any]:
     return record
 
 
-def record_from_parameters(text: str, where: str) -> dict[str, Any]:
+def record_from_parameters(text: str, where: str, fallback: str | None = None) -> dict[str, Any]:
     """The settings a `parameters` text records, in the shape of the `artengine` JSON record
-    (prompt, seed, config), for `reproduce`; its checks then validate them like any input."""
+    (prompt, seed, config), for `reproduce`; its checks then validate them like any input.
+    A text naming no Generator is read onto `fallback`'s options when given (its seed, if any,
+    kept), else refused: it cannot be reproduced."""
     prompt, negative, fields = read_parameters(text)
-    generator, seed = fields.get("Generator"), fields.get("Seed", "")
-    if not generator or not seed.isdigit():
+    generator, seed = fields.get("Generator") or fallback, fields.get("Seed", "")
+    if not generator or not (seed.isdigit() or fallback):
         raise UsageError(f"'{where}': its parameters text names no Generator and Seed, so it cannot be reproduced")
     try:
         options = discovery.get_registry().get("generator", generator).options
@@ -203,7 +206,9 @@ def record_from_parameters(text: str, where: str) -> dict[str, Any]:
         config["scorer"] = fields["Scorer"]
     if fields.get("Losses"):
         config["losses"] = dict(_loss(item) for item in fields["Losses"].split(","))
-    record: dict[str, Any] = {"prompt": prompt_from_parameters(prompt, negative), "seed": int(seed), "config": config}
+    record: dict[str, Any] = {"prompt": prompt_from_parameters(prompt, negative), "config": config}
+    if seed.isdigit():
+        record["seed"] = int(seed)
     if "Configuration" in fields:
         record["configuration"] = fields["Configuration"]
     return record

@@ -207,8 +207,13 @@ class Api:
         try:
             record = await run_in_threadpool(read_png_metadata, path)
         except UsageError as error:  # e.g. webui's own PNG: no Generator to reproduce, but its text is PNG Info
-            return JSONResponse({"error": f"artengine: error: {error}",
-                                 "parameters": await run_in_threadpool(gallery.parameters_text, path)}, 400)
+            answer = {"error": f"artengine: error: {error}",
+                      "parameters": await run_in_threadpool(gallery.parameters_text, path)}
+            chosen = request.query_params.get("generator")  # the form's: what PNG Info reads such a text onto
+            if answer["parameters"] and chosen:
+                with contextlib.suppress(UsageError):
+                    answer["record"] = await run_in_threadpool(read_png_metadata, path, chosen)
+            return JSONResponse(answer, 400)
         return JSONResponse({"metadata": record})
 
     async def files(self, request: Request) -> Response:

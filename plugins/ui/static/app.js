@@ -618,35 +618,17 @@ async function useSettings(path) {
   if (ok) applyRecord(data.metadata);
 }
 
-// A webui `parameters` text (prompt lines, "Negative prompt: ...", then "Key: value, ...") as
-// the record applyRecord takes; its keys meet the generator's options by their infotext key.
-function fromParameters(text) {
-  const lines = text.trim().split("\n");
-  const pairs = [...lines[lines.length - 1].matchAll(/\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)/g)];
-  const fields = {};
-  if (pairs.length >= 3) { lines.pop(); for (const m of pairs) fields[m[1].trim()] = m[2].trim().replace(/^"(.*)"$/s, "$1"); }
-  const prompt = [], negative = [];
-  for (const line of lines) {
-    if (line.startsWith("Negative prompt:") || negative.length) negative.push(line.replace(/^Negative prompt:/, "").trim());
-    else prompt.push(line);
-  }
-  const name = generatorOf(fields.Generator) ? fields.Generator : $("#generate-generator").value;
-  const table = {name};
-  for (const option of generatorOf(name).options) if (fields[option.infotext] !== undefined) table[option.name] = fields[option.infotext];
-  const neg = negative.join(" ").trim();
-  return {prompt: prompt.join(" ").trim() + (neg ? `|${neg}:-1` : ""), seed: fields.Seed, config: {generator: table, size: fields.Size}};
-}
-
 // PNG Info: the dropped PNG is uploaded (checked like any upload) and its metadata read by the
-// engine: artengine's own record, or a webui `parameters` text.
+// engine: artengine's own record, or a webui `parameters` text read onto the chosen generator.
 async function pngInfo(file) {
   const result = $("#generate-form .png-result");
   result.replaceChildren(el("div", {class: "busy", text: "Reading…"}));
   const uploaded = await upload(file);
   if (!uploaded.ok) return result.replaceChildren(el("div", {class: "error", text: uploaded.data.error}));
-  const {ok, data} = await api(`/api/image?path=${encodeURIComponent(`uploads/${uploaded.data.id}`)}`);
-  if (!ok && !data.parameters) return result.replaceChildren(el("div", {class: "error", text: data.error}));
-  const record = ok ? data.metadata : fromParameters(data.parameters), config = record.config || {};
+  const chosen = encodeURIComponent($("#generate-generator").value);
+  const {ok, data} = await api(`/api/image?path=${encodeURIComponent(`uploads/${uploaded.data.id}`)}&generator=${chosen}`);
+  if (!ok && !data.record) return result.replaceChildren(el("div", {class: "error", text: data.error}));
+  const record = ok ? data.metadata : data.record, config = record.config || {};
   const parts = splitNegative(record.prompt);
   const rows = [["prompt", parts.prompt], ["negative prompt", parts.negative], ["seed", record.seed],
     ["generator", (config.generator || {}).name], ["size", config.size],
