@@ -167,29 +167,3 @@ def test_parts_without_init_is_one_line(unclip_host, cli, tmp_path):
     assert refused.exit_code == 2 and "--parts prior" in refused.stderr and "--init" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert not (tmp_path / "run").exists()
-
-
-def test_flip_embedding_gives_the_decoder_its_images_flipped_embedding(unclip_host, tmp_path):
-    """With --flip-embedding, a share of the examples that keep their caption carry the CLIP
-    embedding of their image flipped: the decoder must take where things are from the caption."""
-    from types import SimpleNamespace
-
-    import numpy as np
-    import torch
-
-    import artengine
-    from artengine.plugins.unclip.train import UnclipTrainer
-
-    settings = artengine.resolve_options(UnclipTrainer.options, {"data_count": 4, "width": 16, "layers": 1,
-                                                                  "prior_layers": 1, "prior_heads": 1,
-                                                                  "drop_condition": 0.0, "drop_caption": 0.0,
-                                                                  "flip_embedding": 1.0}, "train unclip")
-    trainer = UnclipTrainer(settings, "cpu")
-    trainer.run = SimpleNamespace(out=tmp_path, device=torch.device("cpu"), main=True, world_size=1,
-                                  log=lambda message: None, barrier=lambda: None)
-    trainer.setup()
-    image = trainer.batch([0, 1, 2, 3], seed=0)[1]
-    pixels = torch.stack([torch.from_numpy(np.array(trainer.pairs[i][0])).permute(2, 0, 1) for i in range(4)]).float() / 255
-    flips = torch.stack([trainer.clip.encode_image(pixels.flip(axis)) for axis in (2, 3)], 1)  # top-bottom, left-right
-    assert ((image[:, None] - flips).abs().amax(-1) < 1e-4).any(1).all()  # every row is one of its flips
-    assert not torch.allclose(image, torch.from_numpy(trainer.cache.image[[0, 1, 2, 3]]).float(), atol=1e-3)

@@ -49,10 +49,6 @@ class UnclipTrainer(Trainer):
                min=0.0, max=1.0),
         Option("drop_caption", float, 0.3, "Of the rest, the share whose decoder sees the image embedding without "
                "the caption, so that it also draws from an image alone (variations).", min=0.0, max=1.0),
-        Option("flip_embedding", float, 0.0, "Of the examples whose decoder reads the caption, the share given the "
-               "image embedding of their image flipped (left-right or top-bottom; image and caption unchanged): "
-               "CLIP's embedding hardly tells a scene from its mirror, so the decoder learns to take where things "
-               "are from the caption.", min=0.0, max=1.0),
         Option("prior_weight", float, 1.0, "Weight of the prior's loss beside the decoder's.", min=0.0),
         Option("weight_decay", float, 0.01, "AdamW weight decay.", min=0.0),
         Option("ema_decay", float, 0.999, "Decay of the moving average of the weights that sampling and the "
@@ -88,9 +84,6 @@ class UnclipTrainer(Trainer):
                                "--clip")
         self.vqgan = self._load(s["vqgan"], artengine.ImageTokenizer, "--vqgan")
         self.cache = self._cache()
-        self.pairs = None
-        if s["flip_embedding"]:  # flipped images are remade from the data: their embeddings are not cached
-            self.pairs = artengine.open_dataset(s["data"], s["data_count"], s["data_seed"])
         with torch.no_grad():
             latents = self._embed(torch.from_numpy(self.cache.codes[: min(len(self.cache), 20_000)]).long())
             self.latent_mean = latents.mean((0, 2, 3))
@@ -193,25 +186,9 @@ class UnclipTrainer(Trainer):
             from .conditions import encode_captions
 
             states = encode_captions(self.clip.encode_text_tokens, [cache.captions[i] for i in indices]).to(device)
-            if self.pairs is not None:
-                flip = (keep_caption > 0) & (torch.rand(len(indices), generator=generator) < self.settings["flip_embedding"])
-                vertical = (torch.rand(len(indices), generator=generator) < 0.5).tolist()
-                rows = flip.nonzero().flatten().tolist()
-                if rows:
-                    image[rows] = self._flipped_embeddings([indices[r] for r in rows], [vertical[r] for r in rows])
             keep_caption = keep_caption.float().to(device)
         return (latents, image.to(device), text.to(device), keep[0].to(device), keep[1].to(device), seed,
                 states, keep_caption)
-
-    def _flipped_embeddings(self, indices, vertical):
-        """CLIP image embeddings of pairs' images flipped top-bottom (`vertical`) or left-right."""
-        import numpy as np
-        import torch
-
-        pixels = torch.stack([torch.from_numpy(np.array(self.pairs[i][0].convert("RGB"))).permute(2, 0, 1).flip(
-            1 if up else 2) for i, up in zip(indices, vertical)]).float().div(255)
-        with torch.no_grad():
-            return self.clip.encode_image(pixels.to(self.run.device)).float().cpu()
 
     def after_step(self, step):
         if self.ema is not None:
