@@ -548,6 +548,10 @@ def test_dark_mode_follows_the_system_and_a_phone_gets_one_column(browser, serve
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert sum(map(int, re.findall(r"\d+", background)[:3])) < 150, background  # dark
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+    # a job's warning naming a long path (a model in a deep checkout) wraps instead of widening the page
+    page.evaluate("""document.querySelector('#generate-jobs .job .warnings').insertAdjacentHTML('beforeend',
+                     '<li>dalle:/' + 'deepfolder/'.repeat(20) + 'shapes reads at most 64 tokens</li>')""")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     button = page.locator("#generate-form button.primary").bounding_box()
     assert button["y"] + button["height"] <= 844 and button["x"] + button["width"] <= 390
     form, results = page.locator("#generate-form").bounding_box(), page.locator("#view-generate .results").bounding_box()
