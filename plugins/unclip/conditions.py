@@ -24,6 +24,11 @@ def encode_captions(encode, texts: list[str]) -> torch.Tensor:
     return out * present.view(-1, *[1] * (out.ndim - 1))
 
 
+def caption_length(clip) -> int:
+    """Rows of a caption's token states (the CLIP's context length)."""
+    return int(clip.encode_text_tokens([""]).shape[1])
+
+
 def prompt_texts(prompt) -> list[tuple[str, float]]:
     """The positive parts as (text, weight): one text (the parts joined, as other generators
     read a prompt) when every weight is the same, else each part with its weight."""

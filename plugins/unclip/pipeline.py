@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .components import decoder_scheduler, embedding_scale, prior_scheduler, reads_captions
-from .conditions import blend, encode_captions
+from .conditions import blend, caption_length, encode_captions
 from .model import OnStep, SamplingSettings
 from .sampling import SCHEDULERS, Guided, denoise, make_scheduler, noise
 
@@ -43,7 +43,7 @@ class ShapesUnclip:
         self.timesteps = int(self.noise_schedule.config.num_train_timesteps)
         self.captions, self.prior_reads_captions = reads_captions(unet), reads_captions(prior)
         reads = self.captions or self.prior_reads_captions
-        self.caption_length = int(clip.encode_text_tokens([""]).shape[1]) if reads else 0
+        self.caption_length = caption_length(clip) if reads else 0
 
     # -- embeddings --------------------------------------------------------------------
 

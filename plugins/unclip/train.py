@@ -75,6 +75,7 @@ class UnclipTrainer(Trainer):
         import torch
 
         from .components import build_prior, build_unet
+        from .conditions import caption_length
         from .training_model import UnclipPair
 
         s, device = self.settings, self.run.device
@@ -90,8 +91,7 @@ class UnclipTrainer(Trainer):
             self.latent_std = latents.std((0, 2, 3)).clamp_min(1e-4)
         channels, side = latents.shape[1], latents.shape[2]
         dim = self.cache.image.shape[1]
-        caption_length = int(self.clip.encode_text_tokens([""]).shape[1]) if s["captions"] else 0
-        prior = build_prior(dim, s["prior_layers"], s["prior_heads"], caption_length)
+        prior = build_prior(dim, s["prior_layers"], s["prior_heads"], caption_length(self.clip) if s["captions"] else 0)
         with torch.no_grad():  # the prior standardises embeddings with its own clip_mean / clip_std
             image = torch.from_numpy(self.cache.image).float() * dim**0.5
             prior.clip_mean.copy_(image.mean(0, keepdim=True))

@@ -25,9 +25,13 @@ class UnclipPair(nn.Module):
         self.prior, self.unet, self.parts = prior, unet, parts
         self.prior_noise, self.decoder_noise = prior_scheduler(), decoder_scheduler()
         for name, network in (("prior", prior), ("decoder", unet)):
-            network.requires_grad_(parts in ("both", name))
+            network.requires_grad_(self.learns(name))
         prior.clip_mean.requires_grad_(False)  # the embeddings' statistics, set once, never learnt
         prior.clip_std.requires_grad_(False)
+
+    def learns(self, network: str) -> bool:
+        """Whether "prior" or "decoder" is trained (`parts`)."""
+        return self.parts in ("both", network)
 
     def forward(self, latents, image_embeds, text_embeds, keep_text, keep_image, generator_seed: int,
                 caption_states=None, keep_caption=None):
@@ -49,7 +53,7 @@ class UnclipPair(nn.Module):
             return None if caption_states is None else caption_states * scale * keep[:, None, None]
 
         losses = {}
-        if self.parts in ("both", "prior"):  # standardised image embedding from text
+        if self.learns("prior"):  # standardised image embedding from text
             target = (image_embeds * scale - self.prior.clip_mean) / self.prior.clip_std
             t = timesteps()
             noisy = self.prior_noise.add_noise(target, draw(target.shape), t)
@@ -57,7 +61,7 @@ class UnclipPair(nn.Module):
                                    encoder_hidden_states=tokens(keep_text) if reads_captions(self.prior) else None
                                    ).predicted_image_embedding
             losses["prior"] = F.mse_loss(predicted.float(), target.float())
-        if self.parts in ("both", "decoder"):  # v from noisy latents, the image embedding and the caption
+        if self.learns("decoder"):  # v from noisy latents, the image embedding and the caption
             noise, t = draw(latents.shape), timesteps()
             noisy = self.decoder_noise.add_noise(latents, noise, t)
             v = self.decoder_noise.get_velocity(latents, noise, t)
