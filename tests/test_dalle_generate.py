@@ -2,6 +2,8 @@
 
 import json
 
+import artengine
+
 from PIL import Image
 
 from tests.dalle_helpers import make_checkpoint
@@ -93,3 +95,10 @@ def test_save_every_sends_the_rows_so_far_as_previews(dalle_host, cli, tmp_path)
     assert first.size == (2 * 64, 64)
     assert first.crop((0, 3 * 8, 128, 64)).getextrema() == ((0, 0), (0, 0), (0, 0))
     assert first.crop((0, 0, 128, 3 * 8)).getextrema() != ((0, 0), (0, 0), (0, 0))
+
+
+def test_a_cut_prompt_warning_names_the_model_as_the_user_gave_it(builtin_plugins, capsys):
+    dalle = artengine.load_model("dalle:shapes")
+    dalle.text(["a red circle " + " ".join(["and a blue square"] * 20)])
+    warning = capsys.readouterr().err.strip()
+    assert warning.startswith("artengine: warning: dalle:shapes reads at most"), warning

@@ -26,6 +26,7 @@ class Dalle:
     vqgan: Any
     config: dict
     folder: Path
+    name: str  # as the user gave it ('shapes'), for messages: the folder may be a deep path
 
     @property
     def layout(self) -> Layout:
@@ -42,7 +43,7 @@ class Dalle:
     def text(self, captions: list[str]) -> torch.Tensor:
         """Token rows B x text_length for `captions` ("" is the null caption)."""
         length = self.layout.text_length - 2  # [BOS] and [EOS] aside
-        warn_of_cut_text(f"dalle:{self.folder}", captions, lambda c: len(caption_ids(self.tokenizer, c)), length)
+        warn_of_cut_text(f"dalle:{self.name}", captions, lambda c: len(caption_ids(self.tokenizer, c)), length)
         rows = text_rows(self.tokenizer, captions, self.layout.text_length)
         return torch.tensor(rows, dtype=torch.long, device=self.device)
 
@@ -85,4 +86,4 @@ def load_dalle(name: str, device: str = "cpu") -> Dalle:
     check_gpt2_config(folder, lm)
     load_weights(lm, folder / WEIGHTS_FILE)
     vqgan = load_vqgan_checked(config["vqgan"], device, f"dalle:{name}")
-    return Dalle(lm.to(device).eval().requires_grad_(False), load_tokenizer(folder), vqgan, config, folder)
+    return Dalle(lm.to(device).eval().requires_grad_(False), load_tokenizer(folder), vqgan, config, folder, name)
