@@ -1,6 +1,7 @@
 """Figures of the search plugin on the shipped clip:shapes (or `--model SPEC`; CPU), printed as JSON.
 
     python benchmarks/search.py zero-shot   [--n 1000]            # classification among all 960 one-object captions
+    python benchmarks/search.py order       [--n 1000]            # a two-object scene against its mirror
     python benchmarks/search.py text-search [--n 10000 --queries 200]
     python benchmarks/search.py throughput  [--files 1024 --rounds 3]
     python benchmarks/search.py latency     [--n 1000000 --dim 512 --queries 100]
@@ -8,6 +9,10 @@
 zero-shot: fresh one-object scenes, each classified among every full one-object caption of the
   world (2 sizes x 8 colours x 4 shapes x 5 positions x 3 backgrounds = 960 labels, no
   template); top-1 accuracy, and how often each attribute of the top-1 label is right.
+order: fresh two-object scenes, each classified between its full caption and the same caption
+  with the two objects swapped ("a red circle to the left of a blue square" against "a blue
+  square to the left of a red circle": the mirror scene), and the caption between the image
+  and its mirror rendered; a bag-of-words CLIP scores both at chance (0.5).
 text-search: N fresh one-object scenes written as `data shapes` writes them (PNG + caption)
   and indexed with `Index.build`; then fresh queries, as captions the world writes (phrases
   left out at random: `as_written`) and as full captions (`full`); a hit is right when its
@@ -76,6 +81,40 @@ def zero_shot(args) -> dict:
     return {"figure": "zero-shot", "model": args.model, "images": args.n, "labels": len(labels),
             "top1": round(top1 / args.n, 4), "attribute_accuracy": {k: round(v / args.n, 4) for k, v in right.items()},
             "seconds": round(seconds, 1)}
+
+
+def order(args) -> dict:
+    from dataclasses import replace
+
+    import torch
+
+    import artengine
+    from artengine.plugins.search.embed import ImageEncoder
+    from artengine.plugins.shapes.captions import caption
+    from artengine.plugins.shapes.dataset import ShapesPairs
+    from artengine.plugins.shapes.render import render
+    from artengine.plugins.shapes.scene import realise
+    from artengine.plugins.shapes.vocabulary import OPPOSITE
+
+    model = artengine.load_model(args.model, "cpu")
+    pairs = ShapesPairs(args.n, FRESH_SEED + 3, objects="2", omit=False)
+    scenes = [pairs.scene(i) for i in range(args.n)]
+    swapped = [replace(scene, objects=scene.objects[::-1]) for scene in scenes]
+    mirrored = [realise(replace(scene, relation=OPPOSITE[scene.relation],  # the same objects, placed the other way
+                                objects=tuple(replace(o, centre=None) for o in scene.objects)), FRESH_SEED + i)
+                for i, scene in enumerate(scenes)]
+    with torch.no_grad():
+        texts = model.encode_text([caption(s) for s in scenes + swapped]).float()
+    texts = torch.nn.functional.normalize(texts, dim=-1)
+    images = torch.from_numpy(ImageEncoder(model, precision="float32").encode_images(
+        [render(s) for s in scenes + mirrored])).float()
+    images = torch.nn.functional.normalize(images, dim=-1)
+    n = args.n
+    text_right = ((images[:n] * texts[:n]).sum(-1) > (images[:n] * texts[n:]).sum(-1)).float().mean()
+    image_right = ((texts[:n] * images[:n]).sum(-1) > (texts[:n] * images[n:]).sum(-1)).float().mean()
+    return {"figure": "order", "model": args.model, "scenes": n,
+            "caption_above_swapped_caption": round(float(text_right), 4),
+            "image_above_mirrored_image": round(float(image_right), 4)}
 
 
 def write_scenes(folder: Path, count: int, seed: int) -> list:
@@ -222,6 +261,9 @@ def main() -> None:
     part = figures.add_parser("zero-shot")
     part.add_argument("--n", type=int, default=1000)
     part.add_argument("--model", default="clip:shapes")
+    part = figures.add_parser("order")
+    part.add_argument("--n", type=int, default=1000)
+    part.add_argument("--model", default="clip:shapes")
     part = figures.add_parser("text-search")
     part.add_argument("--n", type=int, default=10_000)
     part.add_argument("--queries", type=int, default=200)
@@ -238,7 +280,7 @@ def main() -> None:
     part.add_argument("--dim", type=int, default=512)
     part.add_argument("--queries", type=int, default=100)
     args = parser.parse_args()
-    run = {"zero-shot": zero_shot, "text-search": text_search, "throughput": throughput, "latency": latency}[args.figure]
+    run = {"zero-shot": zero_shot, "order": order, "text-search": text_search, "throughput": throughput, "latency": latency}[args.figure]
     print(json.dumps(run(args), indent=2))
 
 

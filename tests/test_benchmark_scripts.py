@@ -22,6 +22,7 @@ def figures(script: str, *args: str) -> dict:
 @pytest.mark.parametrize("script, args, key", [
     ("unclip_figures.py", ("speed", "--rounds", "1"), "unclip_over_dalle"),
     ("diffusion_loss.py", ("--rounds", "1", "--steps", "2"), "with_over_without"),
+    ("search.py", ("order", "--n", "16"), "caption_above_swapped_caption"),
 ])
 def test_a_figure_script_runs_and_prints_its_figure(script, args, key):
     assert figures(script, *args)[key] > 0

@@ -52,3 +52,23 @@ def test_reranked_single_object_fidelity_holds_on_fresh_prompts(cli):
                  "--device", "cpu", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["mean"] >= claimed - 0.1
+
+
+@pytest.mark.slow
+def test_the_quick_start_prompt_keeps_scenes_with_its_objects_in_order(cli, tmp_path):
+    """README's `generate "a red circle to the left of a blue square" -g unclip -n 8 --keep 2`:
+    the two kept images show the scene, not its mirror (the reranker tells them apart)."""
+    from PIL import Image
+
+    from artengine.plugins.shapes.captions import parse_caption
+    from artengine.plugins.shapes.reader import grade, read_attributes
+
+    prompt = "a red circle to the left of a blue square"
+    result = cli("generate", prompt, "-g", "unclip", "-n", "8", "--keep", "2", "--seed", "0", "--device", "cpu",
+                 "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    kept = sorted((tmp_path / "out").glob("*/*.png"))
+    assert len(kept) == 2, kept
+    for path in kept:
+        marks = grade(parse_caption(prompt), read_attributes(Image.open(path), objects=2))
+        assert all(marks.values()), (path.name, marks)
