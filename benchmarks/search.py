@@ -93,16 +93,13 @@ def order(args) -> dict:
     from artengine.plugins.shapes.captions import caption
     from artengine.plugins.shapes.dataset import ShapesPairs
     from artengine.plugins.shapes.render import render
-    from artengine.plugins.shapes.scene import realise
-    from artengine.plugins.shapes.vocabulary import OPPOSITE
+    from artengine.plugins.shapes.scene import mirror
 
     model = artengine.load_model(args.model, "cpu")
     pairs = ShapesPairs(args.n, FRESH_SEED + 3, objects="2", omit=False)
     scenes = [pairs.scene(i) for i in range(args.n)]
     swapped = [replace(scene, objects=scene.objects[::-1]) for scene in scenes]
-    mirrored = [realise(replace(scene, relation=OPPOSITE[scene.relation],  # the same objects, placed the other way
-                                objects=tuple(replace(o, centre=None) for o in scene.objects)), FRESH_SEED + i)
-                for i, scene in enumerate(scenes)]
+    mirrored = [mirror(scene, FRESH_SEED + i) for i, scene in enumerate(scenes)]
     with torch.no_grad():
         texts = model.encode_text([caption(s) for s in scenes + swapped]).float()
     texts = torch.nn.functional.normalize(texts, dim=-1)

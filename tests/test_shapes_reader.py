@@ -111,3 +111,15 @@ def test_partial_scenes_are_graded_on_what_they_name():
     scene = Scene((SceneObject("red", "circle"),))
     drawn = realise(scene, 3)
     assert grade(scene, read_attributes(render(drawn), 1)) == {"colour": True, "shape": True}
+
+
+def test_a_mirrored_scene_reads_as_the_caption_with_its_objects_swapped():
+    from dataclasses import replace
+
+    from artengine.plugins.shapes.scene import mirror
+
+    for seed in range(50):
+        scene = sample_scene(seed, objects=2, omit=False)
+        reading = read_attributes(render(mirror(scene, seed)), objects=2)
+        assert all(grade(replace(scene, objects=scene.objects[::-1]), reading).values()), (scene, reading)
+        assert not grade(scene, reading)["relation"]

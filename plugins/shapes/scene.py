@@ -17,6 +17,7 @@ from .vocabulary import (
     COLOURS,
     JITTER,
     OMIT_PROBABILITY,
+    OPPOSITE,
     PAIR_DISTANCE,
     PAIR_SIDE,
     POSITIONS,
@@ -154,3 +155,10 @@ def realise(scene: Scene, rng: random.Random | int) -> Scene:
             centre = thing.centre
         placed.append(replace(thing, side=side, centre=centre))
     return replace(scene, background=background, relation=relation, objects=tuple(placed))
+
+
+def mirror(scene: Scene, rng: random.Random | int) -> Scene:
+    """A two-object scene's mirror: the same objects, sizes and background, placed the other way
+    round (drawn anew, with jitter). Its caption is the scene's with the objects swapped."""
+    return realise(replace(scene, relation=OPPOSITE[scene.relation],
+                           objects=tuple(replace(thing, centre=None) for thing in scene.objects)), rng)
